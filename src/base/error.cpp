@@ -1,0 +1,37 @@
+#include "base/error.hpp"
+
+#include <array>
+
+namespace ecash {
+namespace {
+
+constexpr std::array kNames = {
+#define ECASH_X(name) std::string_view{#name},
+    ECASH_ERROR_CODES(ECASH_X)
+#undef ECASH_X
+};
+
+}  // namespace
+
+std::string_view to_string(ErrorCode code) {
+  const auto index = static_cast<std::size_t>(code);
+  return index < kNames.size() ? kNames[index] : std::string_view{"internal"};
+}
+
+ErrorCode error_code_from_string(std::string_view name) {
+  for (std::size_t i = 0; i < kNames.size(); ++i) {
+    if (kNames[i] == name) return static_cast<ErrorCode>(i);
+  }
+  return ErrorCode::internal;
+}
+
+std::string Error::to_string() const {
+  std::string out{ecash::to_string(code)};
+  if (!message.empty()) {
+    out += ": ";
+    out += message;
+  }
+  return out;
+}
+
+}  // namespace ecash
