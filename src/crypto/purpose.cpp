@@ -1,0 +1,39 @@
+#include "crypto/purpose.hpp"
+
+namespace ecash::crypto {
+
+std::string_view to_string(Purpose purpose) {
+  switch (purpose) {
+#define ECASH_P(name) \
+  case Purpose::name: \
+    return #name;
+    ECASH_P(enrol_request)
+    ECASH_P(deposit_request)
+    ECASH_P(deposit_clearing)
+    ECASH_P(deposit_bank)
+    ECASH_P(deposit_receipt)
+    ECASH_P(shop_registration)
+    ECASH_P(shop_registration_receipt)
+    ECASH_P(transfer_request)
+    ECASH_P(transfer)
+    ECASH_P(transfer_ack)
+    ECASH_P(payment_order)
+    ECASH_P(payment_request)
+    ECASH_P(payment_shop)
+    ECASH_P(payment_center)
+    ECASH_P(payment_receipt_bank)
+    ECASH_P(payment_receipt_center)
+    ECASH_P(payment_receipt_shop)
+    ECASH_P(payout_request)
+    ECASH_P(payout_receipt)
+    ECASH_P(fraud_case)
+    ECASH_P(disclosure_request)
+    ECASH_P(disclosure_log_entry)
+    ECASH_P(test_statement)
+    ECASH_P(test_other_statement)
+#undef ECASH_P
+  }
+  return "unknown";
+}
+
+}  // namespace ecash::crypto

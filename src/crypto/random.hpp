@@ -1,0 +1,22 @@
+// Secure randomness from the operating system (libsodium's randombytes). Thread-safe.
+#pragma once
+
+#include <cstddef>
+
+#include "base/bytes.hpp"
+#include "base/id.hpp"
+
+namespace ecash::crypto {
+
+class SecureRandom final : public RandomSource {
+ public:
+  SecureRandom();
+  void fill(std::span<std::uint8_t> out) override;
+};
+
+Bytes random_bytes(std::size_t count);
+
+// Makes libsodium ready; every entry point of this layer calls it, so callers need not.
+void ensure_sodium();
+
+}  // namespace ecash::crypto
