@@ -87,15 +87,19 @@ Result<std::int64_t> Amount::parse_minor(std::string_view text, Currency currenc
                     " decimal places");
   }
 
-  // At most 18 digits, so none of this can overflow int64.
-  std::int64_t minor = 0;
+  // Up to 18 written digits padded to the currency's exponent: at most 21 digits, which
+  // __int128 holds; the money range is then checked on the minor units.
+  __int128 minor = 0;
   for (char c : whole) minor = minor * 10 + (c - '0');
   for (int i = 0; i < currency.exponent(); ++i) {
     const int digit = i < static_cast<int>(fraction.size()) ? fraction[i] - '0' : 0;
     minor = minor * 10 + digit;
   }
-  if (minor > kMaxMinor) return fail(ErrorCode::bad_amount, "amount has more than 18 digits");
-  return negative ? -minor : minor;
+  if (minor > kMaxMinor) {
+    return fail(ErrorCode::bad_amount, "amount has more than 18 digits in minor units");
+  }
+  const auto value = static_cast<std::int64_t>(minor);
+  return negative ? -value : value;
 }
 
 std::string Amount::to_string() const {

@@ -69,6 +69,12 @@ TEST(Amount, RejectsMalformedTextWithItsCode) {
   EXPECT_EQ(parse_error("JPY:0000000000000000001"), ErrorCode::bad_amount);
   EXPECT_EQ(parse_error("EUR:99999999999999999.99"), ErrorCode::bad_amount);
   EXPECT_EQ(parse_error("JPY:9223372036854775808"), ErrorCode::bad_amount);
+  // 18 digits written, but 20 in minor units (found by the fuzzer).
+  EXPECT_EQ(parse_error("EUR:666666633333333332"), ErrorCode::bad_amount);
+  EXPECT_EQ(parse_error("EUR:99999999999999999"), ErrorCode::bad_amount);
+  EXPECT_EQ(parse_error("BHD:9999999999999999.9"), ErrorCode::bad_amount);
+  EXPECT_EQ(Amount::parse("666666633333333332", currency("EUR")).error().code,
+            ErrorCode::bad_amount);
 }
 
 TEST(Amount, ArithmeticIsChecked) {

@@ -1,6 +1,7 @@
 #include "base/error.hpp"
 
 #include <array>
+#include <ostream>
 
 namespace ecash {
 namespace {
@@ -24,6 +25,8 @@ ErrorCode error_code_from_string(std::string_view name) {
   }
   return ErrorCode::internal;
 }
+
+std::ostream& operator<<(std::ostream& out, ErrorCode code) { return out << to_string(code); }
 
 std::string Error::to_string() const {
   std::string out{ecash::to_string(code)};

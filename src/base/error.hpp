@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,8 @@ enum class ErrorCode : std::uint16_t {
 std::string_view to_string(ErrorCode code);
 // The code for a wire name; internal for a name this build does not know.
 ErrorCode error_code_from_string(std::string_view name);
+// Prints the wire name (so test failures read "bad_signature", not a number).
+std::ostream& operator<<(std::ostream& out, ErrorCode code);
 
 struct Error {
   ErrorCode code = ErrorCode::internal;

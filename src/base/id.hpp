@@ -37,7 +37,14 @@ class Id128 {
   const std::array<std::uint8_t, kSize>& bytes() const { return m_bytes; }
   bool is_zero() const;
 
-  friend auto operator<=>(const Id128&, const Id128&) = default;
+  friend bool operator==(const Id128&, const Id128&) = default;
+  // Byte order, the order of the text form too.
+  friend std::strong_ordering operator<=>(const Id128& a, const Id128& b) {
+    for (std::size_t i = 0; i < kSize; ++i) {
+      if (a.m_bytes[i] != b.m_bytes[i]) return a.m_bytes[i] <=> b.m_bytes[i];
+    }
+    return std::strong_ordering::equal;
+  }
 
  private:
   std::array<std::uint8_t, kSize> m_bytes{};

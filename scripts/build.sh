@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Configures (once) and builds one flavour of ecash, reusing its build folder between runs.
+#   scripts/build.sh [default|asan|fuzz] [ninja targets...]
+# default -> build/        RelWithDebInfo, g++
+# asan    -> build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer, g++
+# fuzz    -> build-fuzz/   libFuzzer targets, clang-16 with libc++
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+flavour=${1:-default}
+shift || true
+
+case "$flavour" in
+  default) dir=build; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+  asan) dir=build-asan; args=(-DCMAKE_BUILD_TYPE=Debug -DECASH_SANITIZE=ON -DECASH_BENCH=OFF) ;;
+  fuzz) dir=build-fuzz
+        args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DECASH_FUZZ=ON
+              -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16) ;;
+  *) echo "usage: scripts/build.sh [default|asan|fuzz] [targets...]" >&2; exit 2 ;;
+esac
+
+if [ ! -f "$dir/build.ninja" ]; then
+  cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
+fi
+# Two cores: two jobs. ccache (found by CMake) makes rebuilds of unchanged files free.
+ninja -C "$dir" -j "${ECASH_JOBS:-2}" "$@"
