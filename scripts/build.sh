@@ -23,4 +23,4 @@ if [ ! -f "$dir/build.ninja" ]; then
   cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
 fi
 # Two cores: two jobs. ccache (found by CMake) makes rebuilds of unchanged files free.
-ninja -C "$dir" -j "${ECASH_JOBS:-2}" "$@"
+ninja --quiet -C "$dir" -j "${ECASH_JOBS:-2}" "$@"
