@@ -30,6 +30,7 @@ namespace ecash {
   X(bad_crl)                 \
   X(wrong_role)              \
   X(bad_commitment)          \
+  X(bad_account)             \
   X(replayed)                \
   X(stale)                   \
   X(insufficient_funds)      \

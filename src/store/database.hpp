@@ -1,0 +1,65 @@
+// A party's own store: a small relational interface (transactions, statements with ? placeholders)
+// that SQLite implements today and PostgreSQL later. A Database may be used from several threads;
+// each transaction runs on one thread, serialised with other writers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/bytes.hpp"
+#include "base/error.hpp"
+
+namespace ecash::store {
+
+// NULL, INTEGER, TEXT, BLOB.
+using Value = std::variant<std::monostate, std::int64_t, std::string, Bytes>;
+using Row = std::vector<Value>;
+
+// Typed access to a column; an internal error when the stored type is another (a schema bug).
+Result<std::int64_t> int_at(const Row& row, std::size_t column);
+Result<std::string> text_at(const Row& row, std::size_t column);
+Result<Bytes> blob_at(const Row& row, std::size_t column);
+bool is_null_at(const Row& row, std::size_t column);
+
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  // Runs one statement; the number of rows it changed.
+  virtual Result<std::int64_t> exec(std::string_view sql, std::initializer_list<Value> params = {}) = 0;
+  virtual Result<std::vector<Row>> query(std::string_view sql,
+                                         std::initializer_list<Value> params = {}) = 0;
+  // The single row a query returns, nullopt for none, internal for more than one.
+  Result<std::optional<Row>> query_one(std::string_view sql, std::initializer_list<Value> params = {});
+};
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  // Runs body in one write transaction: committed (durably) when body succeeds, rolled back when it
+  // returns an error, which is passed on.
+  virtual Status transact(const std::function<Status(Transaction&)>& body) = 0;
+  // Runs body on a consistent read-only snapshot.
+  virtual Status read(const std::function<Status(Transaction&)>& body) = 0;
+  virtual const std::string& path() const = 0;
+};
+
+struct Migration {
+  int version;  // 1, 2, 3, ... in order; never change a released one, add another
+  std::string_view sql;
+};
+
+// Opens or creates the SQLite file at path (WAL, synchronous=FULL, foreign keys) and brings its
+// schema up to date, each migration in its own transaction. conflict if the file's schema is newer
+// than the migrations given (a newer binary wrote it); io_error if it cannot be opened.
+Result<std::unique_ptr<Database>> open_sqlite(const std::string& path,
+                                              std::span<const Migration> migrations);
+
+}  // namespace ecash::store
