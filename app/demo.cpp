@@ -105,7 +105,7 @@ int run_demo(const DemoOptions& options) {
   const auto request_id = Id128::random(random);
   const auto sealed_card = crypto::seal(clearing_cert.sealing_key(), as_bytes(card_number));
   const auto statement = [&](const Amount& a) {
-    crypto::CanonicalWriter w(crypto::Purpose::deposit_request);
+    crypto::CanonicalWriter w(crypto::Purpose::deposit_order);
     w.id(request_id).amount(a).bytes(sealed_card);
     return w;
   };

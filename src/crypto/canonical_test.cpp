@@ -9,9 +9,9 @@ namespace ecash::crypto {
 namespace {
 
 TEST(Canonical, LayoutIsTagPurposeThenBigEndianFields) {
-  CanonicalWriter w(Purpose::deposit_request);
+  CanonicalWriter w(Purpose::deposit_order);
   w.u16(0x0102).u32(0x03040506).text("ab").amount(Amount::parse("JPY:258").value());
-  const Bytes expected = {'E', 'C', 'S', 'H', 1, 0, 10,  // tag, purpose 10
+  const Bytes expected = {'E', 'C', 'S', 'H', 1, 0, 10,  // tag, purpose 10 (deposit_order)
                           1, 2, 3, 4, 5, 6,               // u16, u32
                           0, 0, 0, 2, 'a', 'b',           // length-prefixed text
                           'J', 'P', 'Y', 0, 0, 0, 0, 0, 0, 1, 2};

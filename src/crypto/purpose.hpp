@@ -12,28 +12,38 @@ enum class Purpose : std::uint16_t {
   // Enrolment with the certificate authority (S11-S12, S91-S92).
   enrol_request = 1,
   // Register and deposit (Figs 2 and 5).
-  deposit_request = 10,
-  deposit_clearing = 11,
-  deposit_bank = 12,
-  deposit_receipt = 13,
+  deposit_order = 10,         // wallet: amount, sealed card (S14)
+  deposit_center_charge = 11, // center to clearing (S17)
+  deposit_charged = 12,       // clearing: the card was charged (S21)
+  deposit_center_credit = 13, // center to bank (S23)
+  deposit_receipt = 14,       // bank: user ID and new balance (S26)
+  deposit_receipt_center = 15,// center's countersignature for the wallet (S28)
   // Register a shop (Fig 6).
-  shop_registration = 20,
-  shop_registration_receipt = 21,
+  shop_registration = 20,          // shop: sealed account number (S94)
+  shop_registration_center = 21,   // center to clearing (S96)
+  shop_account_verified = 22,      // clearing: account matches the certificate (S99)
+  shop_registration_bank = 23,     // center to bank (S101)
+  shop_registered = 24,            // bank: the shop ID (S104)
+  shop_registered_center = 25,     // center's countersignature for the shop (S106)
   // Device to device transfer (Figs 8 and 9).
   transfer_request = 30,
   transfer = 31,
   transfer_ack = 32,
   // Pay a shop (Fig 10).
-  payment_order = 40,
-  payment_request = 41,
-  payment_shop = 42,
-  payment_center = 43,
-  payment_receipt_bank = 44,
-  payment_receipt_center = 45,
-  payment_receipt_shop = 46,
+  payment_request = 40,         // shop: what is sold, for how much
+  payment_order = 41,           // wallet (S153)
+  payment_shop = 42,            // shop to center (S156)
+  payment_center = 43,          // center to bank (S159)
+  payment_receipt_bank = 44,    // bank: new balance sealed to the user (S162)
+  payment_receipt_center = 45,  // S163
+  payment_receipt_shop = 46,    // S165
   // Pay out proceeds (Fig 11).
-  payout_request = 50,
-  payout_receipt = 51,
+  payout_request = 50,   // shop (S182)
+  payout_center = 51,    // center to bank (S185)
+  payout_amount = 52,    // bank: proceeds set aside (S187)
+  payout_clearing = 53,  // center to clearing (S189)
+  payout_result = 54,    // clearing: the bank transfer's result (S191)
+  payout_receipt = 55,   // center to shop (S192)
   // Fraud cases and disclosure.
   fraud_case = 60,
   disclosure_request = 61,

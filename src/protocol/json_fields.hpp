@@ -1,0 +1,55 @@
+// Reading and writing message fields in JSON: every value has one text form (amounts "EUR:12.50",
+// IDs in base32, bytes/keys/signatures in base64url). A FieldReader keeps the first error and
+// hands back placeholders after it, so a message is read in one straight sequence and checked once.
+// Not thread-safe.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+#include "base/amount.hpp"
+#include "base/error.hpp"
+#include "base/id.hpp"
+#include "crypto/hash.hpp"
+#include "crypto/keys.hpp"
+#include "protocol/transport.hpp"
+
+namespace ecash::protocol {
+
+class FieldReader {
+ public:
+  explicit FieldReader(const Json& object, std::string context);
+
+  std::string text(const char* name);
+  std::int64_t integer(const char* name);
+  bool boolean(const char* name);
+  Id128 id(const char* name);
+  // An absent or null field reads as the zero ID.
+  Id128 optional_id(const char* name);
+  Amount amount(const char* name);
+  Bytes bytes(const char* name);
+  crypto::Digest digest(const char* name);
+  crypto::Signature signature(const char* name);
+  crypto::VerifyKey verify_key(const char* name);
+  crypto::SealingPublicKey sealing_key(const char* name);
+  const Json& object(const char* name);
+  bool has(const char* name) const;
+
+  // The first error met, as malformed (or the specific code of a bad amount).
+  Status status() const;
+
+ private:
+  const Json* field(const char* name);
+  void fail_field(const char* name, ErrorCode code, const std::string& why);
+
+  const Json& m_object;
+  std::string m_context;
+  std::optional<Error> m_error;
+};
+
+std::string to_text(const Bytes& bytes);
+std::string to_text(const crypto::Digest& digest);
+
+}  // namespace ecash::protocol

@@ -1,0 +1,122 @@
+// A statement with its signer's signature, and the generic pieces every statement shares: the chain
+// digest that later signers endorse, signing, checking, and the JSON form (the statement's fields
+// plus "signature"). Endorsement<P> is a countersignature: a party vouching, under purpose P, for
+// statements it has checked, named by their chain digests. Values; thread-safe to share.
+#pragma once
+
+#include <vector>
+
+#include "crypto/keys.hpp"
+#include "protocol/json_fields.hpp"
+
+namespace ecash::protocol {
+
+// What an endorsement names: the statement's encoding and its signature, hashed together.
+crypto::Digest chain_digest(const crypto::CanonicalWriter& statement,
+                            const crypto::Signature& signature);
+// A digest of plain bytes (a sealed blob) for endorsements.
+crypto::Digest blob_digest(ByteView bytes);
+
+template <class T>
+struct Signed {
+  T body;
+  crypto::Signature signature;
+
+  crypto::Digest digest() const { return chain_digest(body.encode(), signature); }
+
+  // bad_signature unless key signed exactly this body for T's purpose.
+  Status verify(const crypto::VerifyKey& key) const {
+    auto ok = crypto::verify(key, body.encode(), signature);
+    if (!ok) ok.error().message = std::string(T::kName) + ": " + ok.error().message;
+    return ok;
+  }
+
+  Json to_json() const {
+    Json j = body.to_json();
+    j["signature"] = signature.to_text();
+    return j;
+  }
+
+  static Result<Signed> from_json(const Json& j) {
+    auto body = T::from_json(j);
+    if (!body) return std::unexpected(body.error());
+    FieldReader r(j, T::kName);
+    auto signature = r.signature("signature");
+    if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+    return Signed{std::move(*body), signature};
+  }
+};
+
+template <class T>
+Signed<T> sign(const crypto::SigningKey& key, T body) {
+  auto signature = key.sign(body.encode());
+  return Signed<T>{std::move(body), signature};
+}
+
+// Reads field `name` of j as a Signed<T>.
+template <class T>
+Result<Signed<T>> read_signed(const Json& j, const char* name) {
+  FieldReader r(j, "message");
+  const Json& inner = r.object(name);
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  return Signed<T>::from_json(inner);
+}
+
+template <crypto::Purpose P>
+struct Endorsement {
+  static constexpr crypto::Purpose kPurpose = P;
+  static constexpr const char* kName = "endorsement";
+
+  Id128 request_id;
+  std::vector<crypto::Digest> endorsed;
+
+  crypto::CanonicalWriter encode() const {
+    crypto::CanonicalWriter w(P);
+    w.id(request_id).u32(static_cast<std::uint32_t>(endorsed.size()));
+    for (const auto& d : endorsed) w.fixed(d);
+    return w;
+  }
+
+  Json to_json() const {
+    Json list = Json::array();
+    for (const auto& d : endorsed) list.push_back(to_text(d));
+    return {{"request_id", request_id.to_string()}, {"endorsed", list}};
+  }
+
+  static Result<Endorsement> from_json(const Json& j) {
+    FieldReader r(j, kName);
+    Endorsement out{.request_id = r.id("request_id"), .endorsed = {}};
+    if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+    const auto it = j.find("endorsed");
+    if (it == j.end() || !it->is_array() || it->size() > 16) {
+      return fail(ErrorCode::malformed, "endorsement.endorsed: expected a list of digests");
+    }
+    for (const auto& item : *it) {
+      Json wrapper = {{"d", item}};
+      FieldReader d(wrapper, "endorsement.endorsed");
+      out.endorsed.push_back(d.digest("d"));
+      if (auto ok = d.status(); !ok) return std::unexpected(ok.error());
+    }
+    return out;
+  }
+};
+
+// An endorsement by key of exactly these digests under purpose P.
+template <crypto::Purpose P>
+Signed<Endorsement<P>> endorse(const crypto::SigningKey& key, const Id128& request_id,
+                               std::vector<crypto::Digest> endorsed) {
+  return sign(key, Endorsement<P>{request_id, std::move(endorsed)});
+}
+
+// bad_signature unless e is key's endorsement of exactly `expected` for request_id.
+template <crypto::Purpose P>
+Status check_endorsement(const Signed<Endorsement<P>>& e, const crypto::VerifyKey& key,
+                         const Id128& request_id, const std::vector<crypto::Digest>& expected) {
+  if (e.body.request_id != request_id || e.body.endorsed != expected) {
+    return fail(ErrorCode::bad_signature,
+                std::string(crypto::to_string(P)) + ": endorses something else");
+  }
+  return e.verify(key);
+}
+
+}  // namespace ecash::protocol

@@ -1,0 +1,212 @@
+// The signed statements of every flow, one type per place where the patent has a party append its
+// signature (step numbers from the patent). Each has its purpose code, its canonical encoding (what
+// the signature covers), and its JSON form. Sealed fields are opaque bytes here: only their reader
+// opens them. Plain values; thread-safe to share.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "base/amount.hpp"
+#include "base/clock.hpp"
+#include "base/id.hpp"
+#include "protocol/signed.hpp"
+
+namespace ecash::protocol {
+
+using crypto::Purpose;
+
+// How far a request's timestamp may stray from the receiver's clock.
+inline constexpr UnixSeconds kMaxClockSkew = 300;
+// stale when timestamp is further than kMaxClockSkew from now.
+Status check_fresh(UnixSeconds timestamp, UnixSeconds now);
+
+#define ECASH_STATEMENT(Type, purpose)                      \
+  static constexpr Purpose kPurpose = Purpose::purpose;      \
+  static constexpr const char* kName = #purpose;             \
+  crypto::CanonicalWriter encode() const;                    \
+  Json to_json() const;                                      \
+  static Result<Type> from_json(const Json& j)
+
+// S11, S91: a party asks the CA for a certificate. Signed with the key to be certified (proof of
+// possession). Name and address go to the CA alone, the only store of personal information.
+struct EnrolRequest {
+  ECASH_STATEMENT(EnrolRequest, enrol_request);
+  Id128 request_id;
+  UnixSeconds timestamp = 0;
+  std::string role;  // "wallet" or "shop"
+  std::string name;
+  std::string address;
+  crypto::VerifyKey verify_key;
+  crypto::SealingPublicKey sealing_key;
+  std::optional<crypto::Digest> account_commitment;
+};
+
+// --- Register and deposit (Figs 2 and 5) ---
+
+// S14/S72: the wallet orders a deposit. user_id is zero on the first deposit, which registers the
+// user; sealed_card (card number and salt, sealed to clearing) is sent only then.
+struct DepositOrder {
+  ECASH_STATEMENT(DepositOrder, deposit_order);
+  Id128 request_id;
+  UnixSeconds timestamp = 0;
+  Id128 user_id;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  Bytes sealed_card;
+};
+// S17: center to clearing, endorsing [order, sealed card].
+using DepositCenterCharge = Endorsement<Purpose::deposit_center_charge>;
+
+// S21: clearing has charged the card.
+struct DepositCharged {
+  ECASH_STATEMENT(DepositCharged, deposit_charged);
+  Id128 request_id;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  std::string charge_ref;  // the card company's reference, no card data
+  crypto::Digest order{};
+};
+// S23: center to bank, endorsing [order, charged].
+using DepositCenterCredit = Endorsement<Purpose::deposit_center_credit>;
+
+// S26: the bank credited the user; the new balance is sealed to the user.
+struct DepositReceipt {
+  ECASH_STATEMENT(DepositReceipt, deposit_receipt);
+  Id128 request_id;
+  Id128 user_id;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  Bytes sealed_balance;
+  crypto::Digest order{};
+};
+// S28: center to wallet, endorsing [receipt].
+using DepositReceiptCenter = Endorsement<Purpose::deposit_receipt_center>;
+
+// --- Register a shop (Fig 6) ---
+
+// S94: the shop's account number and salt, sealed to clearing.
+struct ShopRegistration {
+  ECASH_STATEMENT(ShopRegistration, shop_registration);
+  Id128 request_id;
+  UnixSeconds timestamp = 0;
+  Bytes sealed_account;
+};
+// S96: center to clearing, endorsing [registration].
+using ShopRegistrationCenter = Endorsement<Purpose::shop_registration_center>;
+
+// S99: clearing found the account valid and matching the certificate's commitment.
+struct ShopAccountVerified {
+  ECASH_STATEMENT(ShopAccountVerified, shop_account_verified);
+  Id128 request_id;
+  std::string certificate_serial;
+  crypto::Digest registration{};
+};
+// S101: center to bank, endorsing [registration, verified].
+using ShopRegistrationBank = Endorsement<Purpose::shop_registration_bank>;
+
+// S104: the bank issued a shop ID.
+struct ShopRegistered {
+  ECASH_STATEMENT(ShopRegistered, shop_registered);
+  Id128 request_id;
+  Id128 shop_id;
+  std::string certificate_serial;
+  crypto::Digest registration{};
+};
+// S106: center to shop, endorsing [registered].
+using ShopRegisteredCenter = Endorsement<Purpose::shop_registered_center>;
+
+// --- Pay a shop (Fig 10) ---
+
+// What the shop asks for, signed by the shop: the wallet shows it to the user and pays it.
+struct PaymentRequest {
+  ECASH_STATEMENT(PaymentRequest, payment_request);
+  Id128 order_id;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  std::string item;
+  UnixSeconds expires = 0;
+};
+
+// S153: the wallet pays. The article is sealed to the shop, the user ID to the center, and the
+// transfer records (uncleared amount) to the bank; shop names the shop's certificate subject.
+struct PaymentOrder {
+  ECASH_STATEMENT(PaymentOrder, payment_order);
+  Id128 request_id;
+  UnixSeconds timestamp = 0;
+  Id128 order_id;
+  std::string shop;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  Bytes sealed_article;
+  Bytes sealed_user_id;
+  Bytes sealed_transfers;
+};
+
+// S156: the shop vouches for the order and adds its shop ID sealed to the center.
+struct PaymentShop {
+  ECASH_STATEMENT(PaymentShop, payment_shop);
+  Id128 request_id;
+  crypto::Digest order{};
+  Bytes sealed_shop_id;
+};
+
+// S159: the center tells the bank who pays whom, having opened both IDs.
+struct PaymentCenter {
+  ECASH_STATEMENT(PaymentCenter, payment_center);
+  Id128 request_id;
+  crypto::Digest order{};
+  crypto::Digest shop{};
+  Id128 user_id;
+  Id128 shop_id;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+};
+
+// S162: the bank moved the money; the new balance is sealed to the user.
+struct PaymentReceiptBank {
+  ECASH_STATEMENT(PaymentReceiptBank, payment_receipt_bank);
+  Id128 request_id;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  Bytes sealed_balance;
+  crypto::Digest order{};
+};
+// S163: center, endorsing [bank receipt]. S165: shop, endorsing [bank receipt, center's].
+using PaymentReceiptCenter = Endorsement<Purpose::payment_receipt_center>;
+using PaymentReceiptShop = Endorsement<Purpose::payment_receipt_shop>;
+
+// --- Pay out proceeds (Fig 11) ---
+
+// S182: the shop asks for its proceeds.
+struct PayoutRequest {
+  ECASH_STATEMENT(PayoutRequest, payout_request);
+  Id128 request_id;
+  UnixSeconds timestamp = 0;
+};
+
+// S185: center to bank: set this shop's sales aside for payout.
+struct PayoutCenter {
+  ECASH_STATEMENT(PayoutCenter, payout_center);
+  Id128 request_id;
+  crypto::Digest payout_request{};
+  Id128 shop_id;
+};
+
+// S187: the bank set the amount aside (it is no longer sales, not yet paid).
+struct PayoutAmount {
+  ECASH_STATEMENT(PayoutAmount, payout_amount);
+  Id128 request_id;
+  Id128 shop_id;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+};
+// S189: center to clearing, endorsing [amount, sealed account].
+using PayoutClearing = Endorsement<Purpose::payout_clearing>;
+
+// S191: clearing's result of the bank transfer.
+struct PayoutResult {
+  ECASH_STATEMENT(PayoutResult, payout_result);
+  Id128 request_id;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  bool paid = false;
+  std::string reference;
+};
+// S192: center to shop, endorsing [result].
+using PayoutReceipt = Endorsement<Purpose::payout_receipt>;
+
+#undef ECASH_STATEMENT
+
+}  // namespace ecash::protocol
