@@ -143,7 +143,14 @@ Status SqliteDatabase::run(const char* begin, const std::function<Status(Transac
   std::lock_guard lock(m_mutex);
   if (auto ok = exec_plain(begin); !ok) return ok;
   SqliteTransaction tx(*this);
-  auto result = body(tx);
+  Status result;
+  try {
+    result = body(tx);
+  } catch (...) {
+    // Nothing of a transaction whose body threw may stay; the exception goes on to the caller.
+    exec_plain("ROLLBACK");
+    throw;
+  }
   if (!result) {
     exec_plain("ROLLBACK");
     return result;

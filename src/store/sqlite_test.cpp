@@ -3,6 +3,7 @@
 
 #include <array>
 #include <filesystem>
+#include <stdexcept>
 
 #include "store/database.hpp"
 #include "store/request_log.hpp"
@@ -92,6 +93,21 @@ TEST_F(StoreTest, ErrorRollsBackEverything) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code, ErrorCode::insufficient_funds);
   EXPECT_EQ(balance(*db, "bob"), -1);
+}
+
+TEST_F(StoreTest, ExceptionInBodyRollsBackAndStoreStaysUsable) {
+  auto db = open_sqlite(path(), kMigrations).value();
+  EXPECT_THROW((void)db->transact([](Transaction& tx) -> Status {
+                 tx.exec("INSERT INTO accounts (id, balance) VALUES ('dave', 5)").value();
+                 throw std::runtime_error("bug in a body");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(balance(*db, "dave"), -1);
+  ASSERT_TRUE(db->transact([](Transaction& tx) -> Status {
+    tx.exec("INSERT INTO accounts (id, balance) VALUES ('dave', 6)").value();
+    return {};
+  }));
+  EXPECT_EQ(balance(*db, "dave"), 6);
 }
 
 TEST_F(StoreTest, ConstraintViolationIsConflict) {

@@ -1,0 +1,154 @@
+#include "local/local_operator.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ecash::local {
+
+using protocol::Json;
+
+Result<Json> LocalChannel::call(std::string_view route, const Json& body) {
+  // What crosses a link is text: parse it again as the receiver would.
+  Json request = Json::parse(body.dump());
+  if (*m_tap != nullptr) (*m_tap)->on_request(m_link, route, request);
+  auto answer = m_target.handle(m_caller, route, request);
+  if (!answer) return answer;
+  Json reply = Json::parse(answer->dump());
+  if (*m_tap != nullptr) (*m_tap)->on_answer(m_link, route, reply);
+  return reply;
+}
+
+namespace {
+
+// An operator role's keys and certificate in dir/<name>.keys and dir/<name>.pem, issued by the
+// CA the first time.
+Result<parties::Identity> role_identity(ca::CaParty& ca, const std::string& dir,
+                                        const std::string& name, pki::Role role) {
+  std::filesystem::create_directories(dir);
+  auto keys = parties::load_or_create_keys(dir + "/" + name + ".keys");
+  if (!keys) return std::unexpected(keys.error());
+  const std::string pem_path = dir + "/" + name + ".pem";
+  if (std::filesystem::exists(pem_path)) {
+    std::ifstream in(pem_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto cert = pki::Certificate::from_pem(text.str());
+    if (!cert) return std::unexpected(cert.error());
+    return parties::Identity{std::move(*keys), *cert};
+  }
+  auto cert = ca.issue_operator(role, name, *keys, {"DNS:localhost", "IP:127.0.0.1"});
+  if (!cert) return std::unexpected(cert.error());
+  std::ofstream(pem_path) << cert->to_pem();
+  return parties::Identity{std::move(*keys), *cert};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& dir,
+                                                           Currency currency, const Clock& clock,
+                                                           RandomSource& random) {
+  auto op = std::make_unique<LocalOperator>();
+  op->m_currency = currency;
+  auto ca = ca::CaParty::open(dir + "/ca", "ecash CA", clock, random);
+  if (!ca) return std::unexpected(ca.error());
+  op->m_ca = std::move(*ca);
+  auto anchor = op->m_ca->anchor();
+  if (!anchor) return std::unexpected(anchor.error());
+  op->m_trust = std::make_unique<pki::TrustStore>(*anchor);
+
+  auto center_id = role_identity(*op->m_ca, dir + "/center", "center", pki::Role::center);
+  auto bank_id = role_identity(*op->m_ca, dir + "/bank", "bank", pki::Role::bank);
+  auto clearing_id = role_identity(*op->m_ca, dir + "/clearing", "clearing", pki::Role::clearing);
+  for (const auto* id : {&center_id, &bank_id, &clearing_id}) {
+    if (!*id) return std::unexpected(id->error());
+  }
+  const parties::Directory directory{op->m_ca->certificate(), center_id->certificate,
+                                     bank_id->certificate, clearing_id->certificate};
+  op->m_center_cert = center_id->certificate;
+  op->m_clearing_cert = clearing_id->certificate;
+
+  std::filesystem::create_directories(dir + "/sandbox");
+  auto card_company = sandbox::CardCompany::open(dir + "/sandbox/card_company.db", clock);
+  auto bank_institution = sandbox::BankInstitution::open(dir + "/sandbox/bank.db", clock);
+  if (!card_company) return std::unexpected(card_company.error());
+  if (!bank_institution) return std::unexpected(bank_institution.error());
+  op->m_card_company = std::move(*card_company);
+  op->m_bank_institution = std::move(*bank_institution);
+
+  LocalOperator* self = op.get();
+  const protocol::Caller as_center{center_id->certificate};
+  const protocol::Caller as_clearing{clearing_id->certificate};
+
+  auto bank = bank::VirtualBank::open(dir + "/bank/bank.db", std::move(*bank_id), directory,
+                                      *op->m_trust, clock, random, currency);
+  if (!bank) return std::unexpected(bank.error());
+  op->m_bank = std::move(*bank);
+
+  auto clearing = clearing::ClearingHouse::open(
+      dir + "/clearing/clearing.db", std::move(*clearing_id), directory, *op->m_trust, clock,
+      std::make_unique<LocalChannel>("clearing->card_company", *op->m_card_company, as_clearing,
+                                     &self->m_tap),
+      std::make_unique<LocalChannel>("clearing->bank_institution", *op->m_bank_institution,
+                                     as_clearing, &self->m_tap));
+  if (!clearing) return std::unexpected(clearing.error());
+  op->m_clearing = std::move(*clearing);
+
+  auto center = center::Center::open(
+      dir + "/center/center.db", std::move(*center_id), directory, *op->m_trust, clock, currency,
+      std::make_unique<LocalChannel>("center->clearing", *op->m_clearing, as_center, &self->m_tap),
+      std::make_unique<LocalChannel>("center->bank", *op->m_bank, as_center, &self->m_tap));
+  if (!center) return std::unexpected(center.error());
+  op->m_center = std::move(*center);
+  // Finish whatever a crash left open before taking new requests.
+  if (auto resumed = op->m_center->resume(); !resumed) return std::unexpected(resumed.error());
+  return op;
+}
+
+std::unique_ptr<protocol::Channel> LocalOperator::to_ca(const std::string& from) {
+  return std::make_unique<LocalChannel>(from + "->ca", *m_ca, protocol::Caller{}, &m_tap);
+}
+
+std::unique_ptr<protocol::Channel> LocalOperator::to_center(const std::string& from,
+                                                            const pki::Certificate* caller) {
+  protocol::Caller c;
+  if (caller != nullptr) c.certificate = *caller;
+  return std::make_unique<LocalChannel>(from + "->center", *m_center, c, &m_tap);
+}
+
+std::unique_ptr<protocol::Channel> LocalOperator::to_shop(shop::Shop& shop, const std::string& from,
+                                                          const pki::Certificate* caller) {
+  protocol::Caller c;
+  if (caller != nullptr) c.certificate = *caller;
+  return std::make_unique<LocalChannel>(from + "->shop", shop, c, &m_tap);
+}
+
+void LocalOperator::connect_shop(shop::Shop& shop) {
+  shop.set_center(to_center("shop", shop.certificate()));
+}
+
+Status LocalOperator::open_card(const std::string& number, const Amount& limit) {
+  auto done = m_card_company->handle({}, "open_card",
+                                     {{"card_number", number}, {"limit", limit.to_string()}});
+  if (!done) return std::unexpected(done.error());
+  return {};
+}
+
+Status LocalOperator::open_bank_account(const std::string& iban, const std::string& holder) {
+  auto done = m_bank_institution->handle(
+      {}, "open_account",
+      {{"iban", iban}, {"holder", holder}, {"currency", std::string(m_currency.code())}});
+  if (!done) return std::unexpected(done.error());
+  return {};
+}
+
+Status LocalOperator::revoke(const std::string& serial) {
+  if (auto ok = m_ca->revoke(serial); !ok) return ok;
+  auto crl = m_ca->crl();
+  if (!crl) return std::unexpected(crl.error());
+  return m_trust->update_crl(*crl);
+}
+
+}  // namespace ecash::local

@@ -1,0 +1,98 @@
+// In-process glue: every operator role (CA, center, bank, clearing) and the institution sandboxes
+// in one process, each with its own keys and store, passing JSON messages through LocalChannels
+// exactly as the network will (text round trip included). A Tap sees, and may change, every
+// message in transit: the tests' man in the middle. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/amount.hpp"
+#include "base/clock.hpp"
+#include "parties/bank/bank.hpp"
+#include "parties/ca/ca_party.hpp"
+#include "parties/center/center.hpp"
+#include "parties/clearing/clearing_house.hpp"
+#include "parties/sandbox/bank_institution.hpp"
+#include "parties/sandbox/card_company.hpp"
+#include "parties/shop/shop.hpp"
+
+namespace ecash::local {
+
+class Tap {
+ public:
+  virtual ~Tap() = default;
+  // link names the two ends, "wallet->center", "center->bank", ...
+  virtual void on_request(std::string_view link, std::string_view route, protocol::Json& body) {
+    (void)link, (void)route, (void)body;
+  }
+  virtual void on_answer(std::string_view link, std::string_view route, protocol::Json& answer) {
+    (void)link, (void)route, (void)answer;
+  }
+};
+
+class LocalChannel final : public protocol::Channel {
+ public:
+  LocalChannel(std::string link, protocol::Endpoint& target, protocol::Caller caller,
+               Tap* const* tap)
+      : m_link(std::move(link)), m_target(target), m_caller(std::move(caller)), m_tap(tap) {}
+
+  Result<protocol::Json> call(std::string_view route, const protocol::Json& body) override;
+
+ private:
+  std::string m_link;
+  protocol::Endpoint& m_target;
+  protocol::Caller m_caller;
+  Tap* const* m_tap;  // the operator's current tap, may be null
+};
+
+class LocalOperator {
+ public:
+  // Opens (creating when new) every operator role under dir, working in currency.
+  static Result<std::unique_ptr<LocalOperator>> open(const std::string& dir, Currency currency,
+                                                     const Clock& clock, RandomSource& random);
+
+  ca::CaParty& ca() { return *m_ca; }
+  center::Center& center() { return *m_center; }
+  bank::VirtualBank& bank() { return *m_bank; }
+  clearing::ClearingHouse& clearing() { return *m_clearing; }
+  sandbox::CardCompany& card_company() { return *m_card_company; }
+  sandbox::BankInstitution& bank_institution() { return *m_bank_institution; }
+  const pki::TrustStore& trust() const { return *m_trust; }
+  Currency currency() const { return m_currency; }
+
+  // Channels as a wallet or shop would hold them; caller is the device's certificate (or none).
+  std::unique_ptr<protocol::Channel> to_ca(const std::string& from);
+  std::unique_ptr<protocol::Channel> to_center(const std::string& from,
+                                               const pki::Certificate* caller);
+  std::unique_ptr<protocol::Channel> to_shop(shop::Shop& shop, const std::string& from,
+                                             const pki::Certificate* caller);
+  // The shop's own link to the center, set up for its "pay" route.
+  void connect_shop(shop::Shop& shop);
+
+  // Opens a card at the card company sandbox and an account at the bank sandbox.
+  Status open_card(const std::string& number, const Amount& limit);
+  Status open_bank_account(const std::string& iban, const std::string& holder);
+
+  // Revokes a certificate and publishes the new CRL to every operator role.
+  Status revoke(const std::string& serial);
+
+  void set_tap(Tap* tap) { m_tap = tap; }
+
+  LocalOperator() = default;
+
+ private:
+  Currency m_currency = Currency::from_code("EUR").value();
+  Tap* m_tap = nullptr;
+  std::unique_ptr<ca::CaParty> m_ca;
+  std::unique_ptr<pki::TrustStore> m_trust;
+  std::unique_ptr<sandbox::CardCompany> m_card_company;
+  std::unique_ptr<sandbox::BankInstitution> m_bank_institution;
+  std::unique_ptr<bank::VirtualBank> m_bank;
+  std::unique_ptr<clearing::ClearingHouse> m_clearing;
+  std::unique_ptr<center::Center> m_center;
+  std::optional<pki::Certificate> m_center_cert;
+  std::optional<pki::Certificate> m_clearing_cert;
+};
+
+}  // namespace ecash::local

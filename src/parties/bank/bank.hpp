@@ -1,0 +1,89 @@
+// The virtual bank (the patent's virtual bank 4): issues user and shop IDs and keeps the
+// double-entry ledger of balances, sales and payouts. It answers only the center, checks every
+// signature chain end to end, and moves money once per request ID. Thread-safe where its Database
+// and RandomSource are: all state lives in the store's transactions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "base/amount.hpp"
+#include "base/clock.hpp"
+#include "base/error.hpp"
+#include "base/id.hpp"
+#include "parties/common/party_kit.hpp"
+#include "pki/trust_store.hpp"
+#include "protocol/transport.hpp"
+#include "store/database.hpp"
+
+namespace ecash::bank {
+
+// Routes, all from the center (statements are Signed<T> JSON from protocol/statements.hpp):
+//   credit         {wallet_certificate, order, charged, center}            -> {receipt}
+//   register_shop  {shop_certificate, registration, verified, center}      -> {registered}
+//   pay            {wallet_certificate, shop_certificate, order, shop, center}
+//                                                                          -> {receipt}
+//   payout_start   {shop_certificate, payout_request, center}              -> {amount}
+//   payout_finish  {result}                                                -> {state, amount}
+//   report         {} -> {currency, deposited, paid_out, balances, sales, paying_out, ledger_sum,
+//                         users, shops}
+class VirtualBank final : public protocol::Endpoint {
+ public:
+  // Opens or creates the bank's store at db_path (conflict if it was created for another currency).
+  // trust, clock and random must outlive the VirtualBank.
+  static Result<std::unique_ptr<VirtualBank>> open(const std::string& db_path,
+                                                   parties::Identity identity,
+                                                   parties::Directory directory,
+                                                   const pki::TrustStore& trust, const Clock& clock,
+                                                   RandomSource& random, Currency currency);
+
+  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
+                                const protocol::Json& body) override;
+
+  // The circulation figures, from the ledger:
+  // deposited - paid_out == balances + sales + paying_out.
+  struct Totals {
+    Amount deposited, paid_out, balances, sales, paying_out;
+    std::int64_t users, shops;
+
+    friend bool operator==(const Totals&, const Totals&) = default;
+  };
+  Result<Totals> totals() const;
+
+ private:
+  VirtualBank(std::unique_ptr<store::Database> db, parties::Identity identity,
+              parties::Directory directory, const pki::TrustStore& trust, const Clock& clock,
+              RandomSource& random, Currency currency)
+      : m_db(std::move(db)),
+        m_identity(std::move(identity)),
+        m_directory(std::move(directory)),
+        m_trust(trust),
+        m_clock(clock),
+        m_random(random),
+        m_currency(currency) {}
+
+  Result<protocol::Json> credit(const crypto::VerifyKey& center, const protocol::Json& body);
+  Result<protocol::Json> register_shop(const crypto::VerifyKey& center, const protocol::Json& body);
+  Result<protocol::Json> pay(const crypto::VerifyKey& center, const protocol::Json& body);
+  Result<protocol::Json> payout_start(const crypto::VerifyKey& center, const protocol::Json& body);
+  Result<protocol::Json> payout_finish(const protocol::Json& body);
+  Result<protocol::Json> report();
+  // The totals and the sum over every account (zero unless the ledger is broken), one snapshot.
+  Result<std::pair<Totals, Amount>> ledger_figures() const;
+
+  // invalid_argument unless positive, currency_mismatch unless in the bank's currency.
+  Status check_amount(const char* what, const Amount& amount) const;
+
+  std::unique_ptr<store::Database> m_db;
+  parties::Identity m_identity;
+  parties::Directory m_directory;
+  const pki::TrustStore& m_trust;
+  const Clock& m_clock;
+  RandomSource& m_random;
+  Currency m_currency;
+};
+
+}  // namespace ecash::bank

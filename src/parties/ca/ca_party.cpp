@@ -1,0 +1,190 @@
+#include "parties/ca/ca_party.hpp"
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "protocol/statements.hpp"
+
+namespace ecash::ca {
+
+using protocol::Json;
+
+namespace {
+
+constexpr UnixSeconds kDay = 86'400;
+constexpr UnixSeconds kDeviceLifetime = 2 * 365 * kDay;
+constexpr UnixSeconds kOperatorLifetime = 5 * 365 * kDay;
+constexpr UnixSeconds kCaLifetime = 10 * 365 * kDay;
+constexpr UnixSeconds kCrlLifetime = 7 * kDay;
+
+constexpr std::array<store::Migration, 1> kMigrations = {{
+    {1, "CREATE TABLE certificates (serial TEXT PRIMARY KEY, subject TEXT NOT NULL UNIQUE, "
+        "role TEXT NOT NULL, pem TEXT NOT NULL, issued INTEGER NOT NULL);"
+        "CREATE TABLE people (subject TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL);"
+        "CREATE TABLE revocations (serial TEXT PRIMARY KEY, revoked INTEGER NOT NULL);"
+        "CREATE TABLE request_log (id TEXT PRIMARY KEY, route TEXT NOT NULL, digest BLOB NOT NULL, "
+        "response TEXT NOT NULL, created INTEGER NOT NULL);"},
+}};
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return fail(ErrorCode::io_error, "cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Status write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.flush();
+  if (!out) return fail(ErrorCode::io_error, "cannot write " + path);
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CaParty>> CaParty::open(const std::string& dir, const std::string& name,
+                                               const Clock& clock, RandomSource& random) {
+  std::filesystem::create_directories(dir);
+  auto keys = parties::load_or_create_keys(dir + "/ca.keys");
+  if (!keys) return std::unexpected(keys.error());
+  auto db = store::open_sqlite(dir + "/ca.db", kMigrations);
+  if (!db) return std::unexpected(db.error());
+
+  std::vector<pki::Revocation> revoked;
+  auto loaded = (*db)->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query("SELECT serial, revoked FROM revocations");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) revoked.push_back({*store::text_at(row, 0), *store::int_at(row, 1)});
+    return {};
+  });
+  if (!loaded) return std::unexpected(loaded.error());
+
+  const std::string cert_path = dir + "/ca.pem";
+  Result<pki::CertificateAuthority> authority = fail(ErrorCode::internal, "unset");
+  if (std::filesystem::exists(cert_path)) {
+    auto pem = read_text(cert_path);
+    if (!pem) return std::unexpected(pem.error());
+    auto cert = pki::Certificate::from_pem(*pem);
+    if (!cert) return std::unexpected(cert.error());
+    authority = pki::CertificateAuthority::load(std::move(*keys), *cert, std::move(revoked));
+  } else {
+    authority = pki::CertificateAuthority::create(name, std::move(*keys), clock.now() - 60,
+                                                  kCaLifetime, random);
+    if (authority) {
+      if (auto ok = write_text(cert_path, authority->certificate().to_pem()); !ok) {
+        return std::unexpected(ok.error());
+      }
+    }
+  }
+  if (!authority) return std::unexpected(authority.error());
+  return std::make_unique<CaParty>(std::move(*authority), std::move(*db), clock, random);
+}
+
+Result<pki::Crl> CaParty::crl() const {
+  std::lock_guard lock(m_mutex);
+  const auto now = m_clock.now();
+  return m_authority.issue_crl(now - 60, now + kCrlLifetime);
+}
+
+Result<pki::TrustAnchor> CaParty::anchor() const {
+  auto list = crl();
+  if (!list) return std::unexpected(list.error());
+  return pki::TrustAnchor{certificate(), *list};
+}
+
+Result<Json> CaParty::handle(const protocol::Caller&, std::string_view route, const Json& body) {
+  return parties::guarded([&]() -> Result<Json> {
+    if (route == "enrol") return enrol(body);
+    if (route == "trust") {
+      auto list = crl();
+      if (!list) return std::unexpected(list.error());
+      return Json{{"ca", certificate().to_pem()}, {"crl", list->to_pem()}};
+    }
+    return fail(ErrorCode::not_found, "the CA has no route " + std::string(route));
+  });
+}
+
+Status CaParty::record(store::Transaction& tx, const pki::Certificate& cert) {
+  auto done = tx.exec(
+      "INSERT INTO certificates (serial, subject, role, pem, issued) VALUES (?, ?, ?, ?, ?)",
+      {cert.serial(), cert.subject(), std::string(pki::to_string(cert.role())), cert.to_pem(),
+       m_clock.now()});
+  if (!done) return std::unexpected(done.error());
+  return {};
+}
+
+Result<Json> CaParty::enrol(const Json& body) {
+  auto request = protocol::Signed<protocol::EnrolRequest>::from_json(body);
+  if (!request) return std::unexpected(request.error());
+  const auto& r = request->body;
+  // Proof of possession: the request is signed by the key it asks to certify.
+  if (auto ok = request->verify(r.verify_key); !ok) return std::unexpected(ok.error());
+  const auto now = m_clock.now();
+  if (auto ok = protocol::check_fresh(r.timestamp, now); !ok) return std::unexpected(ok.error());
+  auto role = pki::role_from_string(r.role);
+  if (!role || (*role != pki::Role::wallet && *role != pki::Role::shop)) {
+    return fail(ErrorCode::wrong_role, "the CA enrols wallets and shops only");
+  }
+  if (r.name.empty() || r.name.size() > 200 || r.address.size() > 500) {
+    return fail(ErrorCode::invalid_argument, "name must be 1 to 200 characters, address at most 500");
+  }
+  if (!r.account_commitment) {
+    return fail(ErrorCode::invalid_argument, "enrolment needs a commitment to the account number");
+  }
+  return parties::answer_once(*m_db, "enrol", r.request_id, body, now,
+                              [&](store::Transaction& tx) -> Result<Json> {
+    // The subject is a pseudonym: nothing in the certificate names the person.
+    const pki::CertificateRequest cert_request{.subject = Id128::random(m_random).to_string(),
+                                               .role = *role,
+                                               .verify_key = r.verify_key,
+                                               .sealing_key = r.sealing_key,
+                                               .account_commitment = r.account_commitment};
+    auto cert = m_authority.issue(cert_request, now - 60, now + kDeviceLifetime, m_random);
+    if (!cert) return std::unexpected(cert.error());
+    if (auto ok = record(tx, *cert); !ok) return std::unexpected(ok.error());
+    auto person = tx.exec("INSERT INTO people (subject, name, address) VALUES (?, ?, ?)",
+                          {cert->subject(), r.name, r.address});
+    if (!person) return std::unexpected(person.error());
+    return Json{{"certificate", cert->to_pem()}, {"ca", certificate().to_pem()}};
+  });
+}
+
+Result<pki::Certificate> CaParty::issue_operator(pki::Role role, const std::string& subject,
+                                                 const crypto::PartyKeys& keys,
+                                                 const std::vector<std::string>& alt_names) {
+  const auto now = m_clock.now();
+  auto cert = m_authority.issue({.subject = subject,
+                                 .role = role,
+                                 .verify_key = keys.signing.verify_key(),
+                                 .sealing_key = keys.sealing.public_key(),
+                                 .account_commitment = std::nullopt,
+                                 .alt_names = alt_names},
+                                now - 60, now + kOperatorLifetime, m_random);
+  if (!cert) return cert;
+  auto saved = m_db->transact([&](store::Transaction& tx) { return record(tx, *cert); });
+  if (!saved) return std::unexpected(saved.error());
+  return cert;
+}
+
+Status CaParty::revoke(const std::string& serial) {
+  const auto now = m_clock.now();
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto known = tx.query_one("SELECT serial FROM certificates WHERE serial = ?", {serial});
+    if (!known) return std::unexpected(known.error());
+    if (!*known) return fail(ErrorCode::not_found, "no certificate " + serial);
+    auto done = tx.exec("INSERT INTO revocations (serial, revoked) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        {serial, now});
+    if (!done) return std::unexpected(done.error());
+    return {};
+  });
+  if (!saved) return saved;
+  std::lock_guard lock(m_mutex);
+  m_authority.revoke(serial, now);
+  return {};
+}
+
+}  // namespace ecash::ca

@@ -1,0 +1,54 @@
+// The certificate authority as a party (patent party 6): enrols wallets and shops (S11-S12,
+// S91-S92), keeps the only store of personal information, revokes, and publishes its CRL.
+// Thread-safe: requests are serialised by the store.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/id.hpp"
+#include "parties/common/party_kit.hpp"
+#include "pki/authority.hpp"
+
+namespace ecash::ca {
+
+class CaParty final : public protocol::Endpoint {
+ public:
+  // Opens the CA in dir (ca.keys, ca.pem, ca.db), creating it, named `name`, when new.
+  static Result<std::unique_ptr<CaParty>> open(const std::string& dir, const std::string& name,
+                                               const Clock& clock, RandomSource& random);
+
+  // Routes: "enrol" (anyone: a Signed<EnrolRequest>), "trust" (the CA certificate and CRL).
+  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
+                                const protocol::Json& body) override;
+
+  // Certifies an operator role's keys (center, bank, clearing) under subject `subject`.
+  Result<pki::Certificate> issue_operator(pki::Role role, const std::string& subject,
+                                          const crypto::PartyKeys& keys,
+                                          const std::vector<std::string>& alt_names);
+  Status revoke(const std::string& serial);
+
+  const pki::Certificate& certificate() const { return m_authority.certificate(); }
+  // A CRL issued now, valid for a week.
+  Result<pki::Crl> crl() const;
+  Result<pki::TrustAnchor> anchor() const;
+
+  CaParty(pki::CertificateAuthority authority, std::unique_ptr<store::Database> db,
+          const Clock& clock, RandomSource& random)
+      : m_authority(std::move(authority)), m_db(std::move(db)), m_clock(clock), m_random(random) {}
+
+ private:
+  Result<protocol::Json> enrol(const protocol::Json& body);
+  Status record(store::Transaction& tx, const pki::Certificate& cert);
+
+  mutable std::mutex m_mutex;  // guards m_authority's revocation list
+  pki::CertificateAuthority m_authority;
+  std::unique_ptr<store::Database> m_db;
+  const Clock& m_clock;
+  RandomSource& m_random;
+};
+
+}  // namespace ecash::ca

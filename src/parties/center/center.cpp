@@ -1,0 +1,489 @@
+#include "parties/center/center.hpp"
+
+#include <array>
+
+#include "protocol/statements.hpp"
+
+namespace ecash::center {
+
+using protocol::Json;
+using protocol::Signed;
+
+namespace {
+
+constexpr std::array<store::Migration, 1> kMigrations = {{
+    {1, "CREATE TABLE users (user_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
+        "certificate_serial TEXT NOT NULL, certificate TEXT NOT NULL, sealed_card BLOB NOT NULL);"
+        "CREATE TABLE shops (shop_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
+        "certificate_serial TEXT NOT NULL UNIQUE, certificate TEXT NOT NULL, "
+        "sealed_account BLOB NOT NULL);"
+        "CREATE TABLE sagas (request_id TEXT PRIMARY KEY, route TEXT NOT NULL, digest BLOB NOT NULL, "
+        "caller TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, answer TEXT, "
+        "error_code TEXT, error_message TEXT, updated INTEGER NOT NULL);"},
+}};
+
+// Errors that say nothing was decided (a party out of reach): the saga stays open for resume().
+bool is_transient(const Error& e) {
+  return e.code == ErrorCode::unavailable || e.code == ErrorCode::io_error;
+}
+
+Bytes key_bytes(const crypto::VerifyKey& key) { return Bytes(key.bytes().begin(), key.bytes().end()); }
+
+// An answer that does not verify leaves the outcome unknown (the peer may have acted): the saga
+// stays open and a retry fetches the peer's stored answer again.
+std::unexpected<Error> bad_answer(const std::string& why) {
+  return fail(ErrorCode::unavailable, "answer did not verify, will retry: " + why);
+}
+
+template <class T>
+Result<Signed<T>> answer_part(const Result<Json>& answer, const char* name,
+                              const crypto::VerifyKey& signer) {
+  if (!answer) return std::unexpected(answer.error());
+  auto part = protocol::read_signed<T>(*answer, name);
+  if (!part) return bad_answer(part.error().to_string());
+  if (auto ok = part->verify(signer); !ok) return bad_answer(ok.error().to_string());
+  return part;
+}
+
+}  // namespace
+
+Center::Center(std::unique_ptr<store::Database> db, parties::Identity identity,
+               parties::Directory directory, const pki::TrustStore& trust, const Clock& clock,
+               Currency currency, std::unique_ptr<protocol::Channel> clearing,
+               std::unique_ptr<protocol::Channel> bank)
+    : m_db(std::move(db)),
+      m_identity(std::move(identity)),
+      m_directory(std::move(directory)),
+      m_trust(trust),
+      m_clock(clock),
+      m_currency(currency),
+      m_clearing(std::move(clearing)),
+      m_bank(std::move(bank)) {}
+
+Result<std::unique_ptr<Center>> Center::open(const std::string& db_path, parties::Identity identity,
+                                             parties::Directory directory,
+                                             const pki::TrustStore& trust, const Clock& clock,
+                                             Currency currency,
+                                             std::unique_ptr<protocol::Channel> clearing,
+                                             std::unique_ptr<protocol::Channel> bank) {
+  auto db = store::open_sqlite(db_path, kMigrations);
+  if (!db) return std::unexpected(db.error());
+  return std::make_unique<Center>(std::move(*db), std::move(identity), std::move(directory), trust,
+                                  clock, currency, std::move(clearing), std::move(bank));
+}
+
+Result<Json> Center::handle(const protocol::Caller& caller, std::string_view route,
+                            const Json& body) {
+  return parties::guarded([&]() -> Result<Json> {
+    if (route == "directory") {
+      return Json{{"directory", m_directory.to_json()},
+                  {"crl", m_trust.anchor().crl.to_pem()},
+                  {"currency", std::string(m_currency.code())}};
+    }
+    const auto now = m_clock.now();
+    const bool from_wallet = route == "deposit";
+    auto cert = parties::require_caller(
+        caller, m_trust, {from_wallet ? pki::Role::wallet : pki::Role::shop}, now);
+    if (!cert) return std::unexpected(cert.error());
+    return dispatch(*cert, route, body);
+  });
+}
+
+Result<Json> Center::dispatch(const pki::Certificate& caller, std::string_view route,
+                              const Json& body) {
+  if (route == "deposit") return deposit(caller, body);
+  if (route == "register_shop") return register_shop(caller, body);
+  if (route == "pay") return pay(caller, body);
+  if (route == "payout") return payout(caller, body);
+  return fail(ErrorCode::not_found, "the center has no route " + std::string(route));
+}
+
+Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
+                              const pki::Certificate& caller, const Json& body,
+                              const Steps& steps) {
+  std::lock_guard lock(m_mutex);
+  const auto id = request_id.to_string();
+  const auto digest = parties::body_digest(body);
+  const Bytes digest_bytes(digest.begin(), digest.end());
+  std::optional<Result<Json>> settled;
+  auto opened = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one(
+        "SELECT route, digest, state, answer, error_code, error_message FROM sagas "
+        "WHERE request_id = ?",
+        {id});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) {
+      auto n = tx.exec(
+          "INSERT INTO sagas (request_id, route, digest, caller, body, state, updated) "
+          "VALUES (?, ?, ?, ?, ?, 'open', ?)",
+          {id, std::string(route), digest_bytes, caller.to_pem(), body.dump(), m_clock.now()});
+      if (!n) return std::unexpected(n.error());
+      return {};
+    }
+    const auto& r = **row;
+    if (*store::text_at(r, 0) != route || *store::blob_at(r, 1) != digest_bytes) {
+      return fail(ErrorCode::replayed, "request ID " + id + " was used by another request");
+    }
+    const auto state = *store::text_at(r, 2);
+    if (state == "done") settled = Json::parse(*store::text_at(r, 3));
+    if (state == "failed") {
+      settled = std::unexpected(Error{error_code_from_string(*store::text_at(r, 4)),
+                                      *store::text_at(r, 5)});
+    }
+    return {};
+  });
+  if (!opened) return std::unexpected(opened.error());
+  if (settled) return *settled;
+
+  auto outcome = steps();
+  if (!outcome) {
+    if (is_transient(outcome.error())) return std::unexpected(outcome.error());
+    auto recorded = m_db->transact([&](store::Transaction& tx) -> Status {
+      auto n = tx.exec(
+          "UPDATE sagas SET state = 'failed', error_code = ?, error_message = ?, updated = ? "
+          "WHERE request_id = ?",
+          {std::string(to_string(outcome.error().code)), outcome.error().message, m_clock.now(),
+           id});
+      if (!n) return std::unexpected(n.error());
+      return {};
+    });
+    if (!recorded) return std::unexpected(recorded.error());
+    return std::unexpected(outcome.error());
+  }
+  auto finished = m_db->transact([&](store::Transaction& tx) -> Status {
+    if (outcome->effects) {
+      if (auto ok = outcome->effects(tx); !ok) return ok;
+    }
+    auto n = tx.exec("UPDATE sagas SET state = 'done', answer = ?, updated = ? WHERE request_id = ?",
+                     {outcome->answer.dump(), m_clock.now(), id});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  if (!finished) return std::unexpected(finished.error());
+  return outcome->answer;
+}
+
+Result<int> Center::resume() {
+  std::vector<std::tuple<std::string, std::string, std::string>> open_sagas;
+  auto listed = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query("SELECT route, caller, body FROM sagas WHERE state = 'open'");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      open_sagas.emplace_back(*store::text_at(row, 0), *store::text_at(row, 1),
+                              *store::text_at(row, 2));
+    }
+    return {};
+  });
+  if (!listed) return std::unexpected(listed.error());
+  int finished = 0;
+  for (const auto& [route, caller_pem, body_text] : open_sagas) {
+    auto caller = pki::Certificate::from_pem(caller_pem);
+    if (!caller) return std::unexpected(caller.error());
+    // The caller was verified when the saga began; finishing it must not depend on time since.
+    auto result = dispatch(*caller, route, Json::parse(body_text));
+    if (result || !is_transient(result.error())) ++finished;
+  }
+  return finished;
+}
+
+Status Center::check_amount(const Amount& amount) const {
+  if (amount.currency() != m_currency) {
+    return fail(ErrorCode::currency_mismatch,
+                "this operator works in " + std::string(m_currency.code()));
+  }
+  if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
+  return {};
+}
+
+Result<Center::Member> Center::find_member(const char* table, const Id128& id,
+                                           const crypto::VerifyKey& key) {
+  const bool users = std::string_view(table) == "users";
+  Result<Member> found = fail(users ? ErrorCode::unknown_user : ErrorCode::unknown_shop,
+                              std::string(users ? "user " : "shop ") + id.to_string() +
+                                  " is not registered to this certificate");
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one(users ? "SELECT verify_key, sealed_card FROM users WHERE user_id = ?"
+                                  : "SELECT verify_key, sealed_account FROM shops WHERE shop_id = ?",
+                            {id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (*row && *store::blob_at(**row, 0) == key_bytes(key)) {
+      found = Member{id, *store::blob_at(**row, 1)};
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return found;
+}
+
+Result<Center::Member> Center::find_shop_by_key(const crypto::VerifyKey& key) {
+  Result<Member> found = fail(ErrorCode::unknown_shop, "this certificate has no registered shop");
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT shop_id, sealed_account FROM shops WHERE verify_key = ?",
+                            {key_bytes(key)});
+    if (!row) return std::unexpected(row.error());
+    if (*row) found = Member{Id128::parse(*store::text_at(**row, 0)).value(), *store::blob_at(**row, 1)};
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return found;
+}
+
+// Figs 2 and 5: S15 check, S16-S21 charge through clearing, S22-S26 credit at the bank,
+// S27 remember the user, S28 countersign for the wallet.
+Result<Json> Center::deposit(const pki::Certificate& wallet, const Json& body) {
+  auto order = protocol::read_signed<protocol::DepositOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  const auto& o = order->body;
+  if (auto ok = order->verify(wallet.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_fresh(o.timestamp, m_clock.now()); !ok) {
+    // A saga already begun is finished whatever its age.
+    bool known = false;
+    (void)m_db->read([&](store::Transaction& tx) -> Status {
+      auto row = tx.query_one("SELECT 1 FROM sagas WHERE request_id = ?", {o.request_id.to_string()});
+      known = row && *row;
+      return {};
+    });
+    if (!known) return std::unexpected(ok.error());
+  }
+  if (auto ok = check_amount(o.amount); !ok) return std::unexpected(ok.error());
+
+  Bytes sealed_card = o.sealed_card;
+  const bool first = o.user_id.is_zero();
+  if (first) {
+    if (sealed_card.empty()) {
+      return fail(ErrorCode::invalid_argument, "a first deposit carries the sealed card number");
+    }
+  } else {
+    auto user = find_member("users", o.user_id, wallet.verify_key());
+    if (!user) return std::unexpected(user.error());
+    sealed_card = user->sealed_account;  // S74: the card number registered at S27
+  }
+
+  return run_saga("deposit", o.request_id, wallet, body, [&]() -> Result<Outcome> {
+    const auto charge_endorsement = protocol::endorse<crypto::Purpose::deposit_center_charge>(
+        m_identity.keys.signing, o.request_id,
+        {order->digest(), protocol::blob_digest(sealed_card)});
+    auto charged = answer_part<protocol::DepositCharged>(
+        m_clearing->call("charge", {{"wallet_certificate", wallet.to_pem()},
+                                    {"order", order->to_json()},
+                                    {"sealed_card", protocol::to_text(sealed_card)},
+                                    {"center", charge_endorsement.to_json()}}),
+        "charged", m_directory.clearing.verify_key());
+    if (!charged) return std::unexpected(charged.error());
+    if (charged->body.order != order->digest() || charged->body.amount != o.amount) {
+      return bad_answer("clearing's receipt is for another deposit");
+    }
+
+    const auto credit_endorsement = protocol::endorse<crypto::Purpose::deposit_center_credit>(
+        m_identity.keys.signing, o.request_id, {order->digest(), charged->digest()});
+    auto receipt = answer_part<protocol::DepositReceipt>(
+        m_bank->call("credit", {{"wallet_certificate", wallet.to_pem()},
+                                {"order", order->to_json()},
+                                {"charged", charged->to_json()},
+                                {"center", credit_endorsement.to_json()}}),
+        "receipt", m_directory.bank.verify_key());
+    if (receipt && receipt->body.order != order->digest()) {
+      return bad_answer("bank receipt is for another deposit");
+    }
+    if (!receipt) {
+      const Error error = receipt.error();
+      if (is_transient(error)) return std::unexpected(error);
+      // The card was charged but nothing can be credited: give the money back.
+      auto refunded = m_clearing->call("refund", {{"request_id", o.request_id.to_string()}});
+      if (!refunded) return std::unexpected(Error{ErrorCode::unavailable,
+                                                  "refund pending: " + refunded.error().message});
+      return std::unexpected(error);
+    }
+
+    const auto user_id = receipt->body.user_id;
+    const auto endorsement = protocol::endorse<crypto::Purpose::deposit_receipt_center>(
+        m_identity.keys.signing, o.request_id, {receipt->digest()});
+    Outcome outcome{Json{{"receipt", receipt->to_json()}, {"center", endorsement.to_json()}}, {}};
+    if (first) {
+      outcome.effects = [this, user_id, wallet, sealed_card](store::Transaction& tx) -> Status {
+        auto n = tx.exec(
+            "INSERT INTO users (user_id, verify_key, certificate_serial, certificate, sealed_card) "
+            "VALUES (?, ?, ?, ?, ?)",
+            {user_id.to_string(), key_bytes(wallet.verify_key()), wallet.serial(), wallet.to_pem(),
+             sealed_card});
+        if (!n) return std::unexpected(n.error());
+        return {};
+      };
+    }
+    return outcome;
+  });
+}
+
+// Fig 6: S96 to clearing, S101 to the bank, S105 remember the shop, S106 countersign.
+Result<Json> Center::register_shop(const pki::Certificate& shop, const Json& body) {
+  auto registration = protocol::read_signed<protocol::ShopRegistration>(body, "registration");
+  if (!registration) return std::unexpected(registration.error());
+  const auto& reg = registration->body;
+  if (auto ok = registration->verify(shop.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_fresh(reg.timestamp, m_clock.now()); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return run_saga("register_shop", reg.request_id, shop, body, [&]() -> Result<Outcome> {
+    const auto to_clearing = protocol::endorse<crypto::Purpose::shop_registration_center>(
+        m_identity.keys.signing, reg.request_id, {registration->digest()});
+    auto verified = answer_part<protocol::ShopAccountVerified>(
+        m_clearing->call("verify_account", {{"shop_certificate", shop.to_pem()},
+                                            {"registration", registration->to_json()},
+                                            {"center", to_clearing.to_json()}}),
+        "verified", m_directory.clearing.verify_key());
+    if (!verified) return std::unexpected(verified.error());
+
+    const auto to_bank = protocol::endorse<crypto::Purpose::shop_registration_bank>(
+        m_identity.keys.signing, reg.request_id, {registration->digest(), verified->digest()});
+    auto registered = answer_part<protocol::ShopRegistered>(
+        m_bank->call("register_shop", {{"shop_certificate", shop.to_pem()},
+                                       {"registration", registration->to_json()},
+                                       {"verified", verified->to_json()},
+                                       {"center", to_bank.to_json()}}),
+        "registered", m_directory.bank.verify_key());
+    if (!registered) return std::unexpected(registered.error());
+    if (registered->body.registration != registration->digest()) {
+      return bad_answer("bank's answer is for another registration");
+    }
+    const auto shop_id = registered->body.shop_id;
+    const auto endorsement = protocol::endorse<crypto::Purpose::shop_registered_center>(
+        m_identity.keys.signing, reg.request_id, {registered->digest()});
+    return Outcome{
+        Json{{"registered", registered->to_json()}, {"center", endorsement.to_json()}},
+        [shop_id, shop, sealed = reg.sealed_account](store::Transaction& tx) -> Status {
+          auto n = tx.exec(
+              "INSERT INTO shops (shop_id, verify_key, certificate_serial, certificate, "
+              "sealed_account) VALUES (?, ?, ?, ?, ?)",
+              {shop_id.to_string(), key_bytes(shop.verify_key()), shop.serial(), shop.to_pem(),
+               sealed});
+          if (!n) return std::unexpected(n.error());
+          return {};
+        }};
+  });
+}
+
+// Fig 10: S157 check both signatures and open both IDs, S159 to the bank, S163 countersign.
+Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
+  const auto now = m_clock.now();
+  auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
+  if (!wallet) return std::unexpected(wallet.error());
+  auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  auto shop_part = protocol::read_signed<protocol::PaymentShop>(body, "shop");
+  if (!shop_part) return std::unexpected(shop_part.error());
+  const auto& o = order->body;
+  if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = shop_part->verify(shop.verify_key()); !ok) return std::unexpected(ok.error());
+  if (shop_part->body.order != order->digest() || shop_part->body.request_id != o.request_id) {
+    return fail(ErrorCode::bad_signature, "the shop vouches for another order");
+  }
+  if (o.shop != shop.subject()) {
+    return fail(ErrorCode::bad_signature, "the order is for another shop");
+  }
+  if (auto ok = check_amount(o.amount); !ok) return std::unexpected(ok.error());
+
+  auto open_id = [&](const Bytes& sealed, ErrorCode unknown) -> Result<Id128> {
+    auto plain = m_identity.keys.sealing.open(sealed);
+    if (!plain) return std::unexpected(plain.error());
+    auto id = Id128::parse(as_text(*plain));
+    if (!id) return fail(unknown, "sealed ID is not an ID");
+    return id;
+  };
+  auto user_id = open_id(o.sealed_user_id, ErrorCode::unknown_user);
+  if (!user_id) return std::unexpected(user_id.error());
+  auto shop_id = open_id(shop_part->body.sealed_shop_id, ErrorCode::unknown_shop);
+  if (!shop_id) return std::unexpected(shop_id.error());
+  if (auto user = find_member("users", *user_id, wallet->verify_key()); !user) {
+    return std::unexpected(user.error());
+  }
+  if (auto member = find_member("shops", *shop_id, shop.verify_key()); !member) {
+    return std::unexpected(member.error());
+  }
+
+  return run_saga("pay", o.request_id, shop, body, [&]() -> Result<Outcome> {
+    const auto to_bank = protocol::sign(m_identity.keys.signing,
+                                        protocol::PaymentCenter{.request_id = o.request_id,
+                                                                .order = order->digest(),
+                                                                .shop = shop_part->digest(),
+                                                                .user_id = *user_id,
+                                                                .shop_id = *shop_id,
+                                                                .amount = o.amount});
+    auto receipt = answer_part<protocol::PaymentReceiptBank>(
+        m_bank->call("pay", {{"wallet_certificate", wallet->to_pem()},
+                             {"shop_certificate", shop.to_pem()},
+                             {"order", order->to_json()},
+                             {"shop", shop_part->to_json()},
+                             {"center", to_bank.to_json()}}),
+        "receipt", m_directory.bank.verify_key());
+    if (!receipt) return std::unexpected(receipt.error());
+    if (receipt->body.order != order->digest() || receipt->body.amount != o.amount) {
+      return bad_answer("bank receipt is for another payment");
+    }
+    const auto endorsement = protocol::endorse<crypto::Purpose::payment_receipt_center>(
+        m_identity.keys.signing, o.request_id, {receipt->digest()});
+    return Outcome{Json{{"receipt", receipt->to_json()}, {"center", endorsement.to_json()}}, {}};
+  });
+}
+
+// Fig 11: S183 check, S185 the bank sets the sales aside, S189 clearing pays the account,
+// then the bank settles it (paid, or the sales come back), S192 countersign for the shop.
+Result<Json> Center::payout(const pki::Certificate& shop, const Json& body) {
+  auto request = protocol::read_signed<protocol::PayoutRequest>(body, "payout_request");
+  if (!request) return std::unexpected(request.error());
+  const auto& req = request->body;
+  if (auto ok = request->verify(shop.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_fresh(req.timestamp, m_clock.now()); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto member = find_shop_by_key(shop.verify_key());
+  if (!member) return std::unexpected(member.error());
+
+  return run_saga("payout", req.request_id, shop, body, [&]() -> Result<Outcome> {
+    const auto to_bank = protocol::sign(m_identity.keys.signing,
+                                        protocol::PayoutCenter{.request_id = req.request_id,
+                                                               .payout_request = request->digest(),
+                                                               .shop_id = member->id});
+    auto amount = answer_part<protocol::PayoutAmount>(
+        m_bank->call("payout_start", {{"shop_certificate", shop.to_pem()},
+                                      {"payout_request", request->to_json()},
+                                      {"center", to_bank.to_json()}}),
+        "amount", m_directory.bank.verify_key());
+    if (!amount) return std::unexpected(amount.error());
+    if (amount->body.shop_id != member->id || amount->body.request_id != req.request_id) {
+      return bad_answer("bank's payout is for another shop");
+    }
+
+    const auto to_clearing = protocol::endorse<crypto::Purpose::payout_clearing>(
+        m_identity.keys.signing, req.request_id,
+        {amount->digest(), protocol::blob_digest(member->sealed_account)});
+    auto result = answer_part<protocol::PayoutResult>(
+        m_clearing->call("payout", {{"shop_certificate", shop.to_pem()},
+                                    {"amount", amount->to_json()},
+                                    {"sealed_account", protocol::to_text(member->sealed_account)},
+                                    {"center", to_clearing.to_json()}}),
+        "result", m_directory.clearing.verify_key());
+    if (!result) {
+      if (is_transient(result.error())) return std::unexpected(result.error());
+      // Clearing refused before any transfer: the bank puts the proceeds back into sales.
+      auto cancelled = m_bank->call("payout_cancel", {{"center", to_bank.to_json()}});
+      if (!cancelled) {
+        return std::unexpected(Error{ErrorCode::unavailable,
+                                     "payout cancel pending: " + cancelled.error().message});
+      }
+      return std::unexpected(result.error());
+    }
+    if (result->body.request_id != req.request_id || result->body.amount != amount->body.amount) {
+      return bad_answer("clearing's result is for another payout");
+    }
+    // Nothing set aside, nothing to settle: the bank closed a zero payout at once.
+    if (amount->body.amount.is_positive()) {
+      auto settled = m_bank->call("payout_finish", {{"result", result->to_json()}});
+      if (!settled) return std::unexpected(settled.error());
+    }
+    const auto endorsement = protocol::endorse<crypto::Purpose::payout_receipt>(
+        m_identity.keys.signing, req.request_id, {result->digest()});
+    return Outcome{Json{{"result", result->to_json()}, {"center", endorsement.to_json()}}, {}};
+  });
+}
+
+}  // namespace ecash::center

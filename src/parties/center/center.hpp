@@ -1,0 +1,81 @@
+// The center (patent party 3): routes every flow between wallets, shops, the clearing house and the
+// virtual bank, countersigning where the patent appends its signature. It keeps user ID ->
+// (certificate, card number sealed to clearing) and shop ID -> (certificate, account number sealed
+// to clearing), and never sees an article or a balance. Each request runs as a saga recorded before
+// its first outside call, so a crash is finished by resume(): a charge is always credited or
+// refunded. Thread-safe: sagas are serialised.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "base/amount.hpp"
+#include "base/clock.hpp"
+#include "parties/common/party_kit.hpp"
+
+namespace ecash::center {
+
+class Center final : public protocol::Endpoint {
+ public:
+  static Result<std::unique_ptr<Center>> open(const std::string& db_path,
+                                              parties::Identity identity,
+                                              parties::Directory directory,
+                                              const pki::TrustStore& trust, const Clock& clock,
+                                              Currency currency,
+                                              std::unique_ptr<protocol::Channel> clearing,
+                                              std::unique_ptr<protocol::Channel> bank);
+
+  // Routes: "directory" (anyone), "deposit" (wallets, Figs 2 and 5), "register_shop" (shops,
+  // Fig 6), "pay" (shops, Fig 10), "payout" (shops, Fig 11).
+  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
+                                const protocol::Json& body) override;
+
+  // Finishes the sagas a crash left open; the number finished.
+  Result<int> resume();
+
+  Center(std::unique_ptr<store::Database> db, parties::Identity identity,
+         parties::Directory directory, const pki::TrustStore& trust, const Clock& clock,
+         Currency currency, std::unique_ptr<protocol::Channel> clearing,
+         std::unique_ptr<protocol::Channel> bank);
+
+ private:
+  // What a saga's steps produce: the answer, and the center's own records to write with it.
+  struct Outcome {
+    protocol::Json answer;
+    std::function<Status(store::Transaction&)> effects;
+  };
+  using Steps = std::function<Result<Outcome>()>;
+
+  Result<protocol::Json> dispatch(const pki::Certificate& caller, std::string_view route,
+                                  const protocol::Json& body);
+  Result<protocol::Json> run_saga(std::string_view route, const Id128& request_id,
+                                  const pki::Certificate& caller, const protocol::Json& body,
+                                  const Steps& steps);
+
+  Result<protocol::Json> deposit(const pki::Certificate& wallet, const protocol::Json& body);
+  Result<protocol::Json> register_shop(const pki::Certificate& shop, const protocol::Json& body);
+  Result<protocol::Json> pay(const pki::Certificate& shop, const protocol::Json& body);
+  Result<protocol::Json> payout(const pki::Certificate& shop, const protocol::Json& body);
+
+  struct Member {
+    Id128 id;
+    Bytes sealed_account;
+  };
+  // The registered user or shop with this ID, held by this certificate key.
+  Result<Member> find_member(const char* table, const Id128& id, const crypto::VerifyKey& key);
+  Result<Member> find_shop_by_key(const crypto::VerifyKey& key);
+  Status check_amount(const Amount& amount) const;
+
+  std::recursive_mutex m_mutex;  // one saga at a time
+  std::unique_ptr<store::Database> m_db;
+  parties::Identity m_identity;
+  parties::Directory m_directory;
+  const pki::TrustStore& m_trust;
+  const Clock& m_clock;
+  Currency m_currency;
+  std::unique_ptr<protocol::Channel> m_clearing;
+  std::unique_ptr<protocol::Channel> m_bank;
+};
+
+}  // namespace ecash::center

@@ -1,0 +1,292 @@
+#include "parties/clearing/clearing_house.hpp"
+
+#include <array>
+
+#include "base/account_number.hpp"
+#include "crypto/encoding.hpp"
+#include "protocol/statements.hpp"
+
+namespace ecash::clearing {
+
+using protocol::Json;
+using protocol::Signed;
+
+namespace {
+
+constexpr std::array<store::Migration, 1> kMigrations = {{
+    {1, "CREATE TABLE charges (request_id TEXT PRIMARY KEY, charge_ref TEXT NOT NULL, "
+        "amount INTEGER NOT NULL, currency TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE payouts (request_id TEXT PRIMARY KEY, amount INTEGER NOT NULL, "
+        "currency TEXT NOT NULL, paid INTEGER NOT NULL, reference TEXT NOT NULL);"
+        "CREATE TABLE request_log (id TEXT PRIMARY KEY, route TEXT NOT NULL, digest BLOB NOT NULL, "
+        "response TEXT NOT NULL, created INTEGER NOT NULL);"},
+}};
+
+// What wallets and shops seal to the clearing house: an account number and its commitment salt.
+struct SealedAccount {
+  std::string number;
+  pki::AccountSalt salt{};
+};
+
+Result<SealedAccount> open_account(const crypto::SealingKey& key, const Bytes& sealed) {
+  auto plain = key.open(sealed);
+  if (!plain) return std::unexpected(plain.error());
+  const Json j = Json::parse(as_text(*plain), nullptr, false);
+  protocol::FieldReader r(j, "sealed account");
+  SealedAccount out{.number = r.text("account"), .salt = {}};
+  const auto salt = r.bytes("salt");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  if (salt.size() != out.salt.size()) return fail(ErrorCode::malformed, "salt must be 16 bytes");
+  std::copy(salt.begin(), salt.end(), out.salt.begin());
+  return out;
+}
+
+Status check_commitment(const pki::Certificate& cert, const SealedAccount& account) {
+  if (!cert.account_commitment()) {
+    return fail(ErrorCode::bad_commitment, "certificate carries no account commitment");
+  }
+  return pki::verify_account_commitment(*cert.account_commitment(), account.number, account.salt);
+}
+
+// An ID for a follow-up request derived from the flow's request ID (a refund of a deposit), so
+// a retry derives the same one.
+std::string derived_id(const std::string& kind, const Id128& request_id) {
+  const auto digest = crypto::blake2b_256(as_bytes(kind + ":" + request_id.to_string()));
+  std::array<std::uint8_t, Id128::kSize> bytes{};
+  std::copy_n(digest.begin(), bytes.size(), bytes.begin());
+  return Id128(bytes).to_string();
+}
+
+}  // namespace
+
+ClearingHouse::ClearingHouse(std::unique_ptr<store::Database> db, parties::Identity identity,
+                             parties::Directory directory, const pki::TrustStore& trust,
+                             const Clock& clock, std::unique_ptr<protocol::Channel> card_company,
+                             std::unique_ptr<protocol::Channel> bank_institution)
+    : m_db(std::move(db)),
+      m_identity(std::move(identity)),
+      m_directory(std::move(directory)),
+      m_trust(trust),
+      m_clock(clock),
+      m_card_company(std::move(card_company)),
+      m_bank_institution(std::move(bank_institution)) {}
+
+Result<std::unique_ptr<ClearingHouse>> ClearingHouse::open(
+    const std::string& db_path, parties::Identity identity, parties::Directory directory,
+    const pki::TrustStore& trust, const Clock& clock,
+    std::unique_ptr<protocol::Channel> card_company,
+    std::unique_ptr<protocol::Channel> bank_institution) {
+  auto db = store::open_sqlite(db_path, kMigrations);
+  if (!db) return std::unexpected(db.error());
+  return std::make_unique<ClearingHouse>(std::move(*db), std::move(identity), std::move(directory),
+                                         trust, clock, std::move(card_company),
+                                         std::move(bank_institution));
+}
+
+Result<Json> ClearingHouse::handle(const protocol::Caller& caller, std::string_view route,
+                                   const Json& body) {
+  return parties::guarded([&]() -> Result<Json> {
+    auto center = parties::require_caller(caller, m_trust, {pki::Role::center}, m_clock.now());
+    if (!center) return std::unexpected(center.error());
+    if (center->verify_key() != m_directory.center.verify_key()) {
+      return fail(ErrorCode::untrusted_issuer, "caller is not this operator's center");
+    }
+    if (route == "charge") return charge(*center, body);
+    if (route == "refund") return refund(body);
+    if (route == "verify_account") return verify_account(*center, body);
+    if (route == "payout") return payout(*center, body);
+    if (route == "report") return report();
+    return fail(ErrorCode::not_found, "clearing has no route " + std::string(route));
+  });
+}
+
+// S18-S21: check the chain, open the card number, check it against the certificate, charge it.
+Result<Json> ClearingHouse::charge(const pki::Certificate& center, const Json& body) {
+  const auto now = m_clock.now();
+  auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
+  if (!wallet) return std::unexpected(wallet.error());
+  auto order = protocol::read_signed<protocol::DepositOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  auto endorsement = protocol::read_signed<protocol::DepositCenterCharge>(body, "center");
+  if (!endorsement) return std::unexpected(endorsement.error());
+  protocol::FieldReader r(body, "charge");
+  const auto sealed_card = r.bytes("sealed_card");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+
+  if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_endorsement(*endorsement, center.verify_key(),
+                                            order->body.request_id,
+                                            {order->digest(), protocol::blob_digest(sealed_card)});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (!order->body.amount.is_positive()) {
+    return fail(ErrorCode::invalid_argument, "a deposit must be positive");
+  }
+  auto card = open_account(m_identity.keys.sealing, sealed_card);
+  if (!card) return std::unexpected(card.error());
+  if (auto ok = check_card_number(card->number); !ok) return std::unexpected(ok.error());
+  if (auto ok = check_commitment(*wallet, *card); !ok) return std::unexpected(ok.error());
+
+  const auto& o = order->body;
+  return parties::answer_once(*m_db, "charge", o.request_id, body, now,
+                              [&](store::Transaction& tx) -> Result<Json> {
+    // S20: the card company, idempotent by the deposit's request ID.
+    auto charged = m_card_company->call("charge", {{"request_id", o.request_id.to_string()},
+                                                   {"card_number", card->number},
+                                                   {"amount", o.amount.to_string()}});
+    if (!charged) return std::unexpected(charged.error());
+    protocol::FieldReader cr(*charged, "card company answer");
+    const auto charge_id = cr.text("charge_id");
+    if (auto ok = cr.status(); !ok) return fail(ErrorCode::unavailable, ok.error().message);
+    auto saved = tx.exec(
+        "INSERT INTO charges (request_id, charge_ref, amount, currency) VALUES (?, ?, ?, ?)",
+        {o.request_id.to_string(), charge_id, o.amount.minor(),
+         std::string(o.amount.currency().code())});
+    if (!saved) return std::unexpected(saved.error());
+    const auto receipt = protocol::sign(m_identity.keys.signing,
+                                        protocol::DepositCharged{.request_id = o.request_id,
+                                                                 .amount = o.amount,
+                                                                 .charge_ref = charge_id,
+                                                                 .order = order->digest()});
+    return Json{{"charged", receipt.to_json()}};
+  });
+}
+
+// The center could not credit a charged deposit: give the money back to the card.
+Result<Json> ClearingHouse::refund(const Json& body) {
+  protocol::FieldReader r(body, "refund");
+  const auto request_id = r.id("request_id");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  return parties::answer_once(*m_db, "refund", request_id, body, m_clock.now(),
+                              [&](store::Transaction& tx) -> Result<Json> {
+    auto row = tx.query_one("SELECT charge_ref, refunded FROM charges WHERE request_id = ?",
+                            {request_id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "no charge for " + request_id.to_string());
+    const auto charge_ref = store::text_at(**row, 0).value();
+    auto refunded = m_card_company->call(
+        "refund", {{"request_id", derived_id("refund", request_id)}, {"charge_id", charge_ref}});
+    if (!refunded) return std::unexpected(refunded.error());
+    auto saved = tx.exec("UPDATE charges SET refunded = 1 WHERE request_id = ?",
+                         {request_id.to_string()});
+    if (!saved) return std::unexpected(saved.error());
+    return Json{{"refunded", true}, {"charge_ref", charge_ref}};
+  });
+}
+
+// S97-S99: the shop's account number is valid, exists, and is the one its certificate commits to.
+Result<Json> ClearingHouse::verify_account(const pki::Certificate& center, const Json& body) {
+  const auto now = m_clock.now();
+  auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
+  if (!shop) return std::unexpected(shop.error());
+  auto registration = protocol::read_signed<protocol::ShopRegistration>(body, "registration");
+  if (!registration) return std::unexpected(registration.error());
+  auto endorsement = protocol::read_signed<protocol::ShopRegistrationCenter>(body, "center");
+  if (!endorsement) return std::unexpected(endorsement.error());
+  if (auto ok = registration->verify(shop->verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_endorsement(*endorsement, center.verify_key(),
+                                            registration->body.request_id,
+                                            {registration->digest()});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto account = open_account(m_identity.keys.sealing, registration->body.sealed_account);
+  if (!account) return std::unexpected(account.error());
+  auto iban = normalize_iban(account->number);
+  if (!iban) return std::unexpected(iban.error());
+  if (auto ok = check_commitment(*shop, *account); !ok) return std::unexpected(ok.error());
+  auto known = m_bank_institution->call("account", {{"iban", *iban}});
+  if (!known) {
+    if (known.error().code == ErrorCode::unavailable) return std::unexpected(known.error());
+    return fail(ErrorCode::bad_account, "the bank knows no account " + mask_account(*iban));
+  }
+  return parties::answer_once(*m_db, "verify_account", registration->body.request_id, body, now,
+                              [&](store::Transaction&) -> Result<Json> {
+    const auto verified = protocol::sign(
+        m_identity.keys.signing,
+        protocol::ShopAccountVerified{.request_id = registration->body.request_id,
+                                      .certificate_serial = shop->serial(),
+                                      .registration = registration->digest()});
+    return Json{{"verified", verified.to_json()}};
+  });
+}
+
+// S190-S191: pay the set-aside proceeds into the shop's bank account.
+Result<Json> ClearingHouse::payout(const pki::Certificate& center, const Json& body) {
+  const auto now = m_clock.now();
+  auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
+  if (!shop) return std::unexpected(shop.error());
+  auto amount = protocol::read_signed<protocol::PayoutAmount>(body, "amount");
+  if (!amount) return std::unexpected(amount.error());
+  auto endorsement = protocol::read_signed<protocol::PayoutClearing>(body, "center");
+  if (!endorsement) return std::unexpected(endorsement.error());
+  protocol::FieldReader r(body, "payout");
+  const auto sealed_account = r.bytes("sealed_account");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  if (auto ok = amount->verify(m_directory.bank.verify_key()); !ok) return std::unexpected(ok.error());
+  const auto& a = amount->body;
+  if (auto ok = protocol::check_endorsement(*endorsement, center.verify_key(), a.request_id,
+                                            {amount->digest(), protocol::blob_digest(sealed_account)});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (a.amount.is_negative()) return fail(ErrorCode::invalid_argument, "negative payout");
+  auto account = open_account(m_identity.keys.sealing, sealed_account);
+  if (!account) return std::unexpected(account.error());
+  auto iban = normalize_iban(account->number);
+  if (!iban) return std::unexpected(iban.error());
+  if (auto ok = check_commitment(*shop, *account); !ok) return std::unexpected(ok.error());
+
+  return parties::answer_once(*m_db, "payout", a.request_id, body, now,
+                              [&](store::Transaction& tx) -> Result<Json> {
+    bool paid = true;
+    std::string reference = "nothing to pay";
+    if (a.amount.is_positive()) {
+      auto transfer = m_bank_institution->call(
+          "transfer_in", {{"request_id", a.request_id.to_string()},
+                          {"iban", *iban},
+                          {"amount", a.amount.to_string()},
+                          {"reference", "ecash payout " + a.request_id.to_string()}});
+      if (!transfer && transfer.error().code == ErrorCode::unavailable) {
+        return std::unexpected(transfer.error());  // not decided: the center retries
+      }
+      paid = transfer.has_value();
+      reference = paid ? transfer->value("transfer_id", std::string("?"))
+                       : "refused: " + transfer.error().to_string();
+    }
+    auto saved = tx.exec(
+        "INSERT INTO payouts (request_id, amount, currency, paid, reference) VALUES (?, ?, ?, ?, ?)",
+        {a.request_id.to_string(), a.amount.minor(), std::string(a.amount.currency().code()),
+         std::int64_t{paid ? 1 : 0}, reference});
+    if (!saved) return std::unexpected(saved.error());
+    const auto result = protocol::sign(m_identity.keys.signing,
+                                       protocol::PayoutResult{.request_id = a.request_id,
+                                                              .amount = a.amount,
+                                                              .paid = paid,
+                                                              .reference = reference});
+    return Json{{"result", result.to_json()}};
+  });
+}
+
+Result<Json> ClearingHouse::report() {
+  Json out;
+  auto done = m_db->read([&](store::Transaction& tx) -> Status {
+    auto charged = tx.query_one(
+        "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(CASE WHEN refunded = 1 THEN amount ELSE 0 "
+        "END), 0), COUNT(*) FROM charges");
+    auto paid = tx.query_one(
+        "SELECT COALESCE(SUM(CASE WHEN paid = 1 THEN amount ELSE 0 END), 0), COUNT(*) FROM payouts");
+    if (!charged || !paid) return fail(ErrorCode::io_error, "report query failed");
+    out = {{"charged_minor", *store::int_at(**charged, 0)},
+           {"refunded_minor", *store::int_at(**charged, 1)},
+           {"charges", *store::int_at(**charged, 2)},
+           {"paid_out_minor", *store::int_at(**paid, 0)},
+           {"payouts", *store::int_at(**paid, 1)}};
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return out;
+}
+
+}  // namespace ecash::clearing

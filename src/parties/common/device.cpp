@@ -1,0 +1,113 @@
+#include "parties/common/device.hpp"
+
+#include <array>
+
+#include "crypto/encoding.hpp"
+#include "protocol/statements.hpp"
+
+namespace ecash::parties {
+
+using protocol::Json;
+
+Result<std::optional<std::string>> get_setting(store::Transaction& tx, std::string_view key) {
+  auto row = tx.query_one("SELECT value FROM settings WHERE key = ?", {std::string(key)});
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<std::string>();
+  auto value = store::text_at(**row, 0);
+  if (!value) return std::unexpected(value.error());
+  return std::optional<std::string>(*value);
+}
+
+Status set_setting(store::Transaction& tx, std::string_view key, const std::string& value) {
+  auto n = tx.exec(
+      "INSERT INTO settings (key, value) VALUES (?, ?) "
+      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      {std::string(key), value});
+  if (!n) return std::unexpected(n.error());
+  return {};
+}
+
+Result<std::optional<std::string>> read_setting(store::Database& db, std::string_view key) {
+  std::optional<std::string> out;
+  auto done = db.read([&](store::Transaction& tx) -> Status {
+    auto v = get_setting(tx, key);
+    if (!v) return std::unexpected(v.error());
+    out = *v;
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return out;
+}
+
+Status write_setting(store::Database& db, std::string_view key, const std::string& value) {
+  return db.transact([&](store::Transaction& tx) { return set_setting(tx, key, value); });
+}
+
+Result<Enrolment> enrol(protocol::Channel& ca, const crypto::PartyKeys& keys, pki::Role role,
+                        const std::string& name, const std::string& address,
+                        const crypto::Digest& account_commitment, const Clock& clock,
+                        RandomSource& random) {
+  const auto request = protocol::sign(
+      keys.signing, protocol::EnrolRequest{.request_id = Id128::random(random),
+                                           .timestamp = clock.now(),
+                                           .role = std::string(pki::to_string(role)),
+                                           .name = name,
+                                           .address = address,
+                                           .verify_key = keys.signing.verify_key(),
+                                           .sealing_key = keys.sealing.public_key(),
+                                           .account_commitment = account_commitment});
+  auto answer = ca.call("enrol", request.to_json());
+  if (!answer) return std::unexpected(answer.error());
+  protocol::FieldReader r(*answer, "enrolment");
+  auto cert = pki::Certificate::from_pem(r.text("certificate"));
+  auto ca_cert = pki::Certificate::from_pem(r.text("ca"));
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  if (!cert) return std::unexpected(cert.error());
+  if (!ca_cert) return std::unexpected(ca_cert.error());
+  // The CA must have certified exactly what was asked.
+  if (cert->verify_key() != keys.signing.verify_key() ||
+      cert->sealing_key() != keys.sealing.public_key() || cert->role() != role ||
+      cert->account_commitment() != account_commitment) {
+    return fail(ErrorCode::bad_certificate, "the CA's certificate does not match the request");
+  }
+  return Enrolment{*cert, *ca_cert};
+}
+
+Result<OperatorView> fetch_operator(protocol::Channel& center, const pki::Certificate& pinned_ca,
+                                    const Clock& clock) {
+  auto answer = center.call("directory", Json::object());
+  if (!answer) return std::unexpected(answer.error());
+  protocol::FieldReader r(*answer, "directory answer");
+  const Json& dir = r.object("directory");
+  const auto crl_pem = r.text("crl");
+  const auto currency_code = r.text("currency");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  auto directory = Directory::from_json(dir);
+  if (!directory) return std::unexpected(directory.error());
+  auto crl = pki::Crl::from_pem(crl_pem);
+  if (!crl) return std::unexpected(crl.error());
+  auto currency = Currency::from_code(currency_code);
+  if (!currency) return std::unexpected(currency.error());
+  if (directory->ca.to_der() != pinned_ca.to_der()) {
+    return fail(ErrorCode::untrusted_issuer, "the operator's CA is not the one this device trusts");
+  }
+  const pki::TrustAnchor anchor{pinned_ca, *crl};
+  const auto now = clock.now();
+  for (const auto& [cert, role] : {std::pair{&directory->center, pki::Role::center},
+                                   std::pair{&directory->bank, pki::Role::bank},
+                                   std::pair{&directory->clearing, pki::Role::clearing}}) {
+    const std::array roles = {role};
+    if (auto ok = pki::verify_certificate(*cert, anchor, roles, now); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  return OperatorView{std::move(*directory), *crl, *currency};
+}
+
+Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,
+                   const pki::AccountSalt& salt) {
+  const Json plain = {{"account", number}, {"salt", crypto::base64url_encode(salt)}};
+  return crypto::seal(clearing, as_bytes(plain.dump()));
+}
+
+}  // namespace ecash::parties

@@ -1,0 +1,65 @@
+// What every party shares: its identity (keys and certificate), the check of who is calling, and
+// answering a request once (a retry gets the stored answer; an ID reused by another request is
+// replayed). Thread-safe where the Database is.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include "base/clock.hpp"
+#include "crypto/keys.hpp"
+#include "pki/trust_store.hpp"
+#include "protocol/json_fields.hpp"
+#include "protocol/transport.hpp"
+#include "store/database.hpp"
+
+namespace ecash::parties {
+
+struct Identity {
+  crypto::PartyKeys keys;
+  pki::Certificate certificate;
+};
+
+// The operator's published certificates: every party checks the operator roles' signatures with
+// these. The center hands them to wallets and shops ("directory" route).
+struct Directory {
+  pki::Certificate ca;
+  pki::Certificate center;
+  pki::Certificate bank;
+  pki::Certificate clearing;
+
+  protocol::Json to_json() const;
+  static Result<Directory> from_json(const protocol::Json& j);
+};
+
+// The caller's certificate, verified now against trust and allowed to be one of roles:
+// unauthenticated (as bad_certificate) when there is none.
+Result<pki::Certificate> require_caller(const protocol::Caller& caller, const pki::TrustStore& trust,
+                                        std::initializer_list<pki::Role> roles, UnixSeconds now);
+
+// A certificate carried inside a message (PEM in field `name`), verified like a caller's.
+Result<pki::Certificate> read_certificate(const protocol::Json& body, const char* name,
+                                          const pki::TrustStore& trust,
+                                          std::initializer_list<pki::Role> roles, UnixSeconds now);
+
+// Runs work once per request ID in one transaction with its answer. The request's identity is
+// its route and the digest of its JSON body. work's error rolls everything back and is returned
+// (not remembered, so a retry may succeed).
+Result<protocol::Json> answer_once(
+    store::Database& db, std::string_view route, const Id128& request_id,
+    const protocol::Json& body, UnixSeconds now,
+    const std::function<Result<protocol::Json>(store::Transaction&)>& work);
+
+// The digest that identifies a request body (its canonical JSON text: keys sorted).
+crypto::Digest body_digest(const protocol::Json& body);
+
+// Party files: <dir>/<name>.keys (0600) and <dir>/<name>.pem; created when absent.
+Result<crypto::PartyKeys> load_or_create_keys(const std::string& path);
+
+// Wraps an exception-free handler so that a JSON library exception (a bug, or input that slipped
+// past a check) is returned as malformed instead of escaping.
+Result<protocol::Json> guarded(const std::function<Result<protocol::Json>()>& handler);
+
+}  // namespace ecash::parties

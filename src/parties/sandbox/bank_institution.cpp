@@ -1,0 +1,204 @@
+#include "parties/sandbox/bank_institution.hpp"
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+
+#include "base/account_number.hpp"
+#include "parties/sandbox/fields.hpp"
+#include "store/request_log.hpp"
+
+namespace ecash::sandbox {
+namespace {
+
+// An account's currency when open_account names none: IBANs are the SEPA area's account numbers.
+constexpr std::string_view kDefaultCurrency = "EUR";
+
+// The balance is kept beside the transfers and changed in the same transaction, so it always
+// equals their sum.
+constexpr std::string_view kSchemaSql =
+    "CREATE TABLE accounts (iban TEXT PRIMARY KEY, holder TEXT NOT NULL, currency TEXT NOT NULL, "
+    "  balance_minor INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE transfers (seq INTEGER PRIMARY KEY, transfer_id TEXT NOT NULL UNIQUE, "
+    "  iban TEXT NOT NULL REFERENCES accounts (iban), minor INTEGER NOT NULL CHECK (minor > 0), "
+    "  reference TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX transfers_by_account ON transfers (iban, seq);";
+
+std::span<const store::Migration> migrations() {
+  static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
+  static const std::array<store::Migration, 1> list = {{{1, schema}}};
+  return list;
+}
+
+Result<std::string> iban_field(const Json& body) {
+  auto text = text_field(body, "iban");
+  if (!text) return text;
+  return normalize_iban(*text);
+}
+
+Result<Currency> currency_field(const Json& body) {
+  if (!body.contains("currency")) return Currency::from_code(kDefaultCurrency);
+  auto code = text_field(body, "currency");
+  if (!code) return std::unexpected(code.error());
+  return Currency::from_code(*code);
+}
+
+Result<Json> stored_answer(const std::string& text) {
+  Json answer = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
+  return answer;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BankInstitution>> BankInstitution::open(const std::string& db_path,
+                                                               const Clock& clock) {
+  auto db = store::open_sqlite(db_path, migrations());
+  if (!db) return std::unexpected(db.error());
+  return std::unique_ptr<BankInstitution>(new BankInstitution(std::move(*db), clock));
+}
+
+Result<Json> BankInstitution::handle(const protocol::Caller& /*caller*/, std::string_view route,
+                                     const Json& body) {
+  return guarded([&]() -> Result<Json> {
+    if (route == "open_account") return open_account(body);
+    if (route == "transfer_in") return transfer_in(body);
+    if (route == "account") return account(body);
+    return fail(ErrorCode::not_found, "the bank has no route " + std::string(route));
+  });
+}
+
+Result<Json> BankInstitution::open_account(const Json& body) {
+  auto iban = iban_field(body);
+  if (!iban) return std::unexpected(iban.error());
+  auto holder = text_field(body, "holder");
+  if (!holder) return std::unexpected(holder.error());
+  if (holder->empty()) return fail(ErrorCode::invalid_argument, "holder is empty");
+  if (auto ok = check_plain_text("holder", *holder, kMaxTextSize); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto currency = currency_field(body);
+  if (!currency) return std::unexpected(currency.error());
+  const std::string code(currency->code());
+
+  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT holder, currency FROM accounts WHERE iban = ?", {*iban});
+    if (!row) return std::unexpected(row.error());
+    if (*row) {
+      auto stored_holder = store::text_at(**row, 0);
+      auto stored_currency = store::text_at(**row, 1);
+      if (!stored_holder || !stored_currency) return fail(ErrorCode::internal, "damaged account");
+      if (*stored_holder == *holder && *stored_currency == code) return {};
+      return fail(ErrorCode::conflict, "account " + mask_account(*iban) +
+                                           " is already open for another holder or currency");
+    }
+    auto inserted = tx.exec(
+        "INSERT INTO accounts (iban, holder, currency, balance_minor, created) "
+        "VALUES (?, ?, ?, 0, ?)",
+        {*iban, *holder, code, m_clock.now()});
+    if (!inserted) return std::unexpected(inserted.error());
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return Json{{"iban", *iban}};
+}
+
+Result<Json> BankInstitution::transfer_in(const Json& body) {
+  auto request_id = request_id_field(body);
+  if (!request_id) return std::unexpected(request_id.error());
+  auto iban = iban_field(body);
+  if (!iban) return std::unexpected(iban.error());
+  auto amount = positive_amount_field(body, "amount");
+  if (!amount) return std::unexpected(amount.error());
+  auto reference = text_field(body, "reference");
+  if (!reference) return std::unexpected(reference.error());
+  if (auto ok = check_plain_text("reference", *reference, kMaxTextSize); !ok) {
+    return std::unexpected(ok.error());
+  }
+  const auto digest = request_digest({*iban, amount->to_string(), *reference});
+
+  Json answer;
+  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
+    auto previous = store::find_answer(tx, *request_id, "transfer_in", digest);
+    if (!previous) return std::unexpected(previous.error());
+    if (*previous) {
+      auto stored = stored_answer(**previous);
+      if (!stored) return std::unexpected(stored.error());
+      answer = std::move(*stored);
+      return {};
+    }
+
+    auto row = tx.query_one("SELECT currency, balance_minor FROM accounts WHERE iban = ?", {*iban});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::declined, "no account " + mask_account(*iban));
+    auto balance = amount_at(**row, 0, 1);
+    if (!balance) return std::unexpected(balance.error());
+    if (balance->currency() != amount->currency()) {
+      return fail(ErrorCode::currency_mismatch, "account " + mask_account(*iban) + " is in " +
+                                                    std::string(balance->currency().code()));
+    }
+    auto new_balance = balance->add(*amount);
+    if (!new_balance) return std::unexpected(new_balance.error());
+
+    auto seq = next_sequence(tx, "transfers");
+    if (!seq) return std::unexpected(seq.error());
+    const std::string transfer_id = sequence_id("TR", *seq);
+    auto inserted = tx.exec(
+        "INSERT INTO transfers (seq, transfer_id, iban, minor, reference, created) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        {*seq, transfer_id, *iban, amount->minor(), *reference, m_clock.now()});
+    if (!inserted) return std::unexpected(inserted.error());
+    auto updated = tx.exec("UPDATE accounts SET balance_minor = ? WHERE iban = ?",
+                           {new_balance->minor(), *iban});
+    if (!updated) return std::unexpected(updated.error());
+    answer = Json{{"transfer_id", transfer_id}, {"status", "credited"}};
+    return store::remember_answer(tx, *request_id, "transfer_in", digest, answer.dump(),
+                                  m_clock.now());
+  });
+  if (!done) return std::unexpected(done.error());
+  return answer;
+}
+
+Result<Json> BankInstitution::account(const Json& body) {
+  auto iban = iban_field(body);
+  if (!iban) return std::unexpected(iban.error());
+
+  Json answer;
+  auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT holder, currency, balance_minor FROM accounts WHERE iban = ?",
+                            {*iban});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "no account " + mask_account(*iban));
+    auto holder = store::text_at(**row, 0);
+    if (!holder) return std::unexpected(holder.error());
+    auto balance = amount_at(**row, 1, 2);
+    if (!balance) return std::unexpected(balance.error());
+
+    auto rows = tx.query(
+        "SELECT a.currency, t.minor, t.transfer_id, t.reference FROM transfers t "
+        "JOIN accounts a ON a.iban = t.iban WHERE t.iban = ? ORDER BY t.seq",
+        {*iban});
+    if (!rows) return std::unexpected(rows.error());
+    Json transfers = Json::array();
+    for (const auto& transfer : *rows) {
+      auto amount = amount_at(transfer, 0, 1);
+      if (!amount) return std::unexpected(amount.error());
+      auto transfer_id = store::text_at(transfer, 2);
+      auto reference = store::text_at(transfer, 3);
+      if (!transfer_id || !reference) return fail(ErrorCode::internal, "damaged transfer");
+      transfers.push_back(Json{{"transfer_id", *transfer_id},
+                               {"amount", amount->to_string()},
+                               {"reference", *reference}});
+    }
+    answer = Json{{"iban", *iban},
+                  {"holder", *holder},
+                  {"balance", balance->to_string()},
+                  {"transfers", std::move(transfers)}};
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return answer;
+}
+
+}  // namespace ecash::sandbox

@@ -1,0 +1,44 @@
+// A working sandbox of the outside bank (the patent's bank 8): keeps accounts by IBAN and credits
+// them with the clearing house's payouts, each retry answered once. Keeps its own SQLite file.
+// Thread-safe: all state lives in the store's transactions.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+
+#include "base/clock.hpp"
+#include "base/error.hpp"
+#include "protocol/transport.hpp"
+#include "store/database.hpp"
+
+namespace ecash::sandbox {
+
+// Routes (amounts are "EUR:12.50" strings; IBANs are accepted with spaces and in lower case and
+// answered in compact upper case; transfer IDs are "TR-000001"):
+//   open_account {iban, holder, currency?}  -> {iban}           (currency defaults to "EUR")
+//   transfer_in  {request_id, iban, amount, reference} -> {transfer_id, status: "credited"}
+//   account      {iban} -> {iban, holder, balance, transfers: [{transfer_id, amount, reference}]}
+class BankInstitution final : public protocol::Endpoint {
+ public:
+  // Opens or creates the store at db_path. clock must outlive the BankInstitution.
+  static Result<std::unique_ptr<BankInstitution>> open(const std::string& db_path,
+                                                       const Clock& clock);
+
+  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
+                                const protocol::Json& body) override;
+
+ private:
+  BankInstitution(std::unique_ptr<store::Database> db, const Clock& clock)
+      : m_db(std::move(db)), m_clock(clock) {}
+
+  Result<protocol::Json> open_account(const protocol::Json& body);
+  Result<protocol::Json> transfer_in(const protocol::Json& body);
+  Result<protocol::Json> account(const protocol::Json& body);
+
+  std::unique_ptr<store::Database> m_db;
+  const Clock& m_clock;
+};
+
+}  // namespace ecash::sandbox

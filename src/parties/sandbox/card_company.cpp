@@ -1,0 +1,260 @@
+#include "parties/sandbox/card_company.hpp"
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+
+#include "base/account_number.hpp"
+#include "parties/sandbox/fields.hpp"
+#include "store/request_log.hpp"
+
+namespace ecash::sandbox {
+namespace {
+
+// A card's limit never changes (open_card refuses another), so the unrefunded charges on it never
+// sum to more than the limit and stay far from overflowing.
+constexpr std::string_view kSchemaSql =
+    "CREATE TABLE cards (card_number TEXT PRIMARY KEY, currency TEXT NOT NULL, "
+    "  limit_minor INTEGER NOT NULL CHECK (limit_minor > 0), created INTEGER NOT NULL);"
+    "CREATE TABLE charges (seq INTEGER PRIMARY KEY, charge_id TEXT NOT NULL UNIQUE, "
+    "  card_number TEXT NOT NULL REFERENCES cards (card_number), "
+    "  minor INTEGER NOT NULL CHECK (minor > 0), created INTEGER NOT NULL);"
+    "CREATE INDEX charges_by_card ON charges (card_number, seq);"
+    "CREATE TABLE refunds (seq INTEGER PRIMARY KEY, refund_id TEXT NOT NULL UNIQUE, "
+    "  charge_id TEXT NOT NULL UNIQUE REFERENCES charges (charge_id), created INTEGER NOT NULL);";
+
+std::span<const store::Migration> migrations() {
+  static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
+  static const std::array<store::Migration, 1> list = {{{1, schema}}};
+  return list;
+}
+
+// The card's limit; nullopt for a card the company does not know.
+Result<std::optional<Amount>> card_limit(store::Transaction& tx, const std::string& number) {
+  auto row =
+      tx.query_one("SELECT currency, limit_minor FROM cards WHERE card_number = ?", {number});
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::nullopt;
+  auto limit = amount_at(**row, 0, 1);
+  if (!limit) return std::unexpected(limit.error());
+  return std::optional<Amount>(*limit);
+}
+
+Result<Json> stored_answer(const std::string& text) {
+  Json answer = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
+  return answer;
+}
+
+Result<std::string> card_number_field(const Json& body) {
+  auto number = text_field(body, "card_number");
+  if (!number) return number;
+  if (auto ok = check_card_number(*number); !ok) return std::unexpected(ok.error());
+  return number;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CardCompany>> CardCompany::open(const std::string& db_path,
+                                                       const Clock& clock) {
+  auto db = store::open_sqlite(db_path, migrations());
+  if (!db) return std::unexpected(db.error());
+  return std::unique_ptr<CardCompany>(new CardCompany(std::move(*db), clock));
+}
+
+Result<Json> CardCompany::handle(const protocol::Caller& /*caller*/, std::string_view route,
+                                 const Json& body) {
+  return guarded([&]() -> Result<Json> {
+    if (route == "open_card") return open_card(body);
+    if (route == "charge") return charge(body);
+    if (route == "refund") return refund(body);
+    if (route == "card") return card(body);
+    return fail(ErrorCode::not_found, "the card company has no route " + std::string(route));
+  });
+}
+
+Result<Json> CardCompany::open_card(const Json& body) {
+  auto number = card_number_field(body);
+  if (!number) return std::unexpected(number.error());
+  auto limit = positive_amount_field(body, "limit");
+  if (!limit) return std::unexpected(limit.error());
+
+  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
+    auto existing = card_limit(tx, *number);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing) {
+      if (**existing == *limit) return {};
+      return fail(ErrorCode::conflict, "card " + mask_account(*number) +
+                                           " is already open with limit " +
+                                           (*existing)->to_string());
+    }
+    auto inserted = tx.exec(
+        "INSERT INTO cards (card_number, currency, limit_minor, created) VALUES (?, ?, ?, ?)",
+        {*number, std::string(limit->currency().code()), limit->minor(), m_clock.now()});
+    if (!inserted) return std::unexpected(inserted.error());
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return Json{{"card_number_masked", mask_account(*number)}};
+}
+
+Result<Json> CardCompany::charge(const Json& body) {
+  auto request_id = request_id_field(body);
+  if (!request_id) return std::unexpected(request_id.error());
+  auto number = card_number_field(body);
+  if (!number) return std::unexpected(number.error());
+  auto amount = positive_amount_field(body, "amount");
+  if (!amount) return std::unexpected(amount.error());
+  const auto digest = request_digest({*number, amount->to_string()});
+
+  Json answer;
+  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
+    auto previous = store::find_answer(tx, *request_id, "charge", digest);
+    if (!previous) return std::unexpected(previous.error());
+    if (*previous) {
+      auto stored = stored_answer(**previous);
+      if (!stored) return std::unexpected(stored.error());
+      answer = std::move(*stored);
+      return {};
+    }
+
+    auto limit = card_limit(tx, *number);
+    if (!limit) return std::unexpected(limit.error());
+    if (!*limit) return fail(ErrorCode::declined, "unknown card " + mask_account(*number));
+    if ((*limit)->currency() != amount->currency()) {
+      return fail(ErrorCode::currency_mismatch, "card " + mask_account(*number) + " is in " +
+                                                    std::string((*limit)->currency().code()));
+    }
+    auto row = tx.query_one(
+        "SELECT COALESCE(SUM(c.minor), 0) FROM charges c WHERE c.card_number = ? AND NOT EXISTS "
+        "(SELECT 1 FROM refunds r WHERE r.charge_id = c.charge_id)",
+        {*number});
+    if (!row) return std::unexpected(row.error());
+    auto outstanding = store::int_at(**row, 0);
+    if (!outstanding) return std::unexpected(outstanding.error());
+    const std::int64_t available = (*limit)->minor() - *outstanding;
+    if (amount->minor() > available) {
+      return fail(ErrorCode::declined,
+                  "charge of " + amount->to_string() + " exceeds the available credit of " +
+                      Amount::from_minor(amount->currency(), available).value().to_string());
+    }
+
+    auto seq = next_sequence(tx, "charges");
+    if (!seq) return std::unexpected(seq.error());
+    const std::string charge_id = sequence_id("CH", *seq);
+    auto inserted = tx.exec(
+        "INSERT INTO charges (seq, charge_id, card_number, minor, created) VALUES (?, ?, ?, ?, ?)",
+        {*seq, charge_id, *number, amount->minor(), m_clock.now()});
+    if (!inserted) return std::unexpected(inserted.error());
+    answer =
+        Json{{"charge_id", charge_id}, {"amount", amount->to_string()}, {"status", "approved"}};
+    return store::remember_answer(tx, *request_id, "charge", digest, answer.dump(), m_clock.now());
+  });
+  if (!done) return std::unexpected(done.error());
+  return answer;
+}
+
+Result<Json> CardCompany::refund(const Json& body) {
+  auto request_id = request_id_field(body);
+  if (!request_id) return std::unexpected(request_id.error());
+  auto charge_id = text_field(body, "charge_id");
+  if (!charge_id) return std::unexpected(charge_id.error());
+  const auto digest = request_digest({*charge_id});
+
+  Json answer;
+  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
+    auto previous = store::find_answer(tx, *request_id, "refund", digest);
+    if (!previous) return std::unexpected(previous.error());
+    if (*previous) {
+      auto stored = stored_answer(**previous);
+      if (!stored) return std::unexpected(stored.error());
+      answer = std::move(*stored);
+      return {};
+    }
+
+    auto row = tx.query_one(
+        "SELECT k.currency, c.minor, r.refund_id FROM charges c "
+        "JOIN cards k ON k.card_number = c.card_number "
+        "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.charge_id = ?",
+        {*charge_id});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "unknown charge " + *charge_id);
+    if (!store::is_null_at(**row, 2)) {
+      return fail(ErrorCode::conflict, "charge " + *charge_id + " was already refunded as " +
+                                           store::text_at(**row, 2).value_or("?"));
+    }
+    auto amount = amount_at(**row, 0, 1);
+    if (!amount) return std::unexpected(amount.error());
+
+    auto seq = next_sequence(tx, "refunds");
+    if (!seq) return std::unexpected(seq.error());
+    const std::string refund_id = sequence_id("RF", *seq);
+    auto inserted =
+        tx.exec("INSERT INTO refunds (seq, refund_id, charge_id, created) VALUES (?, ?, ?, ?)",
+                {*seq, refund_id, *charge_id, m_clock.now()});
+    if (!inserted) return std::unexpected(inserted.error());
+    answer = Json{{"refund_id", refund_id}, {"amount", amount->to_string()}};
+    return store::remember_answer(tx, *request_id, "refund", digest, answer.dump(), m_clock.now());
+  });
+  if (!done) return std::unexpected(done.error());
+  return answer;
+}
+
+Result<Json> CardCompany::card(const Json& body) {
+  auto number = card_number_field(body);
+  if (!number) return std::unexpected(number.error());
+
+  Json answer;
+  auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
+    auto limit = card_limit(tx, *number);
+    if (!limit) return std::unexpected(limit.error());
+    if (!*limit) return fail(ErrorCode::not_found, "unknown card " + mask_account(*number));
+    auto rows = tx.query(
+        "SELECT k.currency, c.minor, c.charge_id, r.refund_id FROM charges c "
+        "JOIN cards k ON k.card_number = c.card_number "
+        "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.card_number = ? ORDER BY c.seq",
+        {*number});
+    if (!rows) return std::unexpected(rows.error());
+
+    Amount charged = Amount::zero((*limit)->currency());
+    Amount refunded = charged;
+    Json charges = Json::array();
+    for (const auto& row : *rows) {
+      auto amount = amount_at(row, 0, 1);
+      auto charge_id = store::text_at(row, 2);
+      if (!amount) return std::unexpected(amount.error());
+      if (!charge_id) return std::unexpected(charge_id.error());
+      auto sum = charged.add(*amount);
+      if (!sum) return std::unexpected(sum.error());
+      charged = *sum;
+      Json entry = {{"charge_id", *charge_id}, {"amount", amount->to_string()}};
+      if (store::is_null_at(row, 3)) {
+        entry["status"] = "approved";
+      } else {
+        auto refund_id = store::text_at(row, 3);
+        if (!refund_id) return std::unexpected(refund_id.error());
+        auto total = refunded.add(*amount);
+        if (!total) return std::unexpected(total.error());
+        refunded = *total;
+        entry["status"] = "refunded";
+        entry["refund_id"] = *refund_id;
+      }
+      charges.push_back(std::move(entry));
+    }
+    auto outstanding = charged.sub(refunded);
+    if (!outstanding) return std::unexpected(outstanding.error());
+    auto available = (*limit)->sub(*outstanding);
+    if (!available) return std::unexpected(available.error());
+    answer = Json{{"limit", (*limit)->to_string()},
+                  {"charged", charged.to_string()},
+                  {"refunded", refunded.to_string()},
+                  {"available", available->to_string()},
+                  {"charges", std::move(charges)}};
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return answer;
+}
+
+}  // namespace ecash::sandbox

@@ -1,0 +1,46 @@
+// A working sandbox of the outside card company (the patent's card company 7): opens cards with a
+// credit limit, charges and refunds them on the clearing house's instruction, each retry answered
+// once. Keeps its own SQLite file. Thread-safe: all state lives in the store's transactions.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+
+#include "base/clock.hpp"
+#include "base/error.hpp"
+#include "protocol/transport.hpp"
+#include "store/database.hpp"
+
+namespace ecash::sandbox {
+
+// Routes (amounts are "EUR:12.50" strings; IDs are "CH-000001", "RF-000001"):
+//   open_card {card_number, limit}              -> {card_number_masked}
+//   charge    {request_id, card_number, amount} -> {charge_id, amount, status: "approved"}
+//   refund    {request_id, charge_id}           -> {refund_id, amount}
+//   card      {card_number} -> {limit, charged, refunded, available,
+//                               charges: [{charge_id, amount, status, refund_id?}]}
+// It holds card numbers in clear: it is outside the system's privacy boundary and knows them.
+class CardCompany final : public protocol::Endpoint {
+ public:
+  // Opens or creates the store at db_path. clock must outlive the CardCompany.
+  static Result<std::unique_ptr<CardCompany>> open(const std::string& db_path, const Clock& clock);
+
+  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
+                                const protocol::Json& body) override;
+
+ private:
+  CardCompany(std::unique_ptr<store::Database> db, const Clock& clock)
+      : m_db(std::move(db)), m_clock(clock) {}
+
+  Result<protocol::Json> open_card(const protocol::Json& body);
+  Result<protocol::Json> charge(const protocol::Json& body);
+  Result<protocol::Json> refund(const protocol::Json& body);
+  Result<protocol::Json> card(const protocol::Json& body);
+
+  std::unique_ptr<store::Database> m_db;
+  const Clock& m_clock;
+};
+
+}  // namespace ecash::sandbox

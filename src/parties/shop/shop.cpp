@@ -1,0 +1,321 @@
+#include "parties/shop/shop.hpp"
+
+#include <array>
+#include <filesystem>
+
+#include "crypto/encoding.hpp"
+#include "protocol/statements.hpp"
+
+namespace ecash::shop {
+
+using protocol::Json;
+using protocol::Signed;
+
+namespace {
+
+constexpr UnixSeconds kOrderLifetime = 15 * 60;
+
+constexpr std::array<store::Migration, 1> kMigrations = {{
+    {1, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount TEXT NOT NULL, item TEXT NOT NULL, "
+        "expires INTEGER NOT NULL, state TEXT NOT NULL, request_id TEXT, receipt TEXT);"
+        "CREATE TABLE payouts (request_id TEXT PRIMARY KEY, amount TEXT NOT NULL, "
+        "paid INTEGER NOT NULL, reference TEXT NOT NULL, receipt TEXT NOT NULL, at INTEGER NOT NULL);"
+        "CREATE TABLE request_log (id TEXT PRIMARY KEY, route TEXT NOT NULL, digest BLOB NOT NULL, "
+        "response TEXT NOT NULL, created INTEGER NOT NULL);"},
+}};
+
+}  // namespace
+
+Shop::Shop(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
+           const Clock& clock, RandomSource& random)
+    : m_home(std::move(home)), m_keys(std::move(keys)), m_db(std::move(db)), m_clock(clock),
+      m_random(random) {}
+
+Result<std::unique_ptr<Shop>> Shop::open(const std::string& home, const Clock& clock,
+                                         RandomSource& random) {
+  std::filesystem::create_directories(home);
+  auto keys = parties::load_or_create_keys(home + "/shop.keys");
+  if (!keys) return std::unexpected(keys.error());
+  auto db = store::open_sqlite(home + "/shop.db", kMigrations);
+  if (!db) return std::unexpected(db.error());
+  auto shop = std::make_unique<Shop>(home, std::move(*keys), std::move(*db), clock, random);
+  if (auto ok = shop->load(); !ok) return std::unexpected(ok.error());
+  return shop;
+}
+
+Status Shop::load() {
+  auto cert = parties::read_setting(*m_db, "certificate");
+  auto ca = parties::read_setting(*m_db, "ca");
+  auto directory = parties::read_setting(*m_db, "operator");
+  auto shop_id = parties::read_setting(*m_db, "shop_id");
+  if (!cert || !ca || !directory || !shop_id) return fail(ErrorCode::io_error, "cannot read shop store");
+  if (*cert) m_certificate = pki::Certificate::from_pem(**cert).value();
+  if (*ca) m_ca = pki::Certificate::from_pem(**ca).value();
+  if (*shop_id) m_shop_id = Id128::parse(**shop_id).value();
+  if (*directory) {
+    const Json j = Json::parse(**directory);
+    auto dir = parties::Directory::from_json(j["directory"]);
+    auto crl = pki::Crl::from_pem(j["crl"].get<std::string>());
+    auto currency = Currency::from_code(j["currency"].get<std::string>());
+    if (!dir || !crl || !currency) return fail(ErrorCode::malformed, "damaged operator settings");
+    m_operator = parties::OperatorView{*dir, *crl, *currency};
+    m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, *crl});
+  }
+  return {};
+}
+
+Status Shop::ready() const {
+  if (!m_certificate || !m_operator || !m_trust) {
+    return fail(ErrorCode::invalid_argument, "the shop is not enrolled and connected yet");
+  }
+  return {};
+}
+
+Status Shop::enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
+                   const std::string& iban) {
+  if (m_certificate) return fail(ErrorCode::conflict, "this shop is enrolled already");
+  pki::AccountSalt salt{};
+  m_random.fill(salt);
+  auto enrolment = parties::enrol(ca, m_keys, pki::Role::shop, name, address,
+                                  pki::commit_account(iban, salt), m_clock, m_random);
+  if (!enrolment) return std::unexpected(enrolment.error());
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    for (const auto& [key, value] :
+         {std::pair<std::string, std::string>{"certificate", enrolment->certificate.to_pem()},
+          {"ca", enrolment->ca.to_pem()},
+          {"iban", iban},
+          {"salt", crypto::base64url_encode(salt)}}) {
+      if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
+    }
+    return {};
+  });
+  if (!saved) return saved;
+  m_certificate = enrolment->certificate;
+  m_ca = enrolment->ca;
+  return {};
+}
+
+Status Shop::connect(protocol::Channel& center) {
+  if (!m_ca) return fail(ErrorCode::invalid_argument, "enrol with the CA first");
+  auto view = parties::fetch_operator(center, *m_ca, m_clock);
+  if (!view) return std::unexpected(view.error());
+  const Json saved = {{"directory", view->directory.to_json()},
+                      {"crl", view->crl.to_pem()},
+                      {"currency", std::string(view->currency.code())}};
+  if (auto ok = parties::write_setting(*m_db, "operator", saved.dump()); !ok) return ok;
+  m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, view->crl});
+  m_operator = std::move(*view);
+  return {};
+}
+
+Result<Id128> Shop::register_shop(protocol::Channel& center) {
+  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  if (m_shop_id) return *m_shop_id;
+  auto iban = parties::read_setting(*m_db, "iban");
+  auto salt_text = parties::read_setting(*m_db, "salt");
+  if (!iban || !salt_text || !*iban || !*salt_text) {
+    return fail(ErrorCode::io_error, "the shop's account is missing from its store");
+  }
+  auto salt_bytes = crypto::base64url_decode(**salt_text);
+  pki::AccountSalt salt{};
+  if (!salt_bytes || salt_bytes->size() != salt.size()) return fail(ErrorCode::malformed, "bad salt");
+  std::copy(salt_bytes->begin(), salt_bytes->end(), salt.begin());
+
+  const auto registration = protocol::sign(
+      m_keys.signing,
+      protocol::ShopRegistration{
+          .request_id = Id128::random(m_random),
+          .timestamp = m_clock.now(),
+          .sealed_account = parties::seal_account(m_operator->directory.clearing.sealing_key(),
+                                                  **iban, salt)});
+  auto answer = center.call("register_shop", {{"registration", registration.to_json()}});
+  if (!answer) return std::unexpected(answer.error());
+  auto registered = protocol::read_signed<protocol::ShopRegistered>(*answer, "registered");
+  auto endorsement = protocol::read_signed<protocol::ShopRegisteredCenter>(*answer, "center");
+  if (!registered) return std::unexpected(registered.error());
+  if (!endorsement) return std::unexpected(endorsement.error());
+  const auto& dir = m_operator->directory;
+  if (auto ok = registered->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_endorsement(*endorsement, dir.center.verify_key(),
+                                            registration.body.request_id, {registered->digest()});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (registered->body.registration != registration.digest()) {
+    return fail(ErrorCode::bad_signature, "the answer is for another registration");
+  }
+  // S107: the shop ID.
+  if (auto ok = parties::write_setting(*m_db, "shop_id", registered->body.shop_id.to_string()); !ok) {
+    return std::unexpected(ok.error());
+  }
+  m_shop_id = registered->body.shop_id;
+  return *m_shop_id;
+}
+
+Result<Json> Shop::create_order(const Amount& amount, const std::string& item) {
+  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  if (!m_shop_id) return fail(ErrorCode::invalid_argument, "register the shop first");
+  if (amount.currency() != m_operator->currency) {
+    return fail(ErrorCode::currency_mismatch,
+                "this operator works in " + std::string(m_operator->currency.code()));
+  }
+  if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
+  if (item.empty() || item.size() > 500) {
+    return fail(ErrorCode::invalid_argument, "item must be 1 to 500 characters");
+  }
+  const auto request = protocol::sign(m_keys.signing,
+                                      protocol::PaymentRequest{.order_id = Id128::random(m_random),
+                                                               .amount = amount,
+                                                               .item = item,
+                                                               .expires = m_clock.now() + kOrderLifetime});
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto n = tx.exec(
+        "INSERT INTO orders (order_id, amount, item, expires, state) VALUES (?, ?, ?, ?, 'open')",
+        {request.body.order_id.to_string(), amount.to_string(), item, request.body.expires});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  if (!saved) return std::unexpected(saved.error());
+  return Json{{"request", request.to_json()}, {"shop_certificate", m_certificate->to_pem()}};
+}
+
+Result<Json> Shop::handle(const protocol::Caller& caller, std::string_view route,
+                          const Json& body) {
+  return parties::guarded([&]() -> Result<Json> {
+    if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+    if (route != "pay") return fail(ErrorCode::not_found, "the shop has no route " + std::string(route));
+    auto wallet = parties::require_caller(caller, *m_trust, {pki::Role::wallet}, m_clock.now());
+    if (!wallet) return std::unexpected(wallet.error());
+    return take_payment(*wallet, body);
+  });
+}
+
+// S154: check the wallet's order and open the article; S156: vouch for it and send it to the
+// center with the shop ID sealed to the center; S164-S165: check the answer and countersign.
+Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body) {
+  if (!m_center || !m_shop_id) return fail(ErrorCode::unavailable, "the shop is not connected");
+  auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  const auto& o = order->body;
+  if (auto ok = order->verify(wallet.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_fresh(o.timestamp, m_clock.now()); !ok) return std::unexpected(ok.error());
+  if (o.shop != m_certificate->subject()) return fail(ErrorCode::bad_signature, "order is for another shop");
+
+  auto article_plain = m_keys.sealing.open(o.sealed_article);
+  if (!article_plain) return std::unexpected(article_plain.error());
+  const Json article = Json::parse(as_text(*article_plain), nullptr, false);
+  protocol::FieldReader ar(article, "article");
+  const auto article_order = ar.id("order_id");
+  const auto article_item = ar.text("item");
+  if (auto ok = ar.status(); !ok) return std::unexpected(ok.error());
+
+  const auto now = m_clock.now();
+  return parties::answer_once(*m_db, "pay", o.request_id, body, now,
+                              [&](store::Transaction& tx) -> Result<Json> {
+    auto row = tx.query_one("SELECT amount, item, expires, state FROM orders WHERE order_id = ?",
+                            {o.order_id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "no order " + o.order_id.to_string());
+    if (*store::text_at(**row, 3) != "open") return fail(ErrorCode::conflict, "order already paid");
+    if (*store::int_at(**row, 2) < now) return fail(ErrorCode::stale, "the order has expired");
+    if (*store::text_at(**row, 0) != o.amount.to_string()) {
+      return fail(ErrorCode::invalid_argument, "the order is for " + *store::text_at(**row, 0));
+    }
+    if (article_order != o.order_id || article_item != *store::text_at(**row, 1)) {
+      return fail(ErrorCode::invalid_argument, "the sealed article is not this order's");
+    }
+
+    const auto& dir = m_operator->directory;
+    const auto shop_part = protocol::sign(
+        m_keys.signing,
+        protocol::PaymentShop{
+            .request_id = o.request_id,
+            .order = order->digest(),
+            .sealed_shop_id = crypto::seal(dir.center.sealing_key(), as_bytes(m_shop_id->to_string()))});
+    auto answer = m_center->call("pay", {{"wallet_certificate", wallet.to_pem()},
+                                         {"order", order->to_json()},
+                                         {"shop", shop_part.to_json()}});
+    if (!answer) return std::unexpected(answer.error());
+    // An answer that does not verify leaves the outcome unknown: nothing is remembered here, and
+    // the wallet's retry fetches the center's stored answer again.
+    const auto bad_answer = [](const std::string& why) {
+      return fail(ErrorCode::unavailable, "the center's answer did not verify, retry: " + why);
+    };
+    auto receipt = protocol::read_signed<protocol::PaymentReceiptBank>(*answer, "receipt");
+    auto center = protocol::read_signed<protocol::PaymentReceiptCenter>(*answer, "center");
+    if (!receipt) return bad_answer(receipt.error().to_string());
+    if (!center) return bad_answer(center.error().to_string());
+    if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return bad_answer(ok.error().to_string());
+    if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(), o.request_id,
+                                              {receipt->digest()});
+        !ok) {
+      return bad_answer(ok.error().to_string());
+    }
+    if (receipt->body.order != order->digest() || receipt->body.amount != o.amount) {
+      return bad_answer("the bank's receipt is for another payment");
+    }
+    const auto shop_endorsement = protocol::endorse<crypto::Purpose::payment_receipt_shop>(
+        m_keys.signing, o.request_id, {receipt->digest(), center->digest()});
+    Json out = {{"receipt", receipt->to_json()},
+                {"center", center->to_json()},
+                {"shop", shop_endorsement.to_json()}};
+    auto n = tx.exec("UPDATE orders SET state = 'paid', request_id = ?, receipt = ? WHERE order_id = ?",
+                     {o.request_id.to_string(), out.dump(), o.order_id.to_string()});
+    if (!n) return std::unexpected(n.error());
+    return out;
+  });
+}
+
+Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
+  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  const auto request = protocol::sign(
+      m_keys.signing,
+      protocol::PayoutRequest{.request_id = Id128::random(m_random), .timestamp = m_clock.now()});
+  auto answer = center.call("payout", {{"payout_request", request.to_json()}});
+  if (!answer) return std::unexpected(answer.error());
+  auto result = protocol::read_signed<protocol::PayoutResult>(*answer, "result");
+  auto endorsement = protocol::read_signed<protocol::PayoutReceipt>(*answer, "center");
+  if (!result) return std::unexpected(result.error());
+  if (!endorsement) return std::unexpected(endorsement.error());
+  const auto& dir = m_operator->directory;
+  if (auto ok = result->verify(dir.clearing.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_endorsement(*endorsement, dir.center.verify_key(),
+                                            request.body.request_id, {result->digest()});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (result->body.request_id != request.body.request_id) {
+    return fail(ErrorCode::bad_signature, "the result is for another payout");
+  }
+  const auto& r = result->body;
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto n = tx.exec(
+        "INSERT INTO payouts (request_id, amount, paid, reference, receipt, at) VALUES (?, ?, ?, ?, ?, ?)",
+        {r.request_id.to_string(), r.amount.to_string(), std::int64_t{r.paid ? 1 : 0}, r.reference,
+         answer->dump(), m_clock.now()});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  if (!saved) return std::unexpected(saved.error());
+  return Payout{r.amount, r.paid, r.reference};
+}
+
+Result<Json> Shop::sales() {
+  Json orders = Json::array();
+  auto done = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query("SELECT order_id, amount, item, state FROM orders ORDER BY rowid");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      orders.push_back({{"order_id", *store::text_at(row, 0)},
+                        {"amount", *store::text_at(row, 1)},
+                        {"item", *store::text_at(row, 2)},
+                        {"state", *store::text_at(row, 3)}});
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return Json{{"orders", orders}};
+}
+
+}  // namespace ecash::shop

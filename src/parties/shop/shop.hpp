@@ -1,0 +1,74 @@
+// A shop (patent party 2): enrols with the CA, registers with the center (Fig 6), sells against
+// signed payment requests, takes payments from wallets and passes them to the center (Fig 10), and
+// asks for its proceeds (Fig 11). Keeps its keys and store under its home folder; holds its own
+// bank account number and never a user ID in clear. Thread-safe where its store is.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/amount.hpp"
+#include "base/clock.hpp"
+#include "parties/common/device.hpp"
+
+namespace ecash::shop {
+
+class Shop final : public protocol::Endpoint {
+ public:
+  // Opens the shop whose files are in home (shop.keys, shop.db), creating keys when new.
+  static Result<std::unique_ptr<Shop>> open(const std::string& home, const Clock& clock,
+                                            RandomSource& random);
+
+  // Enrols with the CA; the IBAN stays here, its salted commitment goes into the certificate.
+  Status enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
+               const std::string& iban);
+  // Fetches the operator's directory and CRL from the center (CA pinned at enrolment).
+  Status connect(protocol::Channel& center);
+  // Fig 6: registers with the center and the bank; the shop ID.
+  Result<Id128> register_shop(protocol::Channel& center);
+  // A signed payment request for amount and item: {"request": ..., "shop_certificate": PEM}.
+  Result<protocol::Json> create_order(const Amount& amount, const std::string& item);
+  // Where "pay" sends payments on to.
+  void set_center(std::unique_ptr<protocol::Channel> center) { m_center = std::move(center); }
+
+  // Route "pay" (wallets): S154-S156, then the center's answer checked and countersigned (S165).
+  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
+                                const protocol::Json& body) override;
+
+  struct Payout {
+    Amount amount;
+    bool paid = false;
+    std::string reference;
+  };
+  // Fig 11.
+  Result<Payout> payout(protocol::Channel& center);
+  // Orders with their state: {"orders": [...], "paid_total": "EUR:.."}.
+  Result<protocol::Json> sales();
+
+  const pki::Certificate* certificate() const { return m_certificate ? &*m_certificate : nullptr; }
+  std::optional<Id128> shop_id() const { return m_shop_id; }
+
+  Shop(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
+       const Clock& clock, RandomSource& random);
+
+ private:
+  Status load();
+  Result<protocol::Json> take_payment(const pki::Certificate& wallet, const protocol::Json& body);
+  Status ready() const;
+
+  std::string m_home;
+  crypto::PartyKeys m_keys;
+  std::unique_ptr<store::Database> m_db;
+  const Clock& m_clock;
+  RandomSource& m_random;
+  std::unique_ptr<protocol::Channel> m_center;
+
+  std::optional<pki::Certificate> m_certificate;
+  std::optional<pki::Certificate> m_ca;
+  std::optional<parties::OperatorView> m_operator;
+  std::unique_ptr<pki::TrustStore> m_trust;
+  std::optional<Id128> m_shop_id;
+};
+
+}  // namespace ecash::shop

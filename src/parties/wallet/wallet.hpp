@@ -1,0 +1,82 @@
+// A wallet (patent party 1, the user device): enrols with the CA, deposits from its card (Figs 2
+// and 5), pays shops (Fig 10) and checks every answer's signature chain and its balance (S166).
+// Keeps its keys, card number, user ID and balance mirror under its home folder. A request is
+// recorded before it is sent, so after a crash retry_pending() re-sends it under the same ID and
+// gets the original answer. Not thread-safe: one user drives it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/amount.hpp"
+#include "base/clock.hpp"
+#include "parties/common/device.hpp"
+
+namespace ecash::wallet {
+
+class Wallet {
+ public:
+  static Result<std::unique_ptr<Wallet>> open(const std::string& home, const Clock& clock,
+                                              RandomSource& random);
+
+  // Enrols with the CA: name and address go to the CA alone; the card number stays here and
+  // only its salted commitment is certified.
+  Status enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
+               const std::string& card_number);
+  // Fetches the operator's directory and CRL (CA pinned at enrolment).
+  Status connect(protocol::Channel& center);
+
+  // Figs 2 and 5: the new balance.
+  Result<Amount> deposit(protocol::Channel& center, const Amount& amount);
+
+  struct Payment {
+    Amount paid;
+    Amount balance;
+    std::string item;
+    std::optional<Amount> topped_up;
+  };
+  // Fig 10, paying a shop's payment request ({"request", "shop_certificate"}). When the balance is
+  // short: insufficient_funds saying by how much, or with top_up, a deposit of the difference
+  // first (S151) through `center`.
+  Result<Payment> pay(protocol::Channel& shop, const protocol::Json& payment_request,
+                      protocol::Channel* top_up);
+
+  // Re-sends a request a crash left unanswered; the number re-sent.
+  Result<int> retry_pending(protocol::Channel& center, protocol::Channel* shop);
+
+  Result<Amount> balance();
+  std::optional<Id128> user_id() const { return m_user_id; }
+  Result<protocol::Json> history();
+  const pki::Certificate* certificate() const { return m_certificate ? &*m_certificate : nullptr; }
+
+  Wallet(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
+         const Clock& clock, RandomSource& random);
+
+ private:
+  Status load();
+  Status ready() const;
+  // The saved request (route, body, balance before) is sent, its answer checked, and the
+  // wallet's state updated with it in one transaction that also clears the pending request.
+  Result<Amount> finish_deposit(const protocol::Json& body, const protocol::Json& answer);
+  Result<Payment> finish_payment(const protocol::Json& body, const protocol::Json& answer,
+                                 const Amount& balance_before, const pki::Certificate& shop);
+  Status save_pending(const Id128& request_id, const std::string& route,
+                      const protocol::Json& body, const Amount& balance_before,
+                      const std::string& shop_pem);
+  Result<Amount> opened_balance(const Bytes& sealed);
+
+  std::string m_home;
+  crypto::PartyKeys m_keys;
+  std::unique_ptr<store::Database> m_db;
+  const Clock& m_clock;
+  RandomSource& m_random;
+
+  std::optional<pki::Certificate> m_certificate;
+  std::optional<pki::Certificate> m_ca;
+  std::optional<parties::OperatorView> m_operator;
+  std::unique_ptr<pki::TrustStore> m_trust;
+  std::optional<Id128> m_user_id;
+};
+
+}  // namespace ecash::wallet

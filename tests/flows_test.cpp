@@ -1,0 +1,253 @@
+// Every online flow of the patent end to end, checking each party's resulting state.
+#include <nlohmann/json.hpp>
+
+#include "crypto/random.hpp"
+#include "protocol/statements.hpp"
+#include "system_fixture.hpp"
+
+namespace ecash::testing {
+namespace {
+
+using protocol::Json;
+
+class FlowsTest : public SystemTest {};
+
+TEST_F(FlowsTest, EnrolGivesAPseudonymousCertificate) {
+  auto alice = make_wallet("Alice Example", kAliceCard);
+  const auto* cert = alice.wallet->certificate();
+  ASSERT_NE(cert, nullptr);
+  EXPECT_EQ(cert->role(), pki::Role::wallet);
+  EXPECT_EQ(cert->subject().find("Alice"), std::string::npos);
+  EXPECT_TRUE(cert->account_commitment().has_value());
+  EXPECT_TRUE(m_op->trust().verify(*cert, std::array{pki::Role::wallet}, m_clock.now()).has_value());
+  // A second enrolment of the same wallet is refused.
+  EXPECT_EQ(alice.wallet->enrol(*m_op->to_ca("wallet"), "Alice", "x", kAliceCard).error().code,
+            ErrorCode::conflict);
+}
+
+TEST_F(FlowsTest, RegisterAndFirstDeposit) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto balance = alice.wallet->deposit(*alice.center, eur("EUR:50.00"));
+  ASSERT_TRUE(balance.has_value()) << balance.error().to_string();
+  EXPECT_EQ(*balance, eur("EUR:50.00"));
+  ASSERT_TRUE(alice.wallet->user_id().has_value());
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:50.00"));
+  // The card company charged the card; the bank credited the user; circulation balances.
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:50.00");
+  const auto t = totals();
+  EXPECT_EQ(t.deposited, eur("EUR:50.00"));
+  EXPECT_EQ(t.balances, eur("EUR:50.00"));
+  EXPECT_EQ(t.users, 1);
+  // Only the center may ask clearing anything.
+  EXPECT_EQ(m_op->clearing().handle({}, "report", Json::object()).error().code,
+            ErrorCode::bad_certificate);
+  EXPECT_EQ(m_op->clearing()
+                .handle({*alice.wallet->certificate()}, "report", Json::object())
+                .error()
+                .code,
+            ErrorCode::wrong_role);
+  expect_circulation_balances();
+  EXPECT_EQ(alice.wallet->history().value().size(), 1u);
+}
+
+TEST_F(FlowsTest, DepositAgainAddsToTheSameUser) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
+  const auto user = *alice.wallet->user_id();
+  auto balance = alice.wallet->deposit(*alice.center, eur("EUR:30.00"));
+  ASSERT_TRUE(balance.has_value()) << balance.error().to_string();
+  EXPECT_EQ(*balance, eur("EUR:80.00"));
+  EXPECT_EQ(*alice.wallet->user_id(), user);
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:80.00");
+  EXPECT_EQ(totals().users, 1);
+  EXPECT_EQ(totals().balances, eur("EUR:80.00"));
+  expect_circulation_balances();
+}
+
+TEST_F(FlowsTest, RegisterShop) {
+  auto shop = make_shop("Corner Cafe");
+  auto id = shop.shop->register_shop(*shop.center);
+  ASSERT_TRUE(id.has_value()) << id.error().to_string();
+  EXPECT_EQ(*shop.shop->shop_id(), *id);
+  EXPECT_EQ(totals().shops, 1);
+  // Registering again answers the same ID without a new registration.
+  EXPECT_EQ(shop.shop->register_shop(*shop.center).value(), *id);
+  EXPECT_EQ(totals().shops, 1);
+}
+
+TEST_F(FlowsTest, PayAShop) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
+  auto request = shop.shop->create_order(eur("EUR:12.50"), "one flat white");
+  ASSERT_TRUE(request.has_value()) << request.error().to_string();
+  auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), *request, nullptr);
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_EQ(paid->paid, eur("EUR:12.50"));
+  EXPECT_EQ(paid->balance, eur("EUR:37.50"));
+  EXPECT_EQ(paid->item, "one flat white");
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:37.50"));
+  const auto sales = shop.shop->sales().value();
+  ASSERT_EQ(sales["orders"].size(), 1u);
+  EXPECT_EQ(sales["orders"][0]["state"], "paid");
+  const auto t = totals();
+  EXPECT_EQ(t.sales, eur("EUR:12.50"));
+  EXPECT_EQ(t.balances, eur("EUR:37.50"));
+  expect_circulation_balances();
+  // The same payment request cannot be paid twice.
+  auto again = alice.wallet->pay(*wallet_to_shop(alice, shop), *request, nullptr);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, ErrorCode::conflict);
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:37.50"));
+}
+
+TEST_F(FlowsTest, ShortBalanceSaysByHowMuchOrTopsUp) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:10.00")).has_value());
+  auto request = shop.shop->create_order(eur("EUR:12.50"), "lunch").value();
+  const auto before = snapshot_stores(m_dir);
+  auto short_pay = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
+  ASSERT_FALSE(short_pay.has_value());
+  EXPECT_EQ(short_pay.error().code, ErrorCode::insufficient_funds);
+  EXPECT_NE(short_pay.error().message.find("by EUR:2.50"), std::string::npos)
+      << short_pay.error().message;
+  EXPECT_EQ(describe_difference(before, snapshot_stores(m_dir)), "");
+
+  auto topped = alice.wallet->pay(*wallet_to_shop(alice, shop), request, alice.center.get());
+  ASSERT_TRUE(topped.has_value()) << topped.error().to_string();
+  EXPECT_EQ(*topped->topped_up, eur("EUR:2.50"));
+  EXPECT_EQ(topped->balance, eur("EUR:0.00"));
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:12.50");
+  expect_circulation_balances();
+}
+
+TEST_F(FlowsTest, PayOutProceeds) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
+  for (const char* price : {"EUR:12.50", "EUR:7.25"}) {
+    auto request = shop.shop->create_order(eur(price), "item").value();
+    ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr).has_value());
+  }
+  auto payout = shop.shop->payout(*shop.center);
+  ASSERT_TRUE(payout.has_value()) << payout.error().to_string();
+  EXPECT_TRUE(payout->paid);
+  EXPECT_EQ(payout->amount, eur("EUR:19.75"));
+  EXPECT_EQ(bank_account(kShopIban)["balance"], "EUR:19.75");
+  const auto t = totals();
+  EXPECT_EQ(t.paid_out, eur("EUR:19.75"));
+  EXPECT_EQ(t.sales, eur("EUR:0.00"));
+  EXPECT_EQ(t.paying_out, eur("EUR:0.00"));
+  expect_circulation_balances();
+  // Nothing left: a second payout pays nothing and moves nothing.
+  auto empty = shop.shop->payout(*shop.center);
+  ASSERT_TRUE(empty.has_value()) << empty.error().to_string();
+  EXPECT_EQ(empty->amount, eur("EUR:0.00"));
+  EXPECT_EQ(bank_account(kShopIban)["balance"], "EUR:19.75");
+}
+
+TEST_F(FlowsTest, RetryGetsTheFirstAnswerAndReusedIdIsReplayed) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
+  const auto keys = crypto::read_key_file(m_dir + "/wallet-1/wallet.keys").value();
+  const protocol::DepositOrder order{.request_id = Id128::random(m_random),
+                                     .timestamp = m_clock.now(),
+                                     .user_id = *alice.wallet->user_id(),
+                                     .amount = eur("EUR:5.00"),
+                                     .sealed_card = {}};
+  const Json body = {{"order", protocol::sign(keys.signing, order).to_json()}};
+  auto first = alice.center->call("deposit", body);
+  ASSERT_TRUE(first.has_value()) << first.error().to_string();
+  auto second = alice.center->call("deposit", body);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(*first, *second);
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:55.00");
+  EXPECT_EQ(totals().deposited, eur("EUR:55.00"));
+
+  auto other = order;
+  other.amount = eur("EUR:6.00");
+  auto replay = alice.center->call("deposit", {{"order", protocol::sign(keys.signing, other).to_json()}});
+  ASSERT_FALSE(replay.has_value());
+  EXPECT_EQ(replay.error().code, ErrorCode::replayed);
+  EXPECT_EQ(totals().deposited, eur("EUR:55.00"));
+}
+
+TEST_F(FlowsTest, RefusalsAreClearAndChangeNothing) {
+  auto alice = make_wallet("Alice", kAliceCard, "EUR:100.00");
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:60.00")).has_value());
+  auto before = snapshot_stores(m_dir);
+
+  // A declined card: over its limit.
+  EXPECT_EQ(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).error().code, ErrorCode::declined);
+  // Wrong currency, at the wallet and at the center.
+  EXPECT_EQ(alice.wallet->deposit(*alice.center, eur("USD:5.00")).error().code,
+            ErrorCode::currency_mismatch);
+  const auto keys = crypto::read_key_file(m_dir + "/wallet-1/wallet.keys").value();
+  protocol::DepositOrder usd{.request_id = Id128::random(m_random),
+                             .timestamp = m_clock.now(),
+                             .user_id = *alice.wallet->user_id(),
+                             .amount = eur("USD:5.00"),
+                             .sealed_card = {}};
+  EXPECT_EQ(alice.center->call("deposit", {{"order", protocol::sign(keys.signing, usd).to_json()}})
+                .error()
+                .code,
+            ErrorCode::currency_mismatch);
+  // An unknown user: a user ID this wallet does not hold.
+  auto unknown = usd;
+  unknown.amount = eur("EUR:5.00");
+  unknown.user_id = Id128::random(m_random);
+  EXPECT_EQ(alice.center->call("deposit", {{"order", protocol::sign(keys.signing, unknown).to_json()}})
+                .error()
+                .code,
+            ErrorCode::unknown_user);
+  // An unknown shop: enrolled but never registered, asking for a payout.
+  auto stranger = make_shop("Stranger Shop", "GB82WEST12345698765432");
+  before = snapshot_stores(m_dir);
+  EXPECT_EQ(stranger.shop->payout(*stranger.center).error().code, ErrorCode::unknown_shop);
+  EXPECT_EQ(describe_difference(before, snapshot_stores(m_dir)), "");
+  expect_circulation_balances();
+}
+
+TEST_F(FlowsTest, BadIbanIsRefusedAtRegistration) {
+  auto shop = make_shop("Typo Shop", "DE89370400440532013001");  // check digits wrong
+  const auto before = snapshot_stores(m_dir);
+  auto id = shop.shop->register_shop(*shop.center);
+  ASSERT_FALSE(id.has_value());
+  EXPECT_EQ(id.error().code, ErrorCode::bad_account);
+  EXPECT_EQ(describe_difference(before, snapshot_stores(m_dir)), "");
+  EXPECT_EQ(totals().shops, 0);
+}
+
+TEST_F(FlowsTest, RevokedWalletIsRefused) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:20.00")).has_value());
+  ASSERT_TRUE(m_op->revoke(alice.wallet->certificate()->serial()).has_value());
+  EXPECT_EQ(alice.wallet->deposit(*alice.center, eur("EUR:5.00")).error().code,
+            ErrorCode::certificate_revoked);
+  EXPECT_EQ(totals().deposited, eur("EUR:20.00"));
+}
+
+TEST_F(FlowsTest, StateSurvivesRestart) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
+  restart_operator();
+  alice.center = m_op->to_center("wallet", alice.wallet->certificate());
+  shop.center = m_op->to_center("shop", shop.shop->certificate());
+  m_op->connect_shop(*shop.shop);
+  auto request = shop.shop->create_order(eur("EUR:5.00"), "tea").value();
+  auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_EQ(paid->balance, eur("EUR:45.00"));
+  expect_circulation_balances();
+}
+
+}  // namespace
+}  // namespace ecash::testing

@@ -1,0 +1,142 @@
+#include "system_fixture.hpp"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace ecash::testing {
+
+namespace fs = std::filesystem;
+using protocol::Json;
+
+Amount eur(const char* text) { return Amount::parse(text).value(); }
+
+Snapshot snapshot_stores(const std::string& dir) {
+  Snapshot out;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.path().extension() != ".db") continue;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(entry.path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << "cannot open " << entry.path();
+      sqlite3_close(db);
+      continue;
+    }
+    std::vector<std::string> tables;
+    sqlite3_stmt* list = nullptr;
+    sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", -1,
+                       &list, nullptr);
+    while (sqlite3_step(list) == SQLITE_ROW) {
+      tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(list, 0)));
+    }
+    sqlite3_finalize(list);
+    for (const auto& table : tables) {
+      if (table == "request_log" || table == "sagas" || table == "schema_version") continue;
+      std::ostringstream rows;
+      sqlite3_stmt* stmt = nullptr;
+      const std::string sql = "SELECT * FROM \"" + table + "\" ORDER BY 1";
+      sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+          const auto* text = sqlite3_column_blob(stmt, i);
+          rows << std::string(static_cast<const char*>(text ? text : ""),
+                              static_cast<std::size_t>(sqlite3_column_bytes(stmt, i)))
+               << '|';
+        }
+        rows << '\n';
+      }
+      sqlite3_finalize(stmt);
+      out[fs::relative(entry.path(), dir).string() + ":" + table] = rows.str();
+    }
+    sqlite3_close(db);
+  }
+  return out;
+}
+
+std::string describe_difference(const Snapshot& before, const Snapshot& after) {
+  std::string out;
+  for (const auto& [name, rows] : after) {
+    auto it = before.find(name);
+    if (it == before.end() || it->second != rows) out += name + " ";
+  }
+  for (const auto& [name, rows] : before) {
+    if (!after.contains(name)) out += name + "(gone) ";
+  }
+  return out;
+}
+
+void SystemTest::SetUp() {
+  m_dir = (fs::temp_directory_path() /
+           ("ecash-system-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+              .string();
+  fs::remove_all(m_dir);
+  fs::create_directories(m_dir);
+  m_op = local::LocalOperator::open(m_dir + "/operator", Currency::from_code("EUR").value(),
+                                    m_clock, m_random)
+             .value();
+}
+
+void SystemTest::TearDown() {
+  m_op.reset();
+  fs::remove_all(m_dir);
+}
+
+void SystemTest::restart_operator() {
+  m_op.reset();
+  m_op = local::LocalOperator::open(m_dir + "/operator", Currency::from_code("EUR").value(),
+                                    m_clock, m_random)
+             .value();
+}
+
+SystemTest::Device SystemTest::make_wallet(const std::string& name, const std::string& card,
+                                           const char* limit) {
+  const auto home = m_dir + "/wallet-" + std::to_string(++m_devices);
+  auto wallet = wallet::Wallet::open(home, m_clock, m_random).value();
+  EXPECT_TRUE(m_op->open_card(card, eur(limit)).has_value());
+  auto enrolled = wallet->enrol(*m_op->to_ca("wallet"), name, name + "'s street 1", card);
+  EXPECT_TRUE(enrolled.has_value()) << enrolled.error().to_string();
+  auto center = m_op->to_center("wallet", wallet->certificate());
+  auto connected = wallet->connect(*center);
+  EXPECT_TRUE(connected.has_value()) << connected.error().to_string();
+  return {std::move(wallet), std::move(center)};
+}
+
+SystemTest::ShopDevice SystemTest::make_shop(const std::string& name, const std::string& iban) {
+  const auto home = m_dir + "/shop-" + std::to_string(++m_devices);
+  auto shop = shop::Shop::open(home, m_clock, m_random).value();
+  (void)m_op->open_bank_account(iban, name + " Ltd");
+  EXPECT_TRUE(shop->enrol(*m_op->to_ca("shop"), name, "Market Square 2", iban).has_value());
+  auto center = m_op->to_center("shop", shop->certificate());
+  EXPECT_TRUE(shop->connect(*center).has_value());
+  m_op->connect_shop(*shop);
+  return {std::move(shop), std::move(center)};
+}
+
+std::unique_ptr<protocol::Channel> SystemTest::wallet_to_shop(Device& wallet, ShopDevice& shop) {
+  return m_op->to_shop(*shop.shop, "wallet", wallet.wallet->certificate());
+}
+
+Json SystemTest::card(const std::string& number) {
+  return m_op->card_company().handle({}, "card", {{"card_number", number}}).value();
+}
+
+Json SystemTest::bank_account(const std::string& iban) {
+  return m_op->bank_institution().handle({}, "account", {{"iban", iban}}).value();
+}
+
+bank::VirtualBank::Totals SystemTest::totals() { return m_op->bank().totals().value(); }
+
+void SystemTest::expect_circulation_balances() {
+  const auto t = totals();
+  const auto left = t.deposited.sub(t.paid_out).value();
+  const auto right = t.balances.add(t.sales).value().add(t.paying_out).value();
+  EXPECT_EQ(left, right) << "deposited " << t.deposited.to_string() << " paid out "
+                         << t.paid_out.to_string() << " balances " << t.balances.to_string()
+                         << " sales " << t.sales.to_string() << " paying out "
+                         << t.paying_out.to_string();
+}
+
+}  // namespace ecash::testing
