@@ -170,8 +170,7 @@ Bytes seal_balance(const pki::Certificate& wallet, const Amount& balance) {
 
 // payout_start and payout_finish share the payout's request ID, but each needs its own entry in
 // the request log: the finish is remembered under an ID derived from the payout's.
-Id128 payout_finish_key(const Id128& payout) {
-  const std::string_view label = "ecash bank payout_finish";
+Id128 payout_log_key(std::string_view label, const Id128& payout) {
   Bytes data(label.begin(), label.end());
   data.insert(data.end(), payout.bytes().begin(), payout.bytes().end());
   const auto digest = crypto::blake2b_256(data);
@@ -246,6 +245,7 @@ Result<Json> VirtualBank::handle(const protocol::Caller& caller, std::string_vie
     if (route == "pay") return pay(center_key, body);
     if (route == "payout_start") return payout_start(center_key, body);
     if (route == "payout_finish") return payout_finish(body);
+    if (route == "payout_cancel") return payout_cancel(center_key, body);
     if (route == "report") return report();
     return fail(ErrorCode::not_found, "the bank has no route " + std::string(route));
   });
@@ -434,7 +434,7 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
                 "payment_order.sealed_transfers: " + transfers.error().message);
   }
   const Json records = Json::parse(std::string(as_text(*transfers)), nullptr, false);
-  if (records.is_discarded() && false) {
+  if (records.is_discarded() || !records.is_array()) {
     return fail(ErrorCode::malformed,
                 "payment_order.sealed_transfers: expected a JSON list of transfer records");
   }
@@ -442,8 +442,11 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
     return fail(ErrorCode::invalid_argument, "transfer records not supported yet");
   }
 
+  // The payment is the wallet's order: a retry passes through the shop again and arrives with the
+  // shop's part signed afresh (its sealed shop ID is randomised), so the order names the request.
+  const Json identity = {{"order", protocol::to_text(order->digest())}};
   return answer_once(
-      *m_db, "pay", o.request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
+      *m_db, "pay", o.request_id, identity, now, [&](store::Transaction& tx) -> Result<Json> {
         if (auto ok = check_user(tx, c.user_id, *wallet); !ok) return std::unexpected(ok.error());
         if (auto ok = check_shop(tx, c.shop_id, *shop); !ok) return std::unexpected(ok.error());
         const auto account = user_account(c.user_id);
@@ -538,7 +541,7 @@ Result<Json> VirtualBank::payout_finish(const Json& body) {
   if (auto ok = check_amount("the payout", r.amount); !ok) return std::unexpected(ok.error());
 
   auto answer = answer_once(
-      *m_db, "payout_finish", payout_finish_key(r.request_id), body, now,
+      *m_db, "payout_finish", payout_log_key("ecash bank payout_finish", r.request_id), body, now,
       [&](store::Transaction& tx) -> Result<Json> {
         auto row = tx.query_one("SELECT shop_id, amount, state FROM payouts WHERE request_id = ?",
                                 {r.request_id.to_string()});
@@ -578,6 +581,46 @@ Result<Json> VirtualBank::payout_finish(const Json& body) {
                 "payout " + r.request_id.to_string() + " was already finished with another result");
   }
   return answer;
+}
+
+// Clearing refused a payout before any transfer: the center, which asked for it, takes it back
+// and the sales return. Only a pending payout can be cancelled.
+Result<Json> VirtualBank::payout_cancel(const crypto::VerifyKey& center, const Json& body) {
+  const auto now = m_clock.now();
+  auto instruction = protocol::read_signed<protocol::PayoutCenter>(body, "center");
+  if (!instruction) return std::unexpected(instruction.error());
+  if (auto ok = instruction->verify(center); !ok) return std::unexpected(ok.error());
+  const auto& request_id = instruction->body.request_id;
+  return answer_once(
+      *m_db, "payout_cancel", payout_log_key("ecash bank payout_cancel", request_id), body, now,
+      [&](store::Transaction& tx) -> Result<Json> {
+        auto row = tx.query_one("SELECT shop_id, amount, state FROM payouts WHERE request_id = ?",
+                                {request_id.to_string()});
+        if (!row) return std::unexpected(row.error());
+        if (!*row) return fail(ErrorCode::not_found, "no payout " + request_id.to_string());
+        auto shop_text = store::text_at(**row, 0);
+        auto minor = store::int_at(**row, 1);
+        auto state = store::text_at(**row, 2);
+        if (!shop_text || !minor || !state) return fail(ErrorCode::internal, "damaged payout row");
+        auto shop_id = Id128::parse(*shop_text);
+        if (!shop_id || *shop_id != instruction->body.shop_id) {
+          return fail(ErrorCode::unknown_shop, "the payout is another shop's");
+        }
+        if (*state != "pending") {
+          return fail(ErrorCode::conflict, "payout " + request_id.to_string() + " is already " + *state);
+        }
+        auto set_aside = Amount::from_minor(m_currency, *minor);
+        if (!set_aside) return std::unexpected(set_aside.error());
+        if (auto ok = post(tx, request_id, paying_out_account(*shop_id), sales_account(*shop_id),
+                           *set_aside, now);
+            !ok) {
+          return std::unexpected(ok.error());
+        }
+        auto updated = tx.exec("UPDATE payouts SET state = 'failed', finished = ? WHERE request_id = ?",
+                               {now, request_id.to_string()});
+        if (!updated) return std::unexpected(updated.error());
+        return Json{{"state", "failed"}, {"amount", set_aside->to_string()}};
+      });
 }
 
 Result<Json> VirtualBank::report() {

@@ -28,6 +28,7 @@ namespace ecash::bank {
 //                                                                          -> {receipt}
 //   payout_start   {shop_certificate, payout_request, center}              -> {amount}
 //   payout_finish  {result}                                                -> {state, amount}
+//   payout_cancel  {center}  (clearing refused; the sales come back)       -> {state, amount}
 //   report         {} -> {currency, deposited, paid_out, balances, sales, paying_out, ledger_sum,
 //                         users, shops}
 class VirtualBank final : public protocol::Endpoint {
@@ -70,6 +71,7 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> pay(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> payout_start(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> payout_finish(const protocol::Json& body);
+  Result<protocol::Json> payout_cancel(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> report();
   // The totals and the sum over every account (zero unless the ledger is broken), one snapshot.
   Result<std::pair<Totals, Amount>> ledger_figures() const;

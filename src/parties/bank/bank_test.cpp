@@ -631,6 +631,103 @@ TEST_F(BankTest, RefusesUnknownPartiesShortBalancesAndOtherCurrencies) {
   expect_ledger_holds();
 }
 
+// Every statement is validly signed by its own party, but they do not name each other: a chain
+// that does not hold together is refused even though each signature verifies.
+TEST_F(BankTest, SignedStatementsThatDoNotFormOneChainAreRefused) {
+  const auto shop_id = register_ok(m_shop);
+  const auto user_id = deposit_ok(m_wallet, {}, "EUR:50.00");
+
+  // Deposit: clearing charged another amount than the order's, and the center endorsed both.
+  {
+    const auto request_id = fresh_id();
+    const auto order =
+        protocol::sign(m_wallet.keys.signing, protocol::DepositOrder{.request_id = request_id,
+                                                                     .timestamp = kNow,
+                                                                     .user_id = user_id,
+                                                                     .amount = money("EUR:10.00"),
+                                                                     .sealed_card = {}});
+    for (const auto& charged : {
+             protocol::DepositCharged{.request_id = request_id,
+            .amount = money("EUR:60.00"),
+            .charge_ref = "CH-1",
+            .order = order.digest()},
+             protocol::DepositCharged{.request_id = fresh_id(),
+             .amount = money("EUR:10.00"),
+             .charge_ref = "CH-1",
+             .order = order.digest()},
+             protocol::DepositCharged{.request_id = request_id,
+             .amount = money("EUR:10.00"),
+             .charge_ref = "CH-1",
+             .order = crypto::Digest{}},
+         }) {
+      const auto signed_charged = protocol::sign(m_clearing.keys.signing, charged);
+      const auto center = protocol::endorse<Purpose::deposit_center_credit>(
+          m_center.keys.signing, request_id, {order.digest(), signed_charged.digest()});
+      const auto error = refused("credit",
+                                 {{"wallet_certificate", m_wallet.certificate.to_pem()},
+                                  {"order", order.to_json()},
+                                  {"charged", signed_charged.to_json()},
+                                  {"center", center.to_json()}},
+                                 ErrorCode::bad_signature);
+      EXPECT_NE(error.message.find("the chain does not match"), std::string::npos) << error.message;
+    }
+  }
+
+  // Payment: the center instructs another amount, or names another shop statement.
+  {
+    const Json good = payment(m_wallet, user_id, m_shop, shop_id, money("EUR:10.00"), fresh_id());
+    const auto order = protocol::read_signed<protocol::PaymentOrder>(good, "order").value();
+    const auto vouched = protocol::read_signed<protocol::PaymentShop>(good, "shop").value();
+    const auto other_vouched = protocol::sign(
+        m_shop.keys.signing, protocol::PaymentShop{.request_id = order.body.request_id,
+                                                   .order = order.digest(),
+                                                   .sealed_shop_id = Bytes{1}});
+    const auto instruct = [&](const crypto::Digest& shop, const Amount& amount) {
+      Json body = good;
+      body["center"] = protocol::sign(m_center.keys.signing,
+                                      protocol::PaymentCenter{.request_id = order.body.request_id,
+                                                              .order = order.digest(),
+                                                              .shop = shop,
+                                                              .user_id = user_id,
+                                                              .shop_id = shop_id,
+                                                              .amount = amount})
+                           .to_json();
+      return body;
+    };
+    refused("pay", instruct(vouched.digest(), money("EUR:1.00")), ErrorCode::bad_signature);
+    refused("pay", instruct(other_vouched.digest(), money("EUR:10.00")), ErrorCode::bad_signature);
+    ASSERT_TRUE(call("pay", instruct(vouched.digest(), money("EUR:10.00"))).has_value());
+  }
+
+  // Shop registration: clearing verified the account of another certificate.
+  {
+    const auto request_id = fresh_id();
+    const Json good = shop_registration(m_other_shop, request_id);
+    const auto registration =
+        protocol::read_signed<protocol::ShopRegistration>(good, "registration").value();
+    const auto verified = protocol::sign(
+        m_clearing.keys.signing,
+        protocol::ShopAccountVerified{.request_id = request_id,
+                                      .certificate_serial = m_shop.certificate.serial(),
+                                      .registration = registration.digest()});
+    Json body = good;
+    body["verified"] = verified.to_json();
+    body["center"] =
+        protocol::endorse<Purpose::shop_registration_bank>(
+            m_center.keys.signing, request_id, {registration.digest(), verified.digest()})
+            .to_json();
+    refused("register_shop", body, ErrorCode::bad_signature);
+  }
+
+  // Payout: the center names another payout request.
+  {
+    Json body = payout_start(m_shop, shop_id, fresh_id());
+    body["center"] = payout_start(m_shop, shop_id, fresh_id())["center"];
+    refused("payout_start", body, ErrorCode::bad_signature);
+  }
+  expect_ledger_holds();
+}
+
 TEST_F(BankTest, ShopIsPaidAndPaidOut) {
   const auto registration_id = fresh_id();
   const Json registration = shop_registration(m_shop, registration_id);

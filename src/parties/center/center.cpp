@@ -100,10 +100,9 @@ Result<Json> Center::dispatch(const pki::Certificate& caller, std::string_view r
 
 Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
                               const pki::Certificate& caller, const Json& body,
-                              const Steps& steps) {
+                              const crypto::Digest& digest, const Steps& steps) {
   std::lock_guard lock(m_mutex);
   const auto id = request_id.to_string();
-  const auto digest = parties::body_digest(body);
   const Bytes digest_bytes(digest.begin(), digest.end());
   std::optional<Result<Json>> settled;
   auto opened = m_db->transact([&](store::Transaction& tx) -> Status {
@@ -259,7 +258,8 @@ Result<Json> Center::deposit(const pki::Certificate& wallet, const Json& body) {
     sealed_card = user->sealed_account;  // S74: the card number registered at S27
   }
 
-  return run_saga("deposit", o.request_id, wallet, body, [&]() -> Result<Outcome> {
+  return run_saga("deposit", o.request_id, wallet, body, parties::body_digest(body),
+                  [&]() -> Result<Outcome> {
     const auto charge_endorsement = protocol::endorse<crypto::Purpose::deposit_center_charge>(
         m_identity.keys.signing, o.request_id,
         {order->digest(), protocol::blob_digest(sealed_card)});
@@ -323,7 +323,8 @@ Result<Json> Center::register_shop(const pki::Certificate& shop, const Json& bod
   if (auto ok = protocol::check_fresh(reg.timestamp, m_clock.now()); !ok) {
     return std::unexpected(ok.error());
   }
-  return run_saga("register_shop", reg.request_id, shop, body, [&]() -> Result<Outcome> {
+  return run_saga("register_shop", reg.request_id, shop, body, parties::body_digest(body),
+                  [&]() -> Result<Outcome> {
     const auto to_clearing = protocol::endorse<crypto::Purpose::shop_registration_center>(
         m_identity.keys.signing, reg.request_id, {registration->digest()});
     auto verified = answer_part<protocol::ShopAccountVerified>(
@@ -400,7 +401,9 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
     return std::unexpected(member.error());
   }
 
-  return run_saga("pay", o.request_id, shop, body, [&]() -> Result<Outcome> {
+  // The payment is the wallet's order: the shop's part is signed afresh (its sealed shop ID is
+  // randomised) when it passes on a retry.
+  return run_saga("pay", o.request_id, shop, body, order->digest(), [&]() -> Result<Outcome> {
     const auto to_bank = protocol::sign(m_identity.keys.signing,
                                         protocol::PaymentCenter{.request_id = o.request_id,
                                                                 .order = order->digest(),
@@ -438,7 +441,8 @@ Result<Json> Center::payout(const pki::Certificate& shop, const Json& body) {
   auto member = find_shop_by_key(shop.verify_key());
   if (!member) return std::unexpected(member.error());
 
-  return run_saga("payout", req.request_id, shop, body, [&]() -> Result<Outcome> {
+  return run_saga("payout", req.request_id, shop, body, parties::body_digest(body),
+                  [&]() -> Result<Outcome> {
     const auto to_bank = protocol::sign(m_identity.keys.signing,
                                         protocol::PayoutCenter{.request_id = req.request_id,
                                                                .payout_request = request->digest(),
@@ -477,8 +481,13 @@ Result<Json> Center::payout(const pki::Certificate& shop, const Json& body) {
     }
     // Nothing set aside, nothing to settle: the bank closed a zero payout at once.
     if (amount->body.amount.is_positive()) {
+      // Clearing's result is final (the money left or came back at the bank institution), so
+      // the bank must take it: a refusal here is retried, never the end of the saga.
       auto settled = m_bank->call("payout_finish", {{"result", result->to_json()}});
-      if (!settled) return std::unexpected(settled.error());
+      if (!settled) {
+        return fail(ErrorCode::unavailable, "payout settled at clearing, bank to follow: " +
+                                                settled.error().to_string());
+      }
     }
     const auto endorsement = protocol::endorse<crypto::Purpose::payout_receipt>(
         m_identity.keys.signing, req.request_id, {result->digest()});

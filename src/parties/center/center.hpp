@@ -49,9 +49,11 @@ class Center final : public protocol::Endpoint {
 
   Result<protocol::Json> dispatch(const pki::Certificate& caller, std::string_view route,
                                   const protocol::Json& body);
+  // Runs steps once per request ID; digest names the request, so the same ID with another
+  // digest is replayed.
   Result<protocol::Json> run_saga(std::string_view route, const Id128& request_id,
                                   const pki::Certificate& caller, const protocol::Json& body,
-                                  const Steps& steps);
+                                  const crypto::Digest& digest, const Steps& steps);
 
   Result<protocol::Json> deposit(const pki::Certificate& wallet, const protocol::Json& body);
   Result<protocol::Json> register_shop(const pki::Certificate& shop, const protocol::Json& body);

@@ -158,7 +158,9 @@ Result<Json> ClearingHouse::refund(const Json& body) {
   protocol::FieldReader r(body, "refund");
   const auto request_id = r.id("request_id");
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
-  return parties::answer_once(*m_db, "refund", request_id, body, m_clock.now(),
+  // Logged under its own ID: the deposit's request ID already names the charge.
+  const auto refund_id = Id128::parse(derived_id("refund", request_id)).value();
+  return parties::answer_once(*m_db, "refund", refund_id, body, m_clock.now(),
                               [&](store::Transaction& tx) -> Result<Json> {
     auto row = tx.query_one("SELECT charge_ref, refunded FROM charges WHERE request_id = ?",
                             {request_id.to_string()});

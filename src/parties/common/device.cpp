@@ -27,6 +27,12 @@ Status set_setting(store::Transaction& tx, std::string_view key, const std::stri
   return {};
 }
 
+Status erase_setting(store::Transaction& tx, std::string_view key) {
+  auto n = tx.exec("DELETE FROM settings WHERE key = ?", {std::string(key)});
+  if (!n) return std::unexpected(n.error());
+  return {};
+}
+
 Result<std::optional<std::string>> read_setting(store::Database& db, std::string_view key) {
   std::optional<std::string> out;
   auto done = db.read([&](store::Transaction& tx) -> Status {

@@ -17,6 +17,7 @@ inline constexpr std::string_view kSettingsSql =
 
 Result<std::optional<std::string>> get_setting(store::Transaction& tx, std::string_view key);
 Status set_setting(store::Transaction& tx, std::string_view key, const std::string& value);
+Status erase_setting(store::Transaction& tx, std::string_view key);
 Result<std::optional<std::string>> read_setting(store::Database& db, std::string_view key);
 Status write_setting(store::Database& db, std::string_view key, const std::string& value);
 

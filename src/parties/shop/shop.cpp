@@ -122,15 +122,32 @@ Result<Id128> Shop::register_shop(protocol::Channel& center) {
   if (!salt_bytes || salt_bytes->size() != salt.size()) return fail(ErrorCode::malformed, "bad salt");
   std::copy(salt_bytes->begin(), salt_bytes->end(), salt.begin());
 
-  const auto registration = protocol::sign(
-      m_keys.signing,
-      protocol::ShopRegistration{
-          .request_id = Id128::random(m_random),
-          .timestamp = m_clock.now(),
-          .sealed_account = parties::seal_account(m_operator->directory.clearing.sealing_key(),
-                                                  **iban, salt)});
+  // A registration sent before and not answered is sent again under its own request ID, so the
+  // center finishes it instead of starting a second one.
+  auto pending = pending_request<protocol::ShopRegistration>("pending_registration");
+  if (!pending) return std::unexpected(pending.error());
+  const auto registration =
+      *pending ? **pending
+               : protocol::sign(m_keys.signing,
+                                protocol::ShopRegistration{
+                                    .request_id = Id128::random(m_random),
+                                    .timestamp = m_clock.now(),
+                                    .sealed_account = parties::seal_account(
+                                        m_operator->directory.clearing.sealing_key(), **iban, salt)});
+  if (!*pending) {
+    if (auto ok = parties::write_setting(*m_db, "pending_registration", registration.to_json().dump());
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
   auto answer = center.call("register_shop", {{"registration", registration.to_json()}});
-  if (!answer) return std::unexpected(answer.error());
+  if (!answer) {
+    if (answer.error().code != ErrorCode::unavailable) {
+      (void)m_db->transact(
+          [](store::Transaction& tx) { return parties::erase_setting(tx, "pending_registration"); });
+    }
+    return std::unexpected(answer.error());
+  }
   auto registered = protocol::read_signed<protocol::ShopRegistered>(*answer, "registered");
   auto endorsement = protocol::read_signed<protocol::ShopRegisteredCenter>(*answer, "center");
   if (!registered) return std::unexpected(registered.error());
@@ -146,11 +163,25 @@ Result<Id128> Shop::register_shop(protocol::Channel& center) {
     return fail(ErrorCode::bad_signature, "the answer is for another registration");
   }
   // S107: the shop ID.
-  if (auto ok = parties::write_setting(*m_db, "shop_id", registered->body.shop_id.to_string()); !ok) {
-    return std::unexpected(ok.error());
-  }
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    if (auto ok = parties::set_setting(tx, "shop_id", registered->body.shop_id.to_string()); !ok) {
+      return ok;
+    }
+    return parties::erase_setting(tx, "pending_registration");
+  });
+  if (!saved) return std::unexpected(saved.error());
   m_shop_id = registered->body.shop_id;
   return *m_shop_id;
+}
+
+template <class T>
+Result<std::optional<Signed<T>>> Shop::pending_request(const char* key) {
+  auto text = parties::read_setting(*m_db, key);
+  if (!text) return std::unexpected(text.error());
+  if (!*text || (*text)->empty()) return std::optional<Signed<T>>();
+  auto parsed = Signed<T>::from_json(Json::parse(**text));
+  if (!parsed) return std::unexpected(parsed.error());
+  return std::optional<Signed<T>>(std::move(*parsed));
 }
 
 Result<Json> Shop::create_order(const Amount& amount, const std::string& item) {
@@ -269,11 +300,26 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
 
 Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
   if (auto ok = ready(); !ok) return std::unexpected(ok.error());
-  const auto request = protocol::sign(
-      m_keys.signing,
-      protocol::PayoutRequest{.request_id = Id128::random(m_random), .timestamp = m_clock.now()});
+  auto pending = pending_request<protocol::PayoutRequest>("pending_payout");
+  if (!pending) return std::unexpected(pending.error());
+  const auto request =
+      *pending ? **pending
+               : protocol::sign(m_keys.signing,
+                                protocol::PayoutRequest{.request_id = Id128::random(m_random),
+                                                        .timestamp = m_clock.now()});
+  if (!*pending) {
+    if (auto ok = parties::write_setting(*m_db, "pending_payout", request.to_json().dump()); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
   auto answer = center.call("payout", {{"payout_request", request.to_json()}});
-  if (!answer) return std::unexpected(answer.error());
+  if (!answer) {
+    // Refused: nothing happened, the next payout is a new request. Out of reach: send it again.
+    if (answer.error().code != ErrorCode::unavailable) {
+      (void)m_db->transact([](store::Transaction& tx) { return parties::erase_setting(tx, "pending_payout"); });
+    }
+    return std::unexpected(answer.error());
+  }
   auto result = protocol::read_signed<protocol::PayoutResult>(*answer, "result");
   auto endorsement = protocol::read_signed<protocol::PayoutReceipt>(*answer, "center");
   if (!result) return std::unexpected(result.error());
@@ -295,7 +341,7 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
         {r.request_id.to_string(), r.amount.to_string(), std::int64_t{r.paid ? 1 : 0}, r.reference,
          answer->dump(), m_clock.now()});
     if (!n) return std::unexpected(n.error());
-    return {};
+    return parties::erase_setting(tx, "pending_payout");
   });
   if (!saved) return std::unexpected(saved.error());
   return Payout{r.amount, r.paid, r.reference};

@@ -11,6 +11,7 @@
 #include "base/amount.hpp"
 #include "base/clock.hpp"
 #include "parties/common/device.hpp"
+#include "protocol/signed.hpp"
 
 namespace ecash::shop {
 
@@ -56,6 +57,9 @@ class Shop final : public protocol::Endpoint {
   Status load();
   Result<protocol::Json> take_payment(const pki::Certificate& wallet, const protocol::Json& body);
   Status ready() const;
+  // A request saved under key before it was sent and not yet answered, if any.
+  template <class T>
+  Result<std::optional<protocol::Signed<T>>> pending_request(const char* key);
 
   std::string m_home;
   crypto::PartyKeys m_keys;
