@@ -13,7 +13,10 @@ using protocol::Json;
 Result<Json> LocalChannel::call(std::string_view route, const Json& body) {
   // What crosses a link is text: parse it again as the receiver would.
   Json request = Json::parse(body.dump());
-  if (*m_tap != nullptr) (*m_tap)->on_request(m_link, route, request);
+  if (*m_tap != nullptr) {
+    if (auto error = (*m_tap)->cut(m_link, route)) return std::unexpected(*error);
+    (*m_tap)->on_request(m_link, route, request);
+  }
   auto answer = m_target.handle(m_caller, route, request);
   if (!answer) return answer;
   Json reply = Json::parse(answer->dump());

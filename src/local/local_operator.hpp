@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/amount.hpp"
@@ -22,6 +23,11 @@ namespace ecash::local {
 class Tap {
  public:
   virtual ~Tap() = default;
+  // An error to answer instead of delivering the request: the receiver is down or out of reach.
+  virtual std::optional<Error> cut(std::string_view link, std::string_view route) {
+    (void)link, (void)route;
+    return std::nullopt;
+  }
   // link names the two ends, "wallet->center", "center->bank", ...
   virtual void on_request(std::string_view link, std::string_view route, protocol::Json& body) {
     (void)link, (void)route, (void)body;

@@ -1,0 +1,123 @@
+// A party out of reach or a process that stops mid-flow: after the restart and the device's
+// retry, every charge is credited or refunded, and money moved exactly once.
+#include <nlohmann/json.hpp>
+
+#include "system_fixture.hpp"
+
+namespace ecash::testing {
+namespace {
+
+// Cuts one link (the party behind it is down) until told otherwise.
+class Outage final : public local::Tap {
+ public:
+  Outage(std::string link, std::string route) : m_link(std::move(link)), m_route(std::move(route)) {}
+  std::optional<Error> cut(std::string_view link, std::string_view route) override {
+    if (link == m_link && route == m_route) {
+      ++hits;
+      return Error{ErrorCode::unavailable, "connection refused"};
+    }
+    return std::nullopt;
+  }
+  int hits = 0;
+
+ private:
+  std::string m_link;
+  std::string m_route;
+};
+
+class RecoveryTest : public SystemTest {};
+
+TEST_F(RecoveryTest, BankDownAfterTheChargeIsCreditedOnRestart) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  Outage bank_down("center->bank", "credit");
+  m_op->set_tap(&bank_down);
+  auto deposit = alice.wallet->deposit(*alice.center, eur("EUR:40.00"));
+  m_op->set_tap(nullptr);
+  ASSERT_FALSE(deposit.has_value());
+  EXPECT_EQ(deposit.error().code, ErrorCode::unavailable);
+  EXPECT_EQ(bank_down.hits, 1);
+  // The card was charged and nothing credited yet: the saga is open, not forgotten.
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:40.00");
+  EXPECT_EQ(totals().deposited, eur("EUR:0.00"));
+
+  // The operator restarts: resume() credits the charged deposit before anything else.
+  restart_operator();
+  EXPECT_EQ(totals().deposited, eur("EUR:40.00"));
+  EXPECT_EQ(totals().balances, eur("EUR:40.00"));
+  // The wallet's retry of its pending request gets the original answer.
+  alice.center = m_op->to_center("wallet", alice.wallet->certificate());
+  auto sent = alice.wallet->retry_pending(*alice.center, nullptr);
+  ASSERT_TRUE(sent.has_value()) << sent.error().to_string();
+  EXPECT_EQ(*sent, 1);
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:40.00"));
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:40.00");
+  expect_circulation_balances();
+}
+
+TEST_F(RecoveryTest, ClearingDownChargesNothingAndTheRetryCompletes) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  Outage clearing_down("center->clearing", "charge");
+  m_op->set_tap(&clearing_down);
+  ASSERT_EQ(alice.wallet->deposit(*alice.center, eur("EUR:15.00")).error().code,
+            ErrorCode::unavailable);
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:0.00");
+  // Still down: the retry fails the same way and keeps the request.
+  ASSERT_EQ(alice.wallet->retry_pending(*alice.center, nullptr).error().code, ErrorCode::unavailable);
+  m_op->set_tap(nullptr);
+  ASSERT_EQ(alice.wallet->retry_pending(*alice.center, nullptr).value(), 1);
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:15.00"));
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:15.00");
+  // Nothing is left pending.
+  EXPECT_EQ(alice.wallet->retry_pending(*alice.center, nullptr).value(), 0);
+  expect_circulation_balances();
+}
+
+TEST_F(RecoveryTest, AnswerLostOnTheWayBackIsFetchedAgain) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
+  // The shop is reachable, but its link to the center drops: the wallet hears unavailable.
+  Outage center_down("shop->center", "pay");
+  m_op->set_tap(&center_down);
+  ASSERT_EQ(alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr).error().code,
+            ErrorCode::unavailable);
+  m_op->set_tap(nullptr);
+  EXPECT_EQ(totals().sales, eur("EUR:0.00"));
+  auto to_shop = wallet_to_shop(alice, shop);
+  ASSERT_EQ(alice.wallet->retry_pending(*alice.center, to_shop.get()).value(), 1);
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:20.01"));
+  EXPECT_EQ(totals().sales, eur("EUR:9.99"));
+  expect_circulation_balances();
+}
+
+TEST_F(RecoveryTest, PayoutInterruptedAfterTheTransferSettlesOnRestart) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  auto request = shop.shop->create_order(eur("EUR:25.00"), "shoes").value();
+  ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr).has_value());
+  Outage bank_down("center->bank", "payout_finish");
+  m_op->set_tap(&bank_down);
+  ASSERT_EQ(shop.shop->payout(*shop.center).error().code, ErrorCode::unavailable);
+  m_op->set_tap(nullptr);
+  // The transfer happened; the ledger still holds it as paying out.
+  EXPECT_EQ(bank_account(kShopIban)["balance"], "EUR:25.00");
+  EXPECT_EQ(totals().paying_out, eur("EUR:25.00"));
+  expect_circulation_balances();
+  restart_operator();
+  EXPECT_EQ(totals().paid_out, eur("EUR:25.00"));
+  EXPECT_EQ(totals().paying_out, eur("EUR:0.00"));
+  // The shop's retry gets the result; the money went once.
+  shop.center = m_op->to_center("shop", shop.shop->certificate());
+  auto payout = shop.shop->payout(*shop.center);
+  ASSERT_TRUE(payout.has_value()) << payout.error().to_string();
+  EXPECT_EQ(payout->amount, eur("EUR:25.00"));
+  EXPECT_EQ(bank_account(kShopIban)["balance"], "EUR:25.00");
+  expect_circulation_balances();
+}
+
+}  // namespace
+}  // namespace ecash::testing
