@@ -3,46 +3,51 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
-#include "base/amount.hpp"
 #include "base/clock.hpp"
-#include "crypto/encoding.hpp"
 #include "crypto/random.hpp"
-#include "pki/authority.hpp"
+#include "local/local_operator.hpp"
+#include "parties/wallet/wallet.hpp"
 
 namespace ecash::app {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr UnixSeconds kDay = 86'400;
-
 void step(const std::string& text) { std::cout << "\n== " << text << "\n"; }
 void say(const std::string& text) { std::cout << "   " << text << "\n"; }
 
 // Stops the demo when something that must work does not.
+[[noreturn]] void unexpected(const char* what, const Error& error) {
+  std::cout << "UNEXPECTED: " << what << ": " << error.to_string() << "\n";
+  std::exit(1);
+}
 template <class T>
 T must(Result<T> result, const char* what) {
-  if (!result) {
-    std::cout << "UNEXPECTED: " << what << ": " << result.error().to_string() << "\n";
-    std::exit(1);
-  }
+  if (!result) unexpected(what, result.error());
   return std::move(*result);
 }
-
 void must(Status status, const char* what) {
-  if (!status) {
-    std::cout << "UNEXPECTED: " << what << ": " << status.error().to_string() << "\n";
-    std::exit(1);
-  }
+  if (!status) unexpected(what, status.error());
 }
 
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-}
+Amount eur(const char* text) { return Amount::parse(text).value(); }
+
+// A man in the middle who changes the amount of deposits on their way to the center.
+class AmountChanger final : public local::Tap {
+ public:
+  void on_request(std::string_view link, std::string_view route, protocol::Json& body) override {
+    if (link == "wallet->center" && route == "deposit") body["order"]["amount"] = "EUR:400.00";
+  }
+};
+
+struct Person {
+  std::string name;
+  std::unique_ptr<wallet::Wallet> wallet;
+  std::unique_ptr<protocol::Channel> center;
+};
 
 }  // namespace
 
@@ -53,101 +58,114 @@ int run_demo(const DemoOptions& options) {
   fs::create_directories(dir);
   SystemClock clock;
   crypto::SecureRandom random;
-  const UnixSeconds now = clock.now();
+  std::cout << "ecash demo: every party in this process, each with its own keys and SQLite store\n"
+            << "(files in " << dir.string() << ")\n";
 
-  std::cout << "ecash demo: the foundation layers at work (files in " << dir.string() << ")\n";
+  step("The operator starts: certificate authority, center, virtual bank, clearing house");
+  auto op = must(local::LocalOperator::open((dir / "operator").string(),
+                                            Currency::from_code("EUR").value(), clock, random),
+                 "start the operator");
+  say("CA certificate fingerprint: " + op->ca().certificate().fingerprint().substr(0, 32) + "...");
+  say("sandboxes stand in for the card company and the shops' bank");
+  must(op->open_card("4111111111111111", eur("EUR:500.00")), "open Alice's card");
+  must(op->open_card("5555555555554444", eur("EUR:500.00")), "open Bob's card");
+  must(op->open_bank_account("DE89370400440532013000", "Corner Cafe Ltd"), "open the shop's account");
 
-  step("1. The certificate authority creates its Ed25519 key and self-signed certificate");
-  auto ca = must(pki::CertificateAuthority::create("ecash demo CA", crypto::PartyKeys::generate(),
-                                                   now - 60, 3650 * kDay, random),
-                 "create CA");
-  write_file(dir / "ca.pem", ca.certificate().to_pem());
-  say("CA certificate: " + (dir / "ca.pem").string());
-  say("fingerprint (what wallets pin): " + ca.certificate().fingerprint());
+  step("Alice and Bob enrol their wallets with the CA (S11-S12)");
+  std::vector<Person> people;
+  for (const auto& [name, card] : {std::pair{"Alice", "4111111111111111"},
+                                   std::pair{"Bob", "5555555555554444"}}) {
+    Person p{name, must(wallet::Wallet::open((dir / name).string(), clock, random), "open wallet"), {}};
+    must(p.wallet->enrol(*op->to_ca("wallet"), name, std::string(name) + "'s home", card), "enrol");
+    p.center = op->to_center("wallet", p.wallet->certificate());
+    must(p.wallet->connect(*p.center), "connect");
+    say(p.name + "'s certificate names a pseudonym, " + p.wallet->certificate()->subject() +
+        "; the card number stays on the device, only its salted commitment is certified");
+    people.push_back(std::move(p));
+  }
+  auto& alice = people[0];
+  auto& bob = people[1];
 
-  step("2. The clearing house and a wallet enrol; subjects are pseudonyms, never names");
-  const auto clearing_keys = crypto::PartyKeys::generate();
-  const auto clearing_cert = must(
-      ca.issue({.subject = "clearing-" + Id128::random(random).to_string().substr(0, 8),
-                .role = pki::Role::clearing,
-                .verify_key = clearing_keys.signing.verify_key(),
-                .sealing_key = clearing_keys.sealing.public_key()},
-               now - 60, now + 365 * kDay, random),
-      "issue clearing certificate");
+  step("Register and first deposit (Fig 2): card number sealed to the clearing house");
+  for (auto* p : {&alice, &bob}) {
+    const auto amount = p == &alice ? eur("EUR:50.00") : eur("EUR:20.00");
+    const auto balance = must(p->wallet->deposit(*p->center, amount), "first deposit");
+    say(p->name + " deposits " + amount.to_string() + ": user ID " +
+        p->wallet->user_id()->to_string() + ", balance " + balance.to_string());
+  }
+  say("the center relayed the sealed card number without reading it; the bank signed the new "
+      "balance sealed to the wallet; the wallet checked bank and center signatures");
 
-  const std::string card_number = "4111111111111111";
-  pki::AccountSalt salt{};
-  random.fill(salt);
-  const auto wallet_keys = crypto::PartyKeys::generate();
-  const auto wallet_cert = must(
-      ca.issue({.subject = Id128::random(random).to_string(),
-                .role = pki::Role::wallet,
-                .verify_key = wallet_keys.signing.verify_key(),
-                .sealing_key = wallet_keys.sealing.public_key(),
-                .account_commitment = pki::commit_account(card_number, salt)},
-               now - 60, now + 365 * kDay, random),
-      "issue wallet certificate");
-  write_file(dir / "wallet.pem", wallet_cert.to_pem());
-  say("wallet certificate: subject " + wallet_cert.subject() + ", serial " + wallet_cert.serial());
-  say("carries: role=" + std::string(pki::to_string(wallet_cert.role())) +
-      ", sealing key, and a salted commitment to the card number (not the number)");
-  say("read it yourself: openssl x509 -noout -text -in " + (dir / "wallet.pem").string());
+  step("A shop enrols and registers (Fig 6): clearing checks its IBAN against the certificate");
+  auto shop = must(shop::Shop::open((dir / "shop").string(), clock, random), "open shop");
+  must(shop->enrol(*op->to_ca("shop"), "Corner Cafe", "Market Square 2", "DE89370400440532013000"),
+       "enrol shop");
+  auto shop_center = op->to_center("shop", shop->certificate());
+  must(shop->connect(*shop_center), "connect shop");
+  const auto shop_id = must(shop->register_shop(*shop_center), "register shop");
+  op->connect_shop(*shop);
+  say("Corner Cafe has shop ID " + shop_id.to_string());
 
-  auto trust = pki::TrustAnchor{ca.certificate(),
-                                must(ca.issue_crl(now - 60, now + 7 * kDay), "issue CRL")};
-  constexpr std::array kWallets = {pki::Role::wallet};
-  must(verify_certificate(wallet_cert, trust, kWallets, now),
-       "verify wallet certificate");
-  say("the wallet's certificate verifies against the CA and its CRL");
+  step("Alice pays the shop (Fig 10)");
+  const auto order = must(shop->create_order(eur("EUR:12.50"), "one flat white"), "order");
+  const auto paid = must(alice.wallet->pay(*op->to_shop(*shop, "wallet", alice.wallet->certificate()),
+                                           order, nullptr),
+                         "pay");
+  say("Alice paid " + paid.paid.to_string() + " for '" + paid.item + "'; new balance " +
+      paid.balance.to_string());
+  say("the article was sealed to the shop, the user ID to the center: each saw only its part;");
+  say("the receipt carries bank, center and shop signatures, and the balance checks out (S166)");
 
-  step("3. The wallet signs a deposit of EUR:50.00, its card number sealed to the clearing house");
-  const auto amount = must(Amount::parse("EUR:50.00"), "parse amount");
-  const auto request_id = Id128::random(random);
-  const auto sealed_card = crypto::seal(clearing_cert.sealing_key(), as_bytes(card_number));
-  const auto statement = [&](const Amount& a) {
-    crypto::CanonicalWriter w(crypto::Purpose::deposit_order);
-    w.id(request_id).amount(a).bytes(sealed_card);
-    return w;
-  };
-  const auto signature = wallet_keys.signing.sign(statement(amount));
-  say("request " + request_id.to_string() + ", amount " + amount.to_string());
-  say("sealed card number (" + std::to_string(sealed_card.size()) +
-      " bytes): " + crypto::base64url_encode(sealed_card).substr(0, 32) + "...");
-  say("signature: " + signature.to_text().substr(0, 32) + "...");
+  step("Bob buys more than he holds: the wallet says by how much, then tops up (S151)");
+  const auto big = must(shop->create_order(eur("EUR:25.00"), "a bag of beans"), "order");
+  auto short_pay = bob.wallet->pay(*op->to_shop(*shop, "wallet", bob.wallet->certificate()), big, nullptr);
+  say("without top-up: " + (short_pay ? std::string("UNEXPECTED success") : short_pay.error().to_string()));
+  const auto topped = must(bob.wallet->pay(*op->to_shop(*shop, "wallet", bob.wallet->certificate()),
+                                           big, bob.center.get()),
+                           "pay with top-up");
+  say("with --top-up: deposited " + topped.topped_up->to_string() + " then paid " +
+      topped.paid.to_string() + "; balance " + topped.balance.to_string());
 
-  step("4. The clearing house checks the signature, opens the card number, checks the commitment");
-  must(crypto::verify(wallet_cert.verify_key(), statement(amount), signature),
-       "verify deposit signature");
-  const auto opened = must(clearing_keys.sealing.open(sealed_card), "open sealed card number");
-  must(pki::verify_account_commitment(*wallet_cert.account_commitment(), as_text(opened), salt),
-       "check account commitment");
-  say("signature ok; card ending " + std::string(as_text(opened).substr(12)) +
-      " matches the certificate's commitment");
-  const auto intruder = crypto::SealingKey::generate();
-  say("anyone else opening the sealed card number gets: " +
-      intruder.open(sealed_card).error().to_string());
+  step("Alice deposits again (Fig 5): the center finds her sealed card number by user ID");
+  say("balance " + must(alice.wallet->deposit(*alice.center, eur("EUR:10.00")), "deposit").to_string());
 
-  step("5. Tampering is caught");
-  const auto more = must(Amount::parse("EUR:500.00"), "parse amount");
-  say("amount changed in transit to " + more.to_string() + ": " +
-      crypto::verify(wallet_cert.verify_key(), statement(more), signature).error().to_string());
-  const auto total = must(amount.add(more), "add");
-  say("checked money arithmetic: " + amount.to_string() + " + " + more.to_string() + " = " +
-      total.to_string() + "; EUR + JPY is " +
-      amount.add(must(Amount::parse("JPY:1500"), "parse")).error().to_string());
+  step("Tampering is caught: someone on the line raises Alice's next deposit to EUR:400.00");
+  AmountChanger attacker;
+  op->set_tap(&attacker);
+  auto tampered = alice.wallet->deposit(*alice.center, eur("EUR:1.00"));
+  op->set_tap(nullptr);
+  say("the center answers: " +
+      (tampered ? std::string("UNEXPECTED success") : tampered.error().to_string()));
+  say("nothing was charged: Alice's balance is still " +
+      must(alice.wallet->balance(), "balance").to_string());
 
-  step("6. The CA revokes the wallet's certificate; the signed CRL now refuses it");
-  ca.revoke(wallet_cert.serial(), now);
-  trust.crl = must(ca.issue_crl(now - 60, now + 7 * kDay), "issue CRL");
-  write_file(dir / "crl.pem", trust.crl.to_pem());
-  const auto revoked = verify_certificate(wallet_cert, trust, kWallets, now);
-  if (revoked) {
-    std::cout << "UNEXPECTED: a revoked certificate verified\n";
+  step("The shop is paid out (Fig 11): clearing opens the IBAN and instructs the bank");
+  const auto payout = must(shop->payout(*shop_center), "payout");
+  say(std::string(payout.paid ? "paid " : "FAILED ") + payout.amount.to_string() + ", bank reference " +
+      payout.reference);
+  const auto account = must(op->bank_institution().handle({}, "account",
+                                                          {{"iban", "DE89370400440532013000"}}),
+                            "read the shop's account");
+  say("the shop's bank account now holds " + account["balance"].get<std::string>());
+
+  step("Circulation report (from the virtual bank's double-entry ledger)");
+  const auto t = must(op->bank().totals(), "totals");
+  say("deposited       " + t.deposited.to_string());
+  say("paid out        " + t.paid_out.to_string());
+  say("user balances   " + t.balances.to_string() + "  (" + std::to_string(t.users) + " users)");
+  say("unpaid sales    " + t.sales.to_string() + "  (" + std::to_string(t.shops) + " shop)");
+  say("paying out      " + t.paying_out.to_string());
+  const auto left = must(t.deposited.sub(t.paid_out), "sub");
+  const auto right = must(must(t.balances.add(t.sales), "add").add(t.paying_out), "add");
+  say("deposited - paid out = " + left.to_string() + "; balances + unpaid sales + paying out = " +
+      right.to_string());
+  if (left != right) {
+    std::cout << "UNEXPECTED: circulation does not balance\n";
     return 1;
   }
-  say("verify wallet certificate: " + revoked.error().to_string());
-  say("read the CRL: openssl crl -noout -text -in " + (dir / "crl.pem").string());
+  say("every cent accounted for: circulation balances");
 
+  op.reset();
   if (!options.keep_dir) {
     fs::remove_all(dir);
     std::cout << "\nDone. (Files removed; run `ecash demo --keep DIR` to keep them.)\n";
