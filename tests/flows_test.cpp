@@ -1,6 +1,8 @@
 // Every online flow of the patent end to end, checking each party's resulting state.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "crypto/random.hpp"
 #include "protocol/statements.hpp"
 #include "system_fixture.hpp"
@@ -38,6 +40,16 @@ TEST_F(FlowsTest, RegisterAndFirstDeposit) {
   EXPECT_EQ(t.deposited, eur("EUR:50.00"));
   EXPECT_EQ(t.balances, eur("EUR:50.00"));
   EXPECT_EQ(t.users, 1);
+  // The center remembers the user with the card number sealed; clearing recorded one charge.
+  const auto stores = snapshot_stores(m_dir);
+  const auto lines = [&](const char* table) {
+    const auto& rows = stores.at(table);
+    return std::count(rows.begin(), rows.end(), '\n');
+  };
+  EXPECT_EQ(lines("operator/center/center.db:users"), 1);
+  EXPECT_EQ(lines("operator/clearing/clearing.db:charges"), 1);
+  EXPECT_EQ(lines("operator/bank/bank.db:users"), 1);
+  EXPECT_EQ(lines("operator/ca/ca.db:people"), 1);
   // Only the center may ask clearing anything.
   EXPECT_EQ(m_op->clearing().handle({}, "report", Json::object()).error().code,
             ErrorCode::bad_certificate);
@@ -154,11 +166,14 @@ TEST_F(FlowsTest, RetryGetsTheFirstAnswerAndReusedIdIsReplayed) {
   auto alice = make_wallet("Alice", kAliceCard);
   ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
   const auto keys = crypto::read_key_file(m_dir + "/wallet-1/wallet.keys").value();
-  const protocol::DepositOrder order{.request_id = Id128::random(m_random),
-                                     .timestamp = m_clock.now(),
-                                     .user_id = *alice.wallet->user_id(),
-                                     .amount = eur("EUR:5.00"),
-                                     .sealed_card = {}};
+  const auto center_key = parties::Directory::from_json(
+      m_op->center().handle({}, "directory", Json::object()).value()["directory"]).value().center.sealing_key();
+  const protocol::DepositOrder order{
+      .request_id = Id128::random(m_random),
+      .timestamp = m_clock.now(),
+      .sealed_user_id = crypto::seal(center_key, as_bytes(alice.wallet->user_id()->to_string())),
+      .amount = eur("EUR:5.00"),
+      .sealed_card = {}};
   const Json body = {{"order", protocol::sign(keys.signing, order).to_json()}};
   auto first = alice.center->call("deposit", body);
   ASSERT_TRUE(first.has_value()) << first.error().to_string();
@@ -179,38 +194,54 @@ TEST_F(FlowsTest, RetryGetsTheFirstAnswerAndReusedIdIsReplayed) {
 TEST_F(FlowsTest, RefusalsAreClearAndChangeNothing) {
   auto alice = make_wallet("Alice", kAliceCard, "EUR:100.00");
   auto shop = make_shop("Corner Cafe");
+  auto stranger = make_shop("Stranger Shop", "GB82WEST12345698765432");  // never registered
   ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
   ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:60.00")).has_value());
-  auto before = snapshot_stores(m_dir);
-
-  // A declined card: over its limit.
-  EXPECT_EQ(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).error().code, ErrorCode::declined);
-  // Wrong currency, at the wallet and at the center.
-  EXPECT_EQ(alice.wallet->deposit(*alice.center, eur("USD:5.00")).error().code,
-            ErrorCode::currency_mismatch);
   const auto keys = crypto::read_key_file(m_dir + "/wallet-1/wallet.keys").value();
-  protocol::DepositOrder usd{.request_id = Id128::random(m_random),
-                             .timestamp = m_clock.now(),
-                             .user_id = *alice.wallet->user_id(),
-                             .amount = eur("USD:5.00"),
-                             .sealed_card = {}};
-  EXPECT_EQ(alice.center->call("deposit", {{"order", protocol::sign(keys.signing, usd).to_json()}})
-                .error()
-                .code,
-            ErrorCode::currency_mismatch);
-  // An unknown user: a user ID this wallet does not hold.
-  auto unknown = usd;
-  unknown.amount = eur("EUR:5.00");
-  unknown.user_id = Id128::random(m_random);
-  EXPECT_EQ(alice.center->call("deposit", {{"order", protocol::sign(keys.signing, unknown).to_json()}})
-                .error()
-                .code,
-            ErrorCode::unknown_user);
-  // An unknown shop: enrolled but never registered, asking for a payout.
-  auto stranger = make_shop("Stranger Shop", "GB82WEST12345698765432");
-  before = snapshot_stores(m_dir);
-  EXPECT_EQ(stranger.shop->payout(*stranger.center).error().code, ErrorCode::unknown_shop);
-  EXPECT_EQ(describe_difference(before, snapshot_stores(m_dir)), "");
+  const auto center_key = parties::Directory::from_json(
+      m_op->center().handle({}, "directory", Json::object()).value()["directory"]).value().center.sealing_key();
+  const auto signed_deposit = [&](const char* amount, const Id128& user) {
+    const protocol::DepositOrder order{
+        .request_id = Id128::random(m_random),
+        .timestamp = m_clock.now(),
+        .sealed_user_id = crypto::seal(center_key, as_bytes(user.to_string())),
+        .amount = eur(amount),
+        .sealed_card = {}};
+    return Json{{"order", protocol::sign(keys.signing, order).to_json()}};
+  };
+  const auto expect_refused = [&](const char* what, ErrorCode code, auto&& attempt) {
+    SCOPED_TRACE(what);
+    const auto before = snapshot_stores(m_dir);
+    const auto result = attempt();
+    ASSERT_FALSE(result.has_value());
+    EXPECT_EQ(result.error().code, code) << result.error().to_string();
+    EXPECT_FALSE(result.error().message.empty());
+    EXPECT_EQ(describe_difference(before, snapshot_stores(m_dir)), "");
+  };
+  const auto user = *alice.wallet->user_id();
+
+  expect_refused("declined card (over its limit)", ErrorCode::declined,
+                 [&] { return alice.wallet->deposit(*alice.center, eur("EUR:50.00")); });
+  expect_refused("wrong currency at the wallet", ErrorCode::currency_mismatch,
+                 [&] { return alice.wallet->deposit(*alice.center, eur("USD:5.00")); });
+  expect_refused("wrong currency at the center", ErrorCode::currency_mismatch, [&] {
+    return alice.center->call("deposit", signed_deposit("USD:5.00", user));
+  });
+  expect_refused("unknown user", ErrorCode::unknown_user, [&] {
+    return alice.center->call("deposit", signed_deposit("EUR:5.00", Id128::random(m_random)));
+  });
+  expect_refused("zero deposit", ErrorCode::invalid_argument, [&] {
+    return alice.center->call("deposit", signed_deposit("EUR:0.00", user));
+  });
+  expect_refused("unknown shop", ErrorCode::unknown_shop,
+                 [&] { return stranger.shop->payout(*stranger.center); });
+  auto request = shop.shop->create_order(eur("EUR:75.00"), "a chair").value();
+  expect_refused("insufficient balance", ErrorCode::insufficient_funds, [&] {
+    return alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
+  });
+  expect_refused("malformed message", ErrorCode::malformed, [&] {
+    return alice.center->call("deposit", Json{{"order", Json::array({1, 2})}});
+  });
   expect_circulation_balances();
 }
 

@@ -40,10 +40,19 @@ Snapshot snapshot_stores(const std::string& dir) {
       sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
       while (sqlite3_step(stmt) == SQLITE_ROW) {
         for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-          const auto* text = sqlite3_column_blob(stmt, i);
-          rows << std::string(static_cast<const char*>(text ? text : ""),
-                              static_cast<std::size_t>(sqlite3_column_bytes(stmt, i)))
-               << '|';
+          const auto* data = static_cast<const unsigned char*>(sqlite3_column_blob(stmt, i));
+          const auto size = static_cast<std::size_t>(sqlite3_column_bytes(stmt, i));
+          if (sqlite3_column_type(stmt, i) == SQLITE_BLOB) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            for (std::size_t b = 0; b < size; ++b) rows << kHex[data[b] >> 4] << kHex[data[b] & 15];
+          } else if (data != nullptr) {
+            // One row a line: newlines inside text (certificates) are escaped.
+            for (std::size_t b = 0; b < size; ++b) {
+              if (data[b] == '\n') rows << "\\n";
+              else rows << static_cast<char>(data[b]);
+            }
+          }
+          rows << '|';
         }
         rows << '\n';
       }

@@ -1,14 +1,15 @@
 #include "protocol/statements.hpp"
 
-#include <cstdlib>
 
 namespace ecash::protocol {
 
 using crypto::CanonicalWriter;
 
 Status check_fresh(UnixSeconds timestamp, UnixSeconds now) {
-  if (std::llabs(timestamp - now) > kMaxClockSkew) {
-    return fail(ErrorCode::stale, "request timestamp is " + std::to_string(timestamp - now) +
+  // Compared without subtracting the untrusted value, which could overflow.
+  if (timestamp < now - kMaxClockSkew || timestamp > now + kMaxClockSkew) {
+    return fail(ErrorCode::stale, "request timestamp " + std::to_string(timestamp) +
+                                      " is more than " + std::to_string(kMaxClockSkew) +
                                       " s from this party's clock");
   }
   return {};
@@ -64,22 +65,41 @@ Result<EnrolRequest> EnrolRequest::from_json(const Json& j) {
 
 CanonicalWriter DepositOrder::encode() const {
   CanonicalWriter w(kPurpose);
-  w.id(request_id).i64(timestamp).id(user_id).amount(amount).bytes(sealed_card);
+  w.id(request_id).i64(timestamp).bytes(sealed_user_id).amount(amount).bytes(sealed_card);
   return w;
 }
 
 Json DepositOrder::to_json() const {
-  Json j = {{"request_id", request_id.to_string()}, {"timestamp", timestamp},
-            {"amount", amount.to_string()}, {"sealed_card", to_text(sealed_card)}};
-  if (!user_id.is_zero()) j["user_id"] = user_id.to_string();
-  return j;
+  return {{"request_id", request_id.to_string()}, {"timestamp", timestamp},
+          {"sealed_user_id", to_text(sealed_user_id)}, {"amount", amount.to_string()},
+          {"sealed_card", to_text(sealed_card)}};
 }
 
 Result<DepositOrder> DepositOrder::from_json(const Json& j) {
   FieldReader r(j, kName);
   DepositOrder out{.request_id = r.id("request_id"), .timestamp = r.integer("timestamp"),
-                   .user_id = r.optional_id("user_id"), .amount = r.amount("amount"),
+                   .sealed_user_id = r.bytes("sealed_user_id"), .amount = r.amount("amount"),
                    .sealed_card = r.bytes("sealed_card")};
+  return finish(r, std::move(out));
+}
+
+// DepositCenterCredit
+
+CanonicalWriter DepositCenterCredit::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(request_id).fixed(order).fixed(charged).id(user_id);
+  return w;
+}
+
+Json DepositCenterCredit::to_json() const {
+  return {{"request_id", request_id.to_string()}, {"order", to_text(order)},
+          {"charged", to_text(charged)}, {"user_id", user_id.to_string()}};
+}
+
+Result<DepositCenterCredit> DepositCenterCredit::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  DepositCenterCredit out{.request_id = r.id("request_id"), .order = r.digest("order"),
+                          .charged = r.digest("charged"), .user_id = r.id("user_id")};
   return finish(r, std::move(out));
 }
 

@@ -44,13 +44,15 @@ struct EnrolRequest {
 
 // --- Register and deposit (Figs 2 and 5) ---
 
-// S14/S72: the wallet orders a deposit. user_id is zero on the first deposit, which registers the
-// user; sealed_card (card number and salt, sealed to clearing) is sent only then.
+// S14/S72: the wallet orders a deposit. The first deposit registers the user: it carries the card
+// number and salt sealed to clearing (sealed_card) and no user ID. Later ones carry the user ID
+// sealed to the center (sealed_user_id), so the clearing house, which checks this signature too,
+// never learns who deposits.
 struct DepositOrder {
   ECASH_STATEMENT(DepositOrder, deposit_order);
   Id128 request_id;
   UnixSeconds timestamp = 0;
-  Id128 user_id;
+  Bytes sealed_user_id;
   Amount amount = Amount::zero(Currency::from_code("EUR").value());
   Bytes sealed_card;
 };
@@ -65,8 +67,14 @@ struct DepositCharged {
   std::string charge_ref;  // the card company's reference, no card data
   crypto::Digest order{};
 };
-// S23: center to bank, endorsing [order, charged].
-using DepositCenterCredit = Endorsement<Purpose::deposit_center_credit>;
+// S23: center to bank: credit this charged order to user_id (zero: register a new user).
+struct DepositCenterCredit {
+  ECASH_STATEMENT(DepositCenterCredit, deposit_center_credit);
+  Id128 request_id;
+  crypto::Digest order{};
+  crypto::Digest charged{};
+  Id128 user_id;
+};
 
 // S26: the bank credited the user; the new balance is sealed to the user.
 struct DepositReceipt {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <tuple>
 
 #include "crypto/random.hpp"
@@ -24,7 +25,8 @@ auto examples() {
   return std::make_tuple(
       EnrolRequest{fresh_id(), 1'800'000'000, "wallet", "Alice Example", "1 Main St",
                    keys.signing.verify_key(), keys.sealing.public_key(), some_digest(1)},
-      DepositOrder{fresh_id(), 1'800'000'000, fresh_id(), eur("EUR:50.00"), Bytes{1, 2, 3}},
+      DepositOrder{fresh_id(), 1'800'000'000, Bytes{9, 8}, eur("EUR:50.00"), Bytes{1, 2, 3}},
+      DepositCenterCredit{fresh_id(), some_digest(13), some_digest(14), fresh_id()},
       DepositCharged{fresh_id(), eur("EUR:50.00"), "ch_123", some_digest(2)},
       DepositReceipt{fresh_id(), fresh_id(), eur("EUR:50.00"), Bytes{4, 5}, some_digest(3)},
       ShopRegistration{fresh_id(), 1'800'000'000, Bytes{9, 9}},
@@ -75,9 +77,9 @@ void check_statement(const T& body) {
   // JSON round trip keeps the exact signed encoding.
   auto back = Signed<T>::from_json(Json::parse(json.dump()));
   ASSERT_TRUE(back.has_value()) << back.error().to_string();
-  const auto a = back->body.encode().data();
-  const auto b = body.encode().data();
-  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  const auto a = back->body.encode();  // writers own the bytes their data() views
+  const auto b = body.encode();
+  EXPECT_TRUE(std::equal(a.data().begin(), a.data().end(), b.data().begin(), b.data().end()));
   EXPECT_TRUE(back->verify(key.verify_key()).has_value());
   EXPECT_EQ(back->digest(), signed_statement.digest());
 
@@ -100,7 +102,7 @@ void check_statement(const T& body) {
     Json missing = json;
     missing.erase(name);
     auto parsed = Signed<T>::from_json(missing);
-    if (name == "user_id" || name == "account_commitment") continue;  // optional fields
+    if (name == "account_commitment") continue;  // optional field
     ASSERT_FALSE(parsed.has_value()) << name;
     EXPECT_EQ(parsed.error().code, ErrorCode::malformed) << name;
   }
@@ -113,10 +115,10 @@ TEST(Statements, EveryStatementRoundTripsAndEveryFieldIsSigned) {
 TEST(Statements, WrongTypesAreMalformed) {
   const Json not_object = Json::array();
   EXPECT_EQ(DepositOrder::from_json(not_object).error().code, ErrorCode::malformed);
-  Json j = DepositOrder{fresh_id(), 1, fresh_id(), eur("EUR:1.00"), {}}.to_json();
+  Json j = DepositOrder{fresh_id(), 1, {}, eur("EUR:1.00"), {}}.to_json();
   j["timestamp"] = "yesterday";
   EXPECT_EQ(DepositOrder::from_json(j).error().code, ErrorCode::malformed);
-  j = DepositOrder{fresh_id(), 1, fresh_id(), eur("EUR:1.00"), {}}.to_json();
+  j = DepositOrder{fresh_id(), 1, {}, eur("EUR:1.00"), {}}.to_json();
   j["amount"] = "EUR:1.005";
   EXPECT_EQ(DepositOrder::from_json(j).error().code, ErrorCode::amount_precision);
   j["amount"] = "XYZ:1";
@@ -142,6 +144,12 @@ TEST(Statements, EndorsementChecksWhatItEndorses) {
 
 TEST(Statements, FreshnessWindow) {
   EXPECT_TRUE(check_fresh(1000, 1000 + kMaxClockSkew).has_value());
+  // Far-off timestamps are stale, never an overflow that passes (found in review).
+  const auto now = 1'800'000'000;
+  EXPECT_EQ(check_fresh(std::numeric_limits<std::int64_t>::min(), now).error().code, ErrorCode::stale);
+  EXPECT_EQ(check_fresh(std::numeric_limits<std::int64_t>::min() + now, now).error().code,
+            ErrorCode::stale);
+  EXPECT_EQ(check_fresh(std::numeric_limits<std::int64_t>::max(), now).error().code, ErrorCode::stale);
   EXPECT_EQ(check_fresh(1000, 1001 + kMaxClockSkew).error().code, ErrorCode::stale);
   EXPECT_EQ(check_fresh(2000 + kMaxClockSkew, 1999).error().code, ErrorCode::stale);
 }

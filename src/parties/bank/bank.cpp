@@ -266,6 +266,11 @@ Status VirtualBank::check_amount(const char* what, const Amount& amount) const {
 
 // S23-S26: the card was charged; credit the user, registering it on its first deposit.
 Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& body) {
+  // A retry gets its first answer whatever changed since (time, a revocation).
+  if (auto stored = parties::stored_answer(*m_db, "credit", body, "order"); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
   const auto now = m_clock.now();
   auto wallet =
       parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
@@ -289,8 +294,11 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
       !ok) {
     return std::unexpected(ok.error());
   }
-  if (auto ok = protocol::check_endorsement(*endorsement, center, o.request_id,
-                                            {order_digest, charged->digest()});
+  const auto& instruction = endorsement->body;
+  if (auto ok = endorsement->verify(center); !ok) return std::unexpected(ok.error());
+  if (auto ok = chain(instruction.request_id == o.request_id && instruction.order == order_digest &&
+                          instruction.charged == charged->digest(),
+                      "deposit_center_credit");
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -298,7 +306,7 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
 
   return answer_once(
       *m_db, "credit", o.request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
-        Id128 user_id = o.user_id;
+        Id128 user_id = instruction.user_id;
         if (user_id.is_zero()) {
           user_id = Id128::random(m_random);
           auto inserted = tx.exec(
@@ -332,6 +340,11 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
 
 // S101-S104: clearing has matched the shop's account to its certificate; issue a shop ID.
 Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const Json& body) {
+  // A retry gets its first answer whatever changed since (time, a revocation).
+  if (auto stored = parties::stored_answer(*m_db, "register_shop", body, "registration"); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
@@ -393,13 +406,20 @@ Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const J
 // S159-S162: move the purchase amount from the user's balance to the shop's sales.
 Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body) {
   const auto now = m_clock.now();
+  auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  // A retry gets its first answer whatever changed since (time, a revocation).
+  if (auto stored = parties::stored_answer(*m_db, "pay", order->body.request_id,
+                                          Json{{"order", protocol::to_text(order->digest())}});
+      !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
   auto wallet =
       parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
   if (!wallet) return std::unexpected(wallet.error());
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
-  auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
-  if (!order) return std::unexpected(order.error());
   auto vouched = protocol::read_signed<protocol::PaymentShop>(body, "shop");
   if (!vouched) return std::unexpected(vouched.error());
   auto instruction = protocol::read_signed<protocol::PaymentCenter>(body, "center");
@@ -479,6 +499,11 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
 
 // S185-S187: set the shop's whole sales aside for payout.
 Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Json& body) {
+  // A retry gets its first answer whatever changed since (time, a revocation).
+  if (auto stored = parties::stored_answer(*m_db, "payout_start", body, "payout_request"); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());

@@ -119,7 +119,10 @@ class BankTest : public ::testing::Test {
         protocol::DepositOrder{
             .request_id = request_id,
             .timestamp = kNow,
-            .user_id = user_id,
+            .sealed_user_id = user_id.is_zero()
+                                  ? Bytes{}
+                                  : crypto::seal(m_center.keys.sealing.public_key(),
+                                                 as_bytes(user_id.to_string())),
             .amount = amount,
             .sealed_card = user_id.is_zero() ? crypto::seal(m_clearing.keys.sealing.public_key(),
                                                             as_bytes("4111111111111111"))
@@ -129,8 +132,11 @@ class BankTest : public ::testing::Test {
                                                                          .amount = amount,
                                                                          .charge_ref = "CH-000001",
                                                                          .order = order.digest()});
-    const auto center = protocol::endorse<Purpose::deposit_center_credit>(
-        m_center.keys.signing, request_id, {order.digest(), charged.digest()});
+    const auto center = protocol::sign(
+        m_center.keys.signing, protocol::DepositCenterCredit{.request_id = request_id,
+                                                             .order = order.digest(),
+                                                             .charged = charged.digest(),
+                                                             .user_id = user_id});
     return {{"wallet_certificate", wallet.certificate.to_pem()},
             {"order", order.to_json()},
             {"charged", charged.to_json()},
@@ -438,11 +444,8 @@ TEST_F(BankTest, TamperedCreditIsRefusedAndMovesNothing) {
   const Json body = deposit(m_wallet, user_id, money("EUR:20.00"), fresh_id());
   const Json elsewhere = deposit(m_wallet, user_id, money("EUR:20.00"), fresh_id());
   const Json other_wallet = deposit(m_other_wallet, other_user, money("EUR:20.00"), fresh_id());
-  const auto clearing_signs_as_center = protocol::endorse<Purpose::deposit_center_credit>(
-      m_clearing.keys.signing,
-      protocol::read_signed<protocol::DepositOrder>(body, "order")->body.request_id,
-      {protocol::read_signed<protocol::DepositOrder>(body, "order")->digest(),
-       protocol::read_signed<protocol::DepositCharged>(body, "charged")->digest()});
+  auto as_center = protocol::read_signed<protocol::DepositCenterCredit>(body, "center").value().body;
+  const auto clearing_signs_as_center = protocol::sign(m_clearing.keys.signing, as_center);
 
   expect_each_tamper_refused(
       "credit", body,
@@ -457,12 +460,15 @@ TEST_F(BankTest, TamperedCreditIsRefusedAndMovesNothing) {
            ErrorCode::bad_signature},
           {"order amount unreadable", [](Json& j) { j["order"]["amount"] = "EUR:20,00"; },
            ErrorCode::bad_amount},
-          {"user ID", [&](Json& j) { j["order"]["user_id"] = other_user.to_string(); },
+          // The user ID comes from the center's statement; the order carries it sealed.
+          {"user ID", [&](Json& j) { j["center"]["user_id"] = other_user.to_string(); },
            ErrorCode::bad_signature},
-          {"user ID removed", [](Json& j) { j["order"].erase("user_id"); },
-           ErrorCode::bad_signature},
-          {"user ID unreadable", [](Json& j) { j["order"]["user_id"] = "user-1"; },
+          {"user ID removed", [](Json& j) { j["center"].erase("user_id"); },
            ErrorCode::malformed},
+          {"user ID unreadable", [](Json& j) { j["center"]["user_id"] = "user-1"; },
+           ErrorCode::malformed},
+          {"sealed user ID", [&](Json& j) { j["order"]["sealed_user_id"] = "AAAA"; },
+           ErrorCode::bad_signature},
           {"order signature",
            [&](Json& j) { j["order"]["signature"] = elsewhere["order"]["signature"]; },
            ErrorCode::bad_signature},
@@ -643,7 +649,7 @@ TEST_F(BankTest, SignedStatementsThatDoNotFormOneChainAreRefused) {
     const auto order =
         protocol::sign(m_wallet.keys.signing, protocol::DepositOrder{.request_id = request_id,
                                                                      .timestamp = kNow,
-                                                                     .user_id = user_id,
+                                                                     .sealed_user_id = {},
                                                                      .amount = money("EUR:10.00"),
                                                                      .sealed_card = {}});
     for (const auto& charged : {
@@ -661,8 +667,11 @@ TEST_F(BankTest, SignedStatementsThatDoNotFormOneChainAreRefused) {
              .order = crypto::Digest{}},
          }) {
       const auto signed_charged = protocol::sign(m_clearing.keys.signing, charged);
-      const auto center = protocol::endorse<Purpose::deposit_center_credit>(
-          m_center.keys.signing, request_id, {order.digest(), signed_charged.digest()});
+      const auto center = protocol::sign(
+          m_center.keys.signing, protocol::DepositCenterCredit{.request_id = request_id,
+                                                               .order = order.digest(),
+                                                               .charged = signed_charged.digest(),
+                                                               .user_id = user_id});
       const auto error = refused("credit",
                                  {{"wallet_certificate", m_wallet.certificate.to_pem()},
                                   {"order", order.to_json()},

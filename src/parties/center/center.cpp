@@ -185,6 +185,29 @@ Result<int> Center::resume() {
   return finished;
 }
 
+bool Center::saga_begun(const Id128& request_id) {
+  bool known = false;
+  (void)m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT 1 FROM sagas WHERE request_id = ?", {request_id.to_string()});
+    known = row && *row;
+    return {};
+  });
+  return known;
+}
+
+Status Center::fresh_or_begun(UnixSeconds timestamp, const Id128& request_id) {
+  auto fresh = protocol::check_fresh(timestamp, m_clock.now());
+  if (!fresh && saga_begun(request_id)) return {};  // a saga begun is finished whatever its age
+  return fresh;
+}
+
+Result<pki::Certificate> Center::certificate_field(const Json& body, const char* name) {
+  protocol::FieldReader r(body, "message");
+  const auto pem = r.text(name);
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  return pki::Certificate::from_pem(pem);
+}
+
 Status Center::check_amount(const Amount& amount) const {
   if (amount.currency() != m_currency) {
     return fail(ErrorCode::currency_mismatch,
@@ -234,27 +257,24 @@ Result<Json> Center::deposit(const pki::Certificate& wallet, const Json& body) {
   if (!order) return std::unexpected(order.error());
   const auto& o = order->body;
   if (auto ok = order->verify(wallet.verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = protocol::check_fresh(o.timestamp, m_clock.now()); !ok) {
-    // A saga already begun is finished whatever its age.
-    bool known = false;
-    (void)m_db->read([&](store::Transaction& tx) -> Status {
-      auto row = tx.query_one("SELECT 1 FROM sagas WHERE request_id = ?", {o.request_id.to_string()});
-      known = row && *row;
-      return {};
-    });
-    if (!known) return std::unexpected(ok.error());
-  }
+  if (auto ok = fresh_or_begun(o.timestamp, o.request_id); !ok) return std::unexpected(ok.error());
   if (auto ok = check_amount(o.amount); !ok) return std::unexpected(ok.error());
 
   Bytes sealed_card = o.sealed_card;
-  const bool first = o.user_id.is_zero();
+  const bool first = o.sealed_user_id.empty();
+  Id128 known_user;
   if (first) {
     if (sealed_card.empty()) {
       return fail(ErrorCode::invalid_argument, "a first deposit carries the sealed card number");
     }
   } else {
-    auto user = find_member("users", o.user_id, wallet.verify_key());
+    auto plain = m_identity.keys.sealing.open(o.sealed_user_id);
+    if (!plain) return std::unexpected(plain.error());
+    auto user_id = Id128::parse(as_text(*plain));
+    if (!user_id) return fail(ErrorCode::unknown_user, "the sealed user ID is not an ID");
+    auto user = find_member("users", *user_id, wallet.verify_key());
     if (!user) return std::unexpected(user.error());
+    known_user = *user_id;
     sealed_card = user->sealed_account;  // S74: the card number registered at S27
   }
 
@@ -274,8 +294,12 @@ Result<Json> Center::deposit(const pki::Certificate& wallet, const Json& body) {
       return bad_answer("clearing's receipt is for another deposit");
     }
 
-    const auto credit_endorsement = protocol::endorse<crypto::Purpose::deposit_center_credit>(
-        m_identity.keys.signing, o.request_id, {order->digest(), charged->digest()});
+    const auto credit_endorsement =
+        protocol::sign(m_identity.keys.signing,
+                       protocol::DepositCenterCredit{.request_id = o.request_id,
+                                                     .order = order->digest(),
+                                                     .charged = charged->digest(),
+                                                     .user_id = known_user});
     auto receipt = answer_part<protocol::DepositReceipt>(
         m_bank->call("credit", {{"wallet_certificate", wallet.to_pem()},
                                 {"order", order->to_json()},
@@ -320,9 +344,7 @@ Result<Json> Center::register_shop(const pki::Certificate& shop, const Json& bod
   if (!registration) return std::unexpected(registration.error());
   const auto& reg = registration->body;
   if (auto ok = registration->verify(shop.verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = protocol::check_fresh(reg.timestamp, m_clock.now()); !ok) {
-    return std::unexpected(ok.error());
-  }
+  if (auto ok = fresh_or_begun(reg.timestamp, reg.request_id); !ok) return std::unexpected(ok.error());
   return run_saga("register_shop", reg.request_id, shop, body, parties::body_digest(body),
                   [&]() -> Result<Outcome> {
     const auto to_clearing = protocol::endorse<crypto::Purpose::shop_registration_center>(
@@ -365,11 +387,14 @@ Result<Json> Center::register_shop(const pki::Certificate& shop, const Json& bod
 
 // Fig 10: S157 check both signatures and open both IDs, S159 to the bank, S163 countersign.
 Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
-  const auto now = m_clock.now();
-  auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
-  if (!wallet) return std::unexpected(wallet.error());
   auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
   if (!order) return std::unexpected(order.error());
+  // A payment already begun is finished even if the wallet was revoked since.
+  const bool begun = saga_begun(order->body.request_id);
+  auto wallet = begun ? certificate_field(body, "wallet_certificate")
+                      : parties::read_certificate(body, "wallet_certificate", m_trust,
+                                                  {pki::Role::wallet}, m_clock.now());
+  if (!wallet) return std::unexpected(wallet.error());
   auto shop_part = protocol::read_signed<protocol::PaymentShop>(body, "shop");
   if (!shop_part) return std::unexpected(shop_part.error());
   const auto& o = order->body;
@@ -381,6 +406,7 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   if (o.shop != shop.subject()) {
     return fail(ErrorCode::bad_signature, "the order is for another shop");
   }
+  if (auto ok = fresh_or_begun(o.timestamp, o.request_id); !ok) return std::unexpected(ok.error());
   if (auto ok = check_amount(o.amount); !ok) return std::unexpected(ok.error());
 
   auto open_id = [&](const Bytes& sealed, ErrorCode unknown) -> Result<Id128> {
@@ -435,9 +461,7 @@ Result<Json> Center::payout(const pki::Certificate& shop, const Json& body) {
   if (!request) return std::unexpected(request.error());
   const auto& req = request->body;
   if (auto ok = request->verify(shop.verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = protocol::check_fresh(req.timestamp, m_clock.now()); !ok) {
-    return std::unexpected(ok.error());
-  }
+  if (auto ok = fresh_or_begun(req.timestamp, req.request_id); !ok) return std::unexpected(ok.error());
   auto member = find_shop_by_key(shop.verify_key());
   if (!member) return std::unexpected(member.error());
 

@@ -68,6 +68,11 @@ class Center final : public protocol::Endpoint {
   Result<Member> find_member(const char* table, const Id128& id, const crypto::VerifyKey& key);
   Result<Member> find_shop_by_key(const crypto::VerifyKey& key);
   Status check_amount(const Amount& amount) const;
+  bool saga_begun(const Id128& request_id);
+  // stale unless fresh, or the saga of request_id has already begun.
+  Status fresh_or_begun(UnixSeconds timestamp, const Id128& request_id);
+  // A certificate in a message, parsed but not checked against trust (a saga already begun).
+  static Result<pki::Certificate> certificate_field(const protocol::Json& body, const char* name);
 
   std::recursive_mutex m_mutex;  // one saga at a time
   std::unique_ptr<store::Database> m_db;

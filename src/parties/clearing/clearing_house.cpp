@@ -102,6 +102,11 @@ Result<Json> ClearingHouse::handle(const protocol::Caller& caller, std::string_v
 
 // S18-S21: check the chain, open the card number, check it against the certificate, charge it.
 Result<Json> ClearingHouse::charge(const pki::Certificate& center, const Json& body) {
+  // A retry gets its first answer whatever changed since (time, a revocation).
+  if (auto stored = parties::stored_answer(*m_db, "charge", body, "order"); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
   const auto now = m_clock.now();
   auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
   if (!wallet) return std::unexpected(wallet.error());
@@ -179,6 +184,11 @@ Result<Json> ClearingHouse::refund(const Json& body) {
 
 // S97-S99: the shop's account number is valid, exists, and is the one its certificate commits to.
 Result<Json> ClearingHouse::verify_account(const pki::Certificate& center, const Json& body) {
+  // A retry gets its first answer whatever changed since (time, a revocation).
+  if (auto stored = parties::stored_answer(*m_db, "verify_account", body, "registration"); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
@@ -216,6 +226,11 @@ Result<Json> ClearingHouse::verify_account(const pki::Certificate& center, const
 
 // S190-S191: pay the set-aside proceeds into the shop's bank account.
 Result<Json> ClearingHouse::payout(const pki::Certificate& center, const Json& body) {
+  // A retry gets its first answer whatever changed since (time, a revocation).
+  if (auto stored = parties::stored_answer(*m_db, "payout", body, "amount"); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());

@@ -60,6 +60,35 @@ Result<pki::Certificate> read_certificate(const Json& body, const char* name,
 
 crypto::Digest body_digest(const Json& body) { return crypto::blake2b_256(as_bytes(body.dump())); }
 
+Result<std::optional<Json>> stored_answer(store::Database& db, std::string_view route,
+                                          const Id128& request_id, const Json& identity) {
+  const auto digest = body_digest(identity);
+  std::optional<Json> out;
+  auto read = db.read([&](store::Transaction& tx) -> Status {
+    auto seen = store::find_answer(tx, request_id.to_string(), route, digest);
+    // A reused ID is reported by the full path, with the request checked first.
+    if (!seen) return seen.error().code == ErrorCode::replayed ? Status{} : std::unexpected(seen.error());
+    if (*seen) {
+      out = Json::parse(**seen, nullptr, false);
+      if (out->is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
+Result<std::optional<Json>> stored_answer(store::Database& db, std::string_view route,
+                                          const Json& body, const char* field) {
+  if (!body.is_object() || !body.contains(field) || !body[field].is_object()) {
+    return std::optional<Json>();
+  }
+  protocol::FieldReader r(body[field], "message");
+  const auto request_id = r.id("request_id");
+  if (!r.status()) return std::optional<Json>();
+  return stored_answer(db, route, request_id, body);
+}
+
 Result<Json> answer_once(store::Database& db, std::string_view route, const Id128& request_id,
                          const Json& body, UnixSeconds now,
                          const std::function<Result<Json>(store::Transaction&)>& work) {

@@ -52,6 +52,17 @@ Result<protocol::Json> answer_once(
     const protocol::Json& body, UnixSeconds now,
     const std::function<Result<protocol::Json>(store::Transaction&)>& work);
 
+// The answer already given to the request whose ID is body[field].request_id, if any: a retry
+// gets it before any check that depends on time or on revocation runs again, so a flow once begun
+// can always finish. nullopt when the request is new or body does not parse (the full checks then
+// report it).
+Result<std::optional<protocol::Json>> stored_answer(store::Database& db, std::string_view route,
+                                                   const protocol::Json& body, const char* field);
+// The same for a request identified by request_id and identity (what answer_once was given).
+Result<std::optional<protocol::Json>> stored_answer(store::Database& db, std::string_view route,
+                                                   const Id128& request_id,
+                                                   const protocol::Json& identity);
+
 // The digest that identifies a request body (its canonical JSON text: keys sorted).
 crypto::Digest body_digest(const protocol::Json& body);
 

@@ -163,10 +163,14 @@ Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) 
 
   protocol::DepositOrder order{.request_id = Id128::random(m_random),
                                .timestamp = m_clock.now(),
-                               .user_id = m_user_id.value_or(Id128()),
+                               .sealed_user_id = {},
                                .amount = amount,
                                .sealed_card = {}};
-  if (!m_user_id) {
+  if (m_user_id) {
+    // S72: the user ID, sealed to the center: clearing checks this order's signature too.
+    order.sealed_user_id = crypto::seal(m_operator->directory.center.sealing_key(),
+                                        as_bytes(m_user_id->to_string()));
+  } else {
     // S14: the card number, sealed to the clearing house, only on the first deposit.
     auto card = parties::read_setting(*m_db, "card");
     auto salt_text = parties::read_setting(*m_db, "salt");
