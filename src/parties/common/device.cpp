@@ -110,6 +110,101 @@ Result<OperatorView> fetch_operator(protocol::Channel& center, const pki::Certif
   return OperatorView{std::move(*directory), *crl, *currency};
 }
 
+Status DeviceState::load(store::Database& db) {
+  auto cert = read_setting(db, "certificate");
+  auto ca = read_setting(db, "ca");
+  auto view = read_setting(db, "operator");
+  if (!cert || !ca || !view) return fail(ErrorCode::io_error, "cannot read the device's store");
+  if (*cert) {
+    auto parsed = pki::Certificate::from_pem(**cert);
+    if (!parsed) return std::unexpected(parsed.error());
+    m_certificate = *parsed;
+  }
+  if (*ca) {
+    auto parsed = pki::Certificate::from_pem(**ca);
+    if (!parsed) return std::unexpected(parsed.error());
+    m_ca = *parsed;
+  }
+  if (*view && m_ca) {
+    const Json j = Json::parse(**view, nullptr, false);
+    if (j.is_discarded() || !j.contains("directory")) {
+      return fail(ErrorCode::malformed, "damaged operator settings");
+    }
+    protocol::FieldReader r(j, "operator settings");
+    const auto crl_pem = r.text("crl");
+    const auto currency_code = r.text("currency");
+    if (auto ok = r.status(); !ok) return ok;
+    auto dir = Directory::from_json(j["directory"]);
+    auto crl = pki::Crl::from_pem(crl_pem);
+    auto currency = Currency::from_code(currency_code);
+    if (!dir || !crl || !currency) return fail(ErrorCode::malformed, "damaged operator settings");
+    m_view = OperatorView{*dir, *crl, *currency};
+    m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, *crl});
+  }
+  return {};
+}
+
+Status DeviceState::enrol(store::Database& db, protocol::Channel& ca, const crypto::PartyKeys& keys,
+                          pki::Role role, const std::string& name, const std::string& address,
+                          const std::string& account_number, const Clock& clock,
+                          RandomSource& random) {
+  if (m_certificate) return fail(ErrorCode::conflict, "this device is enrolled already");
+  pki::AccountSalt salt{};
+  random.fill(salt);
+  auto enrolment = parties::enrol(ca, keys, role, name, address,
+                                  pki::commit_account(account_number, salt), clock, random);
+  if (!enrolment) return std::unexpected(enrolment.error());
+  auto saved = db.transact([&](store::Transaction& tx) -> Status {
+    for (const auto& [key, value] :
+         {std::pair<std::string, std::string>{"certificate", enrolment->certificate.to_pem()},
+          {"ca", enrolment->ca.to_pem()},
+          {"account", account_number},
+          {"salt", crypto::base64url_encode(salt)}}) {
+      if (auto ok = set_setting(tx, key, value); !ok) return ok;
+    }
+    return {};
+  });
+  if (!saved) return saved;
+  m_certificate = enrolment->certificate;
+  m_ca = enrolment->ca;
+  return {};
+}
+
+Status DeviceState::connect(store::Database& db, protocol::Channel& center, const Clock& clock) {
+  if (!m_ca) return fail(ErrorCode::invalid_argument, "enrol with the CA first");
+  auto view = fetch_operator(center, *m_ca, clock);
+  if (!view) return std::unexpected(view.error());
+  const Json saved = {{"directory", view->directory.to_json()},
+                      {"crl", view->crl.to_pem()},
+                      {"currency", std::string(view->currency.code())}};
+  if (auto ok = write_setting(db, "operator", saved.dump()); !ok) return ok;
+  m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, view->crl});
+  m_view = std::move(*view);
+  return {};
+}
+
+Status DeviceState::ready() const {
+  if (!m_certificate || !m_view || !m_trust) {
+    return fail(ErrorCode::invalid_argument, "not enrolled and connected to an operator yet");
+  }
+  return {};
+}
+
+Result<std::pair<std::string, pki::AccountSalt>> DeviceState::account(store::Database& db) const {
+  auto number = read_setting(db, "account");
+  auto salt_text = read_setting(db, "salt");
+  if (!number || !salt_text || !*number || !*salt_text) {
+    return fail(ErrorCode::io_error, "the account is missing from the device's store");
+  }
+  auto salt_bytes = crypto::base64url_decode(**salt_text);
+  pki::AccountSalt salt{};
+  if (!salt_bytes || salt_bytes->size() != salt.size()) {
+    return fail(ErrorCode::malformed, "damaged account salt");
+  }
+  std::copy(salt_bytes->begin(), salt_bytes->end(), salt.begin());
+  return std::pair{**number, salt};
+}
+
 Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,
                    const pki::AccountSalt& salt) {
   const Json plain = {{"account", number}, {"salt", crypto::base64url_encode(salt)}};

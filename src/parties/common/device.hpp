@@ -3,7 +3,9 @@
 // Thread-safe where the Database is.
 #pragma once
 
+#include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 
 #include "base/id.hpp"
@@ -41,6 +43,36 @@ struct OperatorView {
 };
 Result<OperatorView> fetch_operator(protocol::Channel& center, const pki::Certificate& pinned_ca,
                                     const Clock& clock);
+
+// A device's enrolment and its view of the operator, kept in its settings table: what wallets
+// and shops hold alike. Not thread-safe.
+class DeviceState {
+ public:
+  // Reads what earlier runs saved.
+  Status load(store::Database& db);
+  // Enrols keys with the CA, committing to account_number, and saves the certificate, the CA's
+  // certificate (pinned from now on), the account number and its salt.
+  Status enrol(store::Database& db, protocol::Channel& ca, const crypto::PartyKeys& keys,
+               pki::Role role, const std::string& name, const std::string& address,
+               const std::string& account_number, const Clock& clock, RandomSource& random);
+  // Fetches and saves the operator's directory and CRL (checked against the pinned CA).
+  Status connect(store::Database& db, protocol::Channel& center, const Clock& clock);
+  // invalid_argument until enrolled and connected.
+  Status ready() const;
+  // The account number and salt saved at enrolment.
+  Result<std::pair<std::string, pki::AccountSalt>> account(store::Database& db) const;
+
+  const std::optional<pki::Certificate>& certificate() const { return m_certificate; }
+  const OperatorView& view() const { return *m_view; }
+  const Directory& directory() const { return m_view->directory; }
+  const pki::TrustStore& trust() const { return *m_trust; }
+
+ private:
+  std::optional<pki::Certificate> m_certificate;
+  std::optional<pki::Certificate> m_ca;
+  std::optional<OperatorView> m_view;
+  std::unique_ptr<pki::TrustStore> m_trust;
+};
 
 // Seals an account number and its commitment salt to the clearing house.
 Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,

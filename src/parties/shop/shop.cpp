@@ -45,83 +45,29 @@ Result<std::unique_ptr<Shop>> Shop::open(const std::string& home, const Clock& c
 }
 
 Status Shop::load() {
-  auto cert = parties::read_setting(*m_db, "certificate");
-  auto ca = parties::read_setting(*m_db, "ca");
-  auto directory = parties::read_setting(*m_db, "operator");
+  if (auto ok = m_device.load(*m_db); !ok) return ok;
   auto shop_id = parties::read_setting(*m_db, "shop_id");
-  if (!cert || !ca || !directory || !shop_id) return fail(ErrorCode::io_error, "cannot read shop store");
-  if (*cert) m_certificate = pki::Certificate::from_pem(**cert).value();
-  if (*ca) m_ca = pki::Certificate::from_pem(**ca).value();
-  if (*shop_id) m_shop_id = Id128::parse(**shop_id).value();
-  if (*directory) {
-    const Json j = Json::parse(**directory);
-    auto dir = parties::Directory::from_json(j["directory"]);
-    auto crl = pki::Crl::from_pem(j["crl"].get<std::string>());
-    auto currency = Currency::from_code(j["currency"].get<std::string>());
-    if (!dir || !crl || !currency) return fail(ErrorCode::malformed, "damaged operator settings");
-    m_operator = parties::OperatorView{*dir, *crl, *currency};
-    m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, *crl});
-  }
-  return {};
-}
-
-Status Shop::ready() const {
-  if (!m_certificate || !m_operator || !m_trust) {
-    return fail(ErrorCode::invalid_argument, "the shop is not enrolled and connected yet");
+  if (!shop_id) return std::unexpected(shop_id.error());
+  if (*shop_id) {
+    auto parsed = Id128::parse(**shop_id);
+    if (!parsed) return fail(ErrorCode::malformed, "damaged shop ID");
+    m_shop_id = *parsed;
   }
   return {};
 }
 
 Status Shop::enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
                    const std::string& iban) {
-  if (m_certificate) return fail(ErrorCode::conflict, "this shop is enrolled already");
-  pki::AccountSalt salt{};
-  m_random.fill(salt);
-  auto enrolment = parties::enrol(ca, m_keys, pki::Role::shop, name, address,
-                                  pki::commit_account(iban, salt), m_clock, m_random);
-  if (!enrolment) return std::unexpected(enrolment.error());
-  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
-    for (const auto& [key, value] :
-         {std::pair<std::string, std::string>{"certificate", enrolment->certificate.to_pem()},
-          {"ca", enrolment->ca.to_pem()},
-          {"iban", iban},
-          {"salt", crypto::base64url_encode(salt)}}) {
-      if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
-    }
-    return {};
-  });
-  if (!saved) return saved;
-  m_certificate = enrolment->certificate;
-  m_ca = enrolment->ca;
-  return {};
+  return m_device.enrol(*m_db, ca, m_keys, pki::Role::shop, name, address, iban, m_clock, m_random);
 }
 
-Status Shop::connect(protocol::Channel& center) {
-  if (!m_ca) return fail(ErrorCode::invalid_argument, "enrol with the CA first");
-  auto view = parties::fetch_operator(center, *m_ca, m_clock);
-  if (!view) return std::unexpected(view.error());
-  const Json saved = {{"directory", view->directory.to_json()},
-                      {"crl", view->crl.to_pem()},
-                      {"currency", std::string(view->currency.code())}};
-  if (auto ok = parties::write_setting(*m_db, "operator", saved.dump()); !ok) return ok;
-  m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, view->crl});
-  m_operator = std::move(*view);
-  return {};
-}
+Status Shop::connect(protocol::Channel& center) { return m_device.connect(*m_db, center, m_clock); }
 
 Result<Id128> Shop::register_shop(protocol::Channel& center) {
-  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (m_shop_id) return *m_shop_id;
-  auto iban = parties::read_setting(*m_db, "iban");
-  auto salt_text = parties::read_setting(*m_db, "salt");
-  if (!iban || !salt_text || !*iban || !*salt_text) {
-    return fail(ErrorCode::io_error, "the shop's account is missing from its store");
-  }
-  auto salt_bytes = crypto::base64url_decode(**salt_text);
-  pki::AccountSalt salt{};
-  if (!salt_bytes || salt_bytes->size() != salt.size()) return fail(ErrorCode::malformed, "bad salt");
-  std::copy(salt_bytes->begin(), salt_bytes->end(), salt.begin());
-
+  auto account = m_device.account(*m_db);
+  if (!account) return std::unexpected(account.error());
   // A registration sent before and not answered is sent again under its own request ID, so the
   // center finishes it instead of starting a second one.
   auto pending = pending_request<protocol::ShopRegistration>("pending_registration");
@@ -133,7 +79,8 @@ Result<Id128> Shop::register_shop(protocol::Channel& center) {
                                     .request_id = Id128::random(m_random),
                                     .timestamp = m_clock.now(),
                                     .sealed_account = parties::seal_account(
-                                        m_operator->directory.clearing.sealing_key(), **iban, salt)});
+                                        m_device.directory().clearing.sealing_key(),
+                                        account->first, account->second)});
   if (!*pending) {
     if (auto ok = parties::write_setting(*m_db, "pending_registration", registration.to_json().dump());
         !ok) {
@@ -152,7 +99,7 @@ Result<Id128> Shop::register_shop(protocol::Channel& center) {
   auto endorsement = protocol::read_signed<protocol::ShopRegisteredCenter>(*answer, "center");
   if (!registered) return std::unexpected(registered.error());
   if (!endorsement) return std::unexpected(endorsement.error());
-  const auto& dir = m_operator->directory;
+  const auto& dir = m_device.directory();
   if (auto ok = registered->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*endorsement, dir.center.verify_key(),
                                             registration.body.request_id, {registered->digest()});
@@ -185,11 +132,11 @@ Result<std::optional<Signed<T>>> Shop::pending_request(const char* key) {
 }
 
 Result<Json> Shop::create_order(const Amount& amount, const std::string& item) {
-  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_shop_id) return fail(ErrorCode::invalid_argument, "register the shop first");
-  if (amount.currency() != m_operator->currency) {
+  if (amount.currency() != m_device.view().currency) {
     return fail(ErrorCode::currency_mismatch,
-                "this operator works in " + std::string(m_operator->currency.code()));
+                "this operator works in " + std::string(m_device.view().currency.code()));
   }
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
   if (item.empty() || item.size() > 500) {
@@ -208,15 +155,15 @@ Result<Json> Shop::create_order(const Amount& amount, const std::string& item) {
     return {};
   });
   if (!saved) return std::unexpected(saved.error());
-  return Json{{"request", request.to_json()}, {"shop_certificate", m_certificate->to_pem()}};
+  return Json{{"request", request.to_json()}, {"shop_certificate", m_device.certificate()->to_pem()}};
 }
 
 Result<Json> Shop::handle(const protocol::Caller& caller, std::string_view route,
                           const Json& body) {
   return parties::guarded([&]() -> Result<Json> {
-    if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+    if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
     if (route != "pay") return fail(ErrorCode::not_found, "the shop has no route " + std::string(route));
-    auto wallet = parties::require_caller(caller, *m_trust, {pki::Role::wallet}, m_clock.now());
+    auto wallet = parties::require_caller(caller, m_device.trust(), {pki::Role::wallet}, m_clock.now());
     if (!wallet) return std::unexpected(wallet.error());
     return take_payment(*wallet, body);
   });
@@ -230,7 +177,7 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   if (!order) return std::unexpected(order.error());
   const auto& o = order->body;
   if (auto ok = order->verify(wallet.verify_key()); !ok) return std::unexpected(ok.error());
-  if (o.shop != m_certificate->subject()) return fail(ErrorCode::bad_signature, "order is for another shop");
+  if (o.shop != m_device.certificate()->subject()) return fail(ErrorCode::bad_signature, "order is for another shop");
 
   auto article_plain = m_keys.sealing.open(o.sealed_article);
   if (!article_plain) return std::unexpected(article_plain.error());
@@ -258,7 +205,7 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
       return fail(ErrorCode::invalid_argument, "the sealed article is not this order's");
     }
 
-    const auto& dir = m_operator->directory;
+    const auto& dir = m_device.directory();
     const auto shop_part = protocol::sign(
         m_keys.signing,
         protocol::PaymentShop{
@@ -300,7 +247,7 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
 }
 
 Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
-  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   auto pending = pending_request<protocol::PayoutRequest>("pending_payout");
   if (!pending) return std::unexpected(pending.error());
   const auto request =
@@ -325,7 +272,7 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
   auto endorsement = protocol::read_signed<protocol::PayoutReceipt>(*answer, "center");
   if (!result) return std::unexpected(result.error());
   if (!endorsement) return std::unexpected(endorsement.error());
-  const auto& dir = m_operator->directory;
+  const auto& dir = m_device.directory();
   if (auto ok = result->verify(dir.clearing.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*endorsement, dir.center.verify_key(),
                                             request.body.request_id, {result->digest()});

@@ -47,7 +47,9 @@ class Shop final : public protocol::Endpoint {
   // Orders with their state: {"orders": [...], "paid_total": "EUR:.."}.
   Result<protocol::Json> sales();
 
-  const pki::Certificate* certificate() const { return m_certificate ? &*m_certificate : nullptr; }
+  const pki::Certificate* certificate() const {
+    return m_device.certificate() ? &*m_device.certificate() : nullptr;
+  }
   std::optional<Id128> shop_id() const { return m_shop_id; }
 
   Shop(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
@@ -56,7 +58,6 @@ class Shop final : public protocol::Endpoint {
  private:
   Status load();
   Result<protocol::Json> take_payment(const pki::Certificate& wallet, const protocol::Json& body);
-  Status ready() const;
   // A request saved under key before it was sent and not yet answered, if any.
   template <class T>
   Result<std::optional<protocol::Signed<T>>> pending_request(const char* key);
@@ -68,10 +69,7 @@ class Shop final : public protocol::Endpoint {
   RandomSource& m_random;
   std::unique_ptr<protocol::Channel> m_center;
 
-  std::optional<pki::Certificate> m_certificate;
-  std::optional<pki::Certificate> m_ca;
-  std::optional<parties::OperatorView> m_operator;
-  std::unique_ptr<pki::TrustStore> m_trust;
+  parties::DeviceState m_device;
   std::optional<Id128> m_shop_id;
 };
 

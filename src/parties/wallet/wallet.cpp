@@ -52,83 +52,39 @@ Result<std::unique_ptr<Wallet>> Wallet::open(const std::string& home, const Cloc
 }
 
 Status Wallet::load() {
-  auto cert = parties::read_setting(*m_db, "certificate");
-  auto ca = parties::read_setting(*m_db, "ca");
-  auto op = parties::read_setting(*m_db, "operator");
+  if (auto ok = m_device.load(*m_db); !ok) return ok;
   auto user = parties::read_setting(*m_db, "user_id");
-  if (!cert || !ca || !op || !user) return fail(ErrorCode::io_error, "cannot read wallet store");
-  if (*cert) m_certificate = pki::Certificate::from_pem(**cert).value();
-  if (*ca) m_ca = pki::Certificate::from_pem(**ca).value();
-  if (*user) m_user_id = Id128::parse(**user).value();
-  if (*op) {
-    const Json j = Json::parse(**op);
-    auto dir = parties::Directory::from_json(j["directory"]);
-    auto crl = pki::Crl::from_pem(j["crl"].get<std::string>());
-    auto currency = Currency::from_code(j["currency"].get<std::string>());
-    if (!dir || !crl || !currency) return fail(ErrorCode::malformed, "damaged operator settings");
-    m_operator = parties::OperatorView{*dir, *crl, *currency};
-    m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, *crl});
-  }
-  return {};
-}
-
-Status Wallet::ready() const {
-  if (!m_certificate || !m_operator || !m_trust) {
-    return fail(ErrorCode::invalid_argument, "the wallet is not enrolled and connected yet");
+  if (!user) return std::unexpected(user.error());
+  if (*user) {
+    auto parsed = Id128::parse(**user);
+    if (!parsed) return fail(ErrorCode::malformed, "damaged user ID");
+    m_user_id = *parsed;
   }
   return {};
 }
 
 Status Wallet::enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
                      const std::string& card_number) {
-  if (m_certificate) return fail(ErrorCode::conflict, "this wallet is enrolled already");
   if (auto ok = check_card_number(card_number); !ok) return ok;
-  pki::AccountSalt salt{};
-  m_random.fill(salt);
-  auto enrolment = parties::enrol(ca, m_keys, pki::Role::wallet, name, address,
-                                  pki::commit_account(card_number, salt), m_clock, m_random);
-  if (!enrolment) return std::unexpected(enrolment.error());
-  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
-    for (const auto& [key, value] :
-         {std::pair<std::string, std::string>{"certificate", enrolment->certificate.to_pem()},
-          {"ca", enrolment->ca.to_pem()},
-          {"card", card_number},
-          {"salt", crypto::base64url_encode(salt)}}) {
-      if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
-    }
-    return {};
-  });
-  if (!saved) return saved;
-  m_certificate = enrolment->certificate;
-  m_ca = enrolment->ca;
-  return {};
+  return m_device.enrol(*m_db, ca, m_keys, pki::Role::wallet, name, address, card_number, m_clock,
+                        m_random);
 }
 
 Status Wallet::connect(protocol::Channel& center) {
-  if (!m_ca) return fail(ErrorCode::invalid_argument, "enrol with the CA first");
-  auto view = parties::fetch_operator(center, *m_ca, m_clock);
-  if (!view) return std::unexpected(view.error());
-  const Json saved = {{"directory", view->directory.to_json()},
-                      {"crl", view->crl.to_pem()},
-                      {"currency", std::string(view->currency.code())}};
-  auto written = m_db->transact([&](store::Transaction& tx) -> Status {
-    if (auto ok = parties::set_setting(tx, "operator", saved.dump()); !ok) return ok;
+  if (auto ok = m_device.connect(*m_db, center, m_clock); !ok) return ok;
+  return m_db->transact([&](store::Transaction& tx) -> Status {
     auto balance = parties::get_setting(tx, "balance");
     if (!balance) return std::unexpected(balance.error());
-    if (!*balance) return parties::set_setting(tx, "balance", Amount::zero(view->currency).to_string());
-    return {};
+    if (*balance) return {};
+    return parties::set_setting(tx, "balance", Amount::zero(m_device.view().currency).to_string());
   });
-  if (!written) return written;
-  m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, view->crl});
-  m_operator = std::move(*view);
-  return {};
 }
 
 Result<Amount> Wallet::balance() {
-  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   auto text = parties::read_setting(*m_db, "balance");
   if (!text) return std::unexpected(text.error());
-  if (!*text) return Amount::zero(m_operator->currency);
+  if (!*text) return Amount::zero(m_device.view().currency);
   return Amount::parse(**text);
 }
 
@@ -152,10 +108,10 @@ Status Wallet::save_pending(const Id128& request_id, const std::string& route, c
 }
 
 Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) {
-  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
-  if (amount.currency() != m_operator->currency) {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  if (amount.currency() != m_device.view().currency) {
     return fail(ErrorCode::currency_mismatch,
-                "this operator works in " + std::string(m_operator->currency.code()));
+                "this operator works in " + std::string(m_device.view().currency.code()));
   }
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "a deposit must be positive");
   auto before = balance();
@@ -168,19 +124,14 @@ Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) 
                                .sealed_card = {}};
   if (m_user_id) {
     // S72: the user ID, sealed to the center: clearing checks this order's signature too.
-    order.sealed_user_id = crypto::seal(m_operator->directory.center.sealing_key(),
+    order.sealed_user_id = crypto::seal(m_device.directory().center.sealing_key(),
                                         as_bytes(m_user_id->to_string()));
   } else {
     // S14: the card number, sealed to the clearing house, only on the first deposit.
-    auto card = parties::read_setting(*m_db, "card");
-    auto salt_text = parties::read_setting(*m_db, "salt");
-    if (!card || !salt_text || !*card || !*salt_text) return fail(ErrorCode::io_error, "no card stored");
-    auto salt_bytes = crypto::base64url_decode(**salt_text);
-    pki::AccountSalt salt{};
-    if (!salt_bytes || salt_bytes->size() != salt.size()) return fail(ErrorCode::malformed, "bad salt");
-    std::copy(salt_bytes->begin(), salt_bytes->end(), salt.begin());
+    auto card = m_device.account(*m_db);
+    if (!card) return std::unexpected(card.error());
     order.sealed_card =
-        parties::seal_account(m_operator->directory.clearing.sealing_key(), **card, salt);
+        parties::seal_account(m_device.directory().clearing.sealing_key(), card->first, card->second);
   }
   const Json body = {{"order", protocol::sign(m_keys.signing, order).to_json()}};
   if (auto ok = save_pending(order.request_id, "deposit", body, *before, ""); !ok) {
@@ -210,7 +161,7 @@ Result<Amount> Wallet::finish_deposit(const Json& body, const Json& answer) {
   auto center = protocol::read_signed<protocol::DepositReceiptCenter>(answer, "center");
   if (!receipt) return std::unexpected(receipt.error());
   if (!center) return std::unexpected(center.error());
-  const auto& dir = m_operator->directory;
+  const auto& dir = m_device.directory();
   if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(),
                                             order->body.request_id, {receipt->digest()});
@@ -245,10 +196,10 @@ Result<Amount> Wallet::finish_deposit(const Json& body, const Json& answer) {
 
 Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment_request,
                                     protocol::Channel* top_up) {
-  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before paying");
   const auto now = m_clock.now();
-  auto shop_cert = parties::read_certificate(payment_request, "shop_certificate", *m_trust,
+  auto shop_cert = parties::read_certificate(payment_request, "shop_certificate", m_device.trust(),
                                              {pki::Role::shop}, now);
   if (!shop_cert) return std::unexpected(shop_cert.error());
   auto request = protocol::read_signed<protocol::PaymentRequest>(payment_request, "request");
@@ -256,7 +207,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   if (auto ok = request->verify(shop_cert->verify_key()); !ok) return std::unexpected(ok.error());
   const auto& req = request->body;
   if (req.expires < now) return fail(ErrorCode::stale, "the payment request has expired");
-  if (req.amount.currency() != m_operator->currency) {
+  if (req.amount.currency() != m_device.view().currency) {
     return fail(ErrorCode::currency_mismatch, "the shop asks for " + req.amount.to_string());
   }
   if (!req.amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
@@ -279,7 +230,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   }
 
   // S153: the article sealed to the shop, the user ID to the center, transfer records to the bank.
-  const auto& dir = m_operator->directory;
+  const auto& dir = m_device.directory();
   const Json article = {{"order_id", req.order_id.to_string()}, {"item", req.item}};
   const protocol::PaymentOrder order{
       .request_id = Id128::random(m_random),
@@ -327,7 +278,7 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
   if (!center) return std::unexpected(center.error());
   if (!shop_part) return std::unexpected(shop_part.error());
   const auto& o = order->body;
-  const auto& dir = m_operator->directory;
+  const auto& dir = m_device.directory();
   if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(), o.request_id,
                                             {receipt->digest()});
@@ -366,7 +317,7 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
 }
 
 Result<int> Wallet::retry_pending(protocol::Channel& center, protocol::Channel* shop) {
-  if (auto ok = ready(); !ok) return std::unexpected(ok.error());
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   std::vector<std::tuple<std::string, std::string, std::string, std::string>> rows;
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
     auto found = tx.query(

@@ -48,14 +48,15 @@ class Wallet {
   Result<Amount> balance();
   std::optional<Id128> user_id() const { return m_user_id; }
   Result<protocol::Json> history();
-  const pki::Certificate* certificate() const { return m_certificate ? &*m_certificate : nullptr; }
+  const pki::Certificate* certificate() const {
+    return m_device.certificate() ? &*m_device.certificate() : nullptr;
+  }
 
   Wallet(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
          const Clock& clock, RandomSource& random);
 
  private:
   Status load();
-  Status ready() const;
   // The saved request (route, body, balance before) is sent, its answer checked, and the
   // wallet's state updated with it in one transaction that also clears the pending request.
   Result<Amount> finish_deposit(const protocol::Json& body, const protocol::Json& answer);
@@ -72,10 +73,7 @@ class Wallet {
   const Clock& m_clock;
   RandomSource& m_random;
 
-  std::optional<pki::Certificate> m_certificate;
-  std::optional<pki::Certificate> m_ca;
-  std::optional<parties::OperatorView> m_operator;
-  std::unique_ptr<pki::TrustStore> m_trust;
+  parties::DeviceState m_device;
   std::optional<Id128> m_user_id;
 };
 
