@@ -39,6 +39,10 @@ std::string_view to_string(Purpose purpose) {
     ECASH_P(fraud_case)
     ECASH_P(disclosure_request)
     ECASH_P(disclosure_log_entry)
+    ECASH_P(sync_order)
+    ECASH_P(sync_center)
+    ECASH_P(sync_receipt)
+    ECASH_P(sync_receipt_center)
     ECASH_P(test_statement)
     ECASH_P(test_other_statement)
 #undef ECASH_P

@@ -45,9 +45,14 @@ enum class Purpose : std::uint16_t {
   payout_result = 54,    // clearing: the bank transfer's result (S191)
   payout_receipt = 55,   // center to shop (S192)
   // Fraud cases and disclosure.
-  fraud_case = 60,
-  disclosure_request = 61,
-  disclosure_log_entry = 62,
+  fraud_case = 60,            // bank: evidence of fraud against a user ID
+  disclosure_request = 61,    // center to clearing: open the account behind a user ID
+  disclosure_log_entry = 62,  // clearing: one entry of its hash-chained disclosure log
+  // Reconciling device-to-device transfers.
+  sync_order = 70,            // wallet: its transfer records, sealed to the bank
+  sync_center = 71,           // center to bank: whose records they are
+  sync_receipt = 72,          // bank: the result, sealed to the wallet
+  sync_receipt_center = 73,   // center's countersignature for the wallet
   // Reserved for tests of the signing machinery itself.
   test_statement = 65000,
   test_other_statement = 65001,

@@ -394,4 +394,201 @@ Result<PayoutResult> PayoutResult::from_json(const Json& j) {
   return finish(r, std::move(out));
 }
 
+// TransferRequest
+
+CanonicalWriter TransferRequest::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(nonce).amount(amount).i64(created);
+  return w;
+}
+
+Json TransferRequest::to_json() const {
+  return {{"nonce", nonce.to_string()}, {"amount", amount.to_string()}, {"created", created}};
+}
+
+Result<TransferRequest> TransferRequest::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  TransferRequest out{.nonce = r.id("nonce"), .amount = r.amount("amount"),
+                      .created = r.integer("created")};
+  return finish(r, std::move(out));
+}
+
+// Transfer
+
+CanonicalWriter Transfer::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(transfer_id).id(nonce).text(receiver).u64(counter).amount(amount).i64(created).i64(expires);
+  w.bytes(sealed_sender_user_id);
+  return w;
+}
+
+Json Transfer::to_json() const {
+  return {{"transfer_id", transfer_id.to_string()}, {"nonce", nonce.to_string()},
+          {"receiver", receiver}, {"counter", counter}, {"amount", amount.to_string()},
+          {"created", created}, {"expires", expires},
+          {"sealed_sender_user_id", to_text(sealed_sender_user_id)}};
+}
+
+Result<Transfer> Transfer::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  const auto counter = r.integer("counter");
+  Transfer out{.transfer_id = r.id("transfer_id"), .nonce = r.id("nonce"),
+               .receiver = r.text("receiver"), .counter = static_cast<std::uint64_t>(counter),
+               .amount = r.amount("amount"), .created = r.integer("created"),
+               .expires = r.integer("expires"),
+               .sealed_sender_user_id = r.bytes("sealed_sender_user_id")};
+  if (r.status() && counter < 0) return fail(ErrorCode::malformed, "transfer.counter: negative");
+  return finish(r, std::move(out));
+}
+
+// TransferAck
+
+CanonicalWriter TransferAck::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(transfer_id).text(receiver).amount(amount);
+  return w;
+}
+
+Json TransferAck::to_json() const {
+  return {{"transfer_id", transfer_id.to_string()}, {"receiver", receiver},
+          {"amount", amount.to_string()}};
+}
+
+Result<TransferAck> TransferAck::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  TransferAck out{.transfer_id = r.id("transfer_id"), .receiver = r.text("receiver"),
+                  .amount = r.amount("amount")};
+  return finish(r, std::move(out));
+}
+
+// SyncOrder
+
+CanonicalWriter SyncOrder::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(request_id).i64(timestamp).bytes(sealed_user_id).bytes(sealed_transfers);
+  return w;
+}
+
+Json SyncOrder::to_json() const {
+  return {{"request_id", request_id.to_string()}, {"timestamp", timestamp},
+          {"sealed_user_id", to_text(sealed_user_id)},
+          {"sealed_transfers", to_text(sealed_transfers)}};
+}
+
+Result<SyncOrder> SyncOrder::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  SyncOrder out{.request_id = r.id("request_id"), .timestamp = r.integer("timestamp"),
+                .sealed_user_id = r.bytes("sealed_user_id"),
+                .sealed_transfers = r.bytes("sealed_transfers")};
+  return finish(r, std::move(out));
+}
+
+// SyncCenter
+
+CanonicalWriter SyncCenter::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(request_id).fixed(order).id(user_id);
+  return w;
+}
+
+Json SyncCenter::to_json() const {
+  return {{"request_id", request_id.to_string()}, {"order", to_text(order)},
+          {"user_id", user_id.to_string()}};
+}
+
+Result<SyncCenter> SyncCenter::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  SyncCenter out{.request_id = r.id("request_id"), .order = r.digest("order"),
+                 .user_id = r.id("user_id")};
+  return finish(r, std::move(out));
+}
+
+// SyncReceipt
+
+CanonicalWriter SyncReceipt::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(request_id).bytes(sealed_result).fixed(order);
+  return w;
+}
+
+Json SyncReceipt::to_json() const {
+  return {{"request_id", request_id.to_string()}, {"sealed_result", to_text(sealed_result)},
+          {"order", to_text(order)}};
+}
+
+Result<SyncReceipt> SyncReceipt::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  SyncReceipt out{.request_id = r.id("request_id"), .sealed_result = r.bytes("sealed_result"),
+                  .order = r.digest("order")};
+  return finish(r, std::move(out));
+}
+
+// FraudCase
+
+CanonicalWriter FraudCase::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(case_id).id(user_id).text(kind).fixed(evidence).i64(opened);
+  return w;
+}
+
+Json FraudCase::to_json() const {
+  return {{"case_id", case_id.to_string()}, {"user_id", user_id.to_string()}, {"kind", kind},
+          {"evidence", to_text(evidence)}, {"opened", opened}};
+}
+
+Result<FraudCase> FraudCase::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  FraudCase out{.case_id = r.id("case_id"), .user_id = r.id("user_id"), .kind = r.text("kind"),
+                .evidence = r.digest("evidence"), .opened = r.integer("opened")};
+  return finish(r, std::move(out));
+}
+
+// DisclosureRequest
+
+CanonicalWriter DisclosureRequest::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.id(request_id).i64(timestamp).id(case_id).id(user_id).text(reason).fixed(sealed_account);
+  return w;
+}
+
+Json DisclosureRequest::to_json() const {
+  return {{"request_id", request_id.to_string()}, {"timestamp", timestamp},
+          {"case_id", case_id.to_string()}, {"user_id", user_id.to_string()},
+          {"reason", reason}, {"sealed_account", to_text(sealed_account)}};
+}
+
+Result<DisclosureRequest> DisclosureRequest::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  DisclosureRequest out{.request_id = r.id("request_id"), .timestamp = r.integer("timestamp"),
+                        .case_id = r.id("case_id"), .user_id = r.id("user_id"),
+                        .reason = r.text("reason"), .sealed_account = r.digest("sealed_account")};
+  return finish(r, std::move(out));
+}
+
+// DisclosureLogEntry
+
+CanonicalWriter DisclosureLogEntry::encode() const {
+  CanonicalWriter w(kPurpose);
+  w.u64(sequence).i64(at).id(request_id).id(case_id).id(user_id).text(reason).text(outcome);
+  w.fixed(previous);
+  return w;
+}
+
+Json DisclosureLogEntry::to_json() const {
+  return {{"sequence", sequence}, {"at", at}, {"request_id", request_id.to_string()},
+          {"case_id", case_id.to_string()}, {"user_id", user_id.to_string()},
+          {"reason", reason}, {"outcome", outcome}, {"previous", to_text(previous)}};
+}
+
+Result<DisclosureLogEntry> DisclosureLogEntry::from_json(const Json& j) {
+  FieldReader r(j, kName);
+  const auto sequence = r.integer("sequence");
+  DisclosureLogEntry out{.sequence = static_cast<std::uint64_t>(sequence), .at = r.integer("at"),
+                         .request_id = r.id("request_id"), .case_id = r.id("case_id"),
+                         .user_id = r.id("user_id"), .reason = r.text("reason"),
+                         .outcome = r.text("outcome"), .previous = r.digest("previous")};
+  if (r.status() && sequence < 0) return fail(ErrorCode::malformed, "sequence: negative");
+  return finish(r, std::move(out));
+}
+
 }  // namespace ecash::protocol

@@ -215,6 +215,104 @@ struct PayoutResult {
 // S192: center to shop, endorsing [result].
 using PayoutReceipt = Endorsement<Purpose::payout_receipt>;
 
+// --- Device to device (Figs 8 and 9) and reconciliation ---
+
+// The receiver asks for amount; the fresh nonce binds the transfer to this one request. Carried as
+// {"request": ..., "receiver_certificate": PEM}.
+struct TransferRequest {
+  ECASH_STATEMENT(TransferRequest, transfer_request);
+  Id128 nonce;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  UnixSeconds created = 0;
+};
+
+// S132: the sender's transfer, bound to the receiver's nonce and certificate and to the sender's
+// strictly increasing counter, with the sender's user ID sealed to the center. The value left the
+// sender (durably) before this was made. Carried sealed to the receiver as
+// {"transfer": ..., "sender_certificate": PEM}.
+struct Transfer {
+  ECASH_STATEMENT(Transfer, transfer);
+  Id128 transfer_id;
+  Id128 nonce;
+  std::string receiver;  // the receiver's certificate serial
+  std::uint64_t counter = 0;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+  UnixSeconds created = 0;
+  UnixSeconds expires = 0;
+  Bytes sealed_sender_user_id;
+};
+
+// S134: the receiver took the transfer.
+struct TransferAck {
+  ECASH_STATEMENT(TransferAck, transfer_ack);
+  Id128 transfer_id;
+  std::string receiver;
+  Amount amount = Amount::zero(Currency::from_code("EUR").value());
+};
+
+// A wallet reports its transfer records (sealed to the bank) to be reconciled.
+struct SyncOrder {
+  ECASH_STATEMENT(SyncOrder, sync_order);
+  Id128 request_id;
+  UnixSeconds timestamp = 0;
+  Bytes sealed_user_id;
+  Bytes sealed_transfers;
+};
+
+// The center tells the bank whose records they are.
+struct SyncCenter {
+  ECASH_STATEMENT(SyncCenter, sync_center);
+  Id128 request_id;
+  crypto::Digest order{};
+  Id128 user_id;
+};
+
+// The bank's result (balance, records accepted, refused, returned), sealed to the wallet.
+struct SyncReceipt {
+  ECASH_STATEMENT(SyncReceipt, sync_receipt);
+  Id128 request_id;
+  Bytes sealed_result;
+  crypto::Digest order{};
+};
+using SyncReceiptCenter = Endorsement<Purpose::sync_receipt_center>;
+
+// --- Fraud and disclosure ---
+
+// The bank's evidence of fraud against a user ID: what opens a case at the center, and what the
+// clearing house checks before it discloses anything.
+struct FraudCase {
+  ECASH_STATEMENT(FraudCase, fraud_case);
+  Id128 case_id;
+  Id128 user_id;
+  std::string kind;  // negative_balance, counter_reuse, device_disagrees, forged_record, ...
+  crypto::Digest evidence{};
+  UnixSeconds opened = 0;
+};
+
+// The center asks clearing to open the account information behind user_id, for case_id.
+struct DisclosureRequest {
+  ECASH_STATEMENT(DisclosureRequest, disclosure_request);
+  Id128 request_id;
+  UnixSeconds timestamp = 0;
+  Id128 case_id;
+  Id128 user_id;
+  std::string reason;
+  crypto::Digest sealed_account{};  // digest of the sealed card number sent with it
+};
+
+// One entry of clearing's disclosure log: every disclosure and every refusal, chained by hash.
+struct DisclosureLogEntry {
+  ECASH_STATEMENT(DisclosureLogEntry, disclosure_log_entry);
+  std::uint64_t sequence = 0;
+  UnixSeconds at = 0;
+  Id128 request_id;
+  Id128 case_id;
+  Id128 user_id;
+  std::string reason;
+  std::string outcome;  // "disclosed" or "refused: <code>"
+  crypto::Digest previous{};
+};
+
 #undef ECASH_STATEMENT
 
 }  // namespace ecash::protocol

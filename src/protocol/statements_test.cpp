@@ -43,7 +43,18 @@ auto examples() {
       PayoutCenter{fresh_id(), some_digest(10), fresh_id()},
       PayoutAmount{fresh_id(), fresh_id(), eur("EUR:12.50")},
       PayoutResult{fresh_id(), eur("EUR:12.50"), true, "tr_9"},
-      DepositReceiptCenter{fresh_id(), {some_digest(11), some_digest(12)}});
+      DepositReceiptCenter{fresh_id(), {some_digest(11), some_digest(12)}},
+      TransferRequest{fresh_id(), eur("EUR:5.00"), 1'800'000'000},
+      Transfer{fresh_id(), fresh_id(), "4a01", 7, eur("EUR:5.00"), 1'800'000'000, 1'800'086'400,
+               Bytes{5, 5}},
+      TransferAck{fresh_id(), "4a01", eur("EUR:5.00")},
+      SyncOrder{fresh_id(), 1'800'000'000, Bytes{1}, Bytes{2}},
+      SyncCenter{fresh_id(), some_digest(15), fresh_id()},
+      SyncReceipt{fresh_id(), Bytes{3}, some_digest(16)},
+      FraudCase{fresh_id(), fresh_id(), "counter_reuse", some_digest(17), 1'800'000'000},
+      DisclosureRequest{fresh_id(), 1'800'000'000, fresh_id(), fresh_id(), "case 1", some_digest(18)},
+      DisclosureLogEntry{3, 1'800'000'000, fresh_id(), fresh_id(), fresh_id(), "case 1",
+                         "disclosed", some_digest(19)});
 }
 
 // Changes one JSON value in a way that keeps it well-formed where possible.
