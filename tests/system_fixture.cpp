@@ -142,9 +142,11 @@ bank::VirtualBank::Totals SystemTest::totals() { return m_op->bank().totals().va
 void SystemTest::expect_circulation_balances() {
   const auto t = totals();
   const auto left = t.deposited.sub(t.paid_out).value();
-  const auto right = t.balances.add(t.sales).value().add(t.paying_out).value();
+  const auto right =
+      t.balances.add(t.in_flight).value().add(t.sales).value().add(t.paying_out).value();
   EXPECT_EQ(left, right) << "deposited " << t.deposited.to_string() << " paid out "
                          << t.paid_out.to_string() << " balances " << t.balances.to_string()
+                         << " in flight " << t.in_flight.to_string()
                          << " sales " << t.sales.to_string() << " paying out "
                          << t.paying_out.to_string();
 }

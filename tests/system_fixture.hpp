@@ -53,7 +53,7 @@ class SystemTest : public ::testing::Test {
   protocol::Json card(const std::string& number);
   protocol::Json bank_account(const std::string& iban);
   bank::VirtualBank::Totals totals();
-  // deposited - paid out == balances + sales + paying out, and the ledger sums to zero.
+  // deposited - paid out == balances + in flight + sales + paying out.
   void expect_circulation_balances();
 
   std::string m_dir;

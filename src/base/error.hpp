@@ -34,6 +34,7 @@ namespace ecash {
   X(replayed)                \
   X(stale)                   \
   X(insufficient_funds)      \
+  X(limit_exceeded)          \
   X(unknown_user)            \
   X(unknown_shop)            \
   X(declined)                \

@@ -149,6 +149,10 @@ Status LocalOperator::open_bank_account(const std::string& iban, const std::stri
 
 Status LocalOperator::revoke(const std::string& serial) {
   if (auto ok = m_ca->revoke(serial); !ok) return ok;
+  return refresh_crl();
+}
+
+Status LocalOperator::refresh_crl() {
   auto crl = m_ca->crl();
   if (!crl) return std::unexpected(crl.error());
   return m_trust->update_crl(*crl);

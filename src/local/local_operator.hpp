@@ -65,6 +65,7 @@ class LocalOperator {
   sandbox::CardCompany& card_company() { return *m_card_company; }
   sandbox::BankInstitution& bank_institution() { return *m_bank_institution; }
   const pki::TrustStore& trust() const { return *m_trust; }
+  const pki::Certificate& center_certificate() const { return *m_center_cert; }
   Currency currency() const { return m_currency; }
 
   // Channels as a wallet or shop would hold them; caller is the device's certificate (or none).
@@ -82,6 +83,8 @@ class LocalOperator {
 
   // Revokes a certificate and publishes the new CRL to every operator role.
   Status revoke(const std::string& serial);
+  // Publishes a fresh CRL to every operator role (a CRL is valid for a week).
+  Status refresh_crl();
 
   void set_tap(Tap* tap) { m_tap = tap; }
 

@@ -47,9 +47,26 @@ constexpr std::string_view kSchemaSql =
     "  created INTEGER NOT NULL, finished INTEGER);"
     "INSERT INTO accounts (id, balance) VALUES ('funding:card', 0), ('payout:bank', 0);";
 
+// Device-to-device transfers as reconciled, and the fraud flags raised. A transfer is debited
+// from its sender once (into in-flight when the sender reports it first), credited to its receiver
+// once, or returned to its sender after it expires unclaimed.
+constexpr std::string_view kTransfersSql =
+    "CREATE TABLE transfers (transfer_id TEXT PRIMARY KEY, sender_key BLOB NOT NULL, "
+    "  sender_user TEXT NOT NULL, counter INTEGER NOT NULL, receiver_serial TEXT NOT NULL, "
+    "  receiver_user TEXT, amount INTEGER NOT NULL CHECK (amount > 0), expires INTEGER NOT NULL, "
+    "  statement TEXT NOT NULL, "
+    "  state TEXT NOT NULL CHECK (state IN ('in_flight', 'claimed', 'returned')), "
+    "  created INTEGER NOT NULL);"
+    "CREATE INDEX transfers_by_counter ON transfers (sender_key, counter);"
+    "CREATE TABLE cases (case_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, "
+    "  evidence TEXT NOT NULL, statement TEXT NOT NULL, opened INTEGER NOT NULL);"
+    "INSERT INTO accounts (id, balance) VALUES ('transfers:in_flight', 0);"
+    // The balance last told to each user's device, to notice a device that disagrees.
+    "ALTER TABLE users ADD COLUMN told INTEGER;";
+
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 1> list = {{{1, schema}}};
+  static const std::array<store::Migration, 2> list = {{{1, schema}, {2, kTransfersSql}}};
   return list;
 }
 
@@ -57,6 +74,8 @@ std::span<const store::Migration> migrations() {
 const std::string kFundingAccount = "funding:card";
 // Paid-out proceeds end here.
 const std::string kPayoutAccount = "payout:bank";
+// Transfers a sender reported before their receiver claimed them.
+const std::string kInFlightAccount = "transfers:in_flight";
 
 std::string user_account(const Id128& user) {
   return "user:" + user.to_string();
@@ -124,6 +143,13 @@ Status post(store::Transaction& tx, const Id128& request_id, const std::string& 
       "INSERT INTO postings (request_id, debit, credit, amount, created) VALUES (?, ?, ?, ?, ?)",
       {request_id.to_string(), debit, credit, amount.minor(), now});
   if (!inserted) return std::unexpected(inserted.error());
+  return {};
+}
+
+// Records the balance a receipt tells the user's device (sealed to it).
+Status remember_told(store::Transaction& tx, const Id128& user, const Amount& balance) {
+  auto n = tx.exec("UPDATE users SET told = ? WHERE user_id = ?", {balance.minor(), user.to_string()});
+  if (!n) return std::unexpected(n.error());
   return {};
 }
 
@@ -247,6 +273,7 @@ Result<Json> VirtualBank::handle(const protocol::Caller& caller, std::string_vie
     if (route == "payout_finish") return payout_finish(body);
     if (route == "payout_cancel") return payout_cancel(center_key, body);
     if (route == "report") return report();
+    if (route == "sync") return sync(center_key, body);
     return fail(ErrorCode::not_found, "the bank has no route " + std::string(route));
   });
 }
@@ -327,6 +354,7 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
         }
         auto balance_now = balance(tx, m_currency, account);
         if (!balance_now) return std::unexpected(balance_now.error());
+        if (auto ok = remember_told(tx, user_id, *balance_now); !ok) return std::unexpected(ok.error());
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
             protocol::DepositReceipt{.request_id = o.request_id,
@@ -487,6 +515,7 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
         }
         auto after = balance(tx, m_currency, account);
         if (!after) return std::unexpected(after.error());
+        if (auto ok = remember_told(tx, c.user_id, *after); !ok) return std::unexpected(ok.error());
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
             protocol::PaymentReceiptBank{.request_id = o.request_id,
@@ -658,6 +687,7 @@ Result<Json> VirtualBank::report() {
               {"balances", t.balances.to_string()},
               {"sales", t.sales.to_string()},
               {"paying_out", t.paying_out.to_string()},
+              {"in_flight", t.in_flight.to_string()},
               {"ledger_sum", sum.to_string()},
               {"users", t.users},
               {"shops", t.shops}};
@@ -667,6 +697,260 @@ Result<VirtualBank::Totals> VirtualBank::totals() const {
   auto figures = ledger_figures();
   if (!figures) return std::unexpected(figures.error());
   return figures->first;
+}
+
+// Reconciliation of device-to-device transfers (DESIGN §4): each incoming transfer a wallet
+// claims is credited once and debited from its sender, whether or not the sender ever comes online;
+// a sender's own report moves the amount into in-flight until it is claimed; an unclaimed transfer
+// returns to its sender when it expires. Fraud raises a signed case for the center: an account
+// driven negative, one device counter on two transfers (a cloned or rolled-back wallet), a device
+// whose view of its balance disagrees, a forged or replayed record.
+Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body) {
+  if (auto stored = parties::stored_answer(*m_db, "sync", body, "order"); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
+  const auto now = m_clock.now();
+  auto wallet =
+      parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
+  if (!wallet) return std::unexpected(wallet.error());
+  auto order = protocol::read_signed<protocol::SyncOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  auto instruction = protocol::read_signed<protocol::SyncCenter>(body, "center");
+  if (!instruction) return std::unexpected(instruction.error());
+  const auto& o = order->body;
+  if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = instruction->verify(center); !ok) return std::unexpected(ok.error());
+  if (auto ok = chain(instruction->body.request_id == o.request_id &&
+                          instruction->body.order == order->digest(),
+                      "sync_center");
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto plain = m_identity.keys.sealing.open(o.sealed_transfers);
+  if (!plain) return std::unexpected(plain.error());
+  const Json report = Json::parse(as_text(*plain), nullptr, false);
+  protocol::FieldReader rr(report, "transfer report");
+  const auto reported_balance = rr.amount("balance");
+  if (auto ok = rr.status(); !ok) return std::unexpected(ok.error());
+  if (!report.contains("records") || !report["records"].is_array() ||
+      report["records"].size() > 1000) {
+    return fail(ErrorCode::malformed, "transfer report: records must be a list of at most 1000");
+  }
+  const Id128 user = instruction->body.user_id;
+
+  return answer_once(*m_db, "sync", o.request_id, body, now,
+                     [&](store::Transaction& tx) -> Result<Json> {
+    if (auto ok = check_user(tx, user, *wallet); !ok) return std::unexpected(ok.error());
+    Json accepted = Json::array(), refused = Json::array(), returned = Json::array(),
+         cases = Json::array();
+    const auto flag = [&](const Id128& who, const std::string& kind, const Json& evidence) -> Status {
+      const auto statement = protocol::sign(
+          m_identity.keys.signing,
+          protocol::FraudCase{.case_id = Id128::random(m_random),
+                              .user_id = who,
+                              .kind = kind,
+                              .evidence = crypto::blake2b_256(as_bytes(evidence.dump())),
+                              .opened = now});
+      auto n = tx.exec(
+          "INSERT INTO cases (case_id, user_id, kind, evidence, statement, opened) "
+          "VALUES (?, ?, ?, ?, ?, ?)",
+          {statement.body.case_id.to_string(), who.to_string(), kind, evidence.dump(),
+           statement.to_json().dump(), now});
+      if (!n) return std::unexpected(n.error());
+      cases.push_back({{"case", statement.to_json()}, {"evidence", evidence}});
+      return {};
+    };
+    const auto refuse = [&](const std::string& id, ErrorCode code, const std::string& why) {
+      refused.push_back({{"transfer_id", id}, {"code", std::string(to_string(code))}, {"why", why}});
+    };
+    const auto user_of_key = [&](const crypto::VerifyKey& key) -> Result<std::optional<Id128>> {
+      auto row = tx.query_one("SELECT user_id FROM users WHERE verify_key = ?",
+                              {Bytes(key.bytes().begin(), key.bytes().end())});
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return std::optional<Id128>();
+      return std::optional<Id128>(Id128::parse(*store::text_at(**row, 0)).value());
+    };
+    const auto check_negative = [&](const Id128& who) -> Status {
+      auto after = balance(tx, m_currency, user_account(who));
+      if (!after) return std::unexpected(after.error());
+      if (after->is_negative()) {
+        return flag(who, "negative_balance", {{"user_id", who.to_string()},
+                                              {"balance", after->to_string()}});
+      }
+      return {};
+    };
+
+    // (c) The device's view of its balance against what the bank last told it (the ledger may
+    // have moved since, by transfers claimed from it, without the device knowing).
+    auto told = tx.query_one("SELECT told FROM users WHERE user_id = ?", {user.to_string()});
+    if (!told) return std::unexpected(told.error());
+    if (*told && !store::is_null_at(**told, 0)) {
+      const auto told_amount = Amount::from_minor(m_currency, *store::int_at(**told, 0));
+      if (!told_amount) return std::unexpected(told_amount.error());
+      if (reported_balance != *told_amount) {
+        if (auto ok = flag(user, "device_disagrees", {{"device_says", reported_balance.to_string()},
+                                                      {"bank_told_it", told_amount->to_string()}});
+            !ok) {
+          return std::unexpected(ok.error());
+        }
+      }
+    }
+
+    // Transfers in flight past their expiry go back to their senders.
+    auto expired = tx.query(
+        "SELECT transfer_id, sender_user, amount FROM transfers WHERE state = 'in_flight' "
+        "AND expires < ?",
+        {now});
+    if (!expired) return std::unexpected(expired.error());
+    for (const auto& row : *expired) {
+      const auto id = *store::text_at(row, 0);
+      const auto sender = Id128::parse(*store::text_at(row, 1)).value();
+      const auto amount = Amount::from_minor(m_currency, *store::int_at(row, 2)).value();
+      if (auto ok = post(tx, o.request_id, kInFlightAccount, user_account(sender), amount, now); !ok) {
+        return std::unexpected(ok.error());
+      }
+      auto n = tx.exec("UPDATE transfers SET state = 'returned' WHERE transfer_id = ?", {id});
+      if (!n) return std::unexpected(n.error());
+      if (sender == user) returned.push_back(id);
+    }
+
+    for (const auto& record : report["records"]) {
+      const std::string direction = record.is_object() ? record.value("direction", "") : "";
+      auto transfer = record.is_object() && record.contains("transfer")
+                          ? protocol::Signed<protocol::Transfer>::from_json(record["transfer"])
+                          : Result<protocol::Signed<protocol::Transfer>>(
+                                fail(ErrorCode::malformed, "no transfer"));
+      auto sender_cert = record.is_object() && record.contains("sender_certificate") &&
+                                 record["sender_certificate"].is_string()
+                             ? pki::Certificate::from_pem(record["sender_certificate"].get<std::string>())
+                             : Result<pki::Certificate>(fail(ErrorCode::malformed, "no certificate"));
+      if (!transfer || !sender_cert || (direction != "in" && direction != "out")) {
+        refuse("?", ErrorCode::malformed, "unreadable record");
+        if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
+        continue;
+      }
+      const auto& t = transfer->body;
+      const auto id = t.transfer_id.to_string();
+      // Signed by a device the CA certified, when it was made.
+      const std::array wallets = {pki::Role::wallet};
+      if (!pki::verify_certificate(*sender_cert, m_trust.anchor(), wallets, t.created) ||
+          !transfer->verify(sender_cert->verify_key())) {
+        refuse(id, ErrorCode::bad_signature, "the transfer's signature does not verify");
+        if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
+        continue;
+      }
+      if (t.amount.currency() != m_currency || !t.amount.is_positive()) {
+        refuse(id, ErrorCode::currency_mismatch, "not a positive " + std::string(m_currency.code()) + " amount");
+        continue;
+      }
+      auto sender = user_of_key(sender_cert->verify_key());
+      if (!sender) return std::unexpected(sender.error());
+      if (!*sender) {
+        refuse(id, ErrorCode::unknown_user, "the sender has no account");
+        continue;
+      }
+      const bool incoming = direction == "in";
+      if (incoming && t.receiver != wallet->serial()) {
+        refuse(id, ErrorCode::invalid_argument, "the transfer names another device");
+        if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
+        continue;
+      }
+      if (!incoming && sender_cert->verify_key() != wallet->verify_key()) {
+        refuse(id, ErrorCode::invalid_argument, "an outgoing transfer this device did not sign");
+        if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
+        continue;
+      }
+      auto existing = tx.query_one("SELECT state, receiver_user FROM transfers WHERE transfer_id = ?", {id});
+      if (!existing) return std::unexpected(existing.error());
+      if (*existing) {
+        const auto state = *store::text_at(**existing, 0);
+        const bool mine = !store::is_null_at(**existing, 1) &&
+                          *store::text_at(**existing, 1) == user.to_string();
+        if (state == "returned") {
+          if (incoming) refuse(id, ErrorCode::stale, "expired unclaimed: returned to its sender");
+          else returned.push_back(id);
+        } else if (!incoming) {
+          accepted.push_back(id);  // already claimed or in flight: nothing more to debit
+        } else if (state == "claimed") {
+          if (mine) {
+            accepted.push_back(id);  // credited before: never twice
+          } else {
+            refuse(id, ErrorCode::replayed, "another device claimed this transfer");
+            if (auto ok = flag(user, "replayed_record", record); !ok) return std::unexpected(ok.error());
+          }
+        } else {  // in flight: the sender was debited already
+          if (auto ok = post(tx, o.request_id, kInFlightAccount, user_account(user), t.amount, now); !ok) {
+            return std::unexpected(ok.error());
+          }
+          auto n = tx.exec("UPDATE transfers SET state = 'claimed', receiver_user = ? WHERE transfer_id = ?",
+                           {user.to_string(), id});
+          if (!n) return std::unexpected(n.error());
+          accepted.push_back(id);
+        }
+        continue;
+      }
+      const auto insert = [&](const char* state, bool claimed) -> Status {
+        auto n = tx.exec(
+            "INSERT INTO transfers (transfer_id, sender_key, sender_user, counter, receiver_serial, "
+            "receiver_user, amount, expires, statement, state, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            {id, Bytes(sender_cert->verify_key().bytes().begin(), sender_cert->verify_key().bytes().end()),
+             (*sender)->to_string(), static_cast<std::int64_t>(t.counter), t.receiver,
+             claimed ? store::Value(user.to_string()) : store::Value(), t.amount.minor(), t.expires,
+             record["transfer"].dump(), std::string(state), now});
+        if (!n) return std::unexpected(n.error());
+        return {};
+      };
+      if (t.expires < now) {
+        // Never claimed in time: it stays with (or returns to) its sender.
+        if (auto ok = insert("returned", false); !ok) return std::unexpected(ok.error());
+        if (incoming) refuse(id, ErrorCode::stale, "expired before it was claimed");
+        else returned.push_back(id);
+        continue;
+      }
+      // (b) One counter on two transfers: the sender's wallet was cloned or rolled back.
+      auto reused = tx.query(
+          "SELECT transfer_id, statement FROM transfers WHERE sender_key = ? AND counter = ? "
+          "AND transfer_id <> ?",
+          {Bytes(sender_cert->verify_key().bytes().begin(), sender_cert->verify_key().bytes().end()),
+           static_cast<std::int64_t>(t.counter), id});
+      if (!reused) return std::unexpected(reused.error());
+      if (!reused->empty()) {
+        Json evidence = {{"counter", t.counter}, {"transfers", Json::array({record["transfer"]})}};
+        for (const auto& other : *reused) {
+          evidence["transfers"].push_back(Json::parse(*store::text_at(other, 1)));
+        }
+        if (auto ok = flag(**sender, "counter_reuse", evidence); !ok) return std::unexpected(ok.error());
+      }
+      if (incoming) {
+        if (auto ok = post(tx, o.request_id, user_account(**sender), user_account(user), t.amount, now); !ok) {
+          return std::unexpected(ok.error());
+        }
+        if (auto ok = insert("claimed", true); !ok) return std::unexpected(ok.error());
+      } else {
+        if (auto ok = post(tx, o.request_id, user_account(user), kInFlightAccount, t.amount, now); !ok) {
+          return std::unexpected(ok.error());
+        }
+        if (auto ok = insert("in_flight", false); !ok) return std::unexpected(ok.error());
+      }
+      // (a) An account driven negative: the sender spent more than it held.
+      if (auto ok = check_negative(**sender); !ok) return std::unexpected(ok.error());
+      accepted.push_back(id);
+    }
+
+    auto after = balance(tx, m_currency, user_account(user));
+    if (!after) return std::unexpected(after.error());
+    if (auto ok = remember_told(tx, user, *after); !ok) return std::unexpected(ok.error());
+    const Json result = {{"balance", after->to_string()}, {"accepted", accepted},
+                         {"refused", refused}, {"returned", returned}};
+    const auto receipt = protocol::sign(
+        m_identity.keys.signing,
+        protocol::SyncReceipt{.request_id = o.request_id,
+                              .sealed_result = crypto::seal(wallet->sealing_key(), as_bytes(result.dump())),
+                              .order = order->digest()});
+    return Json{{"receipt", receipt.to_json()}, {"cases", cases}};
+  });
 }
 
 Result<std::pair<VirtualBank::Totals, Amount>> VirtualBank::ledger_figures() const {
@@ -681,11 +965,12 @@ Result<std::pair<VirtualBank::Totals, Amount>> VirtualBank::ledger_figures() con
         "COALESCE(SUM(CASE WHEN id GLOB 'shop:*:sales' THEN balance END), 0), "
         "COALESCE(SUM(CASE WHEN id GLOB 'shop:*:paying_out' THEN balance END), 0), "
         "COALESCE(SUM(balance), 0), "
-        "(SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM shops) "
+        "(SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM shops), "
+        "COALESCE(SUM(CASE WHEN id = 'transfers:in_flight' THEN balance END), 0) "
         "FROM accounts");
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(ErrorCode::internal, "the ledger query returned no row");
-    std::array<std::int64_t, 8> v{};
+    std::array<std::int64_t, 9> v{};
     for (std::size_t i = 0; i < v.size(); ++i) {
       auto value = store::int_at(**row, i);
       if (!value) return std::unexpected(value.error());
@@ -703,7 +988,8 @@ Result<std::pair<VirtualBank::Totals, Amount>> VirtualBank::ledger_figures() con
                        .sales = *amounts[3],
                        .paying_out = *amounts[4],
                        .users = v[6],
-                       .shops = v[7]},
+                       .shops = v[7],
+                       .in_flight = Amount::from_minor(m_currency, v[8]).value()},
                 *amounts[5]);
     return {};
   });

@@ -29,6 +29,7 @@ namespace ecash::bank {
 //   payout_start   {shop_certificate, payout_request, center}              -> {amount}
 //   payout_finish  {result}                                                -> {state, amount}
 //   payout_cancel  {center}  (clearing refused; the sales come back)       -> {state, amount}
+//   sync           {wallet_certificate, order, center}  (reconcile transfers) -> {receipt, cases}
 //   report         {} -> {currency, deposited, paid_out, balances, sales, paying_out, ledger_sum,
 //                         users, shops}
 class VirtualBank final : public protocol::Endpoint {
@@ -49,6 +50,7 @@ class VirtualBank final : public protocol::Endpoint {
   struct Totals {
     Amount deposited, paid_out, balances, sales, paying_out;
     std::int64_t users, shops;
+    Amount in_flight;  // transfers debited from their sender, not yet claimed
 
     friend bool operator==(const Totals&, const Totals&) = default;
   };
@@ -73,6 +75,7 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> payout_finish(const protocol::Json& body);
   Result<protocol::Json> payout_cancel(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> report();
+  Result<protocol::Json> sync(const crypto::VerifyKey& center, const protocol::Json& body);
   // The totals and the sum over every account (zero unless the ledger is broken), one snapshot.
   Result<std::pair<Totals, Amount>> ledger_figures() const;
 

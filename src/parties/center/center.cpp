@@ -11,7 +11,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 1> kMigrations = {{
+constexpr std::array<store::Migration, 2> kMigrations = {{
     {1, "CREATE TABLE users (user_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
         "certificate_serial TEXT NOT NULL, certificate TEXT NOT NULL, sealed_card BLOB NOT NULL);"
         "CREATE TABLE shops (shop_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
@@ -20,6 +20,9 @@ constexpr std::array<store::Migration, 1> kMigrations = {{
         "CREATE TABLE sagas (request_id TEXT PRIMARY KEY, route TEXT NOT NULL, digest BLOB NOT NULL, "
         "caller TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, answer TEXT, "
         "error_code TEXT, error_message TEXT, updated INTEGER NOT NULL);"},
+    {2, "CREATE TABLE cases (case_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, "
+        "statement TEXT NOT NULL, evidence TEXT NOT NULL, opened INTEGER NOT NULL, "
+        "state TEXT NOT NULL);"},
 }};
 
 // Errors that say nothing was decided (a party out of reach): the saga stays open for resume().
@@ -81,7 +84,7 @@ Result<Json> Center::handle(const protocol::Caller& caller, std::string_view rou
                   {"currency", std::string(m_currency.code())}};
     }
     const auto now = m_clock.now();
-    const bool from_wallet = route == "deposit";
+    const bool from_wallet = route == "deposit" || route == "sync";
     auto cert = parties::require_caller(
         caller, m_trust, {from_wallet ? pki::Role::wallet : pki::Role::shop}, now);
     if (!cert) return std::unexpected(cert.error());
@@ -95,6 +98,7 @@ Result<Json> Center::dispatch(const pki::Certificate& caller, std::string_view r
   if (route == "register_shop") return register_shop(caller, body);
   if (route == "pay") return pay(caller, body);
   if (route == "payout") return payout(caller, body);
+  if (route == "sync") return sync(caller, body);
   return fail(ErrorCode::not_found, "the center has no route " + std::string(route));
 }
 
@@ -517,6 +521,116 @@ Result<Json> Center::payout(const pki::Certificate& shop, const Json& body) {
         m_identity.keys.signing, req.request_id, {result->digest()});
     return Outcome{Json{{"result", result->to_json()}, {"center", endorsement.to_json()}}, {}};
   });
+}
+
+// Reconciliation: the wallet's transfer records go to the bank sealed; the bank's cases of fraud
+// come back to the center, which opens them; the result goes to the wallet sealed.
+Result<Json> Center::sync(const pki::Certificate& wallet, const Json& body) {
+  auto order = protocol::read_signed<protocol::SyncOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  const auto& o = order->body;
+  if (auto ok = order->verify(wallet.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = fresh_or_begun(o.timestamp, o.request_id); !ok) return std::unexpected(ok.error());
+  auto plain = m_identity.keys.sealing.open(o.sealed_user_id);
+  if (!plain) return std::unexpected(plain.error());
+  auto user_id = Id128::parse(as_text(*plain));
+  if (!user_id) return fail(ErrorCode::unknown_user, "the sealed user ID is not an ID");
+  if (auto user = find_member("users", *user_id, wallet.verify_key()); !user) {
+    return std::unexpected(user.error());
+  }
+  return run_saga("sync", o.request_id, wallet, body, parties::body_digest(body),
+                  [&]() -> Result<Outcome> {
+    const auto to_bank = protocol::sign(m_identity.keys.signing,
+                                        protocol::SyncCenter{.request_id = o.request_id,
+                                                             .order = order->digest(),
+                                                             .user_id = *user_id});
+    auto answer = m_bank->call("sync", {{"wallet_certificate", wallet.to_pem()},
+                                        {"order", order->to_json()},
+                                        {"center", to_bank.to_json()}});
+    auto receipt = answer_part<protocol::SyncReceipt>(answer, "receipt", m_directory.bank.verify_key());
+    if (!receipt) return std::unexpected(receipt.error());
+    if (receipt->body.order != order->digest()) return bad_answer("the bank's result is for another sync");
+    std::vector<std::pair<protocol::Signed<protocol::FraudCase>, Json>> cases;
+    if (answer->contains("cases") && (*answer)["cases"].is_array()) {
+      for (const auto& item : (*answer)["cases"]) {
+        auto fraud = protocol::read_signed<protocol::FraudCase>(item, "case");
+        if (!fraud) return bad_answer(fraud.error().to_string());
+        if (auto ok = fraud->verify(m_directory.bank.verify_key()); !ok) {
+          return bad_answer(ok.error().to_string());
+        }
+        cases.emplace_back(*fraud, item.value("evidence", Json::object()));
+      }
+    }
+    const auto endorsement = protocol::endorse<crypto::Purpose::sync_receipt_center>(
+        m_identity.keys.signing, o.request_id, {receipt->digest()});
+    return Outcome{Json{{"receipt", receipt->to_json()}, {"center", endorsement.to_json()}},
+                   [this, cases](store::Transaction& tx) -> Status {
+                     for (const auto& [fraud, evidence] : cases) {
+                       auto n = tx.exec(
+                           "INSERT INTO cases (case_id, user_id, kind, statement, evidence, opened, "
+                           "state) VALUES (?, ?, ?, ?, ?, ?, 'open') ON CONFLICT DO NOTHING",
+                           {fraud.body.case_id.to_string(), fraud.body.user_id.to_string(),
+                            fraud.body.kind, fraud.to_json().dump(), evidence.dump(),
+                            m_clock.now()});
+                       if (!n) return std::unexpected(n.error());
+                     }
+                     return {};
+                   }};
+  });
+}
+
+Result<Json> Center::cases() {
+  Json out = Json::array();
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(
+        "SELECT case_id, user_id, kind, evidence, opened, state FROM cases ORDER BY opened, case_id");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& r : *rows) {
+      out.push_back({{"case_id", *store::text_at(r, 0)},
+                     {"user_id", *store::text_at(r, 1)},
+                     {"kind", *store::text_at(r, 2)},
+                     {"evidence", Json::parse(*store::text_at(r, 3), nullptr, false)},
+                     {"opened", *store::int_at(r, 4)},
+                     {"state", *store::text_at(r, 5)}});
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
+// Asks clearing for the account information behind user_id, for an open case, with a reason.
+Result<Json> Center::disclose(const Id128& user_id, const Id128& case_id, const std::string& reason,
+                              RandomSource& random) {
+  std::string statement, certificate;
+  Bytes sealed_card;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto c = tx.query_one("SELECT statement FROM cases WHERE case_id = ?", {case_id.to_string()});
+    if (!c) return std::unexpected(c.error());
+    if (*c) statement = *store::text_at(**c, 0);
+    auto u = tx.query_one("SELECT certificate, sealed_card FROM users WHERE user_id = ?",
+                          {user_id.to_string()});
+    if (!u) return std::unexpected(u.error());
+    if (!*u) return fail(ErrorCode::unknown_user, "no user " + user_id.to_string());
+    certificate = *store::text_at(**u, 0);
+    sealed_card = *store::blob_at(**u, 1);
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  const auto request = protocol::sign(
+      m_identity.keys.signing,
+      protocol::DisclosureRequest{.request_id = Id128::random(random),
+                                  .timestamp = m_clock.now(),
+                                  .case_id = case_id,
+                                  .user_id = user_id,
+                                  .reason = reason,
+                                  .sealed_account = protocol::blob_digest(sealed_card)});
+  // Without a case the request still goes: clearing refuses it and logs the refusal.
+  Json body = {{"request", request.to_json()},
+               {"sealed_account", protocol::to_text(sealed_card)},
+               {"wallet_certificate", certificate}};
+  if (!statement.empty()) body["case"] = Json::parse(statement);
+  return m_clearing->call("disclose", body);
 }
 
 }  // namespace ecash::center

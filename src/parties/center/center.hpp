@@ -26,10 +26,17 @@ class Center final : public protocol::Endpoint {
                                               std::unique_ptr<protocol::Channel> clearing,
                                               std::unique_ptr<protocol::Channel> bank);
 
-  // Routes: "directory" (anyone), "deposit" (wallets, Figs 2 and 5), "register_shop" (shops,
-  // Fig 6), "pay" (shops, Fig 10), "payout" (shops, Fig 11).
+  // Routes: "directory" (anyone), "deposit" and "sync" (wallets, Figs 2 and 5, reconciliation),
+  // "register_shop" (shops, Fig 6), "pay" (shops, Fig 10), "payout" (shops, Fig 11).
   Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
                                 const protocol::Json& body) override;
+
+  // The fraud cases the bank has opened, with their evidence.
+  Result<protocol::Json> cases();
+  // Asks clearing for the account information behind user_id for case_id (logged by clearing,
+  // refused without an open case).
+  Result<protocol::Json> disclose(const Id128& user_id, const Id128& case_id,
+                                  const std::string& reason, RandomSource& random);
 
   // Finishes the sagas a crash left open; the number finished.
   Result<int> resume();
@@ -59,6 +66,7 @@ class Center final : public protocol::Endpoint {
   Result<protocol::Json> register_shop(const pki::Certificate& shop, const protocol::Json& body);
   Result<protocol::Json> pay(const pki::Certificate& shop, const protocol::Json& body);
   Result<protocol::Json> payout(const pki::Certificate& shop, const protocol::Json& body);
+  Result<protocol::Json> sync(const pki::Certificate& wallet, const protocol::Json& body);
 
   struct Member {
     Id128 id;

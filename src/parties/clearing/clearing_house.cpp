@@ -4,6 +4,7 @@
 
 #include "base/account_number.hpp"
 #include "crypto/encoding.hpp"
+#include "parties/clearing/disclosure_log.hpp"
 #include "protocol/statements.hpp"
 
 namespace ecash::clearing {
@@ -13,13 +14,14 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 1> kMigrations = {{
+constexpr std::array<store::Migration, 2> kMigrations = {{
     {1, "CREATE TABLE charges (request_id TEXT PRIMARY KEY, charge_ref TEXT NOT NULL, "
         "amount INTEGER NOT NULL, currency TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0);"
         "CREATE TABLE payouts (request_id TEXT PRIMARY KEY, amount INTEGER NOT NULL, "
         "currency TEXT NOT NULL, paid INTEGER NOT NULL, reference TEXT NOT NULL);"
         "CREATE TABLE request_log (id TEXT PRIMARY KEY, route TEXT NOT NULL, digest BLOB NOT NULL, "
         "response TEXT NOT NULL, created INTEGER NOT NULL);"},
+    {2, kDisclosureLogSql},
 }};
 
 // What wallets and shops seal to the clearing house: an account number and its commitment salt.
@@ -46,6 +48,45 @@ Status check_commitment(const pki::Certificate& cert, const SealedAccount& accou
     return fail(ErrorCode::bad_commitment, "certificate carries no account commitment");
   }
   return pki::verify_account_commitment(*cert.account_commitment(), account.number, account.salt);
+}
+
+// The wallet certificate behind a disclosure: issued by our CA to a wallet. Revoked and expired
+// certificates are accepted: a user under a fraud case is often revoked (a cloned wallet), and its
+// certificate still names the account it committed to.
+Result<pki::Certificate> disclosed_wallet(const Json& body, const pki::TrustStore& trust,
+                                          UnixSeconds now) {
+  protocol::FieldReader r(body, "disclose");
+  const auto pem = r.text("wallet_certificate");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  auto cert = pki::Certificate::from_pem(pem);
+  if (!cert) return std::unexpected(cert.error());
+  if (auto ok = trust.verify(*cert, std::array{pki::Role::wallet}, now);
+      !ok && ok.error().code != ErrorCode::certificate_revoked &&
+      ok.error().code != ErrorCode::certificate_expired) {
+    return std::unexpected(ok.error());
+  }
+  if (cert->role() != pki::Role::wallet) {
+    return fail(ErrorCode::wrong_role, "disclosure needs a wallet certificate");
+  }
+  return cert;
+}
+
+// The disclosure answer with the account number, opened again from the request: the stored
+// answer leaves it out, as clearing never stores a number in clear.
+Result<Json> with_account(Json answer, const Json& body, const crypto::SealingKey& key) {
+  protocol::FieldReader r(body, "disclose");
+  const auto sealed = r.bytes("sealed_account");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  auto account = open_account(key, sealed);
+  if (!account) return std::unexpected(account.error());
+  answer["disclosure"]["account"] = account->number;
+  return answer;
+}
+
+// The request as it claims to be, for the log of a refusal (zero IDs when it does not read).
+protocol::DisclosureRequest claimed_request(const Json& body) {
+  auto request = protocol::read_signed<protocol::DisclosureRequest>(body, "request");
+  return request ? request->body : protocol::DisclosureRequest{};
 }
 
 // An ID for a follow-up request derived from the flow's request ID (a refund of a deposit), so
@@ -96,6 +137,8 @@ Result<Json> ClearingHouse::handle(const protocol::Caller& caller, std::string_v
     if (route == "verify_account") return verify_account(*center, body);
     if (route == "payout") return payout(*center, body);
     if (route == "report") return report();
+    if (route == "disclose") return disclose(*center, body);
+    if (route == "audit") return audit();
     return fail(ErrorCode::not_found, "clearing has no route " + std::string(route));
   });
 }
@@ -303,6 +346,109 @@ Result<Json> ClearingHouse::report() {
     return {};
   });
   if (!done) return std::unexpected(done.error());
+  return out;
+}
+
+// Fraud and disclosure (DESIGN §4): the account behind a user ID, for the center, under a case the
+// bank signed. The disclosure and its log entry are one transaction; a refusal is logged in its
+// own, since the refused request's transaction is rolled back. A retry of a disclosed request gets
+// the same answer and no second entry; a retry of a refused one is refused and logged again (each
+// attempt is something an auditor should see).
+Result<Json> ClearingHouse::disclose(const pki::Certificate& center, const Json& body) {
+  if (auto stored = parties::stored_answer(*m_db, "disclose", body, "request"); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return with_account(std::move(**stored), body, m_identity.keys.sealing);
+  }
+  const auto now = m_clock.now();
+  auto answer = disclose_checked(center, body, now);
+  if (answer) return answer;
+  const auto claimed = claimed_request(body);
+  auto logged = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto sequence = append_disclosure(
+        tx, m_identity.keys.signing,
+        protocol::DisclosureLogEntry{
+            .at = now,
+            .request_id = claimed.request_id,
+            .case_id = claimed.case_id,
+            .user_id = claimed.user_id,
+            .reason = claimed.reason,
+            .outcome = "refused: " + std::string(to_string(answer.error().code))});
+    if (!sequence) return std::unexpected(sequence.error());
+    return {};
+  });
+  if (!logged) {
+    answer.error().message += " (and the refusal could not be logged: " +
+                              logged.error().to_string() + ")";
+  }
+  return answer;
+}
+
+Result<Json> ClearingHouse::disclose_checked(const pki::Certificate& center, const Json& body,
+                                             UnixSeconds now) {
+  auto request = protocol::read_signed<protocol::DisclosureRequest>(body, "request");
+  if (!request) return std::unexpected(request.error());
+  if (auto ok = request->verify(center.verify_key()); !ok) return std::unexpected(ok.error());
+  const auto& q = request->body;
+  if (auto ok = protocol::check_fresh(q.timestamp, now); !ok) return std::unexpected(ok.error());
+  // Without a case the bank signed, there is no open case: not_found, whatever is wrong with it.
+  auto fraud_case = protocol::read_signed<protocol::FraudCase>(body, "case");
+  if (!fraud_case) return fail(ErrorCode::not_found, "no open case: " + fraud_case.error().message);
+  if (!fraud_case->verify(m_directory.bank.verify_key())) {
+    return fail(ErrorCode::not_found, "no open case: the case is not signed by the bank");
+  }
+  if (fraud_case->body.user_id != q.user_id) {
+    return fail(ErrorCode::not_found, "no open case against user " + q.user_id.to_string() +
+                                          ": the case is about another user");
+  }
+  if (fraud_case->body.case_id != q.case_id) {
+    return fail(ErrorCode::not_found,
+                "no open case " + q.case_id.to_string() + ": the case sent is another one");
+  }
+  if (q.reason.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return fail(ErrorCode::invalid_argument, "a disclosure needs a reason");
+  }
+  protocol::FieldReader r(body, "disclose");
+  const auto sealed_account = r.bytes("sealed_account");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  if (protocol::blob_digest(sealed_account) != q.sealed_account) {
+    return fail(ErrorCode::bad_signature, "the sealed account is not the one the request names");
+  }
+  auto wallet = disclosed_wallet(body, m_trust, now);
+  if (!wallet) return std::unexpected(wallet.error());
+  auto account = open_account(m_identity.keys.sealing, sealed_account);
+  if (!account) return std::unexpected(account.error());
+  if (auto ok = check_commitment(*wallet, *account); !ok) return std::unexpected(ok.error());
+
+  auto answer = parties::answer_once(*m_db, "disclose", q.request_id, body, now,
+                                     [&](store::Transaction& tx) -> Result<Json> {
+    auto sequence = append_disclosure(tx, m_identity.keys.signing,
+                                      protocol::DisclosureLogEntry{.at = now,
+                                                                   .request_id = q.request_id,
+                                                                   .case_id = q.case_id,
+                                                                   .user_id = q.user_id,
+                                                                   .reason = q.reason,
+                                                                   .outcome = "disclosed"});
+    if (!sequence) return std::unexpected(sequence.error());
+    // Stored for retries, so without the account number (with_account adds it).
+    return Json{{"disclosure", Json{{"user_id", q.user_id.to_string()},
+                                    {"case_id", q.case_id.to_string()},
+                                    {"entry", *sequence}}}};
+  });
+  if (!answer) return answer;
+  (*answer)["disclosure"]["account"] = account->number;
+  return answer;
+}
+
+Result<Json> ClearingHouse::audit() {
+  auto report = audit_disclosure_log(*m_db, m_identity.keys.signing.verify_key());
+  if (!report) return std::unexpected(report.error());
+  Json out = {{"entries", report->entries}, {"ok", !report->first_bad.has_value()}};
+  if (report->first_bad) {
+    out["first_bad"] = *report->first_bad;
+    out["problem"] = report->problem;
+  } else {
+    out["head"] = protocol::to_text(report->head);
+  }
   return out;
 }
 

@@ -190,6 +190,24 @@ Status DeviceState::ready() const {
   return {};
 }
 
+Result<pki::Certificate> DeviceState::peer_certificate(const Json& body, const char* field,
+                                                       pki::Role role, UnixSeconds now) const {
+  const auto anchor = m_trust->anchor();
+  const auto crl_end = anchor.crl.next_update();
+  if (now < crl_end) return read_certificate(body, field, *m_trust, {role}, now);
+  protocol::FieldReader r(body, "message");
+  const auto pem = r.text(field);
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  auto cert = pki::Certificate::from_pem(pem);
+  if (!cert) return std::unexpected(cert.error());
+  if (cert->not_after() < now) return fail(ErrorCode::certificate_expired, "the certificate expired");
+  const std::array roles = {role};
+  if (auto ok = pki::verify_certificate(*cert, anchor, roles, crl_end - 1); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return cert;
+}
+
 Result<std::pair<std::string, pki::AccountSalt>> DeviceState::account(store::Database& db) const {
   auto number = read_setting(db, "account");
   auto salt_text = read_setting(db, "salt");

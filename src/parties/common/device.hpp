@@ -59,6 +59,11 @@ class DeviceState {
   Status connect(store::Database& db, protocol::Channel& center, const Clock& clock);
   // invalid_argument until enrolled and connected.
   Status ready() const;
+  // The certificate in body[field], checked against the pinned CA and the latest CRL this device
+  // holds. Offline, that CRL may have passed its next update: a device that cannot fetch a newer
+  // one judges revocation by the one it has (still checking the certificate's own expiry now).
+  Result<pki::Certificate> peer_certificate(const protocol::Json& body, const char* field,
+                                            pki::Role role, UnixSeconds now) const;
   // The account number and salt saved at enrolment.
   Result<std::pair<std::string, pki::AccountSalt>> account(store::Database& db) const;
 

@@ -14,13 +14,26 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 1> kMigrations = {{
+constexpr std::array<store::Migration, 2> kMigrations = {{
     {1, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE pending (request_id TEXT PRIMARY KEY, route TEXT NOT NULL, body TEXT NOT NULL, "
         "balance_before TEXT NOT NULL, shop_certificate TEXT NOT NULL, created INTEGER NOT NULL);"
         "CREATE TABLE history (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, "
         "request_id TEXT NOT NULL, amount TEXT NOT NULL, balance TEXT NOT NULL, detail TEXT NOT NULL);"},
+    {2, "CREATE TABLE transfer_requests (nonce TEXT PRIMARY KEY, amount TEXT NOT NULL, "
+        "created INTEGER NOT NULL, state TEXT NOT NULL);"
+        "CREATE TABLE outgoing (transfer_id TEXT PRIMARY KEY, counter INTEGER NOT NULL UNIQUE, "
+        "amount TEXT NOT NULL, receiver_certificate TEXT NOT NULL, transfer TEXT NOT NULL, "
+        "state TEXT NOT NULL, reconciled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+        "CREATE TABLE incoming (transfer_id TEXT PRIMARY KEY, amount TEXT NOT NULL, "
+        "sender_certificate TEXT NOT NULL, transfer TEXT NOT NULL, "
+        "reconciled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"},
 }};
+
+// How long a transfer may wait to be claimed before it returns to its sender.
+constexpr UnixSeconds kTransferLifetime = 7 * 86'400;
+// What a wallet may send offline between two reconciliations unless told otherwise.
+constexpr std::int64_t kDefaultOfflineLimitUnits = 200;
 
 Status record_history(store::Transaction& tx, UnixSeconds at, const std::string& kind,
                       const Id128& request_id, const Amount& amount, const Amount& balance,
@@ -114,6 +127,7 @@ Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) 
                 "this operator works in " + std::string(m_device.view().currency.code()));
   }
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "a deposit must be positive");
+  if (auto ok = sync_if_needed(center); !ok) return std::unexpected(ok.error());
   auto before = balance();
   if (!before) return std::unexpected(before.error());
 
@@ -212,6 +226,15 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   }
   if (!req.amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
 
+  // Transfers received or sent offline are reconciled first (the uncleared amount of S153).
+  if (top_up != nullptr) {
+    if (auto ok = sync_if_needed(*top_up); !ok) return std::unexpected(ok.error());
+  }
+  if (auto unsettled = uncleared(); !unsettled || !unsettled->is_zero()) {
+    if (!unsettled) return std::unexpected(unsettled.error());
+    return fail(ErrorCode::conflict, "transfers of " + unsettled->to_string() +
+                                         " are not reconciled yet: run sync first");
+  }
   // S151: enough balance, or top up the difference first.
   auto current = balance();
   if (!current) return std::unexpected(current.error());
@@ -316,6 +339,363 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
   return Payment{o.amount, *new_balance, "", std::nullopt};
 }
 
+Result<Amount> Wallet::setting_amount(store::Transaction& tx, std::string_view key) {
+  auto text = parties::get_setting(tx, key);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return Amount::zero(m_device.view().currency);
+  return Amount::parse(**text);
+}
+
+Result<Amount> Wallet::uncleared() {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  Result<Amount> out = Amount::zero(m_device.view().currency);
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    out = setting_amount(tx, "uncleared");
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
+Result<Json> Wallet::request_transfer(const Amount& amount) {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before receiving transfers");
+  if (amount.currency() != m_device.view().currency) {
+    return fail(ErrorCode::currency_mismatch,
+                "this operator works in " + std::string(m_device.view().currency.code()));
+  }
+  if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
+  const auto request = protocol::sign(
+      m_keys.signing, protocol::TransferRequest{.nonce = Id128::random(m_random),
+                                                .amount = amount,
+                                                .created = m_clock.now()});
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto n = tx.exec(
+        "INSERT INTO transfer_requests (nonce, amount, created, state) VALUES (?, ?, ?, 'open')",
+        {request.body.nonce.to_string(), amount.to_string(), request.body.created});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  if (!saved) return std::unexpected(saved.error());
+  return Json{{"request", request.to_json()},
+              {"receiver_certificate", m_device.certificate()->to_pem()}};
+}
+
+Result<Json> Wallet::send(const Json& request_json) {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before sending transfers");
+  const auto now = m_clock.now();
+  auto receiver = m_device.peer_certificate(request_json, "receiver_certificate", pki::Role::wallet, now);
+  if (!receiver) return std::unexpected(receiver.error());
+  auto request = protocol::read_signed<protocol::TransferRequest>(request_json, "request");
+  if (!request) return std::unexpected(request.error());
+  if (auto ok = request->verify(receiver->verify_key()); !ok) return std::unexpected(ok.error());
+  const auto& req = request->body;
+  if (receiver->serial() == m_device.certificate()->serial()) {
+    return fail(ErrorCode::invalid_argument, "a wallet cannot send to itself");
+  }
+  if (req.amount.currency() != m_device.view().currency) {
+    return fail(ErrorCode::currency_mismatch, "the request is for " + req.amount.to_string());
+  }
+  if (!req.amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
+  const auto limit = m_offline_limit.value_or(
+      Amount::from_minor(m_device.view().currency,
+                         kDefaultOfflineLimitUnits *
+                             (m_device.view().currency.exponent() == 0 ? 1 : 100))
+          .value());
+
+  // The value leaves this wallet first: the debit and the record are durable before the signed
+  // transfer exists, so a broken exchange can lose the receiver's claim but never create money.
+  Json envelope;
+  auto sent = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto bal = setting_amount(tx, "balance");
+    auto unc = setting_amount(tx, "uncleared");
+    auto offline = setting_amount(tx, "offline_sent");
+    if (!bal || !unc || !offline) return fail(ErrorCode::io_error, "cannot read the wallet's amounts");
+    const auto spendable = bal->add(*unc);
+    if (!spendable) return std::unexpected(spendable.error());
+    if (spendable->minor() < req.amount.minor()) {
+      return fail(ErrorCode::insufficient_funds,
+                  "this wallet holds " + spendable->to_string() + ", short of " + req.amount.to_string());
+    }
+    auto offline_after = offline->add(req.amount);
+    if (!offline_after) return std::unexpected(offline_after.error());
+    if (offline_after->minor() > limit.minor()) {
+      return fail(ErrorCode::limit_exceeded,
+                  "sending " + req.amount.to_string() + " would pass the offline limit of " +
+                      limit.to_string() + " since the last sync (" + offline->to_string() +
+                      " sent); sync with the operator first");
+    }
+    auto counter_text = parties::get_setting(tx, "counter");
+    if (!counter_text) return std::unexpected(counter_text.error());
+    const std::uint64_t counter = (*counter_text ? std::stoull(**counter_text) : 0) + 1;
+    const auto transfer = protocol::sign(
+        m_keys.signing,
+        protocol::Transfer{.transfer_id = Id128::random(m_random),
+                           .nonce = req.nonce,
+                           .receiver = receiver->serial(),
+                           .counter = counter,
+                           .amount = req.amount,
+                           .created = now,
+                           .expires = now + kTransferLifetime,
+                           .sealed_sender_user_id = crypto::seal(
+                               m_device.directory().center.sealing_key(),
+                               as_bytes(m_user_id->to_string()))});
+    const Json inner = {{"transfer", transfer.to_json()},
+                        {"sender_certificate", m_device.certificate()->to_pem()}};
+    auto new_uncleared = unc->sub(req.amount);
+    if (!new_uncleared) return std::unexpected(new_uncleared.error());
+    for (const auto& [key, value] :
+         {std::pair<std::string, std::string>{"counter", std::to_string(counter)},
+          {"uncleared", new_uncleared->to_string()},
+          {"offline_sent", offline_after->to_string()}}) {
+      if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
+    }
+    auto n = tx.exec(
+        "INSERT INTO outgoing (transfer_id, counter, amount, receiver_certificate, transfer, state, "
+        "created) VALUES (?, ?, ?, ?, ?, 'sent', ?)",
+        {transfer.body.transfer_id.to_string(), static_cast<std::int64_t>(counter),
+         req.amount.to_string(), receiver->to_pem(), inner.dump(), now});
+    if (!n) return std::unexpected(n.error());
+    if (auto ok = record_history(tx, now, "sent", transfer.body.transfer_id, req.amount.negate(),
+                                 *bal, "offline to " + receiver->subject());
+        !ok) {
+      return ok;
+    }
+    // The whole transfer is sealed to the receiver: only that device can open it.
+    envelope = {{"to", receiver->serial()},
+                {"sealed_transfer",
+                 protocol::to_text(crypto::seal(receiver->sealing_key(), as_bytes(inner.dump())))}};
+    return {};
+  });
+  if (!sent) return std::unexpected(sent.error());
+  return envelope;
+}
+
+Result<Json> Wallet::accept(const Json& envelope) {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  protocol::FieldReader er(envelope, "transfer envelope");
+  const auto sealed = er.bytes("sealed_transfer");
+  if (auto ok = er.status(); !ok) return std::unexpected(ok.error());
+  auto plain = m_keys.sealing.open(sealed);
+  if (!plain) {
+    return fail(ErrorCode::unseal_failed, "this transfer was not made for this device");
+  }
+  const Json inner = Json::parse(as_text(*plain), nullptr, false);
+  const auto now = m_clock.now();
+  auto transfer = protocol::read_signed<protocol::Transfer>(inner, "transfer");
+  if (!transfer) return std::unexpected(transfer.error());
+  const auto& t = transfer->body;
+  // Refusing an expired transfer is safe whoever signed it, so that is checked first.
+  if (t.expires < now) return fail(ErrorCode::stale, "this transfer expired");
+  auto sender = m_device.peer_certificate(inner, "sender_certificate", pki::Role::wallet, now);
+  if (!sender) return std::unexpected(sender.error());
+  if (auto ok = transfer->verify(sender->verify_key()); !ok) return std::unexpected(ok.error());
+  if (t.receiver != m_device.certificate()->serial()) {
+    return fail(ErrorCode::invalid_argument, "this transfer names another device");
+  }
+
+  Json answer;
+  auto accepted = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto seen = tx.query_one("SELECT 1 FROM incoming WHERE transfer_id = ?", {t.transfer_id.to_string()});
+    if (!seen) return std::unexpected(seen.error());
+    if (*seen) return fail(ErrorCode::replayed, "this transfer was accepted already");
+    auto row = tx.query_one("SELECT amount, state FROM transfer_requests WHERE nonce = ?",
+                            {t.nonce.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "this device asked for no such transfer");
+    if (*store::text_at(**row, 1) != "open") {
+      return fail(ErrorCode::replayed, "that request was answered already");
+    }
+    if (*store::text_at(**row, 0) != t.amount.to_string()) {
+      return fail(ErrorCode::invalid_argument, "the transfer is not for the amount requested");
+    }
+    auto unc = setting_amount(tx, "uncleared");
+    if (!unc) return std::unexpected(unc.error());
+    auto new_uncleared = unc->add(t.amount);
+    if (!new_uncleared) return std::unexpected(new_uncleared.error());
+    if (auto ok = parties::set_setting(tx, "uncleared", new_uncleared->to_string()); !ok) return ok;
+    auto n = tx.exec("UPDATE transfer_requests SET state = 'accepted' WHERE nonce = ?",
+                     {t.nonce.to_string()});
+    if (!n) return std::unexpected(n.error());
+    n = tx.exec(
+        "INSERT INTO incoming (transfer_id, amount, sender_certificate, transfer, created) "
+        "VALUES (?, ?, ?, ?, ?)",
+        {t.transfer_id.to_string(), t.amount.to_string(), sender->to_pem(), inner.dump(), now});
+    if (!n) return std::unexpected(n.error());
+    auto bal = setting_amount(tx, "balance");
+    if (!bal) return std::unexpected(bal.error());
+    if (auto ok = record_history(tx, now, "received", t.transfer_id, t.amount, *bal,
+                                 "offline from " + sender->subject());
+        !ok) {
+      return ok;
+    }
+    const auto ack = protocol::sign(m_keys.signing,
+                                    protocol::TransferAck{.transfer_id = t.transfer_id,
+                                                          .receiver = m_device.certificate()->serial(),
+                                                          .amount = t.amount});
+    answer = {{"ack", ack.to_json()}};
+    return {};
+  });
+  if (!accepted) return std::unexpected(accepted.error());
+  return answer;
+}
+
+Status Wallet::confirm(const Json& ack_json) {
+  if (auto ok = m_device.ready(); !ok) return ok;
+  auto ack = protocol::read_signed<protocol::TransferAck>(ack_json, "ack");
+  if (!ack) return std::unexpected(ack.error());
+  return m_db->transact([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one(
+        "SELECT amount, receiver_certificate, state FROM outgoing WHERE transfer_id = ?",
+        {ack->body.transfer_id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "this wallet sent no such transfer");
+    auto receiver = pki::Certificate::from_pem(*store::text_at(**row, 1));
+    if (!receiver) return std::unexpected(receiver.error());
+    if (auto ok = ack->verify(receiver->verify_key()); !ok) return ok;
+    if (ack->body.amount.to_string() != *store::text_at(**row, 0) ||
+        ack->body.receiver != receiver->serial()) {
+      return fail(ErrorCode::bad_signature, "the acknowledgement is for another transfer");
+    }
+    auto n = tx.exec("UPDATE outgoing SET state = 'confirmed' WHERE transfer_id = ?",
+                     {ack->body.transfer_id.to_string()});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+}
+
+Status Wallet::sync_if_needed(protocol::Channel& center) {
+  bool needed = false;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto in = tx.query_one("SELECT COUNT(*) FROM incoming WHERE reconciled = 0");
+    auto out = tx.query_one("SELECT COUNT(*) FROM outgoing WHERE reconciled = 0");
+    if (!in || !out) return fail(ErrorCode::io_error, "cannot read transfer records");
+    needed = *store::int_at(**in, 0) + *store::int_at(**out, 0) > 0;
+    return {};
+  });
+  if (!read) return read;
+  if (!needed) return {};
+  auto done = sync(center);
+  if (!done) return std::unexpected(done.error());
+  return {};
+}
+
+Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before syncing");
+  // Online: take the operator's latest CRL too.
+  if (auto ok = m_device.connect(*m_db, center, m_clock); !ok) return std::unexpected(ok.error());
+  Json records = Json::array();
+  Amount believed = Amount::zero(m_device.view().currency);
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto bal = setting_amount(tx, "balance");
+    if (!bal) return std::unexpected(bal.error());
+    believed = *bal;
+    for (const auto& [direction, sql] :
+         {std::pair{"in", "SELECT transfer FROM incoming WHERE reconciled = 0"},
+          std::pair{"out", "SELECT transfer FROM outgoing WHERE reconciled = 0"}}) {
+      auto rows = tx.query(sql);
+      if (!rows) return std::unexpected(rows.error());
+      for (const auto& row : *rows) {
+        Json record = Json::parse(*store::text_at(row, 0));
+        record["direction"] = direction;
+        records.push_back(std::move(record));
+      }
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  const Json report = {{"balance", believed.to_string()}, {"records", records}};
+  const auto& dir = m_device.directory();
+  const protocol::SyncOrder order{
+      .request_id = Id128::random(m_random),
+      .timestamp = m_clock.now(),
+      .sealed_user_id = crypto::seal(dir.center.sealing_key(), as_bytes(m_user_id->to_string())),
+      .sealed_transfers = crypto::seal(dir.bank.sealing_key(), as_bytes(report.dump()))};
+  const Json body = {{"order", protocol::sign(m_keys.signing, order).to_json()}};
+  if (auto ok = save_pending(order.request_id, "sync", body, believed, ""); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto answer = center.call("sync", body);
+  if (!answer) {
+    if (answer.error().code != ErrorCode::unavailable) {
+      (void)m_db->transact([&](store::Transaction& tx) -> Status {
+        auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {order.request_id.to_string()});
+        if (!n) return std::unexpected(n.error());
+        return {};
+      });
+    }
+    return std::unexpected(answer.error());
+  }
+  return finish_sync(body, *answer);
+}
+
+// The bank's result: its balance becomes this wallet's, and every record it judged is settled
+// here (accepted, refused or returned to this wallet); the uncleared amount starts again at zero.
+Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
+  auto order = protocol::read_signed<protocol::SyncOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  auto receipt = protocol::read_signed<protocol::SyncReceipt>(answer, "receipt");
+  auto center = protocol::read_signed<protocol::SyncReceiptCenter>(answer, "center");
+  if (!receipt) return std::unexpected(receipt.error());
+  if (!center) return std::unexpected(center.error());
+  const auto& dir = m_device.directory();
+  if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(),
+                                            order->body.request_id, {receipt->digest()});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (receipt->body.order != order->digest()) {
+    return fail(ErrorCode::bad_signature, "the result is for another sync");
+  }
+  auto plain = m_keys.sealing.open(receipt->body.sealed_result);
+  if (!plain) return std::unexpected(plain.error());
+  const Json result = Json::parse(as_text(*plain), nullptr, false);
+  protocol::FieldReader r(result, "sync result");
+  const auto balance = r.amount("balance");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  Sync out{balance, 0, 0, 0};
+  for (const char* list : {"accepted", "refused", "returned"}) {
+    if (!result.contains(list) || !result[list].is_array()) {
+      return fail(ErrorCode::malformed, std::string("sync result: no list ") + list);
+    }
+  }
+  out.accepted = static_cast<int>(result["accepted"].size());
+  out.refused = static_cast<int>(result["refused"].size());
+  out.returned = static_cast<int>(result["returned"].size());
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    // Every record sent in this sync is settled, whatever the bank judged.
+    for (const auto& [table, sql] :
+         {std::pair{"incoming", "UPDATE incoming SET reconciled = 1 WHERE reconciled = 0"},
+          std::pair{"outgoing", "UPDATE outgoing SET reconciled = 1 WHERE reconciled = 0"}}) {
+      (void)table;
+      auto n = tx.exec(sql);
+      if (!n) return std::unexpected(n.error());
+    }
+    for (const auto& [key, value] :
+         {std::pair<std::string, std::string>{"balance", balance.to_string()},
+          {"uncleared", Amount::zero(balance.currency()).to_string()},
+          {"offline_sent", Amount::zero(balance.currency()).to_string()}}) {
+      if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
+    }
+    if (auto ok = record_history(tx, m_clock.now(), "sync", order->body.request_id,
+                                 Amount::zero(balance.currency()), balance,
+                                 std::to_string(out.accepted) + " accepted, " +
+                                     std::to_string(out.refused) + " refused, " +
+                                     std::to_string(out.returned) + " returned");
+        !ok) {
+      return ok;
+    }
+    auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {order->body.request_id.to_string()});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  if (!saved) return std::unexpected(saved.error());
+  return out;
+}
+
 Result<int> Wallet::retry_pending(protocol::Channel& center, protocol::Channel* shop) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   std::vector<std::tuple<std::string, std::string, std::string, std::string>> rows;
@@ -337,6 +717,10 @@ Result<int> Wallet::retry_pending(protocol::Channel& center, protocol::Channel* 
       auto answer = center.call("deposit", body);
       if (!answer) return std::unexpected(answer.error());
       if (auto ok = finish_deposit(body, *answer); !ok) return std::unexpected(ok.error());
+    } else if (route == "sync") {
+      auto answer = center.call("sync", body);
+      if (!answer) return std::unexpected(answer.error());
+      if (auto ok = finish_sync(body, *answer); !ok) return std::unexpected(ok.error());
     } else if (route == "pay" && shop != nullptr) {
       auto answer = shop->call("pay", body);
       if (!answer) return std::unexpected(answer.error());

@@ -42,6 +42,33 @@ class Wallet {
   Result<Payment> pay(protocol::Channel& shop, const protocol::Json& payment_request,
                       protocol::Channel* top_up);
 
+  // --- Device to device (Figs 8 and 9), over any carrier: each step's output is JSON text ---
+
+  // The receiver's side: a request for amount, bound to a fresh nonce and this certificate.
+  Result<protocol::Json> request_transfer(const Amount& amount);
+  // The sender's side: checks the request, durably takes the amount out of this wallet first,
+  // then returns the signed transfer sealed to the receiver. limit_exceeded past the offline limit
+  // since the last reconciliation; insufficient_funds past balance + uncleared amount.
+  Result<protocol::Json> send(const protocol::Json& request);
+  // The receiver's side: checks and credits the transfer (once, before it expires, only on the
+  // device it was made for) and returns the signed acknowledgement.
+  Result<protocol::Json> accept(const protocol::Json& sealed_transfer);
+  // The sender's side: closes the transfer with the receiver's acknowledgement.
+  Status confirm(const protocol::Json& ack);
+  // What this wallet may still send before it must reconcile.
+  void set_offline_limit(const Amount& limit) { m_offline_limit = limit; }
+
+  struct Sync {
+    Amount balance;
+    int accepted = 0;
+    int refused = 0;
+    int returned = 0;
+  };
+  // Reports the transfer records to the bank (through the center) and takes its balance.
+  Result<Sync> sync(protocol::Channel& center);
+  // Offline value not yet reconciled: received minus sent.
+  Result<Amount> uncleared();
+
   // Re-sends a request a crash left unanswered; the number re-sent.
   Result<int> retry_pending(protocol::Channel& center, protocol::Channel* shop);
 
@@ -66,6 +93,10 @@ class Wallet {
                       const protocol::Json& body, const Amount& balance_before,
                       const std::string& shop_pem);
   Result<Amount> opened_balance(const Bytes& sealed);
+  Result<Sync> finish_sync(const protocol::Json& body, const protocol::Json& answer);
+  // Reconciles first when there are transfer records the bank has not seen.
+  Status sync_if_needed(protocol::Channel& center);
+  Result<Amount> setting_amount(store::Transaction& tx, std::string_view key);
 
   std::string m_home;
   crypto::PartyKeys m_keys;
@@ -75,6 +106,7 @@ class Wallet {
 
   parties::DeviceState m_device;
   std::optional<Id128> m_user_id;
+  std::optional<Amount> m_offline_limit;
 };
 
 }  // namespace ecash::wallet

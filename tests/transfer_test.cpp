@@ -1,0 +1,227 @@
+// Device to device transfers (Figs 8 and 9) over any carrier, reconciliation at the bank, and the
+// fraud a cloned wallet commits. Every exchange is cut after each message in turn: no money is
+// created and none lost once both sides have reconciled.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <set>
+
+#include "crypto/encoding.hpp"
+#include "system_fixture.hpp"
+
+namespace ecash::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::Json;
+
+constexpr const char* kCarolCard = "378282246310005";
+constexpr UnixSeconds kDay = 86'400;
+
+class TransferTest : public SystemTest {
+ protected:
+  void SetUp() override {
+    SystemTest::SetUp();
+    m_alice = make_wallet("Alice", kAliceCard);
+    m_bob = make_wallet("Bob", kBobCard);
+    ASSERT_TRUE(m_alice.wallet->deposit(*m_alice.center, eur("EUR:50.00")).has_value());
+    ASSERT_TRUE(m_bob.wallet->deposit(*m_bob.center, eur("EUR:20.00")).has_value());
+  }
+
+  // Bob asks, Alice sends, Bob accepts, Alice confirms: each message is only text between them.
+  Json transfer(Device& from, Device& to, const char* amount) {
+    auto request = to.wallet->request_transfer(eur(amount));
+    EXPECT_TRUE(request.has_value()) << request.error().to_string();
+    auto sent = from.wallet->send(Json::parse(request->dump()));
+    EXPECT_TRUE(sent.has_value()) << sent.error().to_string();
+    auto ack = to.wallet->accept(Json::parse(sent->dump()));
+    EXPECT_TRUE(ack.has_value()) << ack.error().to_string();
+    EXPECT_TRUE(from.wallet->confirm(Json::parse(ack->dump())).has_value());
+    return *sent;
+  }
+
+  Amount ledger_balance_of(Device& d) {
+    // The balance the bank holds: what a sync reports.
+    return d.wallet->sync(*d.center).value().balance;
+  }
+
+  Device m_alice;
+  Device m_bob;
+};
+
+TEST_F(TransferTest, OfflineTransferThenBothReconcile) {
+  transfer(m_alice, m_bob, "EUR:15.00");
+  EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:-15.00"));
+  EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:15.00"));
+  // Bob reconciles first: the bank credits him and debits Alice, who has not come online.
+  auto bob = m_bob.wallet->sync(*m_bob.center);
+  ASSERT_TRUE(bob.has_value()) << bob.error().to_string();
+  EXPECT_EQ(bob->balance, eur("EUR:35.00"));
+  EXPECT_EQ(bob->accepted, 1);
+  EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:0.00"));
+  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  expect_circulation_balances();
+  // Alice reconciles later: nothing is debited twice.
+  auto alice = m_alice.wallet->sync(*m_alice.center);
+  ASSERT_TRUE(alice.has_value()) << alice.error().to_string();
+  EXPECT_EQ(alice->balance, eur("EUR:35.00"));
+  EXPECT_EQ(m_alice.wallet->balance().value(), eur("EUR:35.00"));
+  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  EXPECT_EQ(m_op->center().cases().value().size(), 0u);
+  expect_circulation_balances();
+}
+
+TEST_F(TransferTest, SenderReportsFirstAndTheMoneyIsInFlight) {
+  transfer(m_alice, m_bob, "EUR:15.00");
+  ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:35.00"));
+  EXPECT_EQ(totals().in_flight, eur("EUR:15.00"));
+  expect_circulation_balances();
+  ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:35.00"));
+  EXPECT_EQ(totals().in_flight, eur("EUR:0.00"));
+  expect_circulation_balances();
+}
+
+TEST_F(TransferTest, ExchangeCutAfterEachMessageLosesAndCreatesNothing) {
+  // Cut after the request: nothing was sent.
+  {
+    auto request = m_bob.wallet->request_transfer(eur("EUR:5.00"));
+    ASSERT_TRUE(request.has_value());
+    EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:0.00"));
+  }
+  // Cut after the transfer: Bob never gets it. Alice's value left her; it returns after expiry.
+  {
+    auto request = m_bob.wallet->request_transfer(eur("EUR:7.00")).value();
+    ASSERT_TRUE(m_alice.wallet->send(request).has_value());
+    EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:-7.00"));
+    ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:43.00"));
+    EXPECT_EQ(totals().in_flight, eur("EUR:7.00"));
+    expect_circulation_balances();
+    m_clock.advance(8 * kDay);
+    ASSERT_TRUE(m_op->refresh_crl().has_value());  // the CA publishes CRLs as time goes by
+    auto later = m_alice.wallet->sync(*m_alice.center);
+    ASSERT_TRUE(later.has_value()) << later.error().to_string();
+    EXPECT_EQ(later->balance, eur("EUR:50.00"));
+    EXPECT_EQ(later->returned, 1);
+    EXPECT_EQ(totals().in_flight, eur("EUR:0.00"));
+    expect_circulation_balances();
+  }
+  // Cut after the acknowledgement: Alice never confirms; both reconcile to the right balances.
+  {
+    auto request = m_bob.wallet->request_transfer(eur("EUR:9.00")).value();
+    auto sent = m_alice.wallet->send(request).value();
+    ASSERT_TRUE(m_bob.wallet->accept(sent).has_value());
+    ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:29.00"));
+    ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:41.00"));
+    EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+    expect_circulation_balances();
+  }
+  // Cut after the confirmation: the whole exchange, then reconciliation.
+  {
+    transfer(m_alice, m_bob, "EUR:1.00");
+    ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:40.00"));
+    ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:30.00"));
+    expect_circulation_balances();
+  }
+}
+
+TEST_F(TransferTest, EachMisuseIsRefusedWithItsCode) {
+  auto carol = make_wallet("Carol", kCarolCard);
+  ASSERT_TRUE(carol.wallet->deposit(*carol.center, eur("EUR:5.00")).has_value());
+  auto request = m_bob.wallet->request_transfer(eur("EUR:10.00")).value();
+  auto sent = m_alice.wallet->send(request).value();
+  // Another device cannot open it.
+  EXPECT_EQ(carol.wallet->accept(sent).error().code, ErrorCode::unseal_failed);
+  // A changed amount: Bob's own key opens it, the signature refuses it.
+  {
+    const auto bob_keys = crypto::read_key_file(m_dir + "/wallet-2/wallet.keys").value();
+    Json inner = Json::parse(as_text(bob_keys.sealing.open(
+        crypto::base64url_decode(sent["sealed_transfer"].get<std::string>()).value()).value()));
+    inner["transfer"]["amount"] = "EUR:40.00";
+    const Json forged = {{"sealed_transfer",
+                          protocol::to_text(crypto::seal(bob_keys.sealing.public_key(),
+                                                         as_bytes(inner.dump())))}};
+    EXPECT_EQ(m_bob.wallet->accept(forged).error().code, ErrorCode::bad_signature);
+  }
+  ASSERT_TRUE(m_bob.wallet->accept(sent).has_value());
+  // Twice: refused.
+  EXPECT_EQ(m_bob.wallet->accept(sent).error().code, ErrorCode::replayed);
+  EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:10.00"));
+  // After its expiry: refused.
+  auto late_request = m_bob.wallet->request_transfer(eur("EUR:2.00")).value();
+  auto late = m_alice.wallet->send(late_request).value();
+  m_clock.advance(8 * kDay);
+  EXPECT_EQ(m_bob.wallet->accept(late).error().code, ErrorCode::stale);
+  EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:10.00"));
+}
+
+TEST_F(TransferTest, SendingIsCappedByValueHeldAndByTheOfflineLimit) {
+  m_alice.wallet->set_offline_limit(eur("EUR:20.00"));
+  auto big = m_bob.wallet->request_transfer(eur("EUR:60.00")).value();
+  EXPECT_EQ(m_alice.wallet->send(big).error().code, ErrorCode::insufficient_funds);
+  transfer(m_alice, m_bob, "EUR:15.00");
+  auto over = m_bob.wallet->request_transfer(eur("EUR:10.00")).value();
+  EXPECT_EQ(m_alice.wallet->send(over).error().code, ErrorCode::limit_exceeded);
+  EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:-15.00"));
+  // After reconciling, the limit starts again.
+  ASSERT_TRUE(m_alice.wallet->sync(*m_alice.center).has_value());
+  EXPECT_TRUE(m_alice.wallet->send(over).has_value());
+}
+
+TEST_F(TransferTest, ReceivedValuePaysAShopAfterReconciliation) {
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  transfer(m_alice, m_bob, "EUR:15.00");
+  auto request = shop.shop->create_order(eur("EUR:30.00"), "two lunches").value();
+  // Bob holds 20 + 15: the payment reconciles his transfer first (through the center).
+  auto paid = m_bob.wallet->pay(*wallet_to_shop(m_bob, shop), request, m_bob.center.get());
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_FALSE(paid->topped_up.has_value());
+  EXPECT_EQ(paid->balance, eur("EUR:5.00"));
+  EXPECT_EQ(card(kBobCard)["charged"], "EUR:20.00");
+  expect_circulation_balances();
+}
+
+TEST_F(TransferTest, ClonedWalletIsCaughtByItsCounterAndDisclosureIsLogged) {
+  auto carol = make_wallet("Carol", kCarolCard);
+  ASSERT_TRUE(carol.wallet->deposit(*carol.center, eur("EUR:5.00")).has_value());
+  const auto alice_user = *m_alice.wallet->user_id();
+  // Copy Alice's whole wallet folder while it is closed, and open both copies.
+  m_alice.wallet.reset();
+  fs::copy(m_dir + "/wallet-1", m_dir + "/wallet-clone", fs::copy_options::recursive);
+  m_alice.wallet = wallet::Wallet::open(m_dir + "/wallet-1", m_clock, m_random).value();
+  Device clone{wallet::Wallet::open(m_dir + "/wallet-clone", m_clock, m_random).value(),
+               m_op->to_center("wallet", m_alice.wallet->certificate())};
+  // Each copy spends the same 40 offline, each to another receiver.
+  transfer(m_alice, m_bob, "EUR:40.00");
+  transfer(clone, carol, "EUR:40.00");
+  // Both receivers reconcile: both are credited; Alice's account goes negative.
+  ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:60.00"));
+  ASSERT_EQ(carol.wallet->sync(*carol.center)->balance, eur("EUR:45.00"));
+  EXPECT_EQ(totals().balances, eur("EUR:75.00"));
+  expect_circulation_balances();
+  const auto cases = m_op->center().cases().value();
+  std::set<std::string> kinds;
+  std::string counter_case;
+  for (const auto& c : cases) {
+    EXPECT_EQ(c["user_id"], alice_user.to_string());
+    kinds.insert(c["kind"].get<std::string>());
+    if (c["kind"] == "counter_reuse") counter_case = c["case_id"];
+  }
+  EXPECT_TRUE(kinds.contains("counter_reuse")) << cases.dump();
+  EXPECT_TRUE(kinds.contains("negative_balance")) << cases.dump();
+  // With the case open, disclosure of the account behind Alice's user ID succeeds and is logged.
+  auto disclosed = m_op->center().disclose(alice_user, Id128::parse(counter_case).value(),
+                                           "cloned wallet: counter reused", m_random);
+  ASSERT_TRUE(disclosed.has_value()) << disclosed.error().to_string();
+  EXPECT_EQ((*disclosed)["disclosure"]["account"], kAliceCard);
+  // Without a case it is refused, and the refusal is logged too.
+  auto refused = m_op->center().disclose(alice_user, Id128::random(m_random), "curiosity", m_random);
+  ASSERT_FALSE(refused.has_value());
+  auto audit = m_op->clearing().handle({m_op->center_certificate()}, "audit", Json::object());
+  ASSERT_TRUE(audit.has_value()) << audit.error().to_string();
+  EXPECT_EQ((*audit)["entries"], 2);
+  EXPECT_EQ((*audit)["ok"], true);
+}
+
+}  // namespace
+}  // namespace ecash::testing
