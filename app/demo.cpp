@@ -116,17 +116,36 @@ int run_demo(const DemoOptions& options) {
   say("the article was sealed to the shop, the user ID to the center: each saw only its part;");
   say("the receipt carries bank, center and shop signatures, and the balance checks out (S166)");
 
-  step("Bob buys more than he holds: the wallet says by how much, then tops up (S151)");
-  const auto big = must(shop->create_order(eur("EUR:25.00"), "a bag of beans"), "order");
-  auto short_pay = bob.wallet->pay(*op->to_shop(*shop, "wallet", bob.wallet->certificate()), big, nullptr);
+  step("Alice hands Bob EUR:15.00 device to device, offline (Figs 8 and 9)");
+  {
+    const auto request = must(bob.wallet->request_transfer(eur("EUR:15.00")), "request");
+    say("Bob's wallet asks: a signed request with a fresh nonce (" +
+        std::to_string(request.dump().size()) + " bytes of text, any carrier: file, QR, socket)");
+    const auto sent = must(alice.wallet->send(request), "send");
+    say("Alice's wallet takes the value out of itself first, then signs the transfer to Bob's "
+        "nonce and its own counter, sealed to Bob's device");
+    const auto ack = must(bob.wallet->accept(sent), "accept");
+    must(alice.wallet->confirm(ack), "confirm");
+    say("Bob accepts and acknowledges; uncleared: Alice " +
+        must(alice.wallet->uncleared(), "uncleared").to_string() + ", Bob " +
+        must(bob.wallet->uncleared(), "uncleared").to_string() + " (no server was asked)");
+    say("a second accept of the same transfer: " + bob.wallet->accept(sent).error().to_string());
+  }
+
+  step("Bob buys more than he holds: the wallet reconciles, says by how much, then tops up (S151)");
+  const auto synced = must(bob.wallet->sync(*bob.center), "sync");
+  say("Bob syncs: the bank credits the transfer (and debits Alice, still offline); balance " +
+      synced.balance.to_string());
+  const auto bigger = must(shop->create_order(eur("EUR:40.00"), "a bag of beans"), "order");
+  auto short_pay = bob.wallet->pay(*op->to_shop(*shop, "wallet", bob.wallet->certificate()), bigger, nullptr);
   say("without top-up: " + (short_pay ? std::string("UNEXPECTED success") : short_pay.error().to_string()));
   const auto topped = must(bob.wallet->pay(*op->to_shop(*shop, "wallet", bob.wallet->certificate()),
-                                           big, bob.center.get()),
+                                           bigger, bob.center.get()),
                            "pay with top-up");
   say("with --top-up: deposited " + topped.topped_up->to_string() + " then paid " +
       topped.paid.to_string() + "; balance " + topped.balance.to_string());
 
-  step("Alice deposits again (Fig 5): the center finds her sealed card number by user ID");
+  step("Alice deposits again (Fig 5): she reconciles first, then the center finds her card");
   say("balance " + must(alice.wallet->deposit(*alice.center, eur("EUR:10.00")), "deposit").to_string());
 
   step("Tampering is caught: someone on the line raises Alice's next deposit to EUR:400.00");
@@ -153,12 +172,16 @@ int run_demo(const DemoOptions& options) {
   say("deposited       " + t.deposited.to_string());
   say("paid out        " + t.paid_out.to_string());
   say("user balances   " + t.balances.to_string() + "  (" + std::to_string(t.users) + " users)");
+  say("in flight       " + t.in_flight.to_string() + "  (transfers sent, not yet claimed)");
   say("unpaid sales    " + t.sales.to_string() + "  (" + std::to_string(t.shops) + " shop)");
   say("paying out      " + t.paying_out.to_string());
   const auto left = must(t.deposited.sub(t.paid_out), "sub");
-  const auto right = must(must(t.balances.add(t.sales), "add").add(t.paying_out), "add");
-  say("deposited - paid out = " + left.to_string() + "; balances + unpaid sales + paying out = " +
-      right.to_string());
+  const auto right =
+      must(must(must(t.balances.add(t.in_flight), "add").add(t.sales), "add").add(t.paying_out), "add");
+  say("deposited - paid out = " + left.to_string() +
+      "; balances + in flight + unpaid sales + paying out = " + right.to_string());
+  const auto cases = must(op->center().cases(), "cases");
+  say("fraud cases open: " + std::to_string(cases.size()));
   if (left != right) {
     std::cout << "UNEXPECTED: circulation does not balance\n";
     return 1;

@@ -33,10 +33,11 @@ struct AuditReport {
   crypto::Digest head{};                   // hash of the last entry, when the log is sound
 };
 
-// Re-reads every entry and checks its JSON, its signature by clearing_key, its sequence (1, 2, 3,
-// ... without gaps), its previous (the hash of the entry before) and its stored hash. A damaged
-// entry is reported, not returned as an error; an error means the store could not be read.
-// Removing entries from the end leaves a shorter sound chain: compare head with one kept earlier.
+// Re-reads every entry and checks its JSON (byte for byte the signed entry's canonical text), its
+// signature by clearing_key, its sequence (1, 2, 3, ... without gaps), its previous (the hash of
+// the entry before) and its stored hash. A damaged entry is reported, not returned as an error; an
+// error means the store could not be read. Removing entries from the end leaves a shorter sound
+// chain: compare head with one kept earlier.
 Result<AuditReport> audit_disclosure_log(store::Database& db,
                                          const crypto::VerifyKey& clearing_key);
 
