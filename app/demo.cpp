@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -189,11 +190,14 @@ int run_demo(const DemoOptions& options) {
   say("every cent accounted for: circulation balances");
 
   op.reset();
+  // So `ecash operator report|audit|cases --data DIR/operator` can read what the demo left.
+  std::ofstream(dir / "operator" / "operator.json") << "{\"currency\":\"EUR\"}\n";
   if (!options.keep_dir) {
     fs::remove_all(dir);
     std::cout << "\nDone. (Files removed; run `ecash demo --keep DIR` to keep them.)\n";
   } else {
-    std::cout << "\nDone. Files kept in " << dir.string() << "\n";
+    std::cout << "\nDone. Files kept in " << dir.string() << "; audit them with\n"
+              << "   ecash operator audit --data " << (dir / "operator").string() << "\n";
   }
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "demo.hpp"
+#include "operator_commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"ecash - an electronic cash system: deposit, pay shops, pass value device to "
@@ -19,6 +20,8 @@ int main(int argc, char** argv) {
                    "Write the demo's files to this folder and keep them (default: a temporary "
                    "folder, removed at the end)");
 
+  ecash::app::add_operator_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -26,5 +29,6 @@ int main(int argc, char** argv) {
   }
 
   if (*demo) return ecash::app::run_demo(demo_options);
+  if (const int code = ecash::app::run_operator_command(); code >= 0) return code;
   return 0;
 }

@@ -3,6 +3,8 @@
 // created and none lost once both sides have reconciled.
 #include <nlohmann/json.hpp>
 
+#include <sqlite3.h>
+
 #include <filesystem>
 #include <set>
 
@@ -221,6 +223,41 @@ TEST_F(TransferTest, ClonedWalletIsCaughtByItsCounterAndDisclosureIsLogged) {
   ASSERT_TRUE(audit.has_value()) << audit.error().to_string();
   EXPECT_EQ((*audit)["entries"], 2);
   EXPECT_EQ((*audit)["ok"], true);
+}
+
+// The operator's audit re-verifies what the stores hold: one changed byte is found and named.
+TEST_F(TransferTest, AuditFindsAChangedStatementOrLogEntry) {
+  transfer(m_alice, m_bob, "EUR:12.00");
+  ASSERT_TRUE(m_bob.wallet->sync(*m_bob.center).has_value());
+  auto clean = m_op->audit();
+  ASSERT_TRUE(clean.has_value()) << clean.error().to_string();
+  EXPECT_TRUE((*clean)["ok"].get<bool>()) << clean->dump();
+  EXPECT_GT((*clean)["checked"].get<int>(), 10);
+
+  // A transfer statement in the bank's store, its amount changed by one cent.
+  const auto bank_db = m_dir + "/operator/bank/bank.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(bank_db.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE transfers SET statement = replace(statement, 'EUR:12.00', 'EUR:12.01')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto tampered = m_op->audit();
+  ASSERT_TRUE(tampered.has_value());
+  EXPECT_FALSE((*tampered)["ok"].get<bool>());
+  EXPECT_NE((*tampered)["problems"].dump().find("bank transfer"), std::string::npos) << tampered->dump();
+
+  // A posting's balance changed behind the ledger's back.
+  ASSERT_EQ(sqlite3_open(bank_db.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE accounts SET balance = balance + 1 WHERE id GLOB 'user:*' "
+                             "AND rowid = (SELECT MIN(rowid) FROM accounts WHERE id GLOB 'user:*')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto ledger = m_op->audit();
+  ASSERT_TRUE(ledger.has_value());
+  EXPECT_NE((*ledger)["problems"].dump().find("postings sum to"), std::string::npos) << ledger->dump();
+  EXPECT_FALSE((*ledger)["report"]["balanced"].get<bool>());
 }
 
 }  // namespace

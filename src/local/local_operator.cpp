@@ -158,4 +158,57 @@ Status LocalOperator::refresh_crl() {
   return m_trust->update_crl(*crl);
 }
 
+Result<Json> LocalOperator::report() {
+  auto t = m_bank->totals();
+  if (!t) return std::unexpected(t.error());
+  auto left = t->deposited.sub(t->paid_out);
+  if (!left) return std::unexpected(left.error());
+  Result<Amount> right = t->balances;
+  for (const auto* part : {&t->in_flight, &t->sales, &t->paying_out}) {
+    right = right->add(*part);
+    if (!right) return std::unexpected(right.error());
+  }
+  return Json{{"figures",
+               {{"deposited", t->deposited.to_string()},
+                {"paid_out", t->paid_out.to_string()},
+                {"balances", t->balances.to_string()},
+                {"in_flight", t->in_flight.to_string()},
+                {"unpaid_sales", t->sales.to_string()},
+                {"paying_out", t->paying_out.to_string()},
+                {"users", t->users},
+                {"shops", t->shops}}},
+              {"in_circulation", left->to_string()},
+              {"accounted_for", right->to_string()},
+              {"balanced", bool(*left == *right)}};
+}
+
+Result<Json> LocalOperator::audit() {
+  auto figures = report();
+  if (!figures) return std::unexpected(figures.error());
+  Json problems = Json::array();
+  std::int64_t checked = 0;
+  if (!(*figures)["balanced"].get<bool>()) {
+    problems.push_back("circulation does not balance: " + (*figures)["in_circulation"].get<std::string>() +
+                       " in circulation, " + (*figures)["accounted_for"].get<std::string>() +
+                       " accounted for");
+  }
+  for (auto part : {m_center->audit(), m_bank->audit()}) {
+    if (!part) return std::unexpected(part.error());
+    checked += (*part)["checked"].get<std::int64_t>();
+    for (const auto& p : (*part)["problems"]) problems.push_back(p);
+  }
+  auto log = m_clearing->handle({*m_center_cert}, "audit", Json::object());
+  if (!log) return std::unexpected(log.error());
+  checked += (*log)["entries"].get<std::int64_t>();
+  if (!(*log)["ok"].get<bool>()) {
+    problems.push_back("disclosure log entry " + std::to_string((*log)["first_bad"].get<std::int64_t>()) +
+                       ": " + (*log)["problem"].get<std::string>());
+  }
+  return Json{{"ok", problems.empty()},
+              {"checked", checked},
+              {"disclosure_log_entries", (*log)["entries"]},
+              {"problems", problems},
+              {"report", *figures}};
+}
+
 }  // namespace ecash::local

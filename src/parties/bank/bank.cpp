@@ -953,6 +953,57 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
   });
 }
 
+// Re-derives every balance from the immutable postings and re-verifies the transfer statements
+// (by their senders' keys) and the fraud cases (by the bank's own key).
+Result<Json> VirtualBank::audit() const {
+  Json problems = Json::array();
+  std::int64_t checked = 0;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto accounts = tx.query(
+        "SELECT a.id, a.balance, "
+        "COALESCE((SELECT SUM(amount) FROM postings WHERE credit = a.id), 0) - "
+        "COALESCE((SELECT SUM(amount) FROM postings WHERE debit = a.id), 0) FROM accounts a");
+    if (!accounts) return std::unexpected(accounts.error());
+    std::int64_t sum = 0;
+    for (const auto& row : *accounts) {
+      ++checked;
+      const auto kept = *store::int_at(row, 1);
+      sum += kept;
+      if (kept != *store::int_at(row, 2)) {
+        problems.push_back("bank account " + *store::text_at(row, 0) + ": balance " +
+                           std::to_string(kept) + " but its postings sum to " +
+                           std::to_string(*store::int_at(row, 2)));
+      }
+    }
+    if (sum != 0) problems.push_back("bank ledger sums to " + std::to_string(sum) + ", not zero");
+    auto transfers = tx.query("SELECT transfer_id, sender_key, statement FROM transfers");
+    if (!transfers) return std::unexpected(transfers.error());
+    for (const auto& row : *transfers) {
+      ++checked;
+      auto key = crypto::VerifyKey::from_bytes(*store::blob_at(row, 1));
+      auto statement = protocol::Signed<protocol::Transfer>::from_json(
+          Json::parse(*store::text_at(row, 2), nullptr, false));
+      if (!key || !statement || !statement->verify(*key) ||
+          statement->body.transfer_id.to_string() != *store::text_at(row, 0)) {
+        problems.push_back("bank transfer " + *store::text_at(row, 0) + ": signature does not verify");
+      }
+    }
+    auto cases = tx.query("SELECT case_id, statement FROM cases");
+    if (!cases) return std::unexpected(cases.error());
+    for (const auto& row : *cases) {
+      ++checked;
+      auto statement = protocol::Signed<protocol::FraudCase>::from_json(
+          Json::parse(*store::text_at(row, 1), nullptr, false));
+      if (!statement || !statement->verify(m_identity.keys.signing.verify_key())) {
+        problems.push_back("bank case " + *store::text_at(row, 0) + ": signature does not verify");
+      }
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return Json{{"checked", checked}, {"problems", problems}};
+}
+
 Result<std::pair<VirtualBank::Totals, Amount>> VirtualBank::ledger_figures() const {
   std::optional<std::pair<Totals, Amount>> out;
   auto done = m_db->read([&](store::Transaction& tx) -> Status {

@@ -55,6 +55,9 @@ class VirtualBank final : public protocol::Endpoint {
     friend bool operator==(const Totals&, const Totals&) = default;
   };
   Result<Totals> totals() const;
+  // Re-derives balances from postings and re-verifies stored statements:
+  // {"checked": n, "problems": [...]}.
+  Result<protocol::Json> audit() const;
 
  private:
   VirtualBank(std::unique_ptr<store::Database> db, parties::Identity identity,

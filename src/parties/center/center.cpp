@@ -633,4 +633,82 @@ Result<Json> Center::disclose(const Id128& user_id, const Id128& case_id, const 
   return m_clearing->call("disclose", body);
 }
 
+namespace {
+
+// Verifies the statement `field` of answer as a T signed by key; a problem text or nothing.
+template <class T>
+std::optional<std::string> check_part(const Json& answer, const char* field,
+                                      const crypto::VerifyKey& key) {
+  auto part = protocol::read_signed<T>(answer, field);
+  if (!part) return part.error().to_string();
+  if (auto ok = part->verify(key); !ok) return ok.error().to_string();
+  return std::nullopt;
+}
+
+}  // namespace
+
+// Re-verifies every signature chain the center keeps: each finished saga's request (by its
+// caller's certificate) and answer (by bank or clearing, and the center's countersignature), and
+// each fraud case (by the bank).
+Result<Json> Center::audit() {
+  Json problems = Json::array();
+  std::int64_t checked = 0;
+  const auto& bank = m_directory.bank.verify_key();
+  const auto& clearing = m_directory.clearing.verify_key();
+  const auto& center = m_identity.certificate.verify_key();
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto sagas = tx.query("SELECT request_id, route, caller, body, answer FROM sagas WHERE state = 'done'");
+    if (!sagas) return std::unexpected(sagas.error());
+    for (const auto& row : *sagas) {
+      const auto id = *store::text_at(row, 0);
+      const auto route = *store::text_at(row, 1);
+      auto caller = pki::Certificate::from_pem(*store::text_at(row, 2));
+      const Json body = Json::parse(*store::text_at(row, 3), nullptr, false);
+      const Json answer = Json::parse(*store::text_at(row, 4), nullptr, false);
+      std::vector<std::optional<std::string>> found;
+      if (!caller || body.is_discarded() || answer.is_discarded()) {
+        found.push_back("unreadable saga");
+      } else if (route == "deposit") {
+        found = {check_part<protocol::DepositOrder>(body, "order", caller->verify_key()),
+                 check_part<protocol::DepositReceipt>(answer, "receipt", bank),
+                 check_part<protocol::DepositReceiptCenter>(answer, "center", center)};
+      } else if (route == "register_shop") {
+        found = {check_part<protocol::ShopRegistration>(body, "registration", caller->verify_key()),
+                 check_part<protocol::ShopRegistered>(answer, "registered", bank),
+                 check_part<protocol::ShopRegisteredCenter>(answer, "center", center)};
+      } else if (route == "pay") {
+        found = {check_part<protocol::PaymentShop>(body, "shop", caller->verify_key()),
+                 check_part<protocol::PaymentReceiptBank>(answer, "receipt", bank),
+                 check_part<protocol::PaymentReceiptCenter>(answer, "center", center)};
+      } else if (route == "payout") {
+        found = {check_part<protocol::PayoutRequest>(body, "payout_request", caller->verify_key()),
+                 check_part<protocol::PayoutResult>(answer, "result", clearing),
+                 check_part<protocol::PayoutReceipt>(answer, "center", center)};
+      } else if (route == "sync") {
+        found = {check_part<protocol::SyncOrder>(body, "order", caller->verify_key()),
+                 check_part<protocol::SyncReceipt>(answer, "receipt", bank),
+                 check_part<protocol::SyncReceiptCenter>(answer, "center", center)};
+      }
+      for (const auto& problem : found) {
+        ++checked;
+        if (problem) problems.push_back("center saga " + route + " " + id + ": " + *problem);
+      }
+    }
+    auto cases = tx.query("SELECT case_id, statement FROM cases");
+    if (!cases) return std::unexpected(cases.error());
+    for (const auto& row : *cases) {
+      ++checked;
+      const Json statement = Json::parse(*store::text_at(row, 1), nullptr, false);
+      auto fraud = protocol::Signed<protocol::FraudCase>::from_json(statement);
+      if (!fraud || !fraud->verify(bank) ||
+          fraud->body.case_id.to_string() != *store::text_at(row, 0)) {
+        problems.push_back("center case " + *store::text_at(row, 0) + ": not the bank's statement");
+      }
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return Json{{"checked", checked}, {"problems", problems}};
+}
+
 }  // namespace ecash::center
