@@ -83,47 +83,51 @@ TEST_F(TransferTest, SenderReportsFirstAndTheMoneyIsInFlight) {
   expect_circulation_balances();
 }
 
-TEST_F(TransferTest, ExchangeCutAfterEachMessageLosesAndCreatesNothing) {
-  // Cut after the request: nothing was sent.
-  {
-    auto request = m_bob.wallet->request_transfer(eur("EUR:5.00"));
-    ASSERT_TRUE(request.has_value());
-    EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:0.00"));
-  }
-  // Cut after the transfer: Bob never gets it. Alice's value left her; it returns after expiry.
-  {
-    auto request = m_bob.wallet->request_transfer(eur("EUR:7.00")).value();
-    ASSERT_TRUE(m_alice.wallet->send(request).has_value());
-    EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:-7.00"));
-    ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:43.00"));
-    EXPECT_EQ(totals().in_flight, eur("EUR:7.00"));
-    expect_circulation_balances();
-    m_clock.advance(8 * kDay);
-    ASSERT_TRUE(m_op->refresh_crl().has_value());  // the CA publishes CRLs as time goes by
-    auto later = m_alice.wallet->sync(*m_alice.center);
-    ASSERT_TRUE(later.has_value()) << later.error().to_string();
-    EXPECT_EQ(later->balance, eur("EUR:50.00"));
-    EXPECT_EQ(later->returned, 1);
-    EXPECT_EQ(totals().in_flight, eur("EUR:0.00"));
-    expect_circulation_balances();
-  }
-  // Cut after the acknowledgement: Alice never confirms; both reconcile to the right balances.
-  {
-    auto request = m_bob.wallet->request_transfer(eur("EUR:9.00")).value();
-    auto sent = m_alice.wallet->send(request).value();
-    ASSERT_TRUE(m_bob.wallet->accept(sent).has_value());
-    ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:29.00"));
-    ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:41.00"));
-    EXPECT_EQ(totals().balances, eur("EUR:70.00"));
-    expect_circulation_balances();
-  }
-  // Cut after the confirmation: the whole exchange, then reconciliation.
-  {
-    transfer(m_alice, m_bob, "EUR:1.00");
-    ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:40.00"));
-    ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:30.00"));
-    expect_circulation_balances();
-  }
+// Each cut point of the exchange is its own test: nothing created, nothing lost after both sides
+// reconcile.
+TEST_F(TransferTest, CutAfterTheRequestMovesNothing) {
+  ASSERT_TRUE(m_bob.wallet->request_transfer(eur("EUR:5.00")).has_value());
+  EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:0.00"));
+  EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:0.00"));
+  EXPECT_EQ(ledger_balance_of(m_alice), eur("EUR:50.00"));
+  EXPECT_EQ(ledger_balance_of(m_bob), eur("EUR:20.00"));
+  expect_circulation_balances();
+}
+
+TEST_F(TransferTest, CutAfterTheTransferReturnsTheValueToItsSenderAtExpiry) {
+  auto request = m_bob.wallet->request_transfer(eur("EUR:7.00")).value();
+  ASSERT_TRUE(m_alice.wallet->send(request).has_value());  // and Bob never receives it
+  EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:-7.00"));
+  ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:43.00"));
+  EXPECT_EQ(totals().in_flight, eur("EUR:7.00"));
+  expect_circulation_balances();
+  m_clock.advance(8 * kDay);
+  ASSERT_TRUE(m_op->refresh_crl().has_value());  // the CA publishes CRLs as time goes by
+  auto later = m_alice.wallet->sync(*m_alice.center);
+  ASSERT_TRUE(later.has_value()) << later.error().to_string();
+  EXPECT_EQ(later->balance, eur("EUR:50.00"));
+  EXPECT_EQ(later->returned, 1);
+  EXPECT_EQ(ledger_balance_of(m_bob), eur("EUR:20.00"));
+  EXPECT_EQ(totals().in_flight, eur("EUR:0.00"));
+  expect_circulation_balances();
+}
+
+TEST_F(TransferTest, CutAfterTheAcknowledgementStillReconcilesBothSides) {
+  auto request = m_bob.wallet->request_transfer(eur("EUR:9.00")).value();
+  auto sent = m_alice.wallet->send(request).value();
+  ASSERT_TRUE(m_bob.wallet->accept(sent).has_value());  // the ack never reaches Alice
+  ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:29.00"));
+  ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:41.00"));
+  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  expect_circulation_balances();
+}
+
+TEST_F(TransferTest, AfterTheConfirmationBothReconcile) {
+  transfer(m_alice, m_bob, "EUR:1.00");
+  ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:49.00"));
+  ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:21.00"));
+  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  expect_circulation_balances();
 }
 
 TEST_F(TransferTest, EachMisuseIsRefusedWithItsCode) {
