@@ -73,6 +73,17 @@ class Wallet {
   Result<int> retry_pending(protocol::Channel& center, protocol::Channel* shop);
 
   Result<Amount> balance();
+  // The operator's currency, once connected.
+  std::optional<Currency> currency() const {
+    return m_device.ready() ? std::optional<Currency>(m_device.view().currency) : std::nullopt;
+  }
+  // A setting of this wallet's own (for the command line: where its operator is).
+  Result<std::optional<std::string>> setting(std::string_view key) {
+    return parties::read_setting(*m_db, key);
+  }
+  Status set_setting(std::string_view key, const std::string& value) {
+    return parties::write_setting(*m_db, key, value);
+  }
   std::optional<Id128> user_id() const { return m_user_id; }
   Result<protocol::Json> history();
   const pki::Certificate* certificate() const {
