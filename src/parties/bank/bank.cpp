@@ -194,6 +194,17 @@ Bytes seal_balance(const pki::Certificate& wallet, const Amount& balance) {
   return crypto::seal(wallet.sealing_key(), as_bytes(text));
 }
 
+// What the bank changed in a user's balance since it last told the device (an expired transfer
+// returned to it by another user's reconciliation): zero when nothing did.
+Result<Amount> change_since_told(store::Transaction& tx, const Id128& user, const Amount& now_balance) {
+  auto told = tx.query_one("SELECT told FROM users WHERE user_id = ?", {user.to_string()});
+  if (!told) return std::unexpected(told.error());
+  if (!*told || store::is_null_at(**told, 0)) return Amount::zero(now_balance.currency());
+  auto told_amount = Amount::from_minor(now_balance.currency(), *store::int_at(**told, 0));
+  if (!told_amount) return std::unexpected(told_amount.error());
+  return now_balance.sub(*told_amount);
+}
+
 // payout_start and payout_finish share the payout's request ID, but each needs its own entry in
 // the request log: the finish is remembered under an ID derived from the payout's.
 Id128 payout_log_key(std::string_view label, const Id128& payout) {
@@ -515,13 +526,19 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
         }
         auto after = balance(tx, m_currency, account);
         if (!after) return std::unexpected(after.error());
+        auto adjusted = change_since_told(tx, c.user_id, *before);
+        if (!adjusted) return std::unexpected(adjusted.error());
         if (auto ok = remember_told(tx, c.user_id, *after); !ok) return std::unexpected(ok.error());
+        // The new balance, and what changed before this payment that the device was not told of,
+        // so it can check new = old + adjusted - price (S166).
+        const Json told_now = {{"balance", after->to_string()}, {"adjusted", adjusted->to_string()}};
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
-            protocol::PaymentReceiptBank{.request_id = o.request_id,
-                                         .amount = o.amount,
-                                         .sealed_balance = seal_balance(*wallet, *after),
-                                         .order = order_digest});
+            protocol::PaymentReceiptBank{
+                .request_id = o.request_id,
+                .amount = o.amount,
+                .sealed_balance = crypto::seal(wallet->sealing_key(), as_bytes(told_now.dump())),
+                .order = order_digest});
         return Json{{"receipt", receipt.to_json()}};
       });
 }
@@ -758,7 +775,9 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
           {statement.body.case_id.to_string(), who.to_string(), kind, evidence.dump(),
            statement.to_json().dump(), now});
       if (!n) return std::unexpected(n.error());
-      cases.push_back({{"case", statement.to_json()}, {"evidence", evidence}});
+      // The center gets the signed case (with the evidence's digest); the evidence itself holds
+      // transfer records and balances, and stays here.
+      cases.push_back({{"case", statement.to_json()}});
       return {};
     };
     const auto refuse = [&](const std::string& id, ErrorCode code, const std::string& why) {

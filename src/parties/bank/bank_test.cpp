@@ -769,7 +769,8 @@ TEST_F(BankTest, ShopIsPaidAndPaidOut) {
   EXPECT_EQ(receipt.body.amount, money("EUR:12.50"));
   EXPECT_EQ(receipt.body.order,
             protocol::read_signed<protocol::PaymentOrder>(pay, "order")->digest());
-  EXPECT_EQ(opened_text(m_wallet.keys.sealing, receipt.body.sealed_balance), "EUR:37.50");
+  EXPECT_EQ(opened_text(m_wallet.keys.sealing, receipt.body.sealed_balance),
+            R"({"adjusted":"EUR:0.00","balance":"EUR:37.50"})");
   EXPECT_EQ(minor(user), "3750");
   EXPECT_EQ(minor(sales), "1250");
   expect_ledger_holds();

@@ -24,10 +24,11 @@ constexpr std::array<store::Migration, 2> kMigrations = {{
         "created INTEGER NOT NULL, state TEXT NOT NULL);"
         "CREATE TABLE outgoing (transfer_id TEXT PRIMARY KEY, counter INTEGER NOT NULL UNIQUE, "
         "amount TEXT NOT NULL, receiver_certificate TEXT NOT NULL, transfer TEXT NOT NULL, "
-        "state TEXT NOT NULL, reconciled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+        "state TEXT NOT NULL, reconciled INTEGER NOT NULL DEFAULT 0, sync_request TEXT, "
+        "created INTEGER NOT NULL);"
         "CREATE TABLE incoming (transfer_id TEXT PRIMARY KEY, amount TEXT NOT NULL, "
         "sender_certificate TEXT NOT NULL, transfer TEXT NOT NULL, "
-        "reconciled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"},
+        "reconciled INTEGER NOT NULL DEFAULT 0, sync_request TEXT, created INTEGER NOT NULL);"},
 }};
 
 // How long a transfer may wait to be claimed before it returns to its sender.
@@ -127,6 +128,7 @@ Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) 
                 "this operator works in " + std::string(m_device.view().currency.code()));
   }
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "a deposit must be positive");
+  if (auto ok = settle_pending(center); !ok) return std::unexpected(ok.error());
   if (auto ok = sync_if_needed(center); !ok) return std::unexpected(ok.error());
   auto before = balance();
   if (!before) return std::unexpected(before.error());
@@ -228,12 +230,16 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
 
   // Transfers received or sent offline are reconciled first (the uncleared amount of S153).
   if (top_up != nullptr) {
+    if (auto ok = settle_pending(*top_up); !ok) return std::unexpected(ok.error());
     if (auto ok = sync_if_needed(*top_up); !ok) return std::unexpected(ok.error());
   }
-  if (auto unsettled = uncleared(); !unsettled || !unsettled->is_zero()) {
-    if (!unsettled) return std::unexpected(unsettled.error());
-    return fail(ErrorCode::conflict, "transfers of " + unsettled->to_string() +
-                                         " are not reconciled yet: run sync first");
+  // Any record the bank has not judged (even ones that net to zero) would make the bank's balance
+  // differ from this wallet's: reconcile first.
+  auto open_records = unreconciled_records();
+  if (!open_records) return std::unexpected(open_records.error());
+  if (*open_records > 0) {
+    return fail(ErrorCode::conflict, std::to_string(*open_records) +
+                                         " transfers are not reconciled yet: run sync first");
   }
   // S151: enough balance, or top up the difference first.
   auto current = balance();
@@ -316,10 +322,17 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
   if (receipt->body.order != order->digest() || receipt->body.amount != o.amount) {
     return fail(ErrorCode::bad_signature, "the receipt is for another payment");
   }
-  auto new_balance = opened_balance(receipt->body.sealed_balance);
-  if (!new_balance) return std::unexpected(new_balance.error());
-  auto expected = balance_before.sub(o.amount);
-  if (!expected) return std::unexpected(expected.error());
+  auto plain = m_keys.sealing.open(receipt->body.sealed_balance);
+  if (!plain) return std::unexpected(plain.error());
+  const Json told = Json::parse(as_text(*plain), nullptr, false);
+  protocol::FieldReader tr(told, "payment balance");
+  const Result<Amount> new_balance = tr.amount("balance");
+  const auto adjusted = tr.amount("adjusted");
+  if (auto ok = tr.status(); !ok) return std::unexpected(ok.error());
+  // S166, with what the bank changed meanwhile (an expired transfer of ours returned).
+  auto with_adjustment = balance_before.add(adjusted);
+  if (!with_adjustment) return std::unexpected(with_adjustment.error());
+  auto expected = with_adjustment->sub(o.amount);
   if (*new_balance != *expected) {
     return fail(ErrorCode::conflict, "the bank says the balance is " + new_balance->to_string() +
                                          ", this wallet expected " + expected->to_string());
@@ -565,37 +578,75 @@ Status Wallet::confirm(const Json& ack_json) {
   });
 }
 
-Status Wallet::sync_if_needed(protocol::Channel& center) {
-  bool needed = false;
+Result<std::int64_t> Wallet::unreconciled_records() {
+  std::int64_t count = 0;
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
     auto in = tx.query_one("SELECT COUNT(*) FROM incoming WHERE reconciled = 0");
     auto out = tx.query_one("SELECT COUNT(*) FROM outgoing WHERE reconciled = 0");
     if (!in || !out) return fail(ErrorCode::io_error, "cannot read transfer records");
-    needed = *store::int_at(**in, 0) + *store::int_at(**out, 0) > 0;
+    count = *store::int_at(**in, 0) + *store::int_at(**out, 0);
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return count;
+}
+
+Status Wallet::sync_if_needed(protocol::Channel& center) {
+  auto open_records = unreconciled_records();
+  if (!open_records) return std::unexpected(open_records.error());
+  if (*open_records == 0) return {};
+  auto done = sync(center);
+  if (!done) return std::unexpected(done.error());
+  return {};
+}
+
+// Requests sent before and never answered are sent again first, under their own IDs, so the bank
+// and this wallet agree on what happened before anything new is asked (payments need the shop and
+// wait for retry_pending).
+Status Wallet::settle_pending(protocol::Channel& center) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto found = tx.query(
+        "SELECT route, body FROM pending WHERE route IN ('deposit', 'sync') ORDER BY created");
+    if (!found) return std::unexpected(found.error());
+    for (const auto& r : *found) rows.emplace_back(*store::text_at(r, 0), *store::text_at(r, 1));
     return {};
   });
   if (!read) return read;
-  if (!needed) return {};
-  auto done = sync(center);
-  if (!done) return std::unexpected(done.error());
+  for (const auto& [route, body_text] : rows) {
+    const Json body = Json::parse(body_text);
+    auto answer = center.call(route, body);
+    if (!answer) return std::unexpected(answer.error());
+    if (route == "deposit") {
+      if (auto ok = finish_deposit(body, *answer); !ok) return std::unexpected(ok.error());
+    } else if (auto ok = finish_sync(body, *answer); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
   return {};
 }
 
 Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before syncing");
-  // Online: take the operator's latest CRL too.
+  // Online: take the operator's latest CRL too, and finish what was left unanswered.
   if (auto ok = m_device.connect(*m_db, center, m_clock); !ok) return std::unexpected(ok.error());
-  Json records = Json::array();
-  Amount believed = Amount::zero(m_device.view().currency);
-  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+  if (auto ok = settle_pending(center); !ok) return std::unexpected(ok.error());
+  const auto request_id = Id128::random(m_random);
+  Json body;
+  // The report and the records it names are tied together in one transaction: records that
+  // arrive while it is out wait for the next sync.
+  auto prepared = m_db->transact([&](store::Transaction& tx) -> Status {
     auto bal = setting_amount(tx, "balance");
     if (!bal) return std::unexpected(bal.error());
-    believed = *bal;
-    for (const auto& [direction, sql] :
-         {std::pair{"in", "SELECT transfer FROM incoming WHERE reconciled = 0"},
-          std::pair{"out", "SELECT transfer FROM outgoing WHERE reconciled = 0"}}) {
-      auto rows = tx.query(sql);
+    Json records = Json::array();
+    for (const auto& [direction, table] : {std::pair{"in", "incoming"}, std::pair{"out", "outgoing"}}) {
+      auto tagged = tx.exec(std::string("UPDATE ") + table +
+                                " SET sync_request = ? WHERE reconciled = 0 AND sync_request IS NULL",
+                            {request_id.to_string()});
+      if (!tagged) return std::unexpected(tagged.error());
+      auto rows = tx.query(std::string("SELECT transfer FROM ") + table + " WHERE sync_request = ?",
+                           {request_id.to_string()});
       if (!rows) return std::unexpected(rows.error());
       for (const auto& row : *rows) {
         Json record = Json::parse(*store::text_at(row, 0));
@@ -603,26 +654,34 @@ Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
         records.push_back(std::move(record));
       }
     }
+    const Json report = {{"balance", bal->to_string()}, {"records", records}};
+    const auto& dir = m_device.directory();
+    const protocol::SyncOrder order{
+        .request_id = request_id,
+        .timestamp = m_clock.now(),
+        .sealed_user_id = crypto::seal(dir.center.sealing_key(), as_bytes(m_user_id->to_string())),
+        .sealed_transfers = crypto::seal(dir.bank.sealing_key(), as_bytes(report.dump()))};
+    body = {{"order", protocol::sign(m_keys.signing, order).to_json()}};
+    auto n = tx.exec(
+        "INSERT INTO pending (request_id, route, body, balance_before, shop_certificate, created) "
+        "VALUES (?, 'sync', ?, ?, '', ?)",
+        {request_id.to_string(), body.dump(), bal->to_string(), m_clock.now()});
+    if (!n) return std::unexpected(n.error());
     return {};
   });
-  if (!read) return std::unexpected(read.error());
-  const Json report = {{"balance", believed.to_string()}, {"records", records}};
-  const auto& dir = m_device.directory();
-  const protocol::SyncOrder order{
-      .request_id = Id128::random(m_random),
-      .timestamp = m_clock.now(),
-      .sealed_user_id = crypto::seal(dir.center.sealing_key(), as_bytes(m_user_id->to_string())),
-      .sealed_transfers = crypto::seal(dir.bank.sealing_key(), as_bytes(report.dump()))};
-  const Json body = {{"order", protocol::sign(m_keys.signing, order).to_json()}};
-  if (auto ok = save_pending(order.request_id, "sync", body, believed, ""); !ok) {
-    return std::unexpected(ok.error());
-  }
+  if (!prepared) return std::unexpected(prepared.error());
+  const auto& order_id = request_id;
   auto answer = center.call("sync", body);
   if (!answer) {
     if (answer.error().code != ErrorCode::unavailable) {
+      // Refused: the records go back to waiting for the next sync.
       (void)m_db->transact([&](store::Transaction& tx) -> Status {
-        auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {order.request_id.to_string()});
-        if (!n) return std::unexpected(n.error());
+        for (const char* sql : {"UPDATE incoming SET sync_request = NULL WHERE sync_request = ?",
+                                "UPDATE outgoing SET sync_request = NULL WHERE sync_request = ?",
+                                "DELETE FROM pending WHERE request_id = ?"}) {
+          auto n = tx.exec(sql, {order_id.to_string()});
+          if (!n) return std::unexpected(n.error());
+        }
         return {};
       });
     }
@@ -667,17 +726,30 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
   out.returned = static_cast<int>(result["returned"].size());
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     // Every record sent in this sync is settled, whatever the bank judged.
-    for (const auto& [table, sql] :
-         {std::pair{"incoming", "UPDATE incoming SET reconciled = 1 WHERE reconciled = 0"},
-          std::pair{"outgoing", "UPDATE outgoing SET reconciled = 1 WHERE reconciled = 0"}}) {
-      (void)table;
-      auto n = tx.exec(sql);
+    for (const char* sql : {"UPDATE incoming SET reconciled = 1 WHERE sync_request = ?",
+                            "UPDATE outgoing SET reconciled = 1 WHERE sync_request = ?"}) {
+      auto n = tx.exec(sql, {order->body.request_id.to_string()});
       if (!n) return std::unexpected(n.error());
     }
+    // What is still unreconciled (records made while this sync was out) stays uncleared.
+    Amount received = Amount::zero(balance.currency()), sent = Amount::zero(balance.currency());
+    for (auto [table, total] : {std::pair{"incoming", &received}, std::pair{"outgoing", &sent}}) {
+      auto rows = tx.query(std::string("SELECT amount FROM ") + table + " WHERE reconciled = 0");
+      if (!rows) return std::unexpected(rows.error());
+      for (const auto& row : *rows) {
+        auto amount = Amount::parse(*store::text_at(row, 0));
+        if (!amount) return std::unexpected(amount.error());
+        auto sum = total->add(*amount);
+        if (!sum) return std::unexpected(sum.error());
+        *total = *sum;
+      }
+    }
+    auto still_uncleared = received.sub(sent);
+    if (!still_uncleared) return std::unexpected(still_uncleared.error());
     for (const auto& [key, value] :
          {std::pair<std::string, std::string>{"balance", balance.to_string()},
-          {"uncleared", Amount::zero(balance.currency()).to_string()},
-          {"offline_sent", Amount::zero(balance.currency()).to_string()}}) {
+          {"uncleared", still_uncleared->to_string()},
+          {"offline_sent", sent.to_string()}}) {
       if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
     }
     if (auto ok = record_history(tx, m_clock.now(), "sync", order->body.request_id,
@@ -710,28 +782,22 @@ Result<int> Wallet::retry_pending(protocol::Channel& center, protocol::Channel* 
     return {};
   });
   if (!read) return std::unexpected(read.error());
+  if (auto ok = settle_pending(center); !ok) return std::unexpected(ok.error());
   int sent = 0;
   for (const auto& [route, body_text, before_text, shop_pem] : rows) {
-    const Json body = Json::parse(body_text);
-    if (route == "deposit") {
-      auto answer = center.call("deposit", body);
-      if (!answer) return std::unexpected(answer.error());
-      if (auto ok = finish_deposit(body, *answer); !ok) return std::unexpected(ok.error());
-    } else if (route == "sync") {
-      auto answer = center.call("sync", body);
-      if (!answer) return std::unexpected(answer.error());
-      if (auto ok = finish_sync(body, *answer); !ok) return std::unexpected(ok.error());
-    } else if (route == "pay" && shop != nullptr) {
-      auto answer = shop->call("pay", body);
-      if (!answer) return std::unexpected(answer.error());
-      auto shop_cert = pki::Certificate::from_pem(shop_pem);
-      auto before = Amount::parse(before_text);
-      if (!shop_cert || !before) return fail(ErrorCode::malformed, "damaged pending payment");
-      if (auto ok = finish_payment(body, *answer, *before, *shop_cert); !ok) {
-        return std::unexpected(ok.error());
-      }
-    } else {
+    if (route != "pay") {
+      ++sent;  // settled above
       continue;
+    }
+    if (shop == nullptr) continue;
+    const Json body = Json::parse(body_text);
+    auto answer = shop->call("pay", body);
+    if (!answer) return std::unexpected(answer.error());
+    auto shop_cert = pki::Certificate::from_pem(shop_pem);
+    auto before = Amount::parse(before_text);
+    if (!shop_cert || !before) return fail(ErrorCode::malformed, "damaged pending payment");
+    if (auto ok = finish_payment(body, *answer, *before, *shop_cert); !ok) {
+      return std::unexpected(ok.error());
     }
     ++sent;
   }

@@ -107,6 +107,8 @@ class Wallet {
   Result<Sync> finish_sync(const protocol::Json& body, const protocol::Json& answer);
   // Reconciles first when there are transfer records the bank has not seen.
   Status sync_if_needed(protocol::Channel& center);
+  Status settle_pending(protocol::Channel& center);
+  Result<std::int64_t> unreconciled_records();
   Result<Amount> setting_amount(store::Transaction& tx, std::string_view key);
 
   std::string m_home;
