@@ -46,6 +46,27 @@ Status record_history(store::Transaction& tx, UnixSeconds at, const std::string&
   return {};
 }
 
+// The client's own request and the bank's receipt in an answer, checked: the receipt signed by
+// the bank, countersigned by the center (patent S28, S163 and alike) for this request.
+template <class Order, class Receipt, class Countersigned>
+Result<std::pair<Signed<Order>, Signed<Receipt>>> checked_answer(const Json& body,
+                                                                  const Json& answer,
+                                                                  const parties::Directory& dir) {
+  auto order = protocol::read_signed<Order>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  auto receipt = protocol::read_signed<Receipt>(answer, "receipt");
+  auto center = protocol::read_signed<Countersigned>(answer, "center");
+  if (!receipt) return std::unexpected(receipt.error());
+  if (!center) return std::unexpected(center.error());
+  if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
+  if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(),
+                                            order->body.request_id, {receipt->digest()});
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  return std::pair{std::move(*order), std::move(*receipt)};
+}
+
 }  // namespace
 
 Wallet::Wallet(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
@@ -171,19 +192,11 @@ Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) 
 // S29/S88: check the bank's receipt and the center's countersignature, then store the user ID
 // and the balance the bank sealed to this wallet.
 Result<Amount> Wallet::finish_deposit(const Json& body, const Json& answer) {
-  auto order = protocol::read_signed<protocol::DepositOrder>(body, "order");
-  if (!order) return std::unexpected(order.error());
-  auto receipt = protocol::read_signed<protocol::DepositReceipt>(answer, "receipt");
-  auto center = protocol::read_signed<protocol::DepositReceiptCenter>(answer, "center");
-  if (!receipt) return std::unexpected(receipt.error());
-  if (!center) return std::unexpected(center.error());
-  const auto& dir = m_device.directory();
-  if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(),
-                                            order->body.request_id, {receipt->digest()});
-      !ok) {
-    return std::unexpected(ok.error());
-  }
+  auto checked = checked_answer<protocol::DepositOrder, protocol::DepositReceipt,
+                                protocol::DepositReceiptCenter>(body, answer, m_device.directory());
+  if (!checked) return std::unexpected(checked.error());
+  const auto* order = &checked->first;
+  const auto* receipt = &checked->second;
   if (receipt->body.order != order->digest() || receipt->body.amount != order->body.amount) {
     return fail(ErrorCode::bad_signature, "the receipt is for another deposit");
   }
@@ -690,22 +703,14 @@ Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
   return finish_sync(body, *answer);
 }
 
-// The bank's result: its balance becomes this wallet's, and every record it judged is settled
-// here (accepted, refused or returned to this wallet); the uncleared amount starts again at zero.
+// The bank's result: its balance becomes this wallet's, and every record this sync reported is
+// settled (accepted, refused or returned); records made meanwhile stay uncleared.
 Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
-  auto order = protocol::read_signed<protocol::SyncOrder>(body, "order");
-  if (!order) return std::unexpected(order.error());
-  auto receipt = protocol::read_signed<protocol::SyncReceipt>(answer, "receipt");
-  auto center = protocol::read_signed<protocol::SyncReceiptCenter>(answer, "center");
-  if (!receipt) return std::unexpected(receipt.error());
-  if (!center) return std::unexpected(center.error());
-  const auto& dir = m_device.directory();
-  if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(),
-                                            order->body.request_id, {receipt->digest()});
-      !ok) {
-    return std::unexpected(ok.error());
-  }
+  auto checked = checked_answer<protocol::SyncOrder, protocol::SyncReceipt,
+                                protocol::SyncReceiptCenter>(body, answer, m_device.directory());
+  if (!checked) return std::unexpected(checked.error());
+  const auto* order = &checked->first;
+  const auto* receipt = &checked->second;
   if (receipt->body.order != order->digest()) {
     return fail(ErrorCode::bad_signature, "the result is for another sync");
   }
