@@ -130,6 +130,30 @@ TEST_F(TransferTest, AfterTheConfirmationBothReconcile) {
   expect_circulation_balances();
 }
 
+// The CA publishes a new CRL between the transfer and its claim: the claim still stands.
+TEST_F(TransferTest, ClaimAfterANewCrlIsAccepted) {
+  transfer(m_alice, m_bob, "EUR:6.00");
+  m_clock.advance(kDay);
+  ASSERT_TRUE(m_op->refresh_crl().has_value());
+  auto bob = m_bob.wallet->sync(*m_bob.center);
+  ASSERT_TRUE(bob.has_value()) << bob.error().to_string();
+  EXPECT_EQ(bob->accepted, 1);
+  EXPECT_EQ(bob->balance, eur("EUR:26.00"));
+  EXPECT_EQ(m_op->center().cases().value().size(), 0u);
+}
+
+// A device revoked (reported stolen or cloned) before its transfer is claimed: the claim is
+// refused, the money stays with the sender's account, and nothing is created.
+TEST_F(TransferTest, ClaimOfARevokedSendersTransferIsRefused) {
+  transfer(m_alice, m_bob, "EUR:6.00");
+  ASSERT_TRUE(m_op->revoke(m_alice.wallet->certificate()->serial()).has_value());
+  auto bob = m_bob.wallet->sync(*m_bob.center);
+  ASSERT_TRUE(bob.has_value()) << bob.error().to_string();
+  EXPECT_EQ(bob->refused, 1);
+  EXPECT_EQ(bob->balance, eur("EUR:20.00"));
+  expect_circulation_balances();
+}
+
 TEST_F(TransferTest, EachMisuseIsRefusedWithItsCode) {
   auto carol = make_wallet("Carol", kCarolCard);
   ASSERT_TRUE(carol.wallet->deposit(*carol.center, eur("EUR:5.00")).has_value());

@@ -851,10 +851,18 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
       }
       const auto& t = transfer->body;
       const auto id = t.transfer_id.to_string();
-      // Signed by a device the CA certified, when it was made.
+      // Signed by a device the CA certifies now: a device revoked since (stolen, cloned) has its
+      // unclaimed transfers refused, which leaves their value with its account.
       const std::array wallets = {pki::Role::wallet};
-      if (!pki::verify_certificate(*sender_cert, m_trust.anchor(), wallets, t.created) ||
-          !transfer->verify(sender_cert->verify_key())) {
+      if (auto valid = m_trust.verify(*sender_cert, wallets, now); !valid) {
+        refuse(id, valid.error().code, "the sender's certificate: " + valid.error().message);
+        const auto code = valid.error().code;
+        if (code != ErrorCode::certificate_revoked && code != ErrorCode::certificate_expired) {
+          if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
+        }
+        continue;
+      }
+      if (!transfer->verify(sender_cert->verify_key())) {
         refuse(id, ErrorCode::bad_signature, "the transfer's signature does not verify");
         if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
         continue;
