@@ -7,24 +7,6 @@
 namespace ecash::testing {
 namespace {
 
-// Cuts one link (the party behind it is down) until told otherwise.
-class Outage final : public local::Tap {
- public:
-  Outage(std::string link, std::string route) : m_link(std::move(link)), m_route(std::move(route)) {}
-  std::optional<Error> cut(std::string_view link, std::string_view route) override {
-    if (link == m_link && route == m_route) {
-      ++hits;
-      return Error{ErrorCode::unavailable, "connection refused"};
-    }
-    return std::nullopt;
-  }
-  int hits = 0;
-
- private:
-  std::string m_link;
-  std::string m_route;
-};
-
 class RecoveryTest : public SystemTest {};
 
 TEST_F(RecoveryTest, BankDownAfterTheChargeIsCreditedOnRestart) {

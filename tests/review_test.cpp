@@ -13,25 +13,6 @@ namespace {
 
 using protocol::Json;
 
-// Spoils the signature of the first answer on one link and route: the receiver cannot verify it,
-// so the outcome is unknown to it (the peer did act).
-class LoseAnswer final : public local::Tap {
- public:
-  LoseAnswer(std::string link, std::string route, std::string part)
-      : m_link(std::move(link)), m_route(std::move(route)), m_part(std::move(part)) {}
-  void on_answer(std::string_view link, std::string_view route, Json& answer) override {
-    if (fired || link != m_link || route != m_route || !answer.contains(m_part)) return;
-    auto sig = answer[m_part]["signature"].get<std::string>();
-    sig[0] = sig[0] == 'A' ? 'B' : 'A';
-    answer[m_part]["signature"] = sig;
-    fired = true;
-  }
-  bool fired = false;
-
- private:
-  std::string m_link, m_route, m_part;
-};
-
 // Records every message on one link.
 class LinkRecorder final : public local::Tap {
  public:

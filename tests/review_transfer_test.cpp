@@ -15,42 +15,6 @@ using protocol::Json;
 constexpr const char* kCarolCard = "378282246310005";
 constexpr UnixSeconds kDay = 86'400;
 
-// Cuts one link (the party behind it is down).
-class Outage final : public local::Tap {
- public:
-  Outage(std::string link, std::string route) : m_link(std::move(link)), m_route(std::move(route)) {}
-  std::optional<Error> cut(std::string_view link, std::string_view route) override {
-    if (link == m_link && route == m_route) {
-      ++hits;
-      return Error{ErrorCode::unavailable, "connection refused"};
-    }
-    return std::nullopt;
-  }
-  int hits = 0;
-
- private:
-  std::string m_link, m_route;
-};
-
-// Spoils the signature of the first answer on one link and route: the peer acted, the caller
-// cannot tell.
-class LoseAnswer final : public local::Tap {
- public:
-  LoseAnswer(std::string link, std::string route, std::string part)
-      : m_link(std::move(link)), m_route(std::move(route)), m_part(std::move(part)) {}
-  void on_answer(std::string_view link, std::string_view route, Json& answer) override {
-    if (fired || link != m_link || route != m_route || !answer.contains(m_part)) return;
-    auto sig = answer[m_part]["signature"].get<std::string>();
-    sig[0] = sig[0] == 'A' ? 'B' : 'A';
-    answer[m_part]["signature"] = sig;
-    fired = true;
-  }
-  bool fired = false;
-
- private:
-  std::string m_link, m_route, m_part;
-};
-
 class ReviewTransferTest : public SystemTest {
  protected:
   void SetUp() override {
@@ -59,17 +23,6 @@ class ReviewTransferTest : public SystemTest {
     m_bob = make_wallet("Bob", kBobCard);
     ASSERT_TRUE(m_alice.wallet->deposit(*m_alice.center, eur("EUR:50.00")).has_value());
     ASSERT_TRUE(m_bob.wallet->deposit(*m_bob.center, eur("EUR:20.00")).has_value());
-  }
-
-  Json transfer(Device& from, Device& to, const char* amount) {
-    auto request = to.wallet->request_transfer(eur(amount));
-    EXPECT_TRUE(request.has_value()) << request.error().to_string();
-    auto sent = from.wallet->send(Json::parse(request->dump()));
-    EXPECT_TRUE(sent.has_value()) << sent.error().to_string();
-    auto ack = to.wallet->accept(Json::parse(sent->dump()));
-    EXPECT_TRUE(ack.has_value()) << ack.error().to_string();
-    EXPECT_TRUE(from.wallet->confirm(Json::parse(ack->dump())).has_value());
-    return *sent;
   }
 
   Device m_alice;

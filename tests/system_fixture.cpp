@@ -76,6 +76,34 @@ std::string describe_difference(const Snapshot& before, const Snapshot& after) {
   return out;
 }
 
+std::optional<Error> Outage::cut(std::string_view link, std::string_view route) {
+  if (link != m_link || route != m_route) return std::nullopt;
+  ++hits;
+  return Error{ErrorCode::unavailable, "connection refused"};
+}
+
+void LoseAnswer::on_answer(std::string_view link, std::string_view route, Json& answer) {
+  if (fired || link != m_link || route != m_route || !answer.contains(m_part)) return;
+  auto sig = answer[m_part]["signature"].get<std::string>();
+  sig[0] = sig[0] == 'A' ? 'B' : 'A';
+  answer[m_part]["signature"] = sig;
+  fired = true;
+}
+
+Json SystemTest::transfer(Device& from, Device& to, const char* amount) {
+  auto request = to.wallet->request_transfer(eur(amount));
+  EXPECT_TRUE(request.has_value()) << request.error().to_string();
+  if (!request) return {};
+  auto sent = from.wallet->send(Json::parse(request->dump()));
+  EXPECT_TRUE(sent.has_value()) << sent.error().to_string();
+  if (!sent) return {};
+  auto ack = to.wallet->accept(Json::parse(sent->dump()));
+  EXPECT_TRUE(ack.has_value()) << ack.error().to_string();
+  if (!ack) return *sent;
+  EXPECT_TRUE(from.wallet->confirm(Json::parse(ack->dump())).has_value());
+  return *sent;
+}
+
 void SystemTest::SetUp() {
   m_dir = (fs::temp_directory_path() /
            ("ecash-system-" + std::to_string(::getpid()) + "-" +

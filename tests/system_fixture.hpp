@@ -26,6 +26,30 @@ using Snapshot = std::map<std::string, std::string>;
 Snapshot snapshot_stores(const std::string& dir);
 std::string describe_difference(const Snapshot& before, const Snapshot& after);
 
+// Cuts one link and route: the party behind it is down (unavailable) until the tap is removed.
+class Outage final : public local::Tap {
+ public:
+  Outage(std::string link, std::string route) : m_link(std::move(link)), m_route(std::move(route)) {}
+  std::optional<Error> cut(std::string_view link, std::string_view route) override;
+  int hits = 0;
+
+ private:
+  std::string m_link, m_route;
+};
+
+// Spoils the signature of the first answer's part on one link and route: the peer acted, the
+// caller cannot verify that it did.
+class LoseAnswer final : public local::Tap {
+ public:
+  LoseAnswer(std::string link, std::string route, std::string part)
+      : m_link(std::move(link)), m_route(std::move(route)), m_part(std::move(part)) {}
+  void on_answer(std::string_view link, std::string_view route, protocol::Json& answer) override;
+  bool fired = false;
+
+ private:
+  std::string m_link, m_route, m_part;
+};
+
 class SystemTest : public ::testing::Test {
  protected:
   void SetUp() override;
@@ -44,6 +68,9 @@ class SystemTest : public ::testing::Test {
   };
   // An enrolled, connected and registered shop with an account at the bank sandbox.
   ShopDevice make_shop(const std::string& name, const std::string& iban = kShopIban);
+  // A whole device-to-device exchange (request, send, accept, confirm), each message passed as
+  // text; the sealed transfer.
+  protocol::Json transfer(Device& from, Device& to, const char* amount);
   // The channel a wallet uses to reach a shop.
   std::unique_ptr<protocol::Channel> wallet_to_shop(Device& wallet, ShopDevice& shop);
 

@@ -30,18 +30,6 @@ class TransferTest : public SystemTest {
     ASSERT_TRUE(m_bob.wallet->deposit(*m_bob.center, eur("EUR:20.00")).has_value());
   }
 
-  // Bob asks, Alice sends, Bob accepts, Alice confirms: each message is only text between them.
-  Json transfer(Device& from, Device& to, const char* amount) {
-    auto request = to.wallet->request_transfer(eur(amount));
-    EXPECT_TRUE(request.has_value()) << request.error().to_string();
-    auto sent = from.wallet->send(Json::parse(request->dump()));
-    EXPECT_TRUE(sent.has_value()) << sent.error().to_string();
-    auto ack = to.wallet->accept(Json::parse(sent->dump()));
-    EXPECT_TRUE(ack.has_value()) << ack.error().to_string();
-    EXPECT_TRUE(from.wallet->confirm(Json::parse(ack->dump())).has_value());
-    return *sent;
-  }
-
   Amount ledger_balance_of(Device& d) {
     // The balance the bank holds: what a sync reports.
     return d.wallet->sync(*d.center).value().balance;
