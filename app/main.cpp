@@ -6,6 +6,7 @@
 
 #include "demo.hpp"
 #include "operator_commands.hpp"
+#include "shop_commands.hpp"
 #include "wallet_commands.hpp"
 
 int main(int argc, char** argv) {
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
 
   ecash::app::add_operator_commands(app);
   ecash::app::add_wallet_commands(app);
+  ecash::app::add_shop_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -33,5 +35,6 @@ int main(int argc, char** argv) {
   if (*demo) return ecash::app::run_demo(demo_options);
   if (const int code = ecash::app::run_operator_command(); code >= 0) return code;
   if (const int code = ecash::app::run_wallet_command(); code >= 0) return code;
+  if (const int code = ecash::app::run_shop_command(); code >= 0) return code;
   return 0;
 }

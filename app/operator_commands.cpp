@@ -9,6 +9,7 @@
 
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
+#include "operator_location.hpp"
 
 namespace ecash::app {
 namespace {
@@ -35,23 +36,6 @@ CLI::App* g_disclose = nullptr;
 int fail_with(const Error& error) {
   std::cerr << "ecash operator: " << error.to_string() << "\n";
   return 1;
-}
-
-// The operator's settings beside its stores, written once by init.
-Result<Currency> read_currency(const std::string& dir) {
-  std::ifstream in(dir + "/operator.json");
-  if (!in) return fail(ErrorCode::not_found, "no operator in " + dir + ": run `ecash operator init --data " + dir + "`");
-  const Json j = Json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.contains("currency") || !j["currency"].is_string()) {
-    return fail(ErrorCode::malformed, dir + "/operator.json is damaged");
-  }
-  return Currency::from_code(j["currency"].get<std::string>());
-}
-
-Result<std::unique_ptr<local::LocalOperator>> open_operator(const Clock& clock, RandomSource& random) {
-  auto currency = read_currency(g_options.data);
-  if (!currency) return std::unexpected(currency.error());
-  return local::LocalOperator::open(g_options.data, *currency, clock, random);
 }
 
 void print_report(const Json& report) {
@@ -119,7 +103,7 @@ int run_operator_command() {
     return 0;
   }
   if (!*g_report && !*g_audit && !*g_cases && !*g_disclose) return -1;
-  auto op = open_operator(clock, random);
+  auto op = open_operator_at(g_options.data, clock, random);
   if (!op) return fail_with(op.error());
   if (*g_report) {
     auto report = (*op)->report();

@@ -11,6 +11,7 @@
 
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
+#include "operator_location.hpp"
 #include "parties/wallet/wallet.hpp"
 
 namespace ecash::app {
@@ -27,6 +28,7 @@ struct Options {
   std::string amount;
   std::string input = "-";
   bool json = false;
+  bool top_up = false;
 };
 
 Options g_options;
@@ -56,24 +58,6 @@ Result<Json> read_message(const std::string& input) {
   return j;
 }
 
-// The operator this wallet uses. Only an operator in a local data folder (the embedded mode)
-// is reached today; network operators (https://) come with the network layer.
-Result<std::unique_ptr<local::LocalOperator>> open_operator(const std::string& location,
-                                                            const Clock& clock, RandomSource& random) {
-  if (location.rfind("https://", 0) == 0) {
-    return fail(ErrorCode::unavailable, "network operators are not supported yet; give the operator's data folder");
-  }
-  std::ifstream in(location + "/operator.json");
-  if (!in) return fail(ErrorCode::not_found, "no operator in " + location);
-  const Json settings = Json::parse(in, nullptr, false);
-  if (settings.is_discarded() || !settings.contains("currency")) {
-    return fail(ErrorCode::malformed, location + "/operator.json is damaged");
-  }
-  auto currency = Currency::from_code(settings["currency"].get<std::string>());
-  if (!currency) return std::unexpected(currency.error());
-  return local::LocalOperator::open(location, *currency, clock, random);
-}
-
 void print(const Json& j, const std::string& text) {
   if (g_options.json) std::cout << j.dump() << "\n";
   else std::cout << text << "\n";
@@ -98,6 +82,9 @@ void add_wallet_commands(CLI::App& app) {
   g_wallet->add_subcommand("balance", "Balance at the bank and value received or sent offline");
   g_wallet->add_subcommand("history", "What this wallet did");
   g_wallet->add_subcommand("sync", "Report offline transfers to the bank and take its balance");
+  auto* pay = g_wallet->add_subcommand("pay", "Pay a shop's payment request (file or -)");
+  pay->add_option("REQUEST", g_options.input, "The payment request (default stdin)");
+  pay->add_flag("--top-up", g_options.top_up, "When the balance is short, deposit the difference first");
   g_wallet->add_subcommand("receive", "Ask another wallet for AMOUNT: prints a request")
       ->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50")
       ->required();
@@ -137,7 +124,7 @@ int run_wallet_command() {
                                      : w.setting("operator_location");
     if (!location) return std::unexpected(location.error());
     if (!*location) return fail(ErrorCode::invalid_argument, "run `ecash wallet init` first");
-    auto opened = open_operator(**location, clock, random);
+    auto opened = open_operator_at(**location, clock, random);
     if (!opened) return std::unexpected(opened.error());
     op = std::move(*opened);
     center = op->to_center("wallet", w.certificate());
@@ -216,6 +203,25 @@ int run_wallet_command() {
   }
   auto message = read_message(g_options.input);
   if (!message) return fail_with(message.error());
+  if (chosen == "pay") {
+    // In the embedded mode the request names the shop's folder; the shop answers in this process.
+    if (!message->contains("shop_home") || !(*message)["shop_home"].is_string()) {
+      return fail_with({ErrorCode::malformed, "the payment request names no shop"});
+    }
+    if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
+    auto shop = shop::Shop::open((*message)["shop_home"].get<std::string>(), clock, random);
+    if (!shop) return fail_with(shop.error());
+    op->connect_shop(**shop);
+    auto to_shop = op->to_shop(**shop, "wallet", w.certificate());
+    auto paid = w.pay(*to_shop, *message, g_options.top_up ? center.get() : nullptr);
+    if (!paid) return fail_with(paid.error());
+    print({{"paid", paid->paid.to_string()}, {"item", paid->item}, {"balance", paid->balance.to_string()},
+           {"topped_up", paid->topped_up ? paid->topped_up->to_string() : "EUR:0.00"}},
+          "paid " + paid->paid.to_string() + " for '" + paid->item + "'" +
+              (paid->topped_up ? " (topped up " + paid->topped_up->to_string() + ")" : "") +
+              "; balance " + paid->balance.to_string());
+    return 0;
+  }
   if (chosen == "send") {
     auto transfer = w.send(*message);
     if (!transfer) return fail_with(transfer.error());

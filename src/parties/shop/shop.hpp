@@ -51,6 +51,16 @@ class Shop final : public protocol::Endpoint {
     return m_device.certificate() ? &*m_device.certificate() : nullptr;
   }
   std::optional<Id128> shop_id() const { return m_shop_id; }
+  std::optional<Currency> currency() const {
+    return m_device.ready() ? std::optional<Currency>(m_device.view().currency) : std::nullopt;
+  }
+  // A setting of the shop's own (for the command line: where its operator is).
+  Result<std::optional<std::string>> setting(std::string_view key) {
+    return parties::read_setting(*m_db, key);
+  }
+  Status set_setting(std::string_view key, const std::string& value) {
+    return parties::write_setting(*m_db, key, value);
+  }
 
   Shop(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
        const Clock& clock, RandomSource& random);
