@@ -12,22 +12,7 @@ namespace {
 namespace fs = std::filesystem;
 using protocol::Json;
 
-constexpr const char* kCarolCard = "378282246310005";
-constexpr UnixSeconds kDay = 86'400;
-
-class ReviewTransferTest : public SystemTest {
- protected:
-  void SetUp() override {
-    SystemTest::SetUp();
-    m_alice = make_wallet("Alice", kAliceCard);
-    m_bob = make_wallet("Bob", kBobCard);
-    ASSERT_TRUE(m_alice.wallet->deposit(*m_alice.center, eur("EUR:50.00")).has_value());
-    ASSERT_TRUE(m_bob.wallet->deposit(*m_bob.center, eur("EUR:20.00")).has_value());
-  }
-
-  Device m_alice;
-  Device m_bob;
-};
+using ReviewTransferTest = TwoWalletTest;
 
 // A sync that could not reach the operator stays pending; the wallet then accepts another
 // transfer; the retry of the old sync settles the new incoming record too, though the bank never

@@ -179,4 +179,12 @@ void SystemTest::expect_circulation_balances() {
                          << t.paying_out.to_string();
 }
 
+void TwoWalletTest::SetUp() {
+  SystemTest::SetUp();
+  m_alice = make_wallet("Alice", kAliceCard);
+  m_bob = make_wallet("Bob", kBobCard);
+  ASSERT_TRUE(m_alice.wallet->deposit(*m_alice.center, eur("EUR:50.00")).has_value());
+  ASSERT_TRUE(m_bob.wallet->deposit(*m_bob.center, eur("EUR:20.00")).has_value());
+}
+
 }  // namespace ecash::testing

@@ -90,4 +90,16 @@ class SystemTest : public ::testing::Test {
   int m_devices = 0;
 };
 
+inline constexpr const char* kCarolCard = "378282246310005";
+inline constexpr UnixSeconds kDay = 86'400;
+
+// Alice (EUR:50.00) and Bob (EUR:20.00), enrolled and deposited: where transfer tests start.
+class TwoWalletTest : public SystemTest {
+ protected:
+  void SetUp() override;
+
+  Device m_alice;
+  Device m_bob;
+};
+
 }  // namespace ecash::testing

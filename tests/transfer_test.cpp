@@ -17,26 +17,12 @@ namespace {
 namespace fs = std::filesystem;
 using protocol::Json;
 
-constexpr const char* kCarolCard = "378282246310005";
-constexpr UnixSeconds kDay = 86'400;
-
-class TransferTest : public SystemTest {
+class TransferTest : public TwoWalletTest {
  protected:
-  void SetUp() override {
-    SystemTest::SetUp();
-    m_alice = make_wallet("Alice", kAliceCard);
-    m_bob = make_wallet("Bob", kBobCard);
-    ASSERT_TRUE(m_alice.wallet->deposit(*m_alice.center, eur("EUR:50.00")).has_value());
-    ASSERT_TRUE(m_bob.wallet->deposit(*m_bob.center, eur("EUR:20.00")).has_value());
-  }
-
   Amount ledger_balance_of(Device& d) {
     // The balance the bank holds: what a sync reports.
     return d.wallet->sync(*d.center).value().balance;
   }
-
-  Device m_alice;
-  Device m_bob;
 };
 
 TEST_F(TransferTest, OfflineTransferThenBothReconcile) {

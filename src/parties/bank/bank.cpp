@@ -277,14 +277,23 @@ Result<Json> VirtualBank::handle(const protocol::Caller& caller, std::string_vie
                   "the caller's certificate is not the center's in the directory");
     }
     const crypto::VerifyKey center_key = center->verify_key();
-    if (route == "credit") return credit(center_key, body);
-    if (route == "register_shop") return register_shop(center_key, body);
+    // A retry gets its first answer whatever changed since (time, a revocation).
+    if (route == "credit") {
+      return parties::stored_or(*m_db, route, body, "order", [&] { return credit(center_key, body); });
+    }
+    if (route == "register_shop") {
+      return parties::stored_or(*m_db, route, body, "registration", [&] { return register_shop(center_key, body); });
+    }
     if (route == "pay") return pay(center_key, body);
-    if (route == "payout_start") return payout_start(center_key, body);
+    if (route == "payout_start") {
+      return parties::stored_or(*m_db, route, body, "payout_request", [&] { return payout_start(center_key, body); });
+    }
     if (route == "payout_finish") return payout_finish(body);
     if (route == "payout_cancel") return payout_cancel(center_key, body);
     if (route == "report") return report();
-    if (route == "sync") return sync(center_key, body);
+    if (route == "sync") {
+      return parties::stored_or(*m_db, route, body, "order", [&] { return sync(center_key, body); });
+    }
     return fail(ErrorCode::not_found, "the bank has no route " + std::string(route));
   });
 }
@@ -304,11 +313,6 @@ Status VirtualBank::check_amount(const char* what, const Amount& amount) const {
 
 // S23-S26: the card was charged; credit the user, registering it on its first deposit.
 Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& body) {
-  // A retry gets its first answer whatever changed since (time, a revocation).
-  if (auto stored = parties::stored_answer(*m_db, "credit", body, "order"); !stored || *stored) {
-    if (!stored) return std::unexpected(stored.error());
-    return **stored;
-  }
   const auto now = m_clock.now();
   auto wallet =
       parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
@@ -379,11 +383,6 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
 
 // S101-S104: clearing has matched the shop's account to its certificate; issue a shop ID.
 Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const Json& body) {
-  // A retry gets its first answer whatever changed since (time, a revocation).
-  if (auto stored = parties::stored_answer(*m_db, "register_shop", body, "registration"); !stored || *stored) {
-    if (!stored) return std::unexpected(stored.error());
-    return **stored;
-  }
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
@@ -545,11 +544,6 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
 
 // S185-S187: set the shop's whole sales aside for payout.
 Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Json& body) {
-  // A retry gets its first answer whatever changed since (time, a revocation).
-  if (auto stored = parties::stored_answer(*m_db, "payout_start", body, "payout_request"); !stored || *stored) {
-    if (!stored) return std::unexpected(stored.error());
-    return **stored;
-  }
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
@@ -723,10 +717,6 @@ Result<VirtualBank::Totals> VirtualBank::totals() const {
 // driven negative, one device counter on two transfers (a cloned or rolled-back wallet), a device
 // whose view of its balance disagrees, a forged or replayed record.
 Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body) {
-  if (auto stored = parties::stored_answer(*m_db, "sync", body, "order"); !stored || *stored) {
-    if (!stored) return std::unexpected(stored.error());
-    return **stored;
-  }
   const auto now = m_clock.now();
   auto wallet =
       parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);

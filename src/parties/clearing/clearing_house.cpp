@@ -132,10 +132,17 @@ Result<Json> ClearingHouse::handle(const protocol::Caller& caller, std::string_v
     if (center->verify_key() != m_directory.center.verify_key()) {
       return fail(ErrorCode::untrusted_issuer, "caller is not this operator's center");
     }
-    if (route == "charge") return charge(*center, body);
+    // A retry gets its first answer whatever changed since (time, a revocation).
+    if (route == "charge") {
+      return parties::stored_or(*m_db, route, body, "order", [&] { return charge(*center, body); });
+    }
     if (route == "refund") return refund(body);
-    if (route == "verify_account") return verify_account(*center, body);
-    if (route == "payout") return payout(*center, body);
+    if (route == "verify_account") {
+      return parties::stored_or(*m_db, route, body, "registration", [&] { return verify_account(*center, body); });
+    }
+    if (route == "payout") {
+      return parties::stored_or(*m_db, route, body, "amount", [&] { return payout(*center, body); });
+    }
     if (route == "report") return report();
     if (route == "disclose") return disclose(*center, body);
     if (route == "audit") return audit();
@@ -145,11 +152,6 @@ Result<Json> ClearingHouse::handle(const protocol::Caller& caller, std::string_v
 
 // S18-S21: check the chain, open the card number, check it against the certificate, charge it.
 Result<Json> ClearingHouse::charge(const pki::Certificate& center, const Json& body) {
-  // A retry gets its first answer whatever changed since (time, a revocation).
-  if (auto stored = parties::stored_answer(*m_db, "charge", body, "order"); !stored || *stored) {
-    if (!stored) return std::unexpected(stored.error());
-    return **stored;
-  }
   const auto now = m_clock.now();
   auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
   if (!wallet) return std::unexpected(wallet.error());
@@ -227,11 +229,6 @@ Result<Json> ClearingHouse::refund(const Json& body) {
 
 // S97-S99: the shop's account number is valid, exists, and is the one its certificate commits to.
 Result<Json> ClearingHouse::verify_account(const pki::Certificate& center, const Json& body) {
-  // A retry gets its first answer whatever changed since (time, a revocation).
-  if (auto stored = parties::stored_answer(*m_db, "verify_account", body, "registration"); !stored || *stored) {
-    if (!stored) return std::unexpected(stored.error());
-    return **stored;
-  }
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
@@ -269,11 +266,6 @@ Result<Json> ClearingHouse::verify_account(const pki::Certificate& center, const
 
 // S190-S191: pay the set-aside proceeds into the shop's bank account.
 Result<Json> ClearingHouse::payout(const pki::Certificate& center, const Json& body) {
-  // A retry gets its first answer whatever changed since (time, a revocation).
-  if (auto stored = parties::stored_answer(*m_db, "payout", body, "amount"); !stored || *stored) {
-    if (!stored) return std::unexpected(stored.error());
-    return **stored;
-  }
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());

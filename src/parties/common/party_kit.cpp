@@ -89,6 +89,14 @@ Result<std::optional<Json>> stored_answer(store::Database& db, std::string_view 
   return stored_answer(db, route, request_id, body);
 }
 
+Result<Json> stored_or(store::Database& db, std::string_view route, const Json& body,
+                       const char* field, const std::function<Result<Json>()>& handler) {
+  auto stored = stored_answer(db, route, body, field);
+  if (!stored) return std::unexpected(stored.error());
+  if (*stored) return **stored;
+  return handler();
+}
+
 Result<Json> answer_once(store::Database& db, std::string_view route, const Id128& request_id,
                          const Json& body, UnixSeconds now,
                          const std::function<Result<Json>(store::Transaction&)>& work) {

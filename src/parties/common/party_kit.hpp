@@ -58,6 +58,11 @@ Result<protocol::Json> answer_once(
 // report it).
 Result<std::optional<protocol::Json>> stored_answer(store::Database& db, std::string_view route,
                                                    const protocol::Json& body, const char* field);
+// Dispatch with retries answered first: the stored answer to body[field].request_id if there is
+// one, else handler().
+Result<protocol::Json> stored_or(store::Database& db, std::string_view route,
+                                 const protocol::Json& body, const char* field,
+                                 const std::function<Result<protocol::Json>()>& handler);
 // The same for a request identified by request_id and identity (what answer_once was given).
 Result<std::optional<protocol::Json>> stored_answer(store::Database& db, std::string_view route,
                                                    const Id128& request_id,

@@ -47,11 +47,17 @@ Status record_history(store::Transaction& tx, UnixSeconds at, const std::string&
 }
 
 // The client's own request and the bank's receipt in an answer, checked: the receipt signed by
-// the bank, countersigned by the center (patent S28, S163 and alike) for this request.
+// the bank for this very request, countersigned by the center (patent S28, S163 and alike).
+template <class Order, class Receipt>
+struct Checked {
+  Signed<Order> order;
+  Signed<Receipt> receipt;
+  crypto::Digest center;  // the countersignature's chain digest, for a shop to endorse in turn
+};
+
 template <class Order, class Receipt, class Countersigned>
-Result<std::pair<Signed<Order>, Signed<Receipt>>> checked_answer(const Json& body,
-                                                                  const Json& answer,
-                                                                  const parties::Directory& dir) {
+Result<Checked<Order, Receipt>> checked_answer(const Json& body, const Json& answer,
+                                               const parties::Directory& dir) {
   auto order = protocol::read_signed<Order>(body, "order");
   if (!order) return std::unexpected(order.error());
   auto receipt = protocol::read_signed<Receipt>(answer, "receipt");
@@ -64,7 +70,10 @@ Result<std::pair<Signed<Order>, Signed<Receipt>>> checked_answer(const Json& bod
       !ok) {
     return std::unexpected(ok.error());
   }
-  return std::pair{std::move(*order), std::move(*receipt)};
+  if (receipt->body.order != order->digest()) {
+    return fail(ErrorCode::bad_signature, "the receipt is for another request");
+  }
+  return Checked<Order, Receipt>{std::move(*order), std::move(*receipt), center->digest()};
 }
 
 }  // namespace
@@ -195,9 +204,9 @@ Result<Amount> Wallet::finish_deposit(const Json& body, const Json& answer) {
   auto checked = checked_answer<protocol::DepositOrder, protocol::DepositReceipt,
                                 protocol::DepositReceiptCenter>(body, answer, m_device.directory());
   if (!checked) return std::unexpected(checked.error());
-  const auto* order = &checked->first;
-  const auto* receipt = &checked->second;
-  if (receipt->body.order != order->digest() || receipt->body.amount != order->body.amount) {
+  const auto* order = &checked->order;
+  const auto* receipt = &checked->receipt;
+  if (receipt->body.amount != order->body.amount) {
     return fail(ErrorCode::bad_signature, "the receipt is for another deposit");
   }
   if (m_user_id && receipt->body.user_id != *m_user_id) {
@@ -311,28 +320,21 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
 Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& answer,
                                                const Amount& balance_before,
                                                const pki::Certificate& shop) {
-  auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
-  if (!order) return std::unexpected(order.error());
-  auto receipt = protocol::read_signed<protocol::PaymentReceiptBank>(answer, "receipt");
-  auto center = protocol::read_signed<protocol::PaymentReceiptCenter>(answer, "center");
-  auto shop_part = protocol::read_signed<protocol::PaymentReceiptShop>(answer, "shop");
-  if (!receipt) return std::unexpected(receipt.error());
-  if (!center) return std::unexpected(center.error());
-  if (!shop_part) return std::unexpected(shop_part.error());
+  auto checked = checked_answer<protocol::PaymentOrder, protocol::PaymentReceiptBank,
+                                protocol::PaymentReceiptCenter>(body, answer, m_device.directory());
+  if (!checked) return std::unexpected(checked.error());
+  const auto* order = &checked->order;
+  const auto* receipt = &checked->receipt;
   const auto& o = order->body;
-  const auto& dir = m_device.directory();
-  if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(), o.request_id,
-                                            {receipt->digest()});
-      !ok) {
-    return std::unexpected(ok.error());
-  }
+  // S165: the shop's countersignature over the bank's receipt and the center's.
+  auto shop_part = protocol::read_signed<protocol::PaymentReceiptShop>(answer, "shop");
+  if (!shop_part) return std::unexpected(shop_part.error());
   if (auto ok = protocol::check_endorsement(*shop_part, shop.verify_key(), o.request_id,
-                                            {receipt->digest(), center->digest()});
+                                            {receipt->digest(), checked->center});
       !ok) {
     return std::unexpected(ok.error());
   }
-  if (receipt->body.order != order->digest() || receipt->body.amount != o.amount) {
+  if (receipt->body.amount != o.amount) {
     return fail(ErrorCode::bad_signature, "the receipt is for another payment");
   }
   auto plain = m_keys.sealing.open(receipt->body.sealed_balance);
@@ -709,11 +711,8 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
   auto checked = checked_answer<protocol::SyncOrder, protocol::SyncReceipt,
                                 protocol::SyncReceiptCenter>(body, answer, m_device.directory());
   if (!checked) return std::unexpected(checked.error());
-  const auto* order = &checked->first;
-  const auto* receipt = &checked->second;
-  if (receipt->body.order != order->digest()) {
-    return fail(ErrorCode::bad_signature, "the result is for another sync");
-  }
+  const auto* order = &checked->order;
+  const auto* receipt = &checked->receipt;
   auto plain = m_keys.sealing.open(receipt->body.sealed_result);
   if (!plain) return std::unexpected(plain.error());
   const Json result = Json::parse(as_text(*plain), nullptr, false);
