@@ -41,6 +41,7 @@ namespace ecash {
   X(not_found)               \
   X(conflict)                \
   X(unavailable)             \
+  X(too_large)               \
   X(io_error)                \
   X(insecure_permissions)    \
   X(internal)

@@ -15,8 +15,8 @@ using namespace detail;
 
 namespace {
 
-constexpr std::array<std::string_view, 6> kRoleNames = {"wallet", "shop",     "center",
-                                                        "bank",   "clearing", "ca"};
+constexpr std::array<std::string_view, 7> kRoleNames = {"wallet", "shop",     "center",     "bank",
+                                                        "clearing", "ca", "institution"};
 // Nothing we issue comes near this; a larger input is refused before OpenSSL parses it.
 constexpr std::size_t kMaxCertificateSize = 64 * 1024;
 

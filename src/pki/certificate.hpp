@@ -22,7 +22,9 @@ struct X509_crl_st;  // OpenSSL's X509_CRL
 
 namespace ecash::pki {
 
-enum class Role : std::uint8_t { wallet, shop, center, bank, clearing, ca };
+// institution: an outside institution's gateway (the card company and bank sandboxes), which only
+// clearing calls.
+enum class Role : std::uint8_t { wallet, shop, center, bank, clearing, ca, institution };
 
 std::string_view to_string(Role role);
 Result<Role> role_from_string(std::string_view name);

@@ -45,7 +45,7 @@ class CaParty final : public protocol::Endpoint {
   Status record(store::Transaction& tx, const pki::Certificate& cert);
 
   mutable std::mutex m_mutex;  // guards m_authority's revocation list
-  pki::CertificateAuthority m_authority;
+  mutable pki::CertificateAuthority m_authority;  // crl() merges revocations from the store
   std::unique_ptr<store::Database> m_db;
   const Clock& m_clock;
   RandomSource& m_random;

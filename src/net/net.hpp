@@ -1,0 +1,105 @@
+// The network between parties (DESIGN §3, the patent's Fig 4): HTTPS over TLS 1.3 with a
+// certificate at both ends of every link. Each side checks the other's certificate in the
+// handshake against the CA, the latest CRL and the roles allowed on that link; a refused peer
+// never gets as far as a request. Parties stay unaware of it: a Server hands requests to their
+// protocol::Endpoint, a client is a protocol::Channel.
+//
+// Wire format: POST /v1/<party>/<route> with the request's JSON; 200 with the answer's JSON, or an
+// error status with {"code": "<stable Error code>", "message": "..."}.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "pki/trust_store.hpp"
+#include "protocol/transport.hpp"
+
+namespace ecash::net {
+
+// This end's certificate and its private key (PKCS#8 PEM, see pki::private_key_pem).
+struct TlsIdentity {
+  pki::Certificate certificate;
+  std::string private_key_pem;
+};
+
+// Who may be at the other end of a link: a certificate from the trusted CA, in date, not on its
+// latest CRL, of one of `roles`.
+struct PeerPolicy {
+  const pki::TrustStore* trust = nullptr;
+  std::vector<pki::Role> roles;
+  // Server side: false lets clients without a certificate complete the handshake (enrolment with
+  // the CA); routes still decide whether they need one.
+  bool certificate_required = true;
+  // Client side: the server must hold exactly this certificate (a shop named in a payment request).
+  std::optional<std::string> pinned_fingerprint;
+};
+
+struct Limits {
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds read_timeout{30000};
+  std::size_t max_body = 1 << 20;
+  // Client: a request that got no answer (connection refused, reset, timed out) is sent again, as
+  // it is, this many times in all. Safe because every request that changes state carries its
+  // request ID and the receiver answers a repeat with its first answer.
+  int attempts = 3;
+  std::chrono::milliseconds retry_pause{300};
+};
+
+struct Address {
+  std::string host;
+  int port = 0;
+  std::string url() const;
+};
+// "https://host:port" (the port defaults to 8443); "host:port" for --listen.
+Result<Address> parse_url(std::string_view url);
+Result<Address> parse_listen(std::string_view address);
+
+class Server {
+ public:
+  Server(TlsIdentity identity, PeerPolicy clients, const Clock& clock, Limits limits = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves endpoint under /v1/<party>/. Only callers with a certificate of one of `roles` reach
+  // it, except on `open_routes`, which also take callers with no certificate. Requests to one
+  // endpoint are handled one at a time.
+  void mount(std::string party, protocol::Endpoint& endpoint, std::vector<pki::Role> roles,
+             std::vector<std::string> open_routes = {});
+  // Binds (port 0: the OS picks one); returns the port.
+  Result<int> bind(const std::string& host, int port);
+  // Serves until stop(); call after bind().
+  void run();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> m;
+};
+
+// A keep-alive connection to one server; thread-safe (requests on it take turns).
+class Connection;
+
+// Connects lazily (the handshake happens with the first request). identity: this end's
+// certificate, or none (enrolment). The server must satisfy `server`.
+Result<std::shared_ptr<Connection>> connect(const std::string& url,
+                                            std::optional<TlsIdentity> identity,
+                                            PeerPolicy server, const Clock& clock,
+                                            Limits limits = {});
+// The channel to `party` on that server: call(route, body) posts to /v1/<party>/<route>.
+std::unique_ptr<protocol::Channel> channel(std::shared_ptr<Connection> connection,
+                                           std::string party);
+
+// Trust on first use: the CA certificate and CRL an operator serves at url ("ca/trust"), fetched
+// without checking the server, for a device that has nothing pinned yet. The caller compares
+// the fingerprint with one it got another way, or says it trusts it on first use.
+Result<protocol::Json> fetch_trust_unverified(const std::string& url, const Limits& limits = {});
+
+// The HTTP status an error code travels with.
+int http_status(ErrorCode code);
+
+}  // namespace ecash::net

@@ -1,0 +1,285 @@
+// The TLS links on loopback with real certificates: who gets in, who is refused and how, and that
+// a refused caller never reaches the endpoint.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <openssl/pem.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "crypto/random.hpp"
+#include "net/net.hpp"
+#include "pki/authority.hpp"
+
+namespace ecash::net {
+namespace {
+
+using protocol::Json;
+using pki::Role;
+
+constexpr UnixSeconds kDay = 86400;
+
+// Answers every route with what it saw; "refuse" answers an error. Counts what reached it.
+class Echo final : public protocol::Endpoint {
+ public:
+  Result<Json> handle(const protocol::Caller& caller, std::string_view route, const Json& body) override {
+    ++calls;
+    if (route == "refuse") return fail(ErrorCode::insufficient_funds, "short by EUR:1.00");
+    return Json{{"route", std::string(route)},
+                {"caller", caller.certificate ? std::string(pki::to_string(caller.certificate->role()))
+                                              : std::string("none")},
+                {"body", body}};
+  }
+  std::atomic<int> calls = 0;
+};
+
+struct Party {
+  crypto::PartyKeys keys;
+  pki::Certificate cert;
+  TlsIdentity identity() const { return {cert, pki::private_key_pem(keys.signing)}; }
+};
+
+class NetTest : public ::testing::Test {
+ protected:
+  NetTest()
+      : m_now(SystemClock().now()),
+        m_ca(make_ca()),
+        m_other_ca(make_ca()),
+        m_bank(issue(m_ca, Role::bank)),
+        m_center(issue(m_ca, Role::center)),
+        m_wallet(issue(m_ca, Role::wallet)),
+        m_revoked(issue(m_ca, Role::center)),
+        m_foreign_center(issue(m_other_ca, Role::center)) {
+    m_ca.revoke(m_revoked.cert.serial(), m_now - 10);
+    m_trust = std::make_unique<pki::TrustStore>(
+        pki::TrustAnchor{m_ca.certificate(), m_ca.issue_crl(m_now - 60, m_now + kDay).value()});
+  }
+
+  ~NetTest() override {
+    for (auto& s : m_servers) s->stop();
+    for (auto& t : m_threads) t.join();
+  }
+
+  // A server for `party` on a port the OS picks; returns its URL.
+  std::string serve(const Party& as, std::vector<Role> tls_roles, bool certificate_required,
+                    const std::string& party, std::vector<Role> roles,
+                    std::vector<std::string> open_routes = {}, Limits limits = {}) {
+    auto server = std::make_unique<Server>(as.identity(),
+                                           PeerPolicy{m_trust.get(), std::move(tls_roles), certificate_required},
+                                           m_clock, limits);
+    server->mount(party, m_echo, std::move(roles), std::move(open_routes));
+    const int port = server->bind("127.0.0.1", 0).value();
+    m_threads.emplace_back([s = server.get()] { s->run(); });
+    m_servers.push_back(std::move(server));
+    return "https://127.0.0.1:" + std::to_string(port);
+  }
+
+  Result<Json> call(const std::string& url, const Party* as, Role server_role,
+                    const std::string& party, const std::string& route, Json body = Json::object()) {
+    std::optional<TlsIdentity> id;
+    if (as != nullptr) id = as->identity();
+    Limits once;
+    once.attempts = 1;
+    auto connection = connect(url, id, PeerPolicy{m_trust.get(), {server_role}}, m_clock, once);
+    if (!connection) return std::unexpected(connection.error());
+    return channel(*connection, party)->call(route, body);
+  }
+
+  pki::CertificateAuthority make_ca() {
+    return pki::CertificateAuthority::create("ecash CA", crypto::PartyKeys::generate(), m_now - kDay,
+                                             365 * kDay, m_random)
+        .value();
+  }
+  Party issue(const pki::CertificateAuthority& ca, Role role) {
+    auto keys = crypto::PartyKeys::generate();
+    auto cert = ca.issue({.subject = std::string(pki::to_string(role)),
+                          .role = role,
+                          .verify_key = keys.signing.verify_key(),
+                          .sealing_key = keys.sealing.public_key(),
+                          .account_commitment = std::nullopt,
+                          .alt_names = {"DNS:localhost", "IP:127.0.0.1"}},
+                         m_now - 60, m_now + kDay, m_random)
+                    .value();
+    return Party{std::move(keys), std::move(cert)};
+  }
+
+  crypto::SecureRandom m_random;
+  SystemClock m_clock;
+  UnixSeconds m_now;
+  pki::CertificateAuthority m_ca;
+  pki::CertificateAuthority m_other_ca;
+  Party m_bank, m_center, m_wallet, m_revoked, m_foreign_center;
+  std::unique_ptr<pki::TrustStore> m_trust;
+  Echo m_echo;
+  std::vector<std::unique_ptr<Server>> m_servers;
+  std::vector<std::thread> m_threads;
+};
+
+TEST_F(NetTest, CenterReachesBankAndSeesItsAnswersAndErrors) {
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center});
+  auto answer = call(url, &m_center, Role::bank, "bank", "credit", {{"amount", "EUR:1.00"}});
+  ASSERT_TRUE(answer) << answer.error().to_string();
+  EXPECT_EQ((*answer)["caller"], "center");
+  EXPECT_EQ((*answer)["route"], "credit");
+  EXPECT_EQ((*answer)["body"]["amount"], "EUR:1.00");
+  auto refused = call(url, &m_center, Role::bank, "bank", "refuse");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::insufficient_funds);
+  EXPECT_EQ(refused.error().message, "short by EUR:1.00");
+  EXPECT_EQ(m_echo.calls, 2);
+}
+
+TEST_F(NetTest, ManyRequestsShareOneConnection) {
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center});
+  auto connection = connect(url, m_center.identity(), PeerPolicy{m_trust.get(), {Role::bank}}, m_clock).value();
+  auto bank = channel(connection, "bank");
+  for (int i = 0; i < 50; ++i) {
+    auto answer = bank->call("report", {{"i", i}});
+    ASSERT_TRUE(answer) << answer.error().to_string();
+    EXPECT_EQ((*answer)["body"]["i"], i);
+  }
+  EXPECT_EQ(m_echo.calls, 50);
+}
+
+TEST_F(NetTest, BankRefusesEveryoneButTheCenterBeforeAnyRequest) {
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center});
+  // No certificate, one from another CA of the same name, a revoked one, a wallet's.
+  EXPECT_FALSE(call(url, nullptr, Role::bank, "bank", "credit"));
+  EXPECT_FALSE(call(url, &m_foreign_center, Role::bank, "bank", "credit"));
+  EXPECT_FALSE(call(url, &m_revoked, Role::bank, "bank", "credit"));
+  EXPECT_FALSE(call(url, &m_wallet, Role::bank, "bank", "credit"));
+  EXPECT_EQ(m_echo.calls, 0);
+  EXPECT_TRUE(call(url, &m_center, Role::bank, "bank", "credit"));  // the control
+  EXPECT_EQ(m_echo.calls, 1);
+}
+
+TEST_F(NetTest, ClientRefusesAServerOfAnotherRoleOrCaOrCertificate) {
+  const auto bank_url = serve(m_bank, {Role::center}, true, "bank", {Role::center});
+  auto wrong_role = call(bank_url, &m_center, Role::clearing, "bank", "credit");
+  ASSERT_FALSE(wrong_role);
+  EXPECT_EQ(wrong_role.error().code, ErrorCode::wrong_role) << wrong_role.error().message;
+
+  const auto foreign_url = serve(m_foreign_center, {Role::wallet}, true, "center", {Role::wallet});
+  auto foreign = call(foreign_url, &m_wallet, Role::center, "center", "deposit");
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().code, ErrorCode::untrusted_issuer) << foreign.error().message;
+
+  const auto revoked_url = serve(m_revoked, {Role::wallet}, true, "center", {Role::wallet});
+  auto revoked = call(revoked_url, &m_wallet, Role::center, "center", "deposit");
+  ASSERT_FALSE(revoked);
+  EXPECT_EQ(revoked.error().code, ErrorCode::certificate_revoked) << revoked.error().message;
+
+  // Pinned to one certificate: another valid one of the same role is refused.
+  PeerPolicy pinned{m_trust.get(), {Role::bank}};
+  pinned.pinned_fingerprint = m_center.cert.fingerprint();
+  Limits once;
+  once.attempts = 1;
+  auto c = connect(bank_url, m_center.identity(), pinned, m_clock, once).value();
+  auto pin = channel(c, "bank")->call("credit", Json::object());
+  ASSERT_FALSE(pin);
+  EXPECT_EQ(pin.error().code, ErrorCode::bad_certificate);
+  EXPECT_EQ(m_echo.calls, 0);
+}
+
+TEST_F(NetTest, OpenRoutesTakeCallersWithoutCertificateOthersDoNot) {
+  const auto url = serve(m_center, {Role::wallet}, false, "ca", {Role::wallet}, {"trust"});
+  auto open = call(url, nullptr, Role::center, "ca", "trust");
+  ASSERT_TRUE(open) << open.error().to_string();
+  EXPECT_EQ((*open)["caller"], "none");
+  auto closed = call(url, nullptr, Role::center, "ca", "deposit");
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().code, ErrorCode::bad_certificate);
+  // A certificate that is presented must still pass, even where none is needed.
+  EXPECT_FALSE(call(url, &m_revoked, Role::center, "ca", "trust"));
+  // The route check: a certificate of a role the mount does not take.
+  auto bank_as_caller = call(url, &m_bank, Role::center, "ca", "deposit");
+  EXPECT_FALSE(bank_as_caller);
+  EXPECT_EQ(m_echo.calls, 1);
+  // Trust on first use needs no trust store at all.
+  auto trust = fetch_trust_unverified(url);
+  ASSERT_TRUE(trust) << trust.error().to_string();
+  EXPECT_EQ((*trust)["route"], "trust");
+}
+
+// Bad input from a caller that did get in: every answer is {code, message}.
+TEST_F(NetTest, MalformedAndOversizedRequestsGetStableCodes) {
+  Limits small;
+  small.max_body = 1024;
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center}, {}, small);
+  httplib::SSLClient raw("127.0.0.1", std::stoi(url.substr(url.rfind(':') + 1)));
+  raw.enable_server_certificate_verification(false);
+  const auto key_pem = pki::private_key_pem(m_center.keys.signing);
+  BIO* bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  SSL_CTX_use_certificate(raw.ssl_context(), m_center.cert.native());
+  SSL_CTX_use_PrivateKey(raw.ssl_context(), key);
+  EVP_PKEY_free(key);
+
+  const auto code_of = [](const httplib::Result& res) {
+    return Json::parse(res->body, nullptr, false).value("code", std::string("(none)"));
+  };
+  auto not_json = raw.Post("/v1/bank/credit", "{not json", "application/json");
+  ASSERT_TRUE(not_json);
+  EXPECT_EQ(not_json->status, 400);
+  EXPECT_EQ(code_of(not_json), "malformed");
+  auto big = raw.Post("/v1/bank/credit", std::string(4096, ' '), "application/json");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(code_of(big), "too_large");
+  auto nobody = raw.Post("/v1/nobody/credit", "{}", "application/json");
+  ASSERT_TRUE(nobody);
+  EXPECT_EQ(nobody->status, 404);
+  EXPECT_EQ(code_of(nobody), "not_found");
+  auto no_path = raw.Get("/");
+  ASSERT_TRUE(no_path);
+  EXPECT_EQ(no_path->status, 404);
+  EXPECT_EQ(m_echo.calls, 0);
+}
+
+TEST_F(NetTest, NobodyListeningIsUnavailableAfterRetries) {
+  Limits quick;
+  quick.attempts = 2;
+  quick.retry_pause = std::chrono::milliseconds(10);
+  // A port the OS handed out and took back: nothing listens on it.
+  int port = 0;
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof addr;
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+    port = ntohs(addr.sin_port);
+    ::close(fd);
+  }
+  auto c = connect("https://127.0.0.1:" + std::to_string(port), m_center.identity(),
+                   PeerPolicy{m_trust.get(), {Role::bank}}, m_clock, quick)
+               .value();
+  auto answer = channel(c, "bank")->call("credit", Json::object());
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code, ErrorCode::unavailable);
+  EXPECT_NE(answer.error().message.find("after 2 attempts"), std::string::npos) << answer.error().message;
+}
+
+TEST(Urls, ParseAndRefuse) {
+  EXPECT_EQ(parse_url("https://127.0.0.1:9000").value().port, 9000);
+  EXPECT_EQ(parse_url("https://localhost").value().port, 8443);
+  EXPECT_EQ(parse_url("https://h:1/").value().host, "h");
+  EXPECT_FALSE(parse_url("http://127.0.0.1:9000"));
+  EXPECT_FALSE(parse_url("https://h:99999"));
+  EXPECT_FALSE(parse_url("https://h:1/path"));
+  EXPECT_FALSE(parse_listen("nohost"));
+  EXPECT_FALSE(parse_listen("h:x"));
+  EXPECT_EQ(parse_listen("127.0.0.1:0").value().port, 0);
+}
+
+}  // namespace
+}  // namespace ecash::net
