@@ -9,6 +9,8 @@
 
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
+#include "base/account_number.hpp"
+#include "net/nodes.hpp"
 #include "operator_location.hpp"
 
 namespace ecash::app {
@@ -24,6 +26,16 @@ struct Options {
   std::string user_id;
   std::string case_id;
   std::string reason;
+  std::string card_company;
+  std::string bank;
+  std::string listen;
+  std::string role = "all";
+  int crl_refresh = 60;
+  std::string serial;
+  // sandbox
+  std::string number;
+  std::string limit = "1000.00";
+  std::string holder;
 };
 
 Options g_options;
@@ -32,6 +44,11 @@ CLI::App* g_report = nullptr;
 CLI::App* g_audit = nullptr;
 CLI::App* g_cases = nullptr;
 CLI::App* g_disclose = nullptr;
+CLI::App* g_run = nullptr;
+CLI::App* g_revoke = nullptr;
+CLI::App* g_sandbox_run = nullptr;
+CLI::App* g_sandbox_card = nullptr;
+CLI::App* g_sandbox_account = nullptr;
 
 int fail_with(const Error& error) {
   std::cerr << "ecash operator: " << error.to_string() << "\n";
@@ -55,7 +72,30 @@ void print_report(const Json& report) {
 
 }  // namespace
 
+void add_sandbox_commands(CLI::App& app) {
+  auto* sb = app.add_subcommand("sandbox", "The card company and bank SANDBOXES (stand-ins for real institutions)");
+  sb->require_subcommand(1);
+  const auto data = [](CLI::App* cmd) {
+    cmd->add_option("--data", g_options.data, "The operator's data folder (the sandboxes keep theirs in DIR/sandbox)")
+        ->required();
+    cmd->add_flag("--json", g_options.json, "Print JSON instead of text");
+  };
+  g_sandbox_run = sb->add_subcommand("run", "Serve the sandboxes to the clearing house (until Ctrl-C)");
+  data(g_sandbox_run);
+  g_sandbox_run->add_option("--listen", g_options.listen, "HOST:PORT (default 127.0.0.1:0, a free port)");
+  g_sandbox_run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
+  g_sandbox_card = sb->add_subcommand("card", "Open a card at the sandbox card company");
+  data(g_sandbox_card);
+  g_sandbox_card->add_option("NUMBER", g_options.number, "The card number (Luhn-checked)")->required();
+  g_sandbox_card->add_option("--limit", g_options.limit, "Credit limit, e.g. 1000.00")->default_val("1000.00");
+  g_sandbox_account = sb->add_subcommand("account", "Open an account at the sandbox bank");
+  data(g_sandbox_account);
+  g_sandbox_account->add_option("IBAN", g_options.number, "The IBAN")->required();
+  g_sandbox_account->add_option("--holder", g_options.holder, "The account holder")->required();
+}
+
 void add_operator_commands(CLI::App& app) {
+  add_sandbox_commands(app);
   auto* op = app.add_subcommand("operator", "Run and inspect an operator (CA, center, bank, clearing)");
   op->require_subcommand(1);
   const auto data = [](CLI::App* cmd) {
@@ -66,6 +106,21 @@ void add_operator_commands(CLI::App& app) {
   data(g_init);
   g_init->add_option("--currency", g_options.currency, "ISO 4217 currency of the operator")
       ->default_val("EUR");
+  g_init->add_option("--card-company", g_options.card_company,
+                     "URL of the card company (default: a sandbox hosted by `operator run`)");
+  g_init->add_option("--bank", g_options.bank,
+                     "URL of the shops' bank (default: a sandbox hosted by `operator run`)");
+  g_run = op->add_subcommand("run", "Serve wallets and shops (until Ctrl-C): every role here, or one with --role");
+  data(g_run);
+  g_run->add_option("--listen", g_options.listen,
+                    "HOST:PORT (default 127.0.0.1:8443 for all and center; a free port for the others)");
+  g_run->add_option("--role", g_options.role,
+                    "all (default), or one of ca, center, bank, clearing: one role per process, over mutual TLS")
+      ->check(CLI::IsMember({"all", "ca", "center", "bank", "clearing"}));
+  g_run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
+  g_revoke = op->add_subcommand("revoke", "Revoke a certificate (by serial); running roles refuse it from their next CRL refresh");
+  data(g_revoke);
+  g_revoke->add_option("SERIAL", g_options.serial, "The certificate's serial (hex)")->required();
   g_report = op->add_subcommand("report", "Money in circulation, and whether every cent is accounted for");
   data(g_report);
   g_audit = op->add_subcommand("audit", "The report, plus every stored signature chain and the disclosure log re-verified");
@@ -79,19 +134,90 @@ void add_operator_commands(CLI::App& app) {
   g_disclose->add_option("--reason", g_options.reason, "Why, for the log")->required();
 }
 
+net::NodeOptions node_options() {
+  net::NodeOptions options;
+  options.data = g_options.data;
+  options.role = g_options.role;
+  options.listen = g_options.listen;
+  options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
+  options.say = [](const std::string& line) { std::cout << line << std::endl; };
+  return options;
+}
+
+int run_sandbox_command() {
+  SystemClock clock;
+  if (*g_sandbox_run) {
+    if (auto ok = net::run_sandbox(node_options()); !ok) return fail_with(ok.error());
+    return 0;
+  }
+  auto settings = net::read_operator_settings(g_options.data);
+  if (!settings) return fail_with(settings.error());
+  Result<Json> done = fail(ErrorCode::internal, "no command");
+  std::string text;
+  if (*g_sandbox_card) {
+    auto limit = Amount::parse(g_options.limit, settings->currency);
+    if (!limit) return fail_with(limit.error());
+    auto cards = sandbox::CardCompany::open(g_options.data + "/sandbox/card_company.db", clock);
+    if (!cards) return fail_with(cards.error());
+    done = (*cards)->handle({}, "open_card", {{"card_number", g_options.number}, {"limit", limit->to_string()}});
+    text = "sandbox card company: card " + mask_account(g_options.number) + " opened, limit " + limit->to_string();
+  } else {
+    auto bank = sandbox::BankInstitution::open(g_options.data + "/sandbox/bank.db", clock);
+    if (!bank) return fail_with(bank.error());
+    done = (*bank)->handle({}, "open_account",
+                           {{"iban", g_options.number}, {"holder", g_options.holder},
+                            {"currency", std::string(settings->currency.code())}});
+    text = "sandbox bank: account " + mask_account(g_options.number) + " opened for " + g_options.holder;
+  }
+  if (!done) return fail_with(done.error());
+  if (g_options.json) std::cout << done->dump() << "\n";
+  else std::cout << text << "\n";
+  return 0;
+}
+
 int run_operator_command() {
   SystemClock clock;
   crypto::SecureRandom random;
+  if (*g_sandbox_run || *g_sandbox_card || *g_sandbox_account) return run_sandbox_command();
+  if (*g_run) {
+    if (auto ok = net::run_operator(node_options()); !ok) return fail_with(ok.error());
+    return 0;
+  }
+  if (*g_revoke) {
+    auto ca = ca::CaParty::open(g_options.data + "/ca", "ecash CA", clock, random);
+    if (!ca) return fail_with(ca.error());
+    if (auto ok = (*ca)->revoke(g_options.serial); !ok) return fail_with(ok.error());
+    auto crl = (*ca)->crl();
+    if (!crl) return fail_with(crl.error());
+    if (auto ok = net::publish_crl(g_options.data, *crl); !ok) return fail_with(ok.error());
+    std::cout << (g_options.json ? Json{{"revoked", g_options.serial}}.dump()
+                                 : "revoked " + g_options.serial + "; the new CRL is published")
+              << "\n";
+    return 0;
+  }
   if (*g_init) {
     auto currency = Currency::from_code(g_options.currency);
     if (!currency) return fail_with(currency.error());
     if (fs::exists(g_options.data + "/operator.json")) {
       return fail_with({ErrorCode::conflict, "an operator exists in " + g_options.data});
     }
+    if (g_options.card_company.empty() != g_options.bank.empty()) {
+      return fail_with({ErrorCode::invalid_argument, "give both --card-company and --bank, or neither"});
+    }
+    for (const auto* url : {&g_options.card_company, &g_options.bank}) {
+      if (!url->empty()) {
+        if (auto ok = net::parse_url(*url); !ok) return fail_with(ok.error());
+      }
+    }
     fs::create_directories(g_options.data);
     auto op = local::LocalOperator::open(g_options.data, *currency, clock, random);
     if (!op) return fail_with(op.error());
-    std::ofstream(g_options.data + "/operator.json") << Json{{"currency", g_options.currency}}.dump() << "\n";
+    auto crl = (*op)->ca().crl();
+    if (!crl) return fail_with(crl.error());
+    if (auto ok = net::publish_crl(g_options.data, *crl); !ok) return fail_with(ok.error());
+    if (auto ok = net::write_operator_settings(g_options.data, {*currency, g_options.card_company, g_options.bank}); !ok) {
+      return fail_with(ok.error());
+    }
     const auto fingerprint = (*op)->ca().certificate().fingerprint();
     if (g_options.json) {
       std::cout << Json{{"data", g_options.data}, {"currency", g_options.currency},
@@ -103,7 +229,8 @@ int run_operator_command() {
     return 0;
   }
   if (!*g_report && !*g_audit && !*g_cases && !*g_disclose) return -1;
-  auto op = open_operator_at(g_options.data, clock, random);
+  // Inspection leaves the center's open sagas to the running operator.
+  auto op = open_operator_at(g_options.data, clock, random, false);
   if (!op) return fail_with(op.error());
   if (*g_report) {
     auto report = (*op)->report();

@@ -1,29 +1,85 @@
 #include "operator_location.hpp"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "net/nodes.hpp"
 
 namespace ecash::app {
 
+bool is_url(const std::string& location) { return location.rfind("https://", 0) == 0; }
+
 Result<std::unique_ptr<local::LocalOperator>> open_operator_at(const std::string& location,
                                                                const Clock& clock,
-                                                               RandomSource& random) {
-  if (location.rfind("https://", 0) == 0) {
-    return fail(ErrorCode::unavailable,
-                "network operators are not supported yet; give the operator's data folder");
+                                                               RandomSource& random, bool resume) {
+  if (is_url(location)) {
+    return fail(ErrorCode::invalid_argument,
+                "this command works on an operator's data folder, not on " + location);
   }
-  std::ifstream in(location + "/operator.json");
-  if (!in) {
-    return fail(ErrorCode::not_found, "no operator in " + location +
-                                          ": run `ecash operator init --data " + location + "`");
+  auto settings = net::read_operator_settings(location);
+  if (!settings) return std::unexpected(settings.error());
+  local::OpenOptions options;
+  options.resume = resume;
+  return local::LocalOperator::open(location, settings->currency, clock, random, std::move(options));
+}
+
+Result<std::unique_ptr<OperatorLink>> OperatorLink::open(
+    const std::string& location, const std::optional<net::TlsIdentity>& identity,
+    const std::optional<pki::TrustAnchor>& anchor, const Clock& clock, RandomSource& random) {
+  auto link = std::make_unique<OperatorLink>();
+  if (!is_url(location)) {
+    auto op = open_operator_at(location, clock, random);
+    if (!op) return std::unexpected(op.error());
+    link->m_local = std::move(*op);
+    link->m_ca = link->m_local->to_ca("device");
+    link->m_center = link->m_local->to_center("device", identity ? &identity->certificate : nullptr);
+    return link;
   }
-  const auto settings = nlohmann::json::parse(in, nullptr, false);
-  if (settings.is_discarded() || !settings.contains("currency") || !settings["currency"].is_string()) {
-    return fail(ErrorCode::malformed, location + "/operator.json is damaged");
+  if (!anchor) return fail(ErrorCode::invalid_argument, "no CA pinned for " + location);
+  link->m_trust = std::make_unique<pki::TrustStore>(*anchor);
+  auto connection = net::connect(location, identity, {link->m_trust.get(), {pki::Role::center}}, clock);
+  if (!connection) return std::unexpected(connection.error());
+  link->m_ca = net::channel(*connection, "ca");
+  link->m_center = net::channel(*connection, "center");
+  return link;
+}
+
+Result<pki::TrustAnchor> fetch_operator_ca(const std::string& url, const std::string& expected,
+                                           const std::function<void(const std::string&)>& say) {
+  auto trust = net::fetch_trust_unverified(url);
+  if (!trust) return std::unexpected(trust.error());
+  if (!trust->contains("ca") || !(*trust)["ca"].is_string() || !trust->contains("crl") ||
+      !(*trust)["crl"].is_string()) {
+    return fail(ErrorCode::malformed, url + " did not answer with a CA certificate");
   }
-  auto currency = Currency::from_code(settings["currency"].get<std::string>());
-  if (!currency) return std::unexpected(currency.error());
-  return local::LocalOperator::open(location, *currency, clock, random);
+  auto ca = pki::Certificate::from_pem((*trust)["ca"].get<std::string>());
+  if (!ca) return std::unexpected(ca.error());
+  auto crl = pki::Crl::from_pem((*trust)["crl"].get<std::string>());
+  if (!crl) return std::unexpected(crl.error());
+  if (ca->role() != pki::Role::ca) return fail(ErrorCode::wrong_role, url + " served no CA certificate");
+  const auto fingerprint = ca->fingerprint();
+  if (!expected.empty()) {
+    if (expected != fingerprint) {
+      return fail(ErrorCode::untrusted_issuer, "the CA at " + url + " has fingerprint " + fingerprint +
+                                                   ", not the " + expected + " you gave");
+    }
+    say("operator CA fingerprint " + fingerprint + " matches --ca-fingerprint; pinned");
+  } else {
+    say("trusting the operator's CA on first use: fingerprint " + fingerprint +
+        " (check it with the operator; --ca-fingerprint makes this check for you)");
+  }
+  pki::TrustAnchor anchor{*ca, *crl};
+  // The CRL must be the CA's own.
+  pki::TrustStore check(anchor);
+  if (auto ok = check.update_crl(*crl); !ok) return std::unexpected(ok.error());
+  return anchor;
+}
+
+Result<std::optional<net::TlsIdentity>> identity_of(const std::string& key_file,
+                                                    const pki::Certificate* certificate) {
+  if (certificate == nullptr) return std::optional<net::TlsIdentity>();
+  auto id = net::device_identity(key_file, *certificate);
+  if (!id) return std::unexpected(id.error());
+  return std::optional<net::TlsIdentity>(std::move(*id));
 }
 
 }  // namespace ecash::app

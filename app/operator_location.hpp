@@ -1,18 +1,54 @@
-// Where a device finds its operator. Today an operator's data folder (the embedded mode, every
-// role in this process); network operators (https://) come with the network layer.
+// How a device (wallet or shop) reaches its operator: over the network (https://HOST:PORT, the
+// operator's front door, with mutual TLS) or, embedded, through an operator's data folder (every
+// role opened in this process: for trying things out without running anything).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/clock.hpp"
 #include "base/id.hpp"
 #include "local/local_operator.hpp"
+#include "net/net.hpp"
 
 namespace ecash::app {
 
+bool is_url(const std::string& location);
+
+// An embedded operator from its data folder (resume: finish the center's open sagas first).
 Result<std::unique_ptr<local::LocalOperator>> open_operator_at(const std::string& location,
                                                                const Clock& clock,
-                                                               RandomSource& random);
+                                                               RandomSource& random,
+                                                               bool resume = true);
+
+class OperatorLink {
+ public:
+  // identity: the device's certificate and key (none before enrolment); anchor: the CA the device
+  // pinned (for a URL; a data folder needs none).
+  static Result<std::unique_ptr<OperatorLink>> open(const std::string& location,
+                                                    const std::optional<net::TlsIdentity>& identity,
+                                                    const std::optional<pki::TrustAnchor>& anchor,
+                                                    const Clock& clock, RandomSource& random);
+  protocol::Channel& ca() { return *m_ca; }
+  protocol::Channel& center() { return *m_center; }
+  // The embedded operator, or null over the network.
+  local::LocalOperator* local() { return m_local.get(); }
+
+ private:
+  std::unique_ptr<local::LocalOperator> m_local;
+  std::unique_ptr<pki::TrustStore> m_trust;
+  std::unique_ptr<protocol::Channel> m_ca;
+  std::unique_ptr<protocol::Channel> m_center;
+};
+
+// Trust on first use: the operator's CA, fetched from url, checked against `expected` (a
+// fingerprint) when given; `say` tells the user which fingerprint was trusted and how.
+Result<pki::TrustAnchor> fetch_operator_ca(const std::string& url, const std::string& expected,
+                                           const std::function<void(const std::string&)>& say);
+
+// The device's TLS identity from its key file, once enrolled.
+Result<std::optional<net::TlsIdentity>> identity_of(const std::string& key_file,
+                                                    const pki::Certificate* certificate);
 
 }  // namespace ecash::app

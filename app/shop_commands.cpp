@@ -9,7 +9,9 @@
 
 #include "crypto/random.hpp"
 #include "operator_location.hpp"
+#include "net/nodes.hpp"
 #include "parties/shop/shop.hpp"
+#include "protocol/payment_uri.hpp"
 
 namespace ecash::app {
 namespace {
@@ -22,6 +24,9 @@ struct Options {
   std::string name;
   std::string address;
   std::string account;
+  std::string ca_fingerprint;
+  std::string listen;
+  int crl_refresh = 60;
   std::string amount;
   std::string item;
   bool json = false;
@@ -49,11 +54,18 @@ void add_shop_commands(CLI::App& app) {
   g_shop->add_option("--home", g_options.home, "The shop's folder (default ~/.ecash/shop)");
   g_shop->add_flag("--json", g_options.json, "Print JSON instead of text");
   auto* init = g_shop->add_subcommand("init", "Enrol with the operator's CA and register (Fig 6)");
-  init->add_option("--operator", g_options.operator_location, "The operator (its data folder)")->required();
+  init->add_option("--operator", g_options.operator_location,
+                   "The operator: https://HOST:PORT, or its data folder to run it embedded")
+      ->required();
+  init->add_option("--ca-fingerprint", g_options.ca_fingerprint,
+                   "The operator CA's fingerprint, to check (otherwise trusted on first use)");
   init->add_option("--name", g_options.name, "The shop's name (goes to the CA alone)")->required();
   init->add_option("--address", g_options.address, "The shop's address (goes to the CA alone)");
   init->add_option("--account", g_options.account, "The IBAN proceeds are paid to (stays here)")->required();
-  auto* order = g_shop->add_subcommand("order", "Print a signed payment request for a wallet to pay");
+  auto* run = g_shop->add_subcommand("run", "Serve wallets paying this shop's requests (until Ctrl-C)");
+  run->add_option("--listen", g_options.listen, "HOST:PORT to listen on (default 127.0.0.1:0, a free port)");
+  run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
+  auto* order = g_shop->add_subcommand("order", "Print a signed payment request (ecash://pay?...) for a wallet to pay");
   order->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50")->required();
   order->add_option("--item", g_options.item, "What is sold")->required();
   g_shop->add_subcommand("sales", "Orders and whether they are paid");
@@ -74,28 +86,66 @@ int run_shop_command() {
   auto opened = shop::Shop::open(home, clock, random);
   if (!opened) return fail_with(opened.error());
   auto& shop = **opened;
-  std::string location = g_options.operator_location;
-  if (chosen != "init") {
-    auto saved = shop.setting("operator_location");
-    if (!saved || !*saved) return fail_with({ErrorCode::invalid_argument, "run `ecash shop init` first"});
-    location = **saved;
+  const auto say = [](const std::string& line) {
+    if (!g_options.json) std::cout << line << "\n";
+  };
+  if (chosen == "run") {
+    opened->reset();  // the server opens the shop itself
+    net::NodeOptions options;
+    options.data = home;
+    options.listen = g_options.listen;
+    options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
+    options.say = [](const std::string& line) { std::cout << line << std::endl; };
+    if (auto ok = net::run_shop(options); !ok) return fail_with(ok.error());
+    return 0;
   }
-  auto op = open_operator_at(location, clock, random);
-  if (!op) return fail_with(op.error());
-  auto center = (*op)->to_center("shop", shop.certificate());
+  std::unique_ptr<OperatorLink> link;
+  const auto connect_operator = [&]() -> Status {
+    auto location = shop.setting("operator_location");
+    if (!location) return std::unexpected(location.error());
+    if (!*location) return fail(ErrorCode::invalid_argument, "run `ecash shop init` first");
+    auto identity = identity_of(home + "/shop.keys", shop.certificate());
+    if (!identity) return std::unexpected(identity.error());
+    auto link_opened = OperatorLink::open(**location, *identity, shop.trust_anchor(), clock, random);
+    if (!link_opened) return std::unexpected(link_opened.error());
+    link = std::move(*link_opened);
+    return {};
+  };
 
   if (chosen == "init") {
-    // The embedded operator hosts the shops' bank as a sandbox: the account is opened there.
-    (void)(*op)->open_bank_account(g_options.account, g_options.name);
+    if (shop.certificate() != nullptr) {
+      return fail_with({ErrorCode::conflict, "a shop is enrolled in " + home + " already"});
+    }
+    const auto& location = g_options.operator_location;
+    std::optional<pki::TrustAnchor> anchor;
+    if (is_url(location)) {
+      auto fetched = fetch_operator_ca(location, g_options.ca_fingerprint, say);
+      if (!fetched) return fail_with(fetched.error());
+      anchor = *fetched;
+    }
+    auto first = OperatorLink::open(location, std::nullopt, anchor, clock, random);
+    if (!first) return fail_with(first.error());
+    if (auto* op = (*first)->local()) {
+      // The embedded operator hosts the shops' bank as a sandbox: the account is opened there.
+      (void)op->open_bank_account(g_options.account, g_options.name);
+    }
     const auto address = g_options.address.empty() ? "(not given)" : g_options.address;
-    if (auto ok = shop.enrol(*(*op)->to_ca("shop"), g_options.name, address, g_options.account); !ok) {
+    if (auto ok = shop.enrol((*first)->ca(), g_options.name, address, g_options.account); !ok) {
       return fail_with(ok.error());
     }
-    center = (*op)->to_center("shop", shop.certificate());
-    if (auto ok = shop.connect(*center); !ok) return fail_with(ok.error());
-    auto id = shop.register_shop(*center);
-    if (!id) return fail_with(id.error());
     if (auto ok = shop.set_setting("operator_location", location); !ok) return fail_with(ok.error());
+    first->reset();
+    auto identity = identity_of(home + "/shop.keys", shop.certificate());
+    if (!identity) return fail_with(identity.error());
+    auto enrolled = OperatorLink::open(location, *identity, anchor, clock, random);
+    if (!enrolled) return fail_with(enrolled.error());
+    link = std::move(*enrolled);
+    if (auto ok = shop.connect(link->center()); !ok) return fail_with(ok.error());
+    if (anchor && shop.trust_anchor()->ca.fingerprint() != anchor->ca.fingerprint()) {
+      return fail_with({ErrorCode::untrusted_issuer, "the CA that enrolled this shop is not the one pinned"});
+    }
+    auto id = shop.register_shop(link->center());
+    if (!id) return fail_with(id.error());
     print({{"home", home}, {"shop_id", id->to_string()}},
           "shop registered in " + home + " with shop ID " + id->to_string());
     return 0;
@@ -105,10 +155,27 @@ int run_shop_command() {
     if (!currency) return fail_with({ErrorCode::invalid_argument, "run `ecash shop init` first"});
     auto amount = Amount::parse(g_options.amount, *currency);
     if (!amount) return fail_with(amount.error());
+    // Wallets reach the shop where `shop run` listens; an embedded shop is named by its folder.
+    auto location = shop.setting("operator_location");
+    if (!location) return fail_with(location.error());
+    protocol::PaymentUri uri;
+    if (*location && is_url(**location)) {
+      auto url = net::listening_url(home, std::chrono::seconds(0));
+      if (!url) {
+        return fail_with({ErrorCode::unavailable,
+                          "the shop is not running: start `ecash shop run --home " + home + "` first"});
+      }
+      auto address = net::parse_url(*url);
+      if (!address) return fail_with(address.error());
+      uri.shop = address->host + ":" + std::to_string(address->port);
+    } else {
+      uri.shop_home = std::filesystem::absolute(home).string();
+    }
     auto request = shop.create_order(*amount, g_options.item);
     if (!request) return fail_with(request.error());
-    (*request)["shop_home"] = std::filesystem::absolute(home).string();
-    std::cout << request->dump() << "\n";
+    uri.request = *request;
+    const auto text = protocol::to_payment_uri(uri);
+    print({{"payment_request", text}, {"amount", amount->to_string()}, {"item", g_options.item}}, text);
     return 0;
   }
   if (chosen == "sales") {
@@ -124,7 +191,8 @@ int run_shop_command() {
     }
     return 0;
   }
-  auto payout = shop.payout(*center);
+  if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
+  auto payout = shop.payout(link->center());
   if (!payout) return fail_with(payout.error());
   print({{"amount", payout->amount.to_string()}, {"paid", payout->paid}, {"reference", payout->reference}},
         std::string(payout->paid ? "paid out " : "payout FAILED: ") + payout->amount.to_string() +

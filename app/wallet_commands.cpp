@@ -12,7 +12,10 @@
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
 #include "operator_location.hpp"
+#include "net/net.hpp"
+#include "parties/shop/shop.hpp"
 #include "parties/wallet/wallet.hpp"
+#include "protocol/payment_uri.hpp"
 
 namespace ecash::app {
 namespace {
@@ -25,6 +28,7 @@ struct Options {
   std::string name;
   std::string address;
   std::string card;
+  std::string ca_fingerprint;
   std::string amount;
   std::string input = "-";
   bool json = false;
@@ -44,7 +48,17 @@ std::string default_home() {
   return std::string(home ? home : ".") + "/.ecash/wallet";
 }
 
+Result<std::string> read_text(const std::string& input);
+
 Result<Json> read_message(const std::string& input) {
+  auto text = read_text(input);
+  if (!text) return std::unexpected(text.error());
+  Json j = Json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return fail(ErrorCode::malformed, "the message is not JSON");
+  return j;
+}
+
+Result<std::string> read_text(const std::string& input) {
   std::string text;
   if (input == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), {});
@@ -53,9 +67,27 @@ Result<Json> read_message(const std::string& input) {
     if (!in) return fail(ErrorCode::not_found, "cannot read " + input);
     text.assign(std::istreambuf_iterator<char>(in), {});
   }
-  Json j = Json::parse(text, nullptr, false);
-  if (j.is_discarded()) return fail(ErrorCode::malformed, "the message is not JSON");
-  return j;
+  return text;
+}
+
+// A payment request given as the URI itself, a file holding it, or stdin; the JSON a shop
+// printed in earlier versions ({"request", "shop_certificate", "shop_home"}) is taken too.
+Result<protocol::PaymentUri> payment_request(const std::string& input) {
+  std::string text = input;
+  if (input.rfind("ecash://", 0) != 0) {
+    auto read = read_text(input);
+    if (!read) return std::unexpected(read.error());
+    text = *read;
+  }
+  const auto start = text.find_first_not_of(" \t\r\n");
+  if (start != std::string::npos && text[start] == '{') {
+    Json j = Json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.contains("shop_home") || !j["shop_home"].is_string()) {
+      return fail(ErrorCode::malformed, "the payment request names no shop");
+    }
+    return protocol::PaymentUri{"", j["shop_home"].get<std::string>(), j};
+  }
+  return protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
 }
 
 void print(const Json& j, const std::string& text) {
@@ -72,7 +104,11 @@ void add_wallet_commands(CLI::App& app) {
   g_wallet->add_option("--home", g_options.home, "The wallet's folder (default ~/.ecash/wallet)");
   g_wallet->add_flag("--json", g_options.json, "Print JSON instead of text");
   auto* init = g_wallet->add_subcommand("init", "Enrol this wallet with the operator's CA and connect");
-  init->add_option("--operator", g_options.operator_location, "The operator (its data folder)")->required();
+  init->add_option("--operator", g_options.operator_location,
+                   "The operator: https://HOST:PORT, or its data folder to run it embedded")
+      ->required();
+  init->add_option("--ca-fingerprint", g_options.ca_fingerprint,
+                   "The operator CA's fingerprint, to check (otherwise trusted on first use)");
   init->add_option("--name", g_options.name, "Your name (goes to the CA alone)")->required();
   init->add_option("--address", g_options.address, "Your address (goes to the CA alone)");
   init->add_option("--card", g_options.card, "Your card number (stays on this device)")->required();
@@ -82,8 +118,9 @@ void add_wallet_commands(CLI::App& app) {
   g_wallet->add_subcommand("balance", "Balance at the bank and value received or sent offline");
   g_wallet->add_subcommand("history", "What this wallet did");
   g_wallet->add_subcommand("sync", "Report offline transfers to the bank and take its balance");
-  auto* pay = g_wallet->add_subcommand("pay", "Pay a shop's payment request (file or -)");
-  pay->add_option("REQUEST", g_options.input, "The payment request (default stdin)");
+  auto* pay = g_wallet->add_subcommand("pay", "Pay a shop's payment request (ecash://pay?...)");
+  pay->add_option("REQUEST", g_options.input,
+                  "The payment request: the ecash://pay?... text, a file holding it, or - (stdin)");
   pay->add_flag("--top-up", g_options.top_up, "When the balance is short, deposit the difference first");
   g_wallet->add_subcommand("receive", "Ask another wallet for AMOUNT: prints a request")
       ->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50")
@@ -116,33 +153,55 @@ int run_wallet_command() {
     if (!currency) return fail(ErrorCode::invalid_argument, "run `ecash wallet init` first");
     return Amount::parse(g_options.amount, *currency);
   };
-  // Commands that talk to the operator open it; the rest work offline.
-  std::unique_ptr<local::LocalOperator> op;
-  std::unique_ptr<protocol::Channel> center;
+  // Commands that talk to the operator open a link to it; the rest work offline.
+  std::unique_ptr<OperatorLink> link;
+  std::unique_ptr<pki::TrustStore> shop_trust;
+  const auto say = [](const std::string& line) {
+    if (!g_options.json) std::cout << line << "\n";
+  };
   const auto connect_operator = [&]() -> Status {
-    auto location = chosen == "init" ? Result<std::optional<std::string>>(g_options.operator_location)
-                                     : w.setting("operator_location");
+    auto location = w.setting("operator_location");
     if (!location) return std::unexpected(location.error());
     if (!*location) return fail(ErrorCode::invalid_argument, "run `ecash wallet init` first");
-    auto opened = open_operator_at(**location, clock, random);
+    auto identity = identity_of(home + "/wallet.keys", w.certificate());
+    if (!identity) return std::unexpected(identity.error());
+    auto opened = OperatorLink::open(**location, *identity, w.trust_anchor(), clock, random);
     if (!opened) return std::unexpected(opened.error());
-    op = std::move(*opened);
-    center = op->to_center("wallet", w.certificate());
+    link = std::move(*opened);
     return {};
   };
 
   if (chosen == "init") {
-    if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
-    // The embedded operator hosts a card company sandbox: the card is opened there.
-    (void)op->open_card(g_options.card, Amount::parse("1000.00", op->currency()).value());
+    if (w.certificate() != nullptr) {
+      return fail_with({ErrorCode::conflict, "a wallet is enrolled in " + home + " already"});
+    }
+    const auto& location = g_options.operator_location;
+    std::optional<pki::TrustAnchor> anchor;
+    if (is_url(location)) {
+      auto fetched = fetch_operator_ca(location, g_options.ca_fingerprint, say);
+      if (!fetched) return fail_with(fetched.error());
+      anchor = *fetched;
+    }
+    auto opened = OperatorLink::open(location, std::nullopt, anchor, clock, random);
+    if (!opened) return fail_with(opened.error());
+    if (auto* op = (*opened)->local()) {
+      // The embedded operator hosts a card company sandbox: the card is opened there.
+      (void)op->open_card(g_options.card, Amount::parse("1000.00", op->currency()).value());
+    }
     const auto address = g_options.address.empty() ? "(not given)" : g_options.address;
-    if (auto ok = w.enrol(*op->to_ca("wallet"), g_options.name, address, g_options.card); !ok) {
+    if (auto ok = w.enrol((*opened)->ca(), g_options.name, address, g_options.card); !ok) {
       return fail_with(ok.error());
     }
-    center = op->to_center("wallet", w.certificate());
-    if (auto ok = w.connect(*center); !ok) return fail_with(ok.error());
-    if (auto ok = w.set_setting("operator_location", g_options.operator_location); !ok) {
-      return fail_with(ok.error());
+    if (auto ok = w.set_setting("operator_location", location); !ok) return fail_with(ok.error());
+    // From here on the wallet shows its own certificate to the operator.
+    opened->reset();
+    auto identity = identity_of(home + "/wallet.keys", w.certificate());
+    if (!identity) return fail_with(identity.error());
+    auto enrolled = OperatorLink::open(location, *identity, anchor, clock, random);
+    if (!enrolled) return fail_with(enrolled.error());
+    if (auto ok = w.connect((*enrolled)->center()); !ok) return fail_with(ok.error());
+    if (anchor && w.trust_anchor()->ca.fingerprint() != anchor->ca.fingerprint()) {
+      return fail_with({ErrorCode::untrusted_issuer, "the CA that enrolled this wallet is not the one pinned"});
     }
     print({{"home", home}, {"certificate_subject", w.certificate()->subject()}},
           "wallet enrolled in " + home + " as " + w.certificate()->subject() +
@@ -154,12 +213,12 @@ int run_wallet_command() {
     if (chosen == "deposit") {
       auto amount = amount_arg();
       if (!amount) return fail_with(amount.error());
-      auto balance = w.deposit(*center, *amount);
+      auto balance = w.deposit(link->center(), *amount);
       if (!balance) return fail_with(balance.error());
       print({{"deposited", amount->to_string()}, {"balance", balance->to_string()}},
             "deposited " + amount->to_string() + "; balance " + balance->to_string());
     } else {
-      auto done = w.sync(*center);
+      auto done = w.sync(link->center());
       if (!done) return fail_with(done.error());
       print({{"balance", done->balance.to_string()}, {"accepted", done->accepted},
              {"refused", done->refused}, {"returned", done->returned}},
@@ -201,19 +260,37 @@ int run_wallet_command() {
     std::cout << request->dump() << "\n";
     return 0;
   }
-  auto message = read_message(g_options.input);
-  if (!message) return fail_with(message.error());
   if (chosen == "pay") {
-    // In the embedded mode the request names the shop's folder; the shop answers in this process.
-    if (!message->contains("shop_home") || !(*message)["shop_home"].is_string()) {
-      return fail_with({ErrorCode::malformed, "the payment request names no shop"});
-    }
+    auto uri = payment_request(g_options.input);
+    if (!uri) return fail_with(uri.error());
     if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
-    auto shop = shop::Shop::open((*message)["shop_home"].get<std::string>(), clock, random);
-    if (!shop) return fail_with(shop.error());
-    op->connect_shop(**shop);
-    auto to_shop = op->to_shop(**shop, "wallet", w.certificate());
-    auto paid = w.pay(*to_shop, *message, g_options.top_up ? center.get() : nullptr);
+    std::unique_ptr<shop::Shop> embedded_shop;
+    std::unique_ptr<protocol::Channel> to_shop;
+    if (!uri->shop_home.empty()) {
+      // Embedded mode: the request names the shop's folder; the shop answers in this process.
+      auto* op = link->local();
+      if (op == nullptr) return fail_with({ErrorCode::invalid_argument, "an embedded shop needs an embedded operator"});
+      auto opened = shop::Shop::open(uri->shop_home, clock, random);
+      if (!opened) return fail_with(opened.error());
+      embedded_shop = std::move(*opened);
+      op->connect_shop(*embedded_shop);
+      to_shop = op->to_shop(*embedded_shop, "wallet", w.certificate());
+    } else {
+      // The shop must hold the certificate its request names, from this wallet's CA.
+      auto shop_cert = uri->request.contains("shop_certificate") && uri->request["shop_certificate"].is_string()
+                           ? pki::Certificate::from_pem(uri->request["shop_certificate"].get<std::string>())
+                           : Result<pki::Certificate>(fail(ErrorCode::malformed, "the request names no shop certificate"));
+      if (!shop_cert) return fail_with(shop_cert.error());
+      auto identity = identity_of(home + "/wallet.keys", w.certificate());
+      if (!identity) return fail_with(identity.error());
+      shop_trust = std::make_unique<pki::TrustStore>(*w.trust_anchor());
+      net::PeerPolicy policy{shop_trust.get(), {pki::Role::shop}};
+      policy.pinned_fingerprint = shop_cert->fingerprint();
+      auto connection = net::connect("https://" + uri->shop, *identity, policy, clock);
+      if (!connection) return fail_with(connection.error());
+      to_shop = net::channel(*connection, "shop");
+    }
+    auto paid = w.pay(*to_shop, uri->request, g_options.top_up ? &link->center() : nullptr);
     if (!paid) return fail_with(paid.error());
     print({{"paid", paid->paid.to_string()}, {"item", paid->item}, {"balance", paid->balance.to_string()},
            {"topped_up", paid->topped_up ? paid->topped_up->to_string() : "EUR:0.00"}},
@@ -222,6 +299,8 @@ int run_wallet_command() {
               "; balance " + paid->balance.to_string());
     return 0;
   }
+  auto message = read_message(g_options.input);
+  if (!message) return fail_with(message.error());
   if (chosen == "send") {
     auto transfer = w.send(*message);
     if (!transfer) return fail_with(transfer.error());

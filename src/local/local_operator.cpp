@@ -26,34 +26,57 @@ Result<Json> LocalChannel::call(std::string_view route, const Json& body) {
 
 namespace {
 
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // An operator role's keys and certificate in dir/<name>.keys and dir/<name>.pem, issued by the
 // CA the first time.
 Result<parties::Identity> role_identity(ca::CaParty& ca, const std::string& dir,
                                         const std::string& name, pki::Role role) {
   std::filesystem::create_directories(dir);
+  if (std::filesystem::exists(dir + "/" + name + ".pem")) return load_identity(dir, name);
   auto keys = parties::load_or_create_keys(dir + "/" + name + ".keys");
   if (!keys) return std::unexpected(keys.error());
-  const std::string pem_path = dir + "/" + name + ".pem";
-  if (std::filesystem::exists(pem_path)) {
-    std::ifstream in(pem_path);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto cert = pki::Certificate::from_pem(text.str());
-    if (!cert) return std::unexpected(cert.error());
-    return parties::Identity{std::move(*keys), *cert};
-  }
   auto cert = ca.issue_operator(role, name, *keys, {"DNS:localhost", "IP:127.0.0.1"});
   if (!cert) return std::unexpected(cert.error());
-  std::ofstream(pem_path) << cert->to_pem();
+  std::ofstream(dir + "/" + name + ".pem") << cert->to_pem();
   return parties::Identity{std::move(*keys), *cert};
 }
 
 }  // namespace
 
+Result<parties::Identity> load_identity(const std::string& dir, const std::string& name) {
+  const std::string pem_path = dir + "/" + name + ".pem";
+  if (!std::filesystem::exists(pem_path)) {
+    return fail(ErrorCode::not_found, "no certificate " + pem_path + ": was the operator initialised?");
+  }
+  auto keys = parties::load_or_create_keys(dir + "/" + name + ".keys");
+  if (!keys) return std::unexpected(keys.error());
+  auto cert = pki::Certificate::from_pem(read_text(pem_path));
+  if (!cert) return std::unexpected(cert.error());
+  return parties::Identity{std::move(*keys), *cert};
+}
+
+Result<parties::Directory> load_directory(const std::string& data) {
+  std::vector<pki::Certificate> certs;
+  for (const auto* path : {"/ca/ca.pem", "/center/center.pem", "/bank/bank.pem", "/clearing/clearing.pem"}) {
+    auto cert = pki::Certificate::from_pem(read_text(data + path));
+    if (!cert) return fail(cert.error().code, data + path + ": " + cert.error().message);
+    certs.push_back(std::move(*cert));
+  }
+  return parties::Directory{certs[0], certs[1], certs[2], certs[3]};
+}
+
 Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& dir,
                                                            Currency currency, const Clock& clock,
-                                                           RandomSource& random) {
+                                                           RandomSource& random,
+                                                           OpenOptions options) {
   auto op = std::make_unique<LocalOperator>();
+  op->m_dir = dir;
   op->m_currency = currency;
   auto ca = ca::CaParty::open(dir + "/ca", "ecash CA", clock, random);
   if (!ca) return std::unexpected(ca.error());
@@ -65,7 +88,9 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
   auto center_id = role_identity(*op->m_ca, dir + "/center", "center", pki::Role::center);
   auto bank_id = role_identity(*op->m_ca, dir + "/bank", "bank", pki::Role::bank);
   auto clearing_id = role_identity(*op->m_ca, dir + "/clearing", "clearing", pki::Role::clearing);
-  for (const auto* id : {&center_id, &bank_id, &clearing_id}) {
+  auto institution_id =
+      role_identity(*op->m_ca, dir + "/sandbox", "institution", pki::Role::institution);
+  for (const auto* id : {&center_id, &bank_id, &clearing_id, &institution_id}) {
     if (!*id) return std::unexpected(id->error());
   }
   const parties::Directory directory{op->m_ca->certificate(), center_id->certificate,
@@ -73,17 +98,22 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
   op->m_center_cert = center_id->certificate;
   op->m_clearing_cert = clearing_id->certificate;
 
-  std::filesystem::create_directories(dir + "/sandbox");
-  auto card_company = sandbox::CardCompany::open(dir + "/sandbox/card_company.db", clock);
-  auto bank_institution = sandbox::BankInstitution::open(dir + "/sandbox/bank.db", clock);
-  if (!card_company) return std::unexpected(card_company.error());
-  if (!bank_institution) return std::unexpected(bank_institution.error());
-  op->m_card_company = std::move(*card_company);
-  op->m_bank_institution = std::move(*bank_institution);
-
   LocalOperator* self = op.get();
-  const protocol::Caller as_center{center_id->certificate};
   const protocol::Caller as_clearing{clearing_id->certificate};
+  if (!options.card_company || !options.bank_institution) {
+    auto card_company = sandbox::CardCompany::open(dir + "/sandbox/card_company.db", clock);
+    auto bank_institution = sandbox::BankInstitution::open(dir + "/sandbox/bank.db", clock);
+    if (!card_company) return std::unexpected(card_company.error());
+    if (!bank_institution) return std::unexpected(bank_institution.error());
+    op->m_card_company = std::move(*card_company);
+    op->m_bank_institution = std::move(*bank_institution);
+    options.card_company = std::make_unique<LocalChannel>(
+        "clearing->card_company", *op->m_card_company, as_clearing, &self->m_tap);
+    options.bank_institution = std::make_unique<LocalChannel>(
+        "clearing->bank_institution", *op->m_bank_institution, as_clearing, &self->m_tap);
+  }
+
+  const protocol::Caller as_center{center_id->certificate};
 
   auto bank = bank::VirtualBank::open(dir + "/bank/bank.db", std::move(*bank_id), directory,
                                       *op->m_trust, clock, random, currency);
@@ -92,10 +122,7 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
 
   auto clearing = clearing::ClearingHouse::open(
       dir + "/clearing/clearing.db", std::move(*clearing_id), directory, *op->m_trust, clock,
-      std::make_unique<LocalChannel>("clearing->card_company", *op->m_card_company, as_clearing,
-                                     &self->m_tap),
-      std::make_unique<LocalChannel>("clearing->bank_institution", *op->m_bank_institution,
-                                     as_clearing, &self->m_tap));
+      std::move(options.card_company), std::move(options.bank_institution));
   if (!clearing) return std::unexpected(clearing.error());
   op->m_clearing = std::move(*clearing);
 
@@ -106,7 +133,9 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
   if (!center) return std::unexpected(center.error());
   op->m_center = std::move(*center);
   // Finish whatever a crash left open before taking new requests.
-  if (auto resumed = op->m_center->resume(); !resumed) return std::unexpected(resumed.error());
+  if (options.resume) {
+    if (auto resumed = op->m_center->resume(); !resumed) return std::unexpected(resumed.error());
+  }
   return op;
 }
 
@@ -133,6 +162,7 @@ void LocalOperator::connect_shop(shop::Shop& shop) {
 }
 
 Status LocalOperator::open_card(const std::string& number, const Amount& limit) {
+  if (!m_card_company) return fail(ErrorCode::unavailable, "the card company is not in this process");
   auto done = m_card_company->handle({}, "open_card",
                                      {{"card_number", number}, {"limit", limit.to_string()}});
   if (!done) return std::unexpected(done.error());
@@ -140,6 +170,7 @@ Status LocalOperator::open_card(const std::string& number, const Amount& limit) 
 }
 
 Status LocalOperator::open_bank_account(const std::string& iban, const std::string& holder) {
+  if (!m_bank_institution) return fail(ErrorCode::unavailable, "the bank is not in this process");
   auto done = m_bank_institution->handle(
       {}, "open_account",
       {{"iban", iban}, {"holder", holder}, {"currency", std::string(m_currency.code())}});

@@ -52,11 +52,29 @@ class LocalChannel final : public protocol::Channel {
   Tap* const* m_tap;  // the operator's current tap, may be null
 };
 
+// An operator role's keys and certificate, kept in dir/<name>.keys and dir/<name>.pem.
+Result<parties::Identity> load_identity(const std::string& dir, const std::string& name);
+// The certificates of the CA and the three operator roles under an operator's data folder.
+Result<parties::Directory> load_directory(const std::string& data);
+
+struct OpenOptions {
+  // Channels to the outside institutions; without them the sandboxes under dir/sandbox are
+  // opened in this process.
+  std::unique_ptr<protocol::Channel> card_company;
+  std::unique_ptr<protocol::Channel> bank_institution;
+  // Finish the center's open sagas before anything else (off for read-only inspection while
+  // another process runs the operator).
+  bool resume = true;
+};
+
 class LocalOperator {
  public:
-  // Opens (creating when new) every operator role under dir, working in currency.
+  // Opens (creating when new) every operator role under dir, working in currency. A new operator
+  // also gets TLS identities for a separate CA server (dir/ca/ca-server) and for the sandboxes
+  // (dir/sandbox/institution).
   static Result<std::unique_ptr<LocalOperator>> open(const std::string& dir, Currency currency,
-                                                     const Clock& clock, RandomSource& random);
+                                                     const Clock& clock, RandomSource& random,
+                                                     OpenOptions options = {});
 
   ca::CaParty& ca() { return *m_ca; }
   center::Center& center() { return *m_center; }
@@ -67,6 +85,7 @@ class LocalOperator {
   const pki::TrustStore& trust() const { return *m_trust; }
   const pki::Certificate& center_certificate() const { return *m_center_cert; }
   Currency currency() const { return m_currency; }
+  const std::string& dir() const { return m_dir; }
 
   // Channels as a wallet or shop would hold them; caller is the device's certificate (or none).
   std::unique_ptr<protocol::Channel> to_ca(const std::string& from);
@@ -98,6 +117,7 @@ class LocalOperator {
   LocalOperator() = default;
 
  private:
+  std::string m_dir;
   Currency m_currency = Currency::from_code("EUR").value();
   Tap* m_tap = nullptr;
   std::unique_ptr<ca::CaParty> m_ca;

@@ -87,16 +87,16 @@ Result<std::unique_ptr<CaParty>> CaParty::open(const std::string& dir, const std
 Result<pki::Crl> CaParty::crl() const {
   // Revocations may come from another process on the same store (`ecash operator revoke` while
   // the operator runs): the CRL is issued from the store, not from what this process remembers.
-  auto rows = m_db->transact([&](store::Transaction& tx) -> Result<std::vector<pki::Revocation>> {
+  std::vector<pki::Revocation> rows;
+  auto read = m_db->transact([&](store::Transaction& tx) -> Status {
     auto found = tx.query("SELECT serial, revoked FROM revocations");
     if (!found) return std::unexpected(found.error());
-    std::vector<pki::Revocation> out;
-    for (const auto& row : *found) out.push_back({*store::text_at(row, 0), *store::int_at(row, 1)});
-    return out;
+    for (const auto& row : *found) rows.push_back({*store::text_at(row, 0), *store::int_at(row, 1)});
+    return {};
   });
-  if (!rows) return std::unexpected(rows.error());
+  if (!read) return std::unexpected(read.error());
   std::lock_guard lock(m_mutex);
-  for (const auto& r : *rows) m_authority.revoke(r.serial, r.when);
+  for (const auto& r : rows) m_authority.revoke(r.serial, r.when);
   const auto now = m_clock.now();
   return m_authority.issue_crl(now - 60, now + kCrlLifetime);
 }

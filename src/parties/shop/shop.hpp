@@ -50,6 +50,10 @@ class Shop final : public protocol::Endpoint {
   const pki::Certificate* certificate() const {
     return m_device.certificate() ? &*m_device.certificate() : nullptr;
   }
+  // The pinned CA and the latest CRL this device holds (for checking servers), once connected.
+  std::optional<pki::TrustAnchor> trust_anchor() const {
+    return m_device.ready() ? std::optional<pki::TrustAnchor>(m_device.trust().anchor()) : std::nullopt;
+  }
   std::optional<Id128> shop_id() const { return m_shop_id; }
   std::optional<Currency> currency() const {
     return m_device.ready() ? std::optional<Currency>(m_device.view().currency) : std::nullopt;

@@ -89,6 +89,10 @@ class Wallet {
   const pki::Certificate* certificate() const {
     return m_device.certificate() ? &*m_device.certificate() : nullptr;
   }
+  // The pinned CA and the latest CRL this device holds (for checking servers), once connected.
+  std::optional<pki::TrustAnchor> trust_anchor() const {
+    return m_device.ready() ? std::optional<pki::TrustAnchor>(m_device.trust().anchor()) : std::nullopt;
+  }
 
   Wallet(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
          const Clock& clock, RandomSource& random);

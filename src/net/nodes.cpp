@@ -1,0 +1,448 @@
+#include "net/nodes.hpp"
+
+#include <nlohmann/json.hpp>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "crypto/random.hpp"
+#include "local/local_operator.hpp"
+#include "parties/common/device.hpp"
+
+namespace ecash::net {
+
+namespace fs = std::filesystem;
+using protocol::Json;
+using pki::Role;
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Written next to the final name and renamed: a reader sees the old file or the new, whole.
+Status write_atomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".new";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text;
+    if (!out) return fail(ErrorCode::io_error, "cannot write " + temporary);
+  }
+  std::error_code ec;
+  fs::rename(temporary, path, ec);
+  if (ec) return fail(ErrorCode::io_error, "cannot write " + path + ": " + ec.message());
+  return {};
+}
+
+TlsIdentity tls_identity(const parties::Identity& id) {
+  return {id.certificate, pki::private_key_pem(id.keys.signing)};
+}
+
+// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so that wait_for_stop
+// alone receives them.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+// Serves until a stop signal, calling refresh every `every`.
+void serve_until_stopped(Server& server, const sigset_t& signals, std::chrono::seconds every,
+                         const std::function<void()>& refresh) {
+  std::thread serving([&] { server.run(); });
+  auto next = std::chrono::steady_clock::now() + every;
+  for (;;) {
+    timespec tick{1, 0};
+    if (sigtimedwait(&signals, nullptr, &tick) > 0) break;
+    if (std::chrono::steady_clock::now() >= next) {
+      refresh();
+      next = std::chrono::steady_clock::now() + every;
+    }
+  }
+  server.stop();
+  serving.join();
+}
+
+// Binds, announces the URL (folder/listening and a line said), serves, and removes the file.
+Status listen_and_serve(Server& server, const NodeOptions& options, const std::string& folder,
+                        const std::string& default_listen, const std::string& what,
+                        const std::function<void()>& refresh) {
+  const sigset_t signals = block_stop_signals();
+  auto address = parse_listen(options.listen.empty() ? default_listen : options.listen);
+  if (!address) return std::unexpected(address.error());
+  auto port = server.bind(address->host, address->port);
+  if (!port) return std::unexpected(port.error());
+  const Address bound{address->host, *port};
+  const std::string file = folder + "/listening";
+  if (auto ok = write_atomically(file, bound.url() + "\n"); !ok) return ok;
+  options.say(what + " listening on " + bound.url());
+  serve_until_stopped(server, signals, options.crl_refresh, refresh);
+  std::error_code ec;
+  fs::remove(file, ec);
+  options.say(what + " stopped");
+  return {};
+}
+
+// A CRL fetched from the CA ("trust" route) into trust.
+void refresh_from_ca(protocol::Channel& ca, pki::TrustStore& trust, const NodeOptions& options) {
+  auto answer = ca.call("trust", Json::object());
+  if (answer && answer->contains("crl") && (*answer)["crl"].is_string()) {
+    auto crl = pki::Crl::from_pem((*answer)["crl"].get<std::string>());
+    if (crl && trust.update_crl(*crl)) return;
+  }
+  options.say("warning: could not refresh the CRL from the CA" +
+              (answer ? std::string() : ": " + answer.error().to_string()));
+}
+
+// The CA's routes, answered by the CA process: the center's front door forwards a device's
+// enrolment and trust requests to it.
+class Relay final : public protocol::Endpoint {
+ public:
+  explicit Relay(std::unique_ptr<protocol::Channel> to) : m_to(std::move(to)) {}
+  Result<Json> handle(const protocol::Caller&, std::string_view route, const Json& body) override {
+    if (route != "enrol" && route != "trust") {
+      return fail(ErrorCode::not_found, "the CA has no public route " + std::string(route));
+    }
+    return m_to->call(route, body);
+  }
+
+ private:
+  std::unique_ptr<protocol::Channel> m_to;
+};
+
+struct Common {
+  OperatorSettings settings;
+  parties::Directory directory;
+  std::unique_ptr<pki::TrustStore> trust;
+};
+
+Result<Common> open_common(const std::string& data) {
+  auto settings = read_operator_settings(data);
+  if (!settings) return std::unexpected(settings.error());
+  auto directory = local::load_directory(data);
+  if (!directory) return std::unexpected(directory.error());
+  auto anchor = read_trust(data);
+  if (!anchor) return std::unexpected(anchor.error());
+  return Common{*settings, *directory, std::make_unique<pki::TrustStore>(*anchor)};
+}
+
+// Channels to the card company and bank for clearing, when they are outside this operator.
+Result<local::OpenOptions> institutions(const OperatorSettings& settings, const TlsIdentity& clearing,
+                                        const pki::TrustStore& trust, const Clock& clock) {
+  local::OpenOptions out;
+  if (settings.card_company_url.empty() || settings.bank_url.empty()) return out;
+  auto cards = connect(settings.card_company_url, clearing, {&trust, {Role::institution}}, clock);
+  auto bank = connect(settings.bank_url, clearing, {&trust, {Role::institution}}, clock);
+  if (!cards) return std::unexpected(cards.error());
+  if (!bank) return std::unexpected(bank.error());
+  out.card_company = channel(*cards, "card_company");
+  out.bank_institution = channel(*bank, "bank_institution");
+  return out;
+}
+
+constexpr const char* kFrontDoor = "127.0.0.1:8443";
+constexpr const char* kAnyPort = "127.0.0.1:0";
+
+Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
+  const auto& data = options.data;
+  auto common = open_common(data);
+  if (!common) return std::unexpected(common.error());
+  auto clearing_id = local::load_identity(data + "/clearing", "clearing");
+  if (!clearing_id) return std::unexpected(clearing_id.error());
+  auto outside = institutions(common->settings, tls_identity(*clearing_id), *common->trust, clock);
+  if (!outside) return std::unexpected(outside.error());
+  const bool hosted = !outside->card_company;
+  auto op = local::LocalOperator::open(data, common->settings.currency, clock, random,
+                                       std::move(*outside));
+  if (!op) return std::unexpected(op.error());
+  auto& o = **op;
+  auto center_id = local::load_identity(data + "/center", "center");
+  if (!center_id) return std::unexpected(center_id.error());
+  PeerPolicy devices{&o.trust(), {Role::wallet, Role::shop}, false};
+  Server server(tls_identity(*center_id), devices, clock);
+  server.mount("center", o.center(), {Role::wallet, Role::shop}, {"directory"});
+  server.mount("ca", o.ca(), {}, {"trust", "enrol"});
+  if (hosted) options.say("card company and bank: SANDBOXES hosted in this process");
+  const auto refresh = [&] {
+    auto crl = o.ca().crl();
+    if (!crl || !o.refresh_crl() || !publish_crl(data, *crl) ||
+        !common->trust->update_crl(*crl)) {
+      options.say("warning: could not refresh the CRL");
+    }
+  };
+  refresh();
+  return listen_and_serve(server, options, data + "/center", kFrontDoor,
+                          "operator (ca, center, bank, clearing)", refresh);
+}
+
+Status run_ca(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
+  auto ca = ca::CaParty::open(options.data + "/ca", "ecash CA", clock, random);
+  if (!ca) return std::unexpected(ca.error());
+  auto anchor = (*ca)->anchor();
+  if (!anchor) return std::unexpected(anchor.error());
+  pki::TrustStore trust(*anchor);
+  // The CA shows its own certificate in the handshake: the key is in this process anyway.
+  auto id = local::load_identity(options.data + "/ca", "ca");
+  if (!id) return std::unexpected(id.error());
+  const std::vector<Role> operators{Role::center, Role::bank, Role::clearing};
+  Server server(tls_identity(*id), {&trust, operators}, clock);
+  server.mount("ca", **ca, operators);
+  const auto refresh = [&] {
+    auto crl = (*ca)->crl();
+    if (!crl || !trust.update_crl(*crl) || !publish_crl(options.data, *crl)) {
+      options.say("warning: could not refresh the CRL");
+    }
+  };
+  refresh();
+  return listen_and_serve(server, options, options.data + "/ca", kAnyPort, "ca", refresh);
+}
+
+// The CA process, for roles that fetch their CRL from it.
+Result<std::unique_ptr<protocol::Channel>> ca_channel(const NodeOptions& options,
+                                                      const TlsIdentity& id,
+                                                      const pki::TrustStore& trust,
+                                                      const Clock& clock) {
+  auto url = listening_url(options.data + "/ca", options.peer_wait);
+  if (!url) return std::unexpected(url.error());
+  auto c = connect(*url, id, {&trust, {Role::ca}}, clock);
+  if (!c) return std::unexpected(c.error());
+  return channel(*c, "ca");
+}
+
+Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
+  auto common = open_common(options.data);
+  if (!common) return std::unexpected(common.error());
+  auto id = local::load_identity(options.data + "/bank", "bank");
+  if (!id) return std::unexpected(id.error());
+  const auto tls = tls_identity(*id);
+  auto ca = ca_channel(options, tls, *common->trust, clock);
+  if (!ca) return std::unexpected(ca.error());
+  auto bank = bank::VirtualBank::open(options.data + "/bank/bank.db", std::move(*id),
+                                      common->directory, *common->trust, clock, random,
+                                      common->settings.currency);
+  if (!bank) return std::unexpected(bank.error());
+  Server server(tls, {common->trust.get(), {Role::center}}, clock);
+  server.mount("bank", **bank, {Role::center});
+  const auto refresh = [&] { refresh_from_ca(**ca, *common->trust, options); };
+  refresh();
+  return listen_and_serve(server, options, options.data + "/bank", kAnyPort, "bank", refresh);
+}
+
+Status run_clearing(const NodeOptions& options, SystemClock& clock) {
+  auto common = open_common(options.data);
+  if (!common) return std::unexpected(common.error());
+  auto id = local::load_identity(options.data + "/clearing", "clearing");
+  if (!id) return std::unexpected(id.error());
+  const auto tls = tls_identity(*id);
+  auto ca = ca_channel(options, tls, *common->trust, clock);
+  if (!ca) return std::unexpected(ca.error());
+  auto outside = institutions(common->settings, tls, *common->trust, clock);
+  if (!outside) return std::unexpected(outside.error());
+  // Without URLs the sandboxes live in this process, as in the all-in-one operator.
+  std::unique_ptr<sandbox::CardCompany> cards;
+  std::unique_ptr<sandbox::BankInstitution> bank;
+  local::Tap* const no_tap = nullptr;
+  if (!outside->card_company) {
+    auto c = sandbox::CardCompany::open(options.data + "/sandbox/card_company.db", clock);
+    auto b = sandbox::BankInstitution::open(options.data + "/sandbox/bank.db", clock);
+    if (!c) return std::unexpected(c.error());
+    if (!b) return std::unexpected(b.error());
+    cards = std::move(*c);
+    bank = std::move(*b);
+    const protocol::Caller as_clearing{id->certificate};
+    outside->card_company = std::make_unique<local::LocalChannel>("clearing->card_company", *cards,
+                                                                  as_clearing, &no_tap);
+    outside->bank_institution = std::make_unique<local::LocalChannel>(
+        "clearing->bank_institution", *bank, as_clearing, &no_tap);
+    options.say("card company and bank: SANDBOXES hosted in this process");
+  }
+  auto clearing = clearing::ClearingHouse::open(
+      options.data + "/clearing/clearing.db", std::move(*id), common->directory, *common->trust,
+      clock, std::move(outside->card_company), std::move(outside->bank_institution));
+  if (!clearing) return std::unexpected(clearing.error());
+  Server server(tls, {common->trust.get(), {Role::center}}, clock);
+  server.mount("clearing", **clearing, {Role::center});
+  const auto refresh = [&] { refresh_from_ca(**ca, *common->trust, options); };
+  refresh();
+  return listen_and_serve(server, options, options.data + "/clearing", kAnyPort, "clearing",
+                          refresh);
+}
+
+Status run_center(const NodeOptions& options, SystemClock& clock) {
+  auto common = open_common(options.data);
+  if (!common) return std::unexpected(common.error());
+  auto id = local::load_identity(options.data + "/center", "center");
+  if (!id) return std::unexpected(id.error());
+  const auto tls = tls_identity(*id);
+  std::shared_ptr<Connection> peers[3];
+  const std::pair<const char*, Role> roles[3] = {
+      {"ca", Role::ca}, {"bank", Role::bank}, {"clearing", Role::clearing}};
+  for (int i = 0; i < 3; ++i) {
+    auto url = listening_url(options.data + "/" + roles[i].first, options.peer_wait);
+    if (!url) return std::unexpected(url.error());
+    auto c = connect(*url, tls, {common->trust.get(), {roles[i].second}}, clock);
+    if (!c) return std::unexpected(c.error());
+    peers[i] = *c;
+    options.say(std::string("center: ") + roles[i].first + " at " + *url);
+  }
+  auto ca = channel(peers[0], "ca");
+  refresh_from_ca(*ca, *common->trust, options);
+  auto center = center::Center::open(options.data + "/center/center.db", std::move(*id),
+                                     common->directory, *common->trust, clock,
+                                     common->settings.currency, channel(peers[2], "clearing"),
+                                     channel(peers[1], "bank"));
+  if (!center) return std::unexpected(center.error());
+  // Whatever a crash left open is finished before new requests come in.
+  if (auto resumed = (*center)->resume(); !resumed) return std::unexpected(resumed.error());
+  Relay relay(channel(peers[0], "ca"));
+  Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock);
+  server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"});
+  server.mount("ca", relay, {}, {"trust", "enrol"});
+  const auto refresh = [&] { refresh_from_ca(*ca, *common->trust, options); };
+  return listen_and_serve(server, options, options.data + "/center", kFrontDoor, "center", refresh);
+}
+
+}  // namespace
+
+Result<OperatorSettings> read_operator_settings(const std::string& data) {
+  const std::string path = data + "/operator.json";
+  if (!fs::exists(path)) {
+    return fail(ErrorCode::not_found,
+                "no operator in " + data + ": run `ecash operator init --data " + data + "`");
+  }
+  const auto j = Json::parse(read_text(path), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("currency") || !j["currency"].is_string()) {
+    return fail(ErrorCode::malformed, path + " is damaged");
+  }
+  auto currency = Currency::from_code(j["currency"].get<std::string>());
+  if (!currency) return std::unexpected(currency.error());
+  return OperatorSettings{*currency, j.value("card_company", std::string()),
+                          j.value("bank", std::string())};
+}
+
+Status write_operator_settings(const std::string& data, const OperatorSettings& settings) {
+  Json j{{"currency", std::string(settings.currency.code())}};
+  if (!settings.card_company_url.empty()) j["card_company"] = settings.card_company_url;
+  if (!settings.bank_url.empty()) j["bank"] = settings.bank_url;
+  return write_atomically(data + "/operator.json", j.dump(2) + "\n");
+}
+
+Status publish_crl(const std::string& data, const pki::Crl& crl) {
+  return write_atomically(data + "/ca/crl.pem", crl.to_pem());
+}
+
+Result<pki::TrustAnchor> read_trust(const std::string& data) {
+  auto ca = pki::Certificate::from_pem(read_text(data + "/ca/ca.pem"));
+  if (!ca) return fail(ca.error().code, data + "/ca/ca.pem: " + ca.error().message);
+  auto crl = pki::Crl::from_pem(read_text(data + "/ca/crl.pem"));
+  if (!crl) return fail(crl.error().code, data + "/ca/crl.pem: " + crl.error().message);
+  return pki::TrustAnchor{*ca, *crl};
+}
+
+Result<std::string> listening_url(const std::string& folder, std::chrono::seconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  const std::string file = folder + "/listening";
+  for (;;) {
+    std::string url = read_text(file);
+    while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
+    if (!url.empty()) return url;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return fail(ErrorCode::unavailable, "nothing is listening for " + folder + " (no " + file +
+                                              "): start that role first");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Result<TlsIdentity> device_identity(const std::string& key_file, const pki::Certificate& cert) {
+  auto keys = parties::load_or_create_keys(key_file);
+  if (!keys) return std::unexpected(keys.error());
+  if (keys->signing.verify_key() != cert.verify_key()) {
+    return fail(ErrorCode::bad_certificate, key_file + " does not hold this certificate's key");
+  }
+  return TlsIdentity{cert, pki::private_key_pem(keys->signing)};
+}
+
+Status run_operator(const NodeOptions& options) {
+  SystemClock clock;
+  crypto::SecureRandom random;
+  if (options.role == "all") return run_all(options, clock, random);
+  if (options.role == "ca") return run_ca(options, clock, random);
+  if (options.role == "bank") return run_bank(options, clock, random);
+  if (options.role == "clearing") return run_clearing(options, clock);
+  if (options.role == "center") return run_center(options, clock);
+  return fail(ErrorCode::invalid_argument,
+              "--role is one of all, ca, center, bank, clearing; not '" + options.role + "'");
+}
+
+Status run_sandbox(const NodeOptions& options) {
+  SystemClock clock;
+  const auto& data = options.data;
+  auto anchor = read_trust(data);
+  if (!anchor) return std::unexpected(anchor.error());
+  pki::TrustStore trust(*anchor);
+  auto id = local::load_identity(data + "/sandbox", "institution");
+  if (!id) return std::unexpected(id.error());
+  auto cards = sandbox::CardCompany::open(data + "/sandbox/card_company.db", clock);
+  auto bank = sandbox::BankInstitution::open(data + "/sandbox/bank.db", clock);
+  if (!cards) return std::unexpected(cards.error());
+  if (!bank) return std::unexpected(bank.error());
+  Server server(tls_identity(*id), {&trust, {Role::clearing}}, clock);
+  server.mount("card_company", **cards, {Role::clearing});
+  server.mount("bank_institution", **bank, {Role::clearing});
+  // The CRL comes from the operator's distribution point, the file its CA publishes.
+  const auto refresh = [&] {
+    auto latest = read_trust(data);
+    if (!latest || !trust.update_crl(latest->crl)) options.say("warning: could not refresh the CRL");
+  };
+  return listen_and_serve(server, options, data + "/sandbox", kAnyPort,
+                          "SANDBOX card company and bank", refresh);
+}
+
+Status run_shop(const NodeOptions& options) {
+  SystemClock clock;
+  crypto::SecureRandom random;
+  const auto& home = options.data;
+  auto opened = shop::Shop::open(home, clock, random);
+  if (!opened) return std::unexpected(opened.error());
+  auto& shop = **opened;
+  auto location = shop.setting("operator_location");
+  if (!location) return std::unexpected(location.error());
+  auto anchor = shop.trust_anchor();
+  if (!*location || !anchor || !shop.certificate()) {
+    return fail(ErrorCode::invalid_argument, "run `ecash shop init --home " + home + "` first");
+  }
+  if (!parse_url(**location)) {
+    return fail(ErrorCode::invalid_argument,
+                "this shop's operator is a data folder, not a URL: `shop run` needs an operator "
+                "that runs (`ecash operator run`)");
+  }
+  auto tls = device_identity(home + "/shop.keys", *shop.certificate());
+  if (!tls) return std::unexpected(tls.error());
+  pki::TrustStore trust(*anchor);
+  auto operator_connection = connect(**location, *tls, {&trust, {Role::center}}, clock);
+  if (!operator_connection) return std::unexpected(operator_connection.error());
+  shop.set_center(channel(*operator_connection, "center"));
+  auto center = channel(*operator_connection, "center");
+  Server server(*tls, {&trust, {Role::wallet}}, clock);
+  server.mount("shop", shop, {Role::wallet});
+  const auto refresh = [&] {
+    auto view = parties::fetch_operator(*center, anchor->ca, clock);
+    if (!view || !trust.update_crl(view->crl)) options.say("warning: could not refresh the CRL");
+  };
+  refresh();
+  // `shop order` puts the address in HOME/listening into its payment requests.
+  return listen_and_serve(server, options, home, kAnyPort, "shop", refresh);
+}
+
+}  // namespace ecash::net

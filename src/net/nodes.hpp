@@ -1,0 +1,55 @@
+// The long-running processes: an operator (every role in one process, or one role per process
+// talking to the others over mutual TLS), the institution sandboxes, and a shop's wallet-facing
+// server. Each listens, writes the URL it listens on to <folder>/listening (ports may be chosen by
+// the OS), keeps its CRL current, and serves until SIGINT or SIGTERM.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "base/amount.hpp"
+#include "net/net.hpp"
+
+namespace ecash::net {
+
+struct NodeOptions {
+  // The operator's data folder (run_operator, run_sandbox) or the shop's home (run_shop).
+  std::string data;
+  std::string role = "all";  // all | ca | center | bank | clearing
+  // HOST:PORT; empty for the default: 127.0.0.1:8443 for the operator's front door (all, center),
+  // 127.0.0.1:0 (the OS picks) for the rest.
+  std::string listen;
+  // How often the CRL is fetched again, and how long the center waits for its peers to be up.
+  std::chrono::seconds crl_refresh{60};
+  std::chrono::seconds peer_wait{30};
+  std::function<void(const std::string&)> say = [](const std::string&) {};
+};
+
+Status run_operator(const NodeOptions& options);
+Status run_sandbox(const NodeOptions& options);
+Status run_shop(const NodeOptions& options);
+
+// DATA/operator.json: the operator's currency and, when the institutions are outside this
+// operator's processes, their URLs.
+struct OperatorSettings {
+  Currency currency;
+  std::string card_company_url;
+  std::string bank_url;
+};
+Result<OperatorSettings> read_operator_settings(const std::string& data);
+Status write_operator_settings(const std::string& data, const OperatorSettings& settings);
+
+// Writes the operator's latest CRL to DATA/ca/crl.pem: the distribution point the sandboxes read.
+Status publish_crl(const std::string& data, const pki::Crl& crl);
+// The CA certificate and latest published CRL of the operator at DATA.
+Result<pki::TrustAnchor> read_trust(const std::string& data);
+
+// The URL a process wrote to folder/listening, waiting up to `wait` for it to appear.
+Result<std::string> listening_url(const std::string& folder, std::chrono::seconds wait);
+
+// A device's (wallet's or shop's) TLS identity: its key file and certificate.
+Result<TlsIdentity> device_identity(const std::string& key_file, const pki::Certificate& cert);
+
+}  // namespace ecash::net
