@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -50,6 +51,41 @@ Status check_peer(PeerCheck& check, X509* leaf) {
   return {};
 }
 
+// The X.509 error a refusal is reported as; OpenSSL turns it into the TLS alert the peer sees
+// (certificate_revoked, unknown_ca, ...), and the peer turns the alert back into our code.
+int x509_error(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::certificate_revoked: return X509_V_ERR_CERT_REVOKED;
+    case ErrorCode::certificate_expired: return X509_V_ERR_CERT_HAS_EXPIRED;
+    case ErrorCode::certificate_not_yet_valid: return X509_V_ERR_CERT_NOT_YET_VALID;
+    case ErrorCode::untrusted_issuer: return X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
+    case ErrorCode::wrong_role: return X509_V_ERR_INVALID_PURPOSE;
+    default: return X509_V_ERR_APPLICATION_VERIFICATION;
+  }
+}
+
+// The refusal a TLS alert from the server stands for, if the last failure was one.
+std::optional<Error> refusal_from_alert(unsigned long error) {
+  if (ERR_GET_LIB(error) != ERR_LIB_SSL) return std::nullopt;
+  switch (ERR_GET_REASON(error)) {
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+      return Error{ErrorCode::certificate_revoked, "this certificate is revoked"};
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+      return Error{ErrorCode::certificate_expired, "this certificate has expired or is not yet valid"};
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+      return Error{ErrorCode::untrusted_issuer, "this certificate is not from the server's CA"};
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+      return Error{ErrorCode::wrong_role, "this certificate's role may not call this server"};
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+      return Error{ErrorCode::bad_certificate, "this server needs a client certificate"};
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+      return Error{ErrorCode::bad_certificate, "the server refused this certificate"};
+    default:
+      return std::nullopt;
+  }
+}
+
 // OpenSSL's whole certificate verification, replaced: the chain, dates, CRL and role are judged
 // by the TrustStore, the one place that knows our CA and its roles.
 int verify_callback(X509_STORE_CTX* store, void* arg) {
@@ -58,7 +94,7 @@ int verify_callback(X509_STORE_CTX* store, void* arg) {
   std::lock_guard lock(check.mutex);
   if (!ok) {
     check.refusal = ok.error();
-    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    X509_STORE_CTX_set_error(store, x509_error(ok.error().code));
     return 0;
   }
   check.refusal.reset();
@@ -102,6 +138,13 @@ Status configure(SSL_CTX* ctx, const std::optional<TlsIdentity>& identity, PeerC
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
   return {};
+}
+
+// A peer that hangs up mid-write must be an error to handle, not SIGPIPE ending the process
+// (OpenSSL writes to the socket without MSG_NOSIGNAL).
+void ignore_sigpipe() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
 }
 
 Json error_body(const Error& error) {
@@ -262,6 +305,7 @@ struct Server::Impl {
 
 Server::Server(TlsIdentity identity, PeerPolicy clients, const Clock& clock, Limits limits)
     : m(std::make_unique<Impl>()) {
+  ignore_sigpipe();
   m->check.policy = std::move(clients);
   m->check.clock = &clock;
   m->limits = limits;
@@ -331,6 +375,7 @@ class Connection {
   Connection(Address address, std::optional<TlsIdentity> identity, PeerPolicy server,
              const Clock& clock, Limits limits)
       : m_address(std::move(address)), m_client(m_address.host, m_address.port), m_limits(limits) {
+    ignore_sigpipe();
     m_check.policy = std::move(server);
     m_check.clock = &clock;
     m_configured = configure(m_client.ssl_context(), identity,
@@ -366,12 +411,26 @@ class Connection {
         }
       }
       last = httplib::to_string(res.error());
-      if (const auto detail = openssl_errors(); !detail.empty()) last += " (" + detail + ")";
+      // The server refused us in the handshake: no point in asking again. (TLS 1.3 ends the
+      // client's handshake before the server has judged its certificate, so the alert saying why
+      // arrives only if the request was written before the server hung up; otherwise all we see
+      // is a closed connection.)
+      std::optional<Error> refused;
+      while (const unsigned long e = ERR_get_error()) {
+        if (!refused) refused = refusal_from_alert(e);
+        char buffer[256];
+        ERR_error_string_n(e, buffer, sizeof buffer);
+        last += std::string(" (") + buffer + ")";
+      }
+      if (refused) {
+        return fail(refused->code, m_address.url() + " refused the connection: " + refused->message);
+      }
       m_client.stop();  // a broken connection is not reused
       if (attempt < m_limits.attempts) std::this_thread::sleep_for(m_limits.retry_pause * attempt);
     }
-    return fail(ErrorCode::unavailable, "no answer from " + m_address.url() + " after " +
-                                            std::to_string(m_limits.attempts) + " attempts: " + last);
+    return fail(ErrorCode::unavailable,
+                "no answer from " + m_address.url() + " after " + std::to_string(m_limits.attempts) +
+                    " attempts (" + last + "): it is down, or it refused this certificate");
   }
 
   const Address& address() const { return m_address; }

@@ -126,9 +126,17 @@ struct Common {
   std::unique_ptr<pki::TrustStore> trust;
 };
 
-Result<Common> open_common(const std::string& data) {
+Result<Common> open_common(const NodeOptions& options) {
+  const auto& data = options.data;
   auto settings = read_operator_settings(data);
   if (!settings) return std::unexpected(settings.error());
+  if (!options.card_company_url.empty() || !options.bank_url.empty()) {
+    if (options.card_company_url.empty() || options.bank_url.empty()) {
+      return fail(ErrorCode::invalid_argument, "give both --card-company and --bank, or neither");
+    }
+    settings->card_company_url = options.card_company_url;
+    settings->bank_url = options.bank_url;
+  }
   auto directory = local::load_directory(data);
   if (!directory) return std::unexpected(directory.error());
   auto anchor = read_trust(data);
@@ -155,7 +163,7 @@ constexpr const char* kAnyPort = "127.0.0.1:0";
 
 Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
   const auto& data = options.data;
-  auto common = open_common(data);
+  auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
   auto clearing_id = local::load_identity(data + "/clearing", "clearing");
   if (!clearing_id) return std::unexpected(clearing_id.error());
@@ -220,7 +228,7 @@ Result<std::unique_ptr<protocol::Channel>> ca_channel(const NodeOptions& options
 }
 
 Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
-  auto common = open_common(options.data);
+  auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
   auto id = local::load_identity(options.data + "/bank", "bank");
   if (!id) return std::unexpected(id.error());
@@ -239,7 +247,7 @@ Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& ra
 }
 
 Status run_clearing(const NodeOptions& options, SystemClock& clock) {
-  auto common = open_common(options.data);
+  auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
   auto id = local::load_identity(options.data + "/clearing", "clearing");
   if (!id) return std::unexpected(id.error());
@@ -279,7 +287,7 @@ Status run_clearing(const NodeOptions& options, SystemClock& clock) {
 }
 
 Status run_center(const NodeOptions& options, SystemClock& clock) {
-  auto common = open_common(options.data);
+  auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
   auto id = local::load_identity(options.data + "/center", "center");
   if (!id) return std::unexpected(id.error());
