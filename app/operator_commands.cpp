@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -190,6 +192,9 @@ int run_operator_command() {
   if (*g_revoke) {
     auto ca = ca::CaParty::open(g_options.data + "/ca", "ecash CA", clock, random);
     if (!ca) return fail_with(ca.error());
+    // Serials are kept in lower case; openssl prints them in upper case.
+    std::transform(g_options.serial.begin(), g_options.serial.end(), g_options.serial.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (auto ok = (*ca)->revoke(g_options.serial); !ok) return fail_with(ok.error());
     auto crl = (*ca)->crl();
     if (!crl) return fail_with(crl.error());

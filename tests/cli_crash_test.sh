@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The operator dies at the worst moment: it has charged the card and credited the wallet's
+# balance for a deposit, and is killed before the answer leaves (ECASH_FAILPOINT makes the
+# process exit there). Started again, it answers the wallet's retry of that same request (same
+# request ID) with the original answer: the money moved once. Then a plain kill -9 while idle.
+set -euo pipefail
+ecash=$1
+dir=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAILED: $*"
+  for log in "$dir"/*.log; do echo "--- $log"; cat "$log"; done
+  exit 1
+}
+start_operator() {  # start_operator LISTEN [ENV...]
+  local listen=$1
+  shift
+  rm -f "$dir/op/center/listening"
+  env "$@" "$ecash" operator run --data "$dir/op" --listen "$listen" >>"$dir/operator.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do
+    [ -s "$dir/op/center/listening" ] && return 0
+    sleep 0.1
+  done
+  fail "the operator did not start"
+}
+charged() {  # total charged to the card at the card company, in cents
+  sqlite3 "$dir/op/sandbox/card_company.db" "SELECT COALESCE(SUM(minor), 0) FROM charges"
+}
+sagas() {
+  sqlite3 "$dir/op/center/center.db" "SELECT COUNT(*) FROM sagas WHERE route = 'deposit'"
+}
+
+"$ecash" operator init --data "$dir/op" >/dev/null
+"$ecash" sandbox card 4111111111111111 --data "$dir/op" >/dev/null
+start_operator 127.0.0.1:0
+url=$(cat "$dir/op/center/listening")
+listen=${url#https://}
+"$ecash" wallet --home "$dir/alice" init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
+"$ecash" wallet --home "$dir/alice" deposit 20.00 | grep -q "balance EUR:20.00" || fail "first deposit"
+kill -TERM "$pid"
+wait "$pid" || fail "the operator did not stop cleanly"
+
+# Killed between doing the deposit and answering it.
+start_operator "$listen" ECASH_FAILPOINT=exit_before_answer:center/deposit
+if "$ecash" wallet --home "$dir/alice" deposit 10.00 >"$dir/out" 2>"$dir/err"; then
+  fail "the deposit was answered"
+fi
+grep -q "unavailable" "$dir/err" || fail "the wallet said: $(cat "$dir/err")"
+set +e
+wait "$pid"
+status=$?
+set -e
+[ "$status" -eq 86 ] || fail "the operator exited with $status, not at the failpoint"
+grep -q "exiting before answering center/deposit" "$dir/operator.log" || fail "no failpoint"
+[ "$(charged)" -eq 3000 ] || fail "the card was charged $(charged) cents, not 3000"
+[ "$(sagas)" -eq 2 ] || fail "$(sagas) deposits at the center"
+# The wallet has not seen an answer: its balance is the old one, the request kept for a retry.
+"$ecash" wallet --home "$dir/alice" balance | grep -q "balance EUR:20.00" || fail "balance moved without an answer"
+
+# Started again: the next command first re-sends the unanswered deposit (same request ID), gets
+# the original answer, then makes its own deposit.
+start_operator "$listen"
+"$ecash" wallet --home "$dir/alice" deposit 5.00 | grep -q "balance EUR:35.00" || fail "retry: $(cat "$dir/operator.log")"
+[ "$(charged)" -eq 3500 ] || fail "the card was charged $(charged) cents, not 3500: money moved twice"
+[ "$(sagas)" -eq 3 ] || fail "$(sagas) deposits at the center, not 3"
+[ "$("$ecash" wallet --home "$dir/alice" history | grep -c '^deposit')" -eq 3 ] || fail "history: $("$ecash" wallet --home "$dir/alice" history)"
+"$ecash" operator report --data "$dir/op" | grep -q "deposited        EUR:35.00" || fail "report"
+
+# kill -9 while idle, start again, carry on.
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+start_operator "$listen"
+"$ecash" wallet --home "$dir/alice" sync | grep -q "balance EUR:35.00" || fail "after kill -9"
+"$ecash" operator report --data "$dir/op" | grep -q "balanced: every cent accounted for" || fail "books"
+"$ecash" operator audit --data "$dir/op" | grep -q "audit passed" || fail "audit"
+echo "cli crash test passed"

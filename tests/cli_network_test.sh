@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The whole system as separate processes on loopback, driven through the command line only: the
+# CA, center, bank and clearing each in its own process (--role), the institution sandboxes in
+# another, a shop's server, and two wallets. Every flow: enrolment with a pinned CA, deposits,
+# a payment through an ecash://pay request, an offline transfer, reconciliation, a top-up, a
+# payout, the circulation report and audit, and a revoked wallet refused with nothing changed.
+set -euo pipefail
+ecash=$1
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAILED: $*"
+  for log in "$dir"/*.log; do echo "--- $log"; cat "$log"; done
+  exit 1
+}
+start() {  # start NAME ARGS...: a background process logging to $dir/NAME.log
+  local name=$1
+  shift
+  "$ecash" "$@" >"$dir/$name.log" 2>&1 &
+  pids+=($!)
+}
+wait_for() {  # the URL a process wrote to FILE
+  for _ in $(seq 300); do
+    if [ -s "$1" ]; then cat "$1"; return 0; fi
+    sleep 0.1
+  done
+  fail "nothing wrote $1"
+}
+expect() {  # expect PATTERN COMMAND...: the command succeeds and prints PATTERN
+  local pattern=$1
+  shift
+  local out
+  out=$("$@" 2>&1) || fail "$* exited non-zero: $out"
+  grep -q -- "$pattern" <<<"$out" || fail "$* printed '$out', not '$pattern'"
+}
+refused() {  # refused PATTERN COMMAND...: the command fails, saying PATTERN on stderr
+  local pattern=$1
+  shift
+  if "$@" >"$dir/out" 2>"$dir/err"; then fail "$* succeeded"; fi
+  grep -q -- "$pattern" "$dir/err" || fail "$* said '$(cat "$dir/err")', not '$pattern'"
+}
+
+op="$dir/op"
+fingerprint=$("$ecash" operator init --data "$op" --json | sed 's/.*"ca_fingerprint":"\([0-9a-f]*\)".*/\1/')
+[ ${#fingerprint} -eq 64 ] || fail "no CA fingerprint from operator init"
+
+start sandbox sandbox run --data "$op" --crl-refresh 1
+sandbox=$(wait_for "$op/sandbox/listening")
+for role in ca bank clearing center; do
+  start "$role" operator run --data "$op" --role "$role" --listen 127.0.0.1:0 --crl-refresh 1 \
+    --card-company "$sandbox" --bank "$sandbox"
+done
+url=$(wait_for "$op/center/listening")
+for role in ca bank clearing; do
+  grep -q "$role listening on https://127.0.0.1:" "$dir/$role.log" || fail "$role is not its own process"
+done
+grep -q "center listening on $url" "$dir/center.log" || fail "no center"
+
+# The institutions: a card for each user, an account for the shop.
+expect "opened" "$ecash" sandbox card 4111111111111111 --data "$op"
+expect "opened" "$ecash" sandbox card 5555555555554444 --data "$op"
+expect "opened" "$ecash" sandbox account DE89370400440532013000 --holder "Corner Cafe" --data "$op"
+
+# Enrolment: the CA pinned by fingerprint, or on first use (said so); a wrong one refused.
+refused "untrusted_issuer" "$ecash" wallet --home "$dir/mallory" init --operator "$url" --name M \
+  --card 4111111111111111 --ca-fingerprint "$(printf '0%.0s' $(seq 64))"
+expect "matches --ca-fingerprint" "$ecash" wallet --home "$dir/alice" init --operator "$url" \
+  --name Alice --card 4111111111111111 --ca-fingerprint "$fingerprint"
+expect "on first use: fingerprint $fingerprint" "$ecash" wallet --home "$dir/bob" init \
+  --operator "$url" --name Bob --card 5555555555554444
+refused "conflict" "$ecash" wallet --home "$dir/bob" init --operator "$url" --name Bob --card 5555555555554444
+
+# Deposits (Figs 2 and 5), amounts with or without the currency.
+expect "balance EUR:50.00" "$ecash" wallet --home "$dir/alice" deposit 50.00
+expect "balance EUR:20.00" "$ecash" wallet --home "$dir/bob" deposit EUR:20.00
+refused "currency_mismatch\|unknown_currency\|bad_amount" "$ecash" wallet --home "$dir/bob" deposit USD:1.00
+refused "declined" "$ecash" wallet --home "$dir/bob" deposit 5000.00
+expect '"balance":"EUR:20.00"' "$ecash" wallet --home "$dir/bob" balance --json
+
+# The shop: registration (Fig 6), its wallet-facing server, a payment request, a payment (Fig 10).
+expect "shop registered" "$ecash" shop --home "$dir/shop" init --operator "$url" --name "Corner Cafe" \
+  --account DE89370400440532013000 --ca-fingerprint "$fingerprint"
+start shop shop --home "$dir/shop" run --crl-refresh 1
+wait_for "$dir/shop/listening" >/dev/null
+request=$("$ecash" shop --home "$dir/shop" order 12.50 --item "flat white")
+[[ $request == ecash://pay\?shop=127.0.0.1:* ]] || fail "not a payment request: $request"
+expect "paid EUR:12.50 for 'flat white'; balance EUR:37.50" "$ecash" wallet --home "$dir/alice" pay "$request"
+refused "replayed\|conflict" "$ecash" wallet --home "$dir/alice" pay "$request"
+expect "paid  EUR:12.50  flat white" "$ecash" shop --home "$dir/shop" sales
+
+# Device to device, offline (Figs 8 and 9): request, transfer and acknowledgement are files.
+"$ecash" wallet --home "$dir/bob" receive 15.00 >"$dir/transfer_request"
+"$ecash" wallet --home "$dir/alice" send "$dir/transfer_request" >"$dir/transfer"
+"$ecash" wallet --home "$dir/bob" accept <"$dir/transfer" >"$dir/ack"
+expect "confirmed" "$ecash" wallet --home "$dir/alice" confirm "$dir/ack"
+refused "replayed" "$ecash" wallet --home "$dir/bob" accept "$dir/transfer"
+expect "uncleared (offline, not yet synced) EUR:15.00" "$ecash" wallet --home "$dir/bob" balance
+# Reconciliation through the center and bank.
+expect "balance EUR:35.00" "$ecash" wallet --home "$dir/bob" sync
+expect "balance EUR:22.50" "$ecash" wallet --home "$dir/alice" sync
+
+# Short of funds: told by how much; then a top-up from the card pays it (S151).
+request=$("$ecash" shop --home "$dir/shop" order 40.00 --item "a bag of beans")
+refused "short of EUR:40.00 by EUR:5.00" "$ecash" wallet --home "$dir/bob" pay "$request"
+expect "topped up EUR:5.00" "$ecash" wallet --home "$dir/bob" pay --top-up "$request"
+
+# Payout to the shop's bank account (Fig 11).
+expect "paid out EUR:52.50" "$ecash" shop --home "$dir/shop" payout
+
+# Every cent accounted for, with every role still running.
+expect "balanced: every cent accounted for" "$ecash" operator report --data "$op"
+expect '"paid_out":"EUR:52.50"' "$ecash" operator report --data "$op" --json
+expect "audit passed" "$ecash" operator audit --data "$op"
+
+# A revoked wallet is refused by the running roles once they hold the new CRL; nothing changes.
+sqlite3 "$dir/bob/wallet.db" "SELECT value FROM settings WHERE key = 'certificate'" >"$dir/bob.pem"
+serial=$(openssl x509 -noout -serial -in "$dir/bob.pem" | cut -d= -f2)
+before=$("$ecash" operator report --data "$op" --json)
+expect "revoked" "$ecash" operator revoke "$serial" --data "$op"
+sleep 2.5
+refused "certificate_revoked\|refused this certificate" "$ecash" wallet --home "$dir/bob" deposit 1.00
+echo "revoked wallet: $(cat "$dir/err")"
+[ "$before" = "$("$ecash" operator report --data "$op" --json)" ] || fail "a refused deposit changed the books"
+expect "balance EUR:22.50" "$ecash" wallet --home "$dir/alice" sync  # the others carry on
+
+# Every process stops cleanly on SIGTERM and takes its address back.
+for pid in "${pids[@]}"; do kill -TERM "$pid"; done
+for pid in "${pids[@]}"; do wait "$pid" || fail "process $pid did not stop cleanly"; done
+pids=()
+[ ! -e "$op/center/listening" ] || fail "the center left its address behind"
+echo "cli network test passed"
