@@ -1,205 +1,298 @@
+// `ecash demo`: the whole system as real processes on loopback, driven through this same binary's
+// command line exactly as a person would type it, narrated. The operator (every role in one
+// process), the institution sandboxes and a shop's server run in the background on ports the OS
+// picks; each wallet command is a process of its own.
 #include "demo.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+#include <vector>
 
-#include "base/clock.hpp"
-#include "crypto/random.hpp"
-#include "local/local_operator.hpp"
-#include "parties/wallet/wallet.hpp"
+extern char** environ;
 
 namespace ecash::app {
 namespace {
 
 namespace fs = std::filesystem;
+using Json = nlohmann::json;
 
 void step(const std::string& text) { std::cout << "\n== " << text << "\n"; }
 void say(const std::string& text) { std::cout << "   " << text << "\n"; }
 
-// Stops the demo when something that must work does not.
-[[noreturn]] void unexpected(const char* what, const Error& error) {
-  std::cout << "UNEXPECTED: " << what << ": " << error.to_string() << "\n";
-  std::exit(1);
-}
-template <class T>
-T must(Result<T> result, const char* what) {
-  if (!result) unexpected(what, result.error());
-  return std::move(*result);
-}
-void must(Status status, const char* what) {
-  if (!status) unexpected(what, status.error());
+std::string self_path() {
+  std::error_code ec;
+  auto path = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("ecash") : path.string();
 }
 
-Amount eur(const char* text) { return Amount::parse(text).value(); }
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
-// A man in the middle who changes the amount of deposits on their way to the center.
-class AmountChanger final : public local::Tap {
+class Demo {
  public:
-  void on_request(std::string_view link, std::string_view route, protocol::Json& body) override {
-    if (link == "wallet->center" && route == "deposit") body["order"]["amount"] = "EUR:400.00";
+  explicit Demo(fs::path dir) : m_dir(std::move(dir)), m_self(self_path()) {}
+
+  ~Demo() { stop_all(); }
+
+  struct Output {
+    int status = -1;
+    std::string out;
+    std::string err;
+  };
+
+  // Runs `ecash ARGS...` to its end, stdin from `input` when given; shows the command line.
+  Output run(const std::vector<std::string>& args, const std::string& input = {}, bool show = true) {
+    if (show) std::cout << "   $ ecash " << shown(args) << "\n";
+    const auto out_path = m_dir / "last.out";
+    const auto err_path = m_dir / "last.err";
+    const auto in_path = m_dir / "last.in";
+    std::ofstream(in_path) << input;
+    pid_t pid = spawn(args, out_path, err_path, in_path);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    Output o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out_path), read_file(err_path)};
+    return o;
   }
+
+  // Runs, shows what it printed (indented), and stops the demo if it failed.
+  std::string must(const std::vector<std::string>& args, const std::string& input = {}) {
+    auto o = run(args, input);
+    if (o.status != 0) unexpected("ecash " + shown(args), o.err);
+    print(o.out);
+    return o.out;
+  }
+
+  // Runs something that must be refused; shows the one-line reason.
+  void refused(const std::vector<std::string>& args, const std::string& expected,
+               const std::string& input = {}) {
+    auto o = run(args, input);
+    if (o.status == 0 || o.err.find(expected) == std::string::npos) {
+      unexpected("ecash " + shown(args) + " should be refused with " + expected, o.out + o.err);
+    }
+    print("refused: " + o.err);
+  }
+
+  // Starts `ecash ARGS...` in the background (output to DIR/NAME.log) and waits for the URL it
+  // writes to `listening`.
+  std::string start(const std::string& name, const std::vector<std::string>& args,
+                    const fs::path& listening) {
+    std::cout << "   $ ecash " << shown(args) << " &\n";
+    fs::remove(listening);
+    const auto log = m_dir / (name + ".log");
+    m_background.push_back({name, spawn(args, log, log, "/dev/null")});
+    for (int i = 0; i < 300; ++i) {
+      auto url = read_file(listening);
+      while (!url.empty() && url.back() == '\n') url.pop_back();
+      if (!url.empty()) return url;
+      int status = 0;
+      if (waitpid(m_background.back().pid, &status, WNOHANG) != 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    unexpected(name + " did not start", read_file(log));
+  }
+
+  void stop_all() {
+    for (const auto& b : m_background) kill(b.pid, SIGTERM);
+    for (const auto& b : m_background) {
+      int status = 0;
+      waitpid(b.pid, &status, 0);
+    }
+    m_background.clear();
+  }
+
+  [[noreturn]] void unexpected(const std::string& what, const std::string& detail) {
+    std::cout << "UNEXPECTED: " << what << "\n" << detail << "\n";
+    for (const auto& b : m_background) {
+      std::cout << "--- " << b.name << ".log\n" << read_file(m_dir / (b.name + ".log"));
+    }
+    stop_all();
+    std::exit(1);
+  }
+
+  static void print(const std::string& text) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      std::cout << "     " << (line.size() > 110 ? line.substr(0, 107) + "..." : line) << "\n";
+    }
+  }
+
+  const fs::path& dir() const { return m_dir; }
+
+ private:
+  struct Background {
+    std::string name;
+    pid_t pid;
+  };
+
+  static std::string shown(const std::vector<std::string>& args) {
+    std::string line;
+    for (const auto& a : args) {
+      if (!line.empty()) line += ' ';
+      const bool quote = a.find(' ') != std::string::npos || a.empty();
+      line += quote ? "'" + a + "'" : (a.size() > 60 ? a.substr(0, 40) + "..." : a);
+    }
+    return line;
+  }
+
+  pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
+              const fs::path& in) {
+    std::vector<std::string> all{m_self};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, 0, in.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&files, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (err == out) {
+      posix_spawn_file_actions_adddup2(&files, 1, 2);
+    } else {
+      posix_spawn_file_actions_addopen(&files, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    }
+    pid_t pid = 0;
+    const int failed = posix_spawn(&pid, m_self.c_str(), &files, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&files);
+    if (failed != 0) unexpected("cannot start " + m_self, std::strerror(failed));
+    return pid;
+  }
+
+  fs::path m_dir;
+  std::string m_self;
+  std::vector<Background> m_background;
 };
 
-struct Person {
-  std::string name;
-  std::unique_ptr<wallet::Wallet> wallet;
-  std::unique_ptr<protocol::Channel> center;
-};
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
 
 }  // namespace
 
 int run_demo(const DemoOptions& options) {
-  const fs::path dir = options.keep_dir
-                           ? fs::path(*options.keep_dir)
-                           : fs::temp_directory_path() / ("ecash-demo-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  SystemClock clock;
-  crypto::SecureRandom random;
-  std::cout << "ecash demo: every party in this process, each with its own keys and SQLite store\n"
-            << "(files in " << dir.string() << ")\n";
-
-  step("The operator starts: certificate authority, center, virtual bank, clearing house");
-  auto op = must(local::LocalOperator::open((dir / "operator").string(),
-                                            Currency::from_code("EUR").value(), clock, random),
-                 "start the operator");
-  say("CA certificate fingerprint: " + op->ca().certificate().fingerprint().substr(0, 32) + "...");
-  say("sandboxes stand in for the card company and the shops' bank");
-  must(op->open_card("4111111111111111", eur("EUR:500.00")), "open Alice's card");
-  must(op->open_card("5555555555554444", eur("EUR:500.00")), "open Bob's card");
-  must(op->open_bank_account("DE89370400440532013000", "Corner Cafe Ltd"), "open the shop's account");
-
-  step("Alice and Bob enrol their wallets with the CA (S11-S12)");
-  std::vector<Person> people;
-  for (const auto& [name, card] : {std::pair{"Alice", "4111111111111111"},
-                                   std::pair{"Bob", "5555555555554444"}}) {
-    Person p{name, must(wallet::Wallet::open((dir / name).string(), clock, random), "open wallet"), {}};
-    must(p.wallet->enrol(*op->to_ca("wallet"), name, std::string(name) + "'s home", card), "enrol");
-    p.center = op->to_center("wallet", p.wallet->certificate());
-    must(p.wallet->connect(*p.center), "connect");
-    say(p.name + "'s certificate names a pseudonym, " + p.wallet->certificate()->subject() +
-        "; the card number stays on the device, only its salted commitment is certified");
-    people.push_back(std::move(p));
-  }
-  auto& alice = people[0];
-  auto& bob = people[1];
-
-  step("Register and first deposit (Fig 2): card number sealed to the clearing house");
-  for (auto* p : {&alice, &bob}) {
-    const auto amount = p == &alice ? eur("EUR:50.00") : eur("EUR:20.00");
-    const auto balance = must(p->wallet->deposit(*p->center, amount), "first deposit");
-    say(p->name + " deposits " + amount.to_string() + ": user ID " +
-        p->wallet->user_id()->to_string() + ", balance " + balance.to_string());
-  }
-  say("the center relayed the sealed card number without reading it; the bank signed the new "
-      "balance sealed to the wallet; the wallet checked bank and center signatures");
-
-  step("A shop enrols and registers (Fig 6): clearing checks its IBAN against the certificate");
-  auto shop = must(shop::Shop::open((dir / "shop").string(), clock, random), "open shop");
-  must(shop->enrol(*op->to_ca("shop"), "Corner Cafe", "Market Square 2", "DE89370400440532013000"),
-       "enrol shop");
-  auto shop_center = op->to_center("shop", shop->certificate());
-  must(shop->connect(*shop_center), "connect shop");
-  const auto shop_id = must(shop->register_shop(*shop_center), "register shop");
-  op->connect_shop(*shop);
-  say("Corner Cafe has shop ID " + shop_id.to_string());
-
-  step("Alice pays the shop (Fig 10)");
-  const auto order = must(shop->create_order(eur("EUR:12.50"), "one flat white"), "order");
-  const auto paid = must(alice.wallet->pay(*op->to_shop(*shop, "wallet", alice.wallet->certificate()),
-                                           order, nullptr),
-                         "pay");
-  say("Alice paid " + paid.paid.to_string() + " for '" + paid.item + "'; new balance " +
-      paid.balance.to_string());
-  say("the article was sealed to the shop, the user ID to the center: each saw only its part;");
-  say("the receipt carries bank, center and shop signatures, and the balance checks out (S166)");
-
-  step("Alice hands Bob EUR:15.00 device to device, offline (Figs 8 and 9)");
-  {
-    const auto request = must(bob.wallet->request_transfer(eur("EUR:15.00")), "request");
-    say("Bob's wallet asks: a signed request with a fresh nonce (" +
-        std::to_string(request.dump().size()) + " bytes of text, any carrier: file, QR, socket)");
-    const auto sent = must(alice.wallet->send(request), "send");
-    say("Alice's wallet takes the value out of itself first, then signs the transfer to Bob's "
-        "nonce and its own counter, sealed to Bob's device");
-    const auto ack = must(bob.wallet->accept(sent), "accept");
-    must(alice.wallet->confirm(ack), "confirm");
-    say("Bob accepts and acknowledges; uncleared: Alice " +
-        must(alice.wallet->uncleared(), "uncleared").to_string() + ", Bob " +
-        must(bob.wallet->uncleared(), "uncleared").to_string() + " (no server was asked)");
-    say("a second accept of the same transfer: " + bob.wallet->accept(sent).error().to_string());
-  }
-
-  step("Bob buys more than he holds: the wallet reconciles, says by how much, then tops up (S151)");
-  const auto synced = must(bob.wallet->sync(*bob.center), "sync");
-  say("Bob syncs: the bank credits the transfer (and debits Alice, still offline); balance " +
-      synced.balance.to_string());
-  const auto bigger = must(shop->create_order(eur("EUR:40.00"), "a bag of beans"), "order");
-  auto short_pay = bob.wallet->pay(*op->to_shop(*shop, "wallet", bob.wallet->certificate()), bigger, nullptr);
-  say("without top-up: " + (short_pay ? std::string("UNEXPECTED success") : short_pay.error().to_string()));
-  const auto topped = must(bob.wallet->pay(*op->to_shop(*shop, "wallet", bob.wallet->certificate()),
-                                           bigger, bob.center.get()),
-                           "pay with top-up");
-  say("with --top-up: deposited " + topped.topped_up->to_string() + " then paid " +
-      topped.paid.to_string() + "; balance " + topped.balance.to_string());
-
-  step("Alice deposits again (Fig 5): she reconciles first, then the center finds her card");
-  say("balance " + must(alice.wallet->deposit(*alice.center, eur("EUR:10.00")), "deposit").to_string());
-
-  step("Tampering is caught: someone on the line raises Alice's next deposit to EUR:400.00");
-  AmountChanger attacker;
-  op->set_tap(&attacker);
-  auto tampered = alice.wallet->deposit(*alice.center, eur("EUR:1.00"));
-  op->set_tap(nullptr);
-  say("the center answers: " +
-      (tampered ? std::string("UNEXPECTED success") : tampered.error().to_string()));
-  say("nothing was charged: Alice's balance is still " +
-      must(alice.wallet->balance(), "balance").to_string());
-
-  step("The shop is paid out (Fig 11): clearing opens the IBAN and instructs the bank");
-  const auto payout = must(shop->payout(*shop_center), "payout");
-  say(std::string(payout.paid ? "paid " : "FAILED ") + payout.amount.to_string() + ", bank reference " +
-      payout.reference);
-  const auto account = must(op->bank_institution().handle({}, "account",
-                                                          {{"iban", "DE89370400440532013000"}}),
-                            "read the shop's account");
-  say("the shop's bank account now holds " + account["balance"].get<std::string>());
-
-  step("Circulation report (from the virtual bank's double-entry ledger)");
-  const auto t = must(op->bank().totals(), "totals");
-  say("deposited       " + t.deposited.to_string());
-  say("paid out        " + t.paid_out.to_string());
-  say("user balances   " + t.balances.to_string() + "  (" + std::to_string(t.users) + " users)");
-  say("in flight       " + t.in_flight.to_string() + "  (transfers sent, not yet claimed)");
-  say("unpaid sales    " + t.sales.to_string() + "  (" + std::to_string(t.shops) + " shop)");
-  say("paying out      " + t.paying_out.to_string());
-  const auto left = must(t.deposited.sub(t.paid_out), "sub");
-  const auto right =
-      must(must(must(t.balances.add(t.in_flight), "add").add(t.sales), "add").add(t.paying_out), "add");
-  say("deposited - paid out = " + left.to_string() +
-      "; balances + in flight + unpaid sales + paying out = " + right.to_string());
-  const auto cases = must(op->center().cases(), "cases");
-  say("fraud cases open: " + std::to_string(cases.size()));
-  if (left != right) {
-    std::cout << "UNEXPECTED: circulation does not balance\n";
+  const bool keep = options.keep_dir.has_value();
+  const fs::path dir = keep ? fs::path(*options.keep_dir)
+                            : fs::temp_directory_path() / ("ecash-demo-" + std::to_string(::getpid()));
+  if (fs::exists(dir / "op" / "operator.json")) {
+    std::cout << "ecash demo: " << dir.string() << " holds an earlier demo; give another folder\n";
     return 1;
   }
-  say("every cent accounted for: circulation balances");
+  fs::create_directories(dir);
+  int result = 0;
+  {
+    Demo demo(dir);
+    const std::string op = (dir / "op").string();
+    const auto home = [&](const char* who) { return (dir / who).string(); };
+    std::cout << "ecash demo: the operator, the institution sandboxes and a shop run as processes on\n"
+              << "loopback, talking HTTPS with a certificate at both ends; every step below is the\n"
+              << "command a person would type (files in " << dir.string() << ")\n";
 
-  op.reset();
-  // So `ecash operator report|audit|cases --data DIR/operator` can read what the demo left.
-  std::ofstream(dir / "operator" / "operator.json") << "{\"currency\":\"EUR\"}\n";
-  if (!options.keep_dir) {
-    fs::remove_all(dir);
-    std::cout << "\nDone. (Files removed; run `ecash demo --keep DIR` to keep them.)\n";
-  } else {
-    std::cout << "\nDone. Files kept in " << dir.string() << "; audit them with\n"
-              << "   ecash operator audit --data " << (dir / "operator").string() << "\n";
+    step("The operator is created: a CA, and keys and certificates for the center, bank and clearing");
+    const auto init = Json::parse(demo.run({"operator", "init", "--data", op, "--json"}).out, nullptr, false);
+    if (init.is_discarded() || !init.contains("ca_fingerprint")) demo.unexpected("operator init", "");
+    const std::string fingerprint = init["ca_fingerprint"].get<std::string>();
+    Demo::print("CA fingerprint " + fingerprint);
+
+    step("The card company and the shops' bank: SANDBOXES standing in for the real institutions");
+    const auto sandbox = demo.start("sandbox", {"sandbox", "run", "--data", op, "--listen", "127.0.0.1:0"},
+                                    dir / "op" / "sandbox" / "listening");
+    say("listening on " + sandbox);
+    demo.must({"sandbox", "card", "4111111111111111", "--limit", "500.00", "--data", op});
+    demo.must({"sandbox", "card", "5555555555554444", "--limit", "500.00", "--data", op});
+    demo.must({"sandbox", "account", "DE89370400440532013000", "--holder", "Corner Cafe Ltd", "--data", op});
+
+    step("The operator runs (CA, center, virtual bank, clearing house in one process)");
+    const auto url = demo.start("operator",
+                                {"operator", "run", "--data", op, "--listen", "127.0.0.1:0",
+                                 "--card-company", sandbox, "--bank", sandbox},
+                                dir / "op" / "center" / "listening");
+    say("listening on " + url + " (mutual TLS: devices show their certificates)");
+
+    step("Alice and Bob enrol their wallets with the CA (S11-S12); the card number stays on the device");
+    demo.must({"wallet", "--home", home("alice"), "init", "--operator", url, "--name", "Alice",
+               "--card", "4111111111111111", "--ca-fingerprint", fingerprint});
+    demo.must({"wallet", "--home", home("bob"), "init", "--operator", url, "--name", "Bob", "--card",
+               "5555555555554444"});
+
+    step("Deposits from their cards into balances at the virtual bank (Figs 2 and 5)");
+    demo.must({"wallet", "--home", home("alice"), "deposit", "60.00"});
+    demo.must({"wallet", "--home", home("bob"), "deposit", "EUR:25.00"});
+
+    step("A cafe enrols, registers with the center (Fig 6) and opens its till for wallets");
+    demo.must({"shop", "--home", home("cafe"), "init", "--operator", url, "--name", "Corner Cafe",
+               "--account", "DE89370400440532013000", "--ca-fingerprint", fingerprint});
+    const auto till = demo.start("shop", {"shop", "--home", home("cafe"), "run", "--listen", "127.0.0.1:0"},
+                                 dir / "cafe" / "listening");
+    say("the cafe's till listens on " + till);
+
+    step("Alice pays the cafe for a coffee (Fig 10) with its payment request");
+    auto request = trimmed(demo.must({"shop", "--home", home("cafe"), "order", "3.50", "--item", "flat white"}));
+    demo.must({"wallet", "--home", home("alice"), "pay", request});
+    say("a second payment of the same request is refused:");
+    demo.refused({"wallet", "--home", home("alice"), "pay", request}, "conflict");
+
+    step("Offline, device to device (Figs 8 and 9): Alice hands Bob EUR:20.00 through three files");
+    const auto ask = demo.must({"wallet", "--home", home("bob"), "receive", "20.00"});
+    const auto transfer = demo.must({"wallet", "--home", home("alice"), "send", "-"}, ask);
+    const auto ack = demo.must({"wallet", "--home", home("bob"), "accept", "-"}, transfer);
+    say("a man in the middle changes the amount in Bob's acknowledgement; Alice's wallet checks Bob's");
+    say("signature over it:");
+    auto forged_ack = Json::parse(ack, nullptr, false);
+    if (forged_ack.is_discarded() || !forged_ack.contains("ack")) demo.unexpected("read the acknowledgement", ack);
+    forged_ack["ack"]["amount"] = "EUR:2.00";
+    demo.refused({"wallet", "--home", home("alice"), "confirm", "-"}, "bad_signature", forged_ack.dump());
+    demo.must({"wallet", "--home", home("alice"), "confirm", "-"}, ack);
+    demo.must({"wallet", "--home", home("bob"), "balance"});
+    say("the transfer itself is sealed to Bob's device: one changed character, and it does not open:");
+    auto forged = Json::parse(transfer, nullptr, false);
+    if (forged.is_discarded() || !forged.contains("sealed_transfer")) demo.unexpected("read the transfer", transfer);
+    auto sealed = forged["sealed_transfer"].get<std::string>();
+    sealed[20] = sealed[20] == 'A' ? 'B' : 'A';
+    forged["sealed_transfer"] = sealed;
+    demo.refused({"wallet", "--home", home("bob"), "accept", "-"}, "unseal_failed", forged.dump());
+
+    step("Bob reconciles with the bank, and buys beans he is EUR:5.00 short of");
+    demo.must({"wallet", "--home", home("bob"), "sync"});
+    demo.must({"wallet", "--home", home("alice"), "sync"});
+    request = trimmed(demo.must({"shop", "--home", home("cafe"), "order", "50.00", "--item", "a bag of beans"}));
+    demo.refused({"wallet", "--home", home("bob"), "pay", request}, "insufficient_funds");
+    say("with --top-up, the difference comes from his card first (S151):");
+    demo.must({"wallet", "--home", home("bob"), "pay", "--top-up", request});
+
+    step("The cafe is paid out to its bank account (Fig 11)");
+    demo.must({"shop", "--home", home("cafe"), "sales"});
+    demo.must({"shop", "--home", home("cafe"), "payout"});
+
+    step("The books: money in circulation, and every signature chain checked again");
+    demo.must({"operator", "report", "--data", op});
+    const auto audit = demo.must({"operator", "audit", "--data", op});
+    if (audit.find("audit passed") == std::string::npos) demo.unexpected("the audit failed", audit);
+    demo.stop_all();
+    std::cout << "\nevery cent accounted for: circulation balances\n";
   }
-  return 0;
+  if (!keep) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  } else {
+    std::cout << "files kept in " << dir.string() << "\n";
+  }
+  return result;
 }
 
 }  // namespace ecash::app
