@@ -160,7 +160,8 @@ int run_shop_command() {
     if (!location) return fail_with(location.error());
     protocol::PaymentUri uri;
     if (*location && is_url(**location)) {
-      auto url = net::listening_url(home, std::chrono::seconds(0));
+      // Just after `shop run &` the till may still be starting.
+      auto url = net::listening_url(home, std::chrono::seconds(5));
       if (!url) {
         return fail_with({ErrorCode::unavailable,
                           "the shop is not running: start `ecash shop run --home " + home + "` first"});
@@ -194,9 +195,11 @@ int run_shop_command() {
   if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
   auto payout = shop.payout(link->center());
   if (!payout) return fail_with(payout.error());
+  const bool nothing = payout->amount.minor() == 0;
   print({{"amount", payout->amount.to_string()}, {"paid", payout->paid}, {"reference", payout->reference}},
-        std::string(payout->paid ? "paid out " : "payout FAILED: ") + payout->amount.to_string() +
-            " (bank reference " + payout->reference + ")");
+        nothing ? std::string("nothing to pay out: no paid sales since the last payout")
+                : std::string(payout->paid ? "paid out " : "payout FAILED: ") + payout->amount.to_string() +
+                      " (bank reference " + payout->reference + ")");
   return 0;
 }
 

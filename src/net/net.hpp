@@ -45,7 +45,7 @@ struct Limits {
   // Client: a request that got no answer (connection refused, reset, timed out) is sent again, as
   // it is, this many times in all. Safe because every request that changes state carries its
   // request ID and the receiver answers a repeat with its first answer.
-  int attempts = 3;
+  int attempts = 5;
   std::chrono::milliseconds retry_pause{300};
 };
 
