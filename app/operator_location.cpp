@@ -82,4 +82,35 @@ Result<std::optional<net::TlsIdentity>> identity_of(const std::string& key_file,
   return std::optional<net::TlsIdentity>(std::move(*id));
 }
 
+Result<std::unique_ptr<OperatorLink>> enrol_device(const std::string& location,
+                                                   const std::string& ca_fingerprint,
+                                                   const std::function<void(const std::string&)>& say,
+                                                   const DeviceEnrolment& device, const Clock& clock,
+                                                   RandomSource& random) {
+  if (device.certificate() != nullptr) return fail(ErrorCode::conflict, "this device is enrolled already");
+  std::optional<pki::TrustAnchor> anchor;
+  if (is_url(location)) {
+    auto fetched = fetch_operator_ca(location, ca_fingerprint, say);
+    if (!fetched) return std::unexpected(fetched.error());
+    anchor = *fetched;
+  }
+  {
+    auto first = OperatorLink::open(location, std::nullopt, anchor, clock, random);
+    if (!first) return std::unexpected(first.error());
+    if (auto* op = (*first)->local()) device.prepare(*op);
+    if (auto ok = device.enrol((*first)->ca()); !ok) return std::unexpected(ok.error());
+  }
+  if (auto ok = device.save_location(location); !ok) return std::unexpected(ok.error());
+  // From here on the device shows its own certificate to the operator.
+  auto identity = identity_of(device.key_file, device.certificate());
+  if (!identity) return std::unexpected(identity.error());
+  auto link = OperatorLink::open(location, *identity, anchor, clock, random);
+  if (!link) return std::unexpected(link.error());
+  if (auto ok = device.connect((*link)->center()); !ok) return std::unexpected(ok.error());
+  if (anchor && device.pinned()->ca.fingerprint() != anchor->ca.fingerprint()) {
+    return fail(ErrorCode::untrusted_issuer, "the CA that enrolled this device is not the one pinned");
+  }
+  return link;
+}
+
 }  // namespace ecash::app

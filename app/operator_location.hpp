@@ -3,6 +3,7 @@
 // role opened in this process: for trying things out without running anything).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,26 @@ class OperatorLink {
 // fingerprint) when given; `say` tells the user which fingerprint was trusted and how.
 Result<pki::TrustAnchor> fetch_operator_ca(const std::string& url, const std::string& expected,
                                            const std::function<void(const std::string&)>& say);
+
+// What enrolling differs in between a wallet and a shop.
+struct DeviceEnrolment {
+  std::string key_file;
+  // Run on an embedded operator before enrolling (its sandbox opens the card or account).
+  std::function<void(local::LocalOperator&)> prepare;
+  std::function<Status(protocol::Channel& ca)> enrol;
+  std::function<Status(const std::string& location)> save_location;
+  std::function<const pki::Certificate*()> certificate;
+  std::function<Status(protocol::Channel& center)> connect;
+  std::function<std::optional<pki::TrustAnchor>()> pinned;
+};
+// Enrols a device with the operator at location: for a URL, its CA is fetched and pinned first
+// (checked against ca_fingerprint when given); then the device enrols, keeps the location, and
+// connects with its new certificate. The link it connected through, for what follows.
+Result<std::unique_ptr<OperatorLink>> enrol_device(const std::string& location,
+                                                   const std::string& ca_fingerprint,
+                                                   const std::function<void(const std::string&)>& say,
+                                                   const DeviceEnrolment& device, const Clock& clock,
+                                                   RandomSource& random);
 
 // The device's TLS identity from its key file, once enrolled.
 Result<std::optional<net::TlsIdentity>> identity_of(const std::string& key_file,

@@ -116,34 +116,22 @@ int run_shop_command() {
     if (shop.certificate() != nullptr) {
       return fail_with({ErrorCode::conflict, "a shop is enrolled in " + home + " already"});
     }
-    const auto& location = g_options.operator_location;
-    std::optional<pki::TrustAnchor> anchor;
-    if (is_url(location)) {
-      auto fetched = fetch_operator_ca(location, g_options.ca_fingerprint, say);
-      if (!fetched) return fail_with(fetched.error());
-      anchor = *fetched;
-    }
-    auto first = OperatorLink::open(location, std::nullopt, anchor, clock, random);
-    if (!first) return fail_with(first.error());
-    if (auto* op = (*first)->local()) {
-      // The embedded operator hosts the shops' bank as a sandbox: the account is opened there.
-      (void)op->open_bank_account(g_options.account, g_options.name);
-    }
     const auto address = g_options.address.empty() ? "(not given)" : g_options.address;
-    if (auto ok = shop.enrol((*first)->ca(), g_options.name, address, g_options.account); !ok) {
-      return fail_with(ok.error());
-    }
-    if (auto ok = shop.set_setting("operator_location", location); !ok) return fail_with(ok.error());
-    first->reset();
-    auto identity = identity_of(home + "/shop.keys", shop.certificate());
-    if (!identity) return fail_with(identity.error());
-    auto enrolled = OperatorLink::open(location, *identity, anchor, clock, random);
+    auto enrolled = enrol_device(
+        g_options.operator_location, g_options.ca_fingerprint, say,
+        {.key_file = home + "/shop.keys",
+         .prepare = [](local::LocalOperator& op) {
+           // The embedded operator hosts the shops' bank as a sandbox: the account is opened there.
+           (void)op.open_bank_account(g_options.account, g_options.name);
+         },
+         .enrol = [&](protocol::Channel& ca) { return shop.enrol(ca, g_options.name, address, g_options.account); },
+         .save_location = [&](const std::string& at) { return shop.set_setting("operator_location", at); },
+         .certificate = [&] { return shop.certificate(); },
+         .connect = [&](protocol::Channel& center) { return shop.connect(center); },
+         .pinned = [&] { return shop.trust_anchor(); }},
+        clock, random);
     if (!enrolled) return fail_with(enrolled.error());
     link = std::move(*enrolled);
-    if (auto ok = shop.connect(link->center()); !ok) return fail_with(ok.error());
-    if (anchor && shop.trust_anchor()->ca.fingerprint() != anchor->ca.fingerprint()) {
-      return fail_with({ErrorCode::untrusted_issuer, "the CA that enrolled this shop is not the one pinned"});
-    }
     auto id = shop.register_shop(link->center());
     if (!id) return fail_with(id.error());
     print({{"home", home}, {"shop_id", id->to_string()}},

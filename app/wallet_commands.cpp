@@ -175,34 +175,21 @@ int run_wallet_command() {
     if (w.certificate() != nullptr) {
       return fail_with({ErrorCode::conflict, "a wallet is enrolled in " + home + " already"});
     }
-    const auto& location = g_options.operator_location;
-    std::optional<pki::TrustAnchor> anchor;
-    if (is_url(location)) {
-      auto fetched = fetch_operator_ca(location, g_options.ca_fingerprint, say);
-      if (!fetched) return fail_with(fetched.error());
-      anchor = *fetched;
-    }
-    auto opened = OperatorLink::open(location, std::nullopt, anchor, clock, random);
-    if (!opened) return fail_with(opened.error());
-    if (auto* op = (*opened)->local()) {
-      // The embedded operator hosts a card company sandbox: the card is opened there.
-      (void)op->open_card(g_options.card, Amount::parse("1000.00", op->currency()).value());
-    }
     const auto address = g_options.address.empty() ? "(not given)" : g_options.address;
-    if (auto ok = w.enrol((*opened)->ca(), g_options.name, address, g_options.card); !ok) {
-      return fail_with(ok.error());
-    }
-    if (auto ok = w.set_setting("operator_location", location); !ok) return fail_with(ok.error());
-    // From here on the wallet shows its own certificate to the operator.
-    opened->reset();
-    auto identity = identity_of(home + "/wallet.keys", w.certificate());
-    if (!identity) return fail_with(identity.error());
-    auto enrolled = OperatorLink::open(location, *identity, anchor, clock, random);
+    auto enrolled = enrol_device(
+        g_options.operator_location, g_options.ca_fingerprint, say,
+        {.key_file = home + "/wallet.keys",
+         .prepare = [](local::LocalOperator& op) {
+           // The embedded operator hosts a card company sandbox: the card is opened there.
+           (void)op.open_card(g_options.card, Amount::parse("1000.00", op.currency()).value());
+         },
+         .enrol = [&](protocol::Channel& ca) { return w.enrol(ca, g_options.name, address, g_options.card); },
+         .save_location = [&](const std::string& at) { return w.set_setting("operator_location", at); },
+         .certificate = [&] { return w.certificate(); },
+         .connect = [&](protocol::Channel& center) { return w.connect(center); },
+         .pinned = [&] { return w.trust_anchor(); }},
+        clock, random);
     if (!enrolled) return fail_with(enrolled.error());
-    if (auto ok = w.connect((*enrolled)->center()); !ok) return fail_with(ok.error());
-    if (anchor && w.trust_anchor()->ca.fingerprint() != anchor->ca.fingerprint()) {
-      return fail_with({ErrorCode::untrusted_issuer, "the CA that enrolled this wallet is not the one pinned"});
-    }
     print({{"home", home}, {"certificate_subject", w.certificate()->subject()}},
           "wallet enrolled in " + home + " as " + w.certificate()->subject() +
               " (a pseudonym; your card number stayed here)");
