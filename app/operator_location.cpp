@@ -35,7 +35,9 @@ Result<std::unique_ptr<OperatorLink>> OperatorLink::open(
     return link;
   }
   if (!anchor) return fail(ErrorCode::invalid_argument, "no CA pinned for " + location);
-  link->m_trust = std::make_unique<pki::TrustStore>(*anchor);
+  auto fresh = net::fresh_anchor(location, *anchor, clock.now());
+  if (!fresh) return std::unexpected(fresh.error());
+  link->m_trust = std::make_unique<pki::TrustStore>(*fresh);
   auto connection = net::connect(location, identity, {link->m_trust.get(), {pki::Role::center}}, clock);
   if (!connection) return std::unexpected(connection.error());
   link->m_ca = net::channel(*connection, "ca");

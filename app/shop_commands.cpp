@@ -109,6 +109,9 @@ int run_shop_command() {
     auto link_opened = OperatorLink::open(**location, *identity, shop.trust_anchor(), clock, random);
     if (!link_opened) return std::unexpected(link_opened.error());
     link = std::move(*link_opened);
+    // The operator's directory and CRL, fetched again when the ones held are over an hour old.
+    const auto held = shop.trust_anchor();
+    if (held && held->crl.this_update() + 3600 < clock.now()) return shop.connect(link->center());
     return {};
   };
 

@@ -168,6 +168,9 @@ int run_wallet_command() {
     auto opened = OperatorLink::open(**location, *identity, w.trust_anchor(), clock, random);
     if (!opened) return std::unexpected(opened.error());
     link = std::move(*opened);
+    // The operator's directory and CRL, fetched again when the ones held are over an hour old.
+    const auto held = w.trust_anchor();
+    if (held && held->crl.this_update() + 3600 < clock.now()) return w.connect(link->center());
     return {};
   };
 

@@ -501,4 +501,19 @@ Result<Json> fetch_trust_unverified(const std::string& url, const Limits& limits
   return connection.post("/v1/ca/trust", Json::object());
 }
 
+Result<pki::TrustAnchor> fresh_anchor(const std::string& url, pki::TrustAnchor anchor,
+                                      UnixSeconds now, const Limits& limits) {
+  if (anchor.crl.next_update() > now + 3600) return anchor;
+  auto trust = fetch_trust_unverified(url, limits);
+  if (!trust) return std::unexpected(trust.error());
+  if (!trust->contains("crl") || !(*trust)["crl"].is_string()) {
+    return fail(ErrorCode::malformed, url + " answered without a CRL");
+  }
+  auto crl = pki::Crl::from_pem((*trust)["crl"].get<std::string>());
+  if (!crl) return std::unexpected(crl.error());
+  pki::TrustStore store(anchor);
+  if (auto ok = store.update_crl(*crl); !ok) return std::unexpected(ok.error());
+  return store.anchor();
+}
+
 }  // namespace ecash::net

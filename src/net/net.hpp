@@ -99,6 +99,12 @@ std::unique_ptr<protocol::Channel> channel(std::shared_ptr<Connection> connectio
 // the fingerprint with one it got another way, or says it trusts it on first use.
 Result<protocol::Json> fetch_trust_unverified(const std::string& url, const Limits& limits = {});
 
+// The pinned anchor, with its CRL brought up to date first when the one held runs out within the
+// hour (a device offline for a week would otherwise refuse every server): a new CRL is fetched
+// from url without checking the server, and taken only if the pinned CA signed it.
+Result<pki::TrustAnchor> fresh_anchor(const std::string& url, pki::TrustAnchor anchor,
+                                      UnixSeconds now, const Limits& limits = {});
+
 // The HTTP status an error code travels with.
 int http_status(ErrorCode code);
 

@@ -278,6 +278,51 @@ TEST_F(NetTest, NobodyListeningIsUnavailableAfterRetries) {
   EXPECT_NE(answer.error().message.find("after 2 attempts"), std::string::npos) << answer.error().message;
 }
 
+// Serves the CA's "trust" route with a given CRL.
+class TrustEndpoint final : public protocol::Endpoint {
+ public:
+  explicit TrustEndpoint(std::string crl) : m_crl(std::move(crl)) {}
+  Result<Json> handle(const protocol::Caller&, std::string_view, const Json&) override {
+    return Json{{"ca", "unused"}, {"crl", m_crl}};
+  }
+
+ private:
+  std::string m_crl;
+};
+
+TEST_F(NetTest, AStaleCrlIsRenewedFromTheServerButOnlyIfTheCaSignedIt) {
+  const pki::TrustAnchor stale{m_ca.certificate(), m_ca.issue_crl(m_now - 3 * kDay, m_now - kDay).value()};
+  const auto fresh_crl = m_ca.issue_crl(m_now - 60, m_now + 7 * kDay).value();
+  TrustEndpoint good(fresh_crl.to_pem());
+  TrustEndpoint forged(m_other_ca.issue_crl(m_now - 60, m_now + 7 * kDay).value().to_pem());
+  Server server(m_center.identity(), PeerPolicy{m_trust.get(), {Role::wallet}, false}, m_clock);
+  server.mount("ca", good, {}, {"trust"});
+  Server liar(m_center.identity(), PeerPolicy{m_trust.get(), {Role::wallet}, false}, m_clock);
+  liar.mount("ca", forged, {}, {"trust"});
+  const int port = server.bind("127.0.0.1", 0).value();
+  const int liar_port = liar.bind("127.0.0.1", 0).value();
+  std::thread a([&] { server.run(); }), b([&] { liar.run(); });
+
+  // Held as it is, the stale CRL makes every server look bad.
+  EXPECT_EQ(pki::verify_certificate(m_center.cert, stale, std::vector<Role>{Role::center}, m_now).error().code,
+            ErrorCode::bad_crl);
+  auto renewed = fresh_anchor("https://127.0.0.1:" + std::to_string(port), stale, m_now);
+  ASSERT_TRUE(renewed) << renewed.error().to_string();
+  EXPECT_EQ(renewed->crl.next_update(), fresh_crl.next_update());
+  EXPECT_TRUE(pki::verify_certificate(m_center.cert, *renewed, std::vector<Role>{Role::center}, m_now));
+  auto refused = fresh_anchor("https://127.0.0.1:" + std::to_string(liar_port), stale, m_now);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::bad_crl);
+  // A CRL good for more than an hour is kept without asking anyone.
+  const pki::TrustAnchor current{m_ca.certificate(), fresh_crl};
+  EXPECT_TRUE(fresh_anchor("https://127.0.0.1:1", current, m_now));
+
+  server.stop();
+  liar.stop();
+  a.join();
+  b.join();
+}
+
 TEST(Urls, ParseAndRefuse) {
   EXPECT_EQ(parse_url("https://127.0.0.1:9000").value().port, 9000);
   EXPECT_EQ(parse_url("https://localhost").value().port, 8443);

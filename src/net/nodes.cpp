@@ -437,7 +437,9 @@ Status run_shop(const NodeOptions& options) {
   }
   auto tls = device_identity(home + "/shop.keys", *shop.certificate());
   if (!tls) return std::unexpected(tls.error());
-  pki::TrustStore trust(*anchor);
+  auto fresh = fresh_anchor(**location, *anchor, clock.now());
+  if (!fresh) return std::unexpected(fresh.error());
+  pki::TrustStore trust(*fresh);
   auto operator_connection = connect(**location, *tls, {&trust, {Role::center}}, clock);
   if (!operator_connection) return std::unexpected(operator_connection.error());
   shop.set_center(channel(*operator_connection, "center"));
