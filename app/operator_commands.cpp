@@ -146,7 +146,10 @@ net::NodeOptions node_options() {
   options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
   options.card_company_url = g_options.card_company;
   options.bank_url = g_options.bank;
-  options.say = [](const std::string& line) { std::cout << line << std::endl; };
+  options.say = [](const std::string& line) {
+    if (g_options.json) std::cout << Json{{"event", line}}.dump() << std::endl;
+    else std::cout << line << std::endl;
+  };
   return options;
 }
 

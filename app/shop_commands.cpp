@@ -95,7 +95,10 @@ int run_shop_command() {
     options.data = home;
     options.listen = g_options.listen;
     options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
-    options.say = [](const std::string& line) { std::cout << line << std::endl; };
+    options.say = [](const std::string& line) {
+      if (g_options.json) std::cout << Json{{"event", line}}.dump() << std::endl;
+      else std::cout << line << std::endl;
+    };
     if (auto ok = net::run_shop(options); !ok) return fail_with(ok.error());
     return 0;
   }
