@@ -7,8 +7,10 @@ set -euo pipefail
 ecash=$1
 dir=$(mktemp -d)
 pid=
+shop_pid=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  [ -n "$shop_pid" ] && kill "$shop_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -73,11 +75,53 @@ start_operator "$listen"
 [ "$("$ecash" wallet --home "$dir/alice" history | grep -c '^deposit')" -eq 3 ] || fail "history: $("$ecash" wallet --home "$dir/alice" history)"
 "$ecash" operator report --data "$dir/op" | grep -q "deposited        EUR:35.00" || fail "report"
 
+# The same for a payment: killed between paying the shop and answering it. The wallet's retry of
+# the same payment request goes out under the first request ID and gets the first answer; a
+# payment of the same order under a new request ID (a wallet that lost its record of the first)
+# is refused by the bank: an order is paid once.
+"$ecash" sandbox account DE89370400440532013000 --holder "Corner Cafe" --data "$dir/op" >/dev/null
+"$ecash" shop --home "$dir/shop" init --operator "$url" --name "Corner Cafe" \
+  --account DE89370400440532013000 >/dev/null
+"$ecash" shop --home "$dir/shop" run >"$dir/shop.log" 2>&1 &
+shop_pid=$!
+request=$("$ecash" shop --home "$dir/shop" order 7.00 --item "lunch")
+kill -TERM "$pid"
+wait "$pid" || fail "the operator did not stop cleanly"
+start_operator "$listen" ECASH_FAILPOINT=exit_before_answer:center/pay
+if "$ecash" wallet --home "$dir/alice" pay "$request" >"$dir/out" 2>"$dir/err"; then
+  fail "the payment was answered"
+fi
+set +e
+wait "$pid"
+status=$?
+set -e
+[ "$status" -eq 86 ] || fail "the operator exited with $status, not at the failpoint"
+start_operator "$listen"
+cp "$dir/alice/wallet.db" "$dir/alice-before-retry.db"
+"$ecash" wallet --home "$dir/alice" pay "$request" | grep -q "paid EUR:7.00 for 'lunch'; balance EUR:28.00" \
+  || fail "retried payment"
+"$ecash" operator report --data "$dir/op" | grep -q "unpaid sales     EUR:7.00" || fail "sales"
+# A copy of the wallet from before the retry has its record of the unanswered payment removed:
+# it pays the same order afresh, under a new request ID.
+cp "$dir/alice-before-retry.db" "$dir/alice/wallet.db"
+rm -f "$dir/alice/wallet.db-wal" "$dir/alice/wallet.db-shm"
+sqlite3 "$dir/alice/wallet.db" "DELETE FROM pending"
+if "$ecash" wallet --home "$dir/alice" pay "$request" >"$dir/out" 2>"$dir/err"; then
+  fail "the order was paid twice: $(cat "$dir/out")"
+fi
+grep -q "conflict" "$dir/err" || fail "second payment: $(cat "$dir/err")"
+"$ecash" operator report --data "$dir/op" | grep -q "unpaid sales     EUR:7.00" || fail "sales after the second try"
+
 # kill -9 while idle, start again, carry on.
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
 start_operator "$listen"
-"$ecash" wallet --home "$dir/alice" sync | grep -q "balance EUR:35.00" || fail "after kill -9"
+cp "$dir/alice-before-retry.db" "$dir/alice/wallet.db"  # the wallet that saw the answer
+rm -f "$dir/alice/wallet.db-wal" "$dir/alice/wallet.db-shm"
+"$ecash" wallet --home "$dir/alice" pay "$request" >"$dir/out" 2>&1 || fail "the retried payment again: $(cat "$dir/out")"
+"$ecash" wallet --home "$dir/alice" sync | grep -q "balance EUR:28.00" || fail "after kill -9"
+kill -TERM "$shop_pid"
+wait "$shop_pid" || fail "the shop did not stop cleanly"
 "$ecash" operator report --data "$dir/op" | grep -q "balanced: every cent accounted for" || fail "books"
 "$ecash" operator audit --data "$dir/op" | grep -q "audit passed" || fail "audit"
 echo "cli crash test passed"

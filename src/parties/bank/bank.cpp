@@ -64,9 +64,16 @@ constexpr std::string_view kTransfersSql =
     // The balance last told to each user's device, to notice a device that disagrees.
     "ALTER TABLE users ADD COLUMN told INTEGER;";
 
+// A shop's order is paid once, whatever request carries it: a wallet that got no answer and pays
+// the same request again under a new request ID is refused, not charged twice.
+constexpr std::string_view kPaidOrdersSql =
+    "CREATE TABLE paid_orders (shop_id TEXT NOT NULL, order_id TEXT NOT NULL, "
+    "  request_id TEXT NOT NULL, PRIMARY KEY (shop_id, order_id));";
+
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 2> list = {{{1, schema}, {2, kTransfersSql}}};
+  static const std::array<store::Migration, 3> list = {
+      {{1, schema}, {2, kTransfersSql}, {3, kPaidOrdersSql}}};
   return list;
 }
 
@@ -518,6 +525,19 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
           return fail(ErrorCode::insufficient_funds, "balance " + before->to_string() +
                                                          " is short of " + o.amount.to_string() +
                                                          " by " + shortfall->to_string());
+        }
+        auto paid = tx.query_one("SELECT request_id FROM paid_orders WHERE shop_id = ? AND order_id = ?",
+                                 {c.shop_id.to_string(), o.order_id.to_string()});
+        if (!paid) return std::unexpected(paid.error());
+        if (*paid) {
+          return fail(ErrorCode::conflict, "order " + o.order_id.to_string() +
+                                               " is paid already (request " +
+                                               *store::text_at(**paid, 0) + ")");
+        }
+        if (auto ok = tx.exec("INSERT INTO paid_orders (shop_id, order_id, request_id) VALUES (?, ?, ?)",
+                              {c.shop_id.to_string(), o.order_id.to_string(), o.request_id.to_string()});
+            !ok) {
+          return std::unexpected(ok.error());
         }
         if (auto ok = post(tx, o.request_id, account, sales_account(c.shop_id), o.amount, now);
             !ok) {

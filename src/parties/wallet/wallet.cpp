@@ -250,6 +250,31 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   }
   if (!req.amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
 
+  // A payment of this same request that got no answer is sent again as it was, under its own
+  // request ID: the shop and the operator answer it with their first answer, and the order is
+  // paid once.
+  std::optional<std::pair<Json, std::string>> unanswered;
+  auto looked = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query("SELECT body, balance_before FROM pending WHERE route = 'pay' ORDER BY created");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      Json saved = Json::parse(*store::text_at(row, 0), nullptr, false);
+      auto order = protocol::read_signed<protocol::PaymentOrder>(saved, "order");
+      if (order && order->body.order_id == req.order_id) unanswered.emplace(saved, *store::text_at(row, 1));
+    }
+    return {};
+  });
+  if (!looked) return std::unexpected(looked.error());
+  if (unanswered) {
+    auto before = Amount::parse(unanswered->second);
+    if (!before) return std::unexpected(before.error());
+    auto answer = shop.call("pay", unanswered->first);
+    if (!answer) return std::unexpected(answer.error());
+    auto payment = finish_payment(unanswered->first, *answer, *before, *shop_cert);
+    if (payment) payment->item = req.item;
+    return payment;
+  }
+
   // Transfers received or sent offline are reconciled first (the uncleared amount of S153).
   if (top_up != nullptr) {
     if (auto ok = settle_pending(*top_up); !ok) return std::unexpected(ok.error());
