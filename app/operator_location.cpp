@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+#include <filesystem>
+
 #include "net/nodes.hpp"
 
 namespace ecash::app {
@@ -11,6 +14,14 @@ bool is_url(const std::string& location) { return location.rfind("https://", 0) 
 Result<std::unique_ptr<local::LocalOperator>> open_operator_at(const std::string& location,
                                                                const Clock& clock,
                                                                RandomSource& random, bool resume) {
+  if (location.find("://") != std::string::npos && !is_url(location)) {
+    return fail(ErrorCode::invalid_argument, "operators are reached over https://, not " + location);
+  }
+  if (!is_url(location) && !std::filesystem::exists(location) &&
+      location.find(':') != std::string::npos) {
+    return fail(ErrorCode::invalid_argument,
+                "no operator folder " + location + "; for an operator on the network, give https://" + location);
+  }
   if (is_url(location)) {
     return fail(ErrorCode::invalid_argument,
                 "this command works on an operator's data folder, not on " + location);
@@ -59,10 +70,15 @@ Result<pki::TrustAnchor> fetch_operator_ca(const std::string& url, const std::st
   if (!crl) return std::unexpected(crl.error());
   if (ca->role() != pki::Role::ca) return fail(ErrorCode::wrong_role, url + " served no CA certificate");
   const auto fingerprint = ca->fingerprint();
-  if (!expected.empty()) {
-    if (expected != fingerprint) {
+  // As we print it, or as `openssl x509 -fingerprint -sha256` does (upper case, colons).
+  std::string wanted;
+  for (const char c : expected) {
+    if (c != ':') wanted += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (!wanted.empty()) {
+    if (wanted != fingerprint) {
       return fail(ErrorCode::untrusted_issuer, "the CA at " + url + " has fingerprint " + fingerprint +
-                                                   ", not the " + expected + " you gave");
+                                                   ", not the " + wanted + " you gave");
     }
     say("operator CA fingerprint " + fingerprint + " matches --ca-fingerprint; pinned");
   } else {
@@ -89,18 +105,23 @@ Result<std::unique_ptr<OperatorLink>> enrol_device(const std::string& location,
                                                    const std::function<void(const std::string&)>& say,
                                                    const DeviceEnrolment& device, const Clock& clock,
                                                    RandomSource& random) {
-  if (device.certificate() != nullptr) return fail(ErrorCode::conflict, "this device is enrolled already");
+  if (device.certificate() != nullptr && device.pinned()) {
+    return fail(ErrorCode::conflict, "this device is enrolled already");
+  }
   std::optional<pki::TrustAnchor> anchor;
   if (is_url(location)) {
     auto fetched = fetch_operator_ca(location, ca_fingerprint, say);
     if (!fetched) return std::unexpected(fetched.error());
     anchor = *fetched;
   }
-  {
+  // A device enrolled by an init that stopped before it connected goes on from there.
+  if (device.certificate() == nullptr) {
     auto first = OperatorLink::open(location, std::nullopt, anchor, clock, random);
     if (!first) return std::unexpected(first.error());
     if (auto* op = (*first)->local()) device.prepare(*op);
     if (auto ok = device.enrol((*first)->ca()); !ok) return std::unexpected(ok.error());
+  } else {
+    say("enrolled already: connecting");
   }
   if (auto ok = device.save_location(location); !ok) return std::unexpected(ok.error());
   // From here on the device shows its own certificate to the operator.

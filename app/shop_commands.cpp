@@ -119,8 +119,8 @@ int run_shop_command() {
   };
 
   if (chosen == "init") {
-    if (shop.certificate() != nullptr) {
-      return fail_with({ErrorCode::conflict, "a shop is enrolled in " + home + " already"});
+    if (shop.shop_id()) {
+      return fail_with({ErrorCode::conflict, "a shop is registered in " + home + " already"});
     }
     const auto address = g_options.address.empty() ? "(not given)" : g_options.address;
     auto enrolled = enrol_device(
@@ -136,8 +136,14 @@ int run_shop_command() {
          .connect = [&](protocol::Channel& center) { return shop.connect(center); },
          .pinned = [&] { return shop.trust_anchor(); }},
         clock, random);
-    if (!enrolled) return fail_with(enrolled.error());
-    link = std::move(*enrolled);
+    if (enrolled) {
+      link = std::move(*enrolled);
+    } else if (enrolled.error().code == ErrorCode::conflict) {
+      // Enrolled and connected by an init that stopped before registering: register now.
+      if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
+    } else {
+      return fail_with(enrolled.error());
+    }
     auto id = shop.register_shop(link->center());
     if (!id) return fail_with(id.error());
     print({{"home", home}, {"shop_id", id->to_string()}},

@@ -15,6 +15,7 @@
 #include "net/net.hpp"
 #include "parties/shop/shop.hpp"
 #include "parties/wallet/wallet.hpp"
+#include "protocol/json_fields.hpp"
 #include "protocol/payment_uri.hpp"
 
 namespace ecash::app {
@@ -43,6 +44,14 @@ int fail_with(const Error& error) {
   return 1;
 }
 
+// An online request that got no answer may have been carried out: say what happens to it.
+int fail_online(const Error& error) {
+  if (error.code != ErrorCode::unavailable) return fail_with(error);
+  return fail_with({error.code, error.message + " -- the request is kept: the next deposit, sync, or "
+                                                "payment of the same request sends it again, and it "
+                                                "is carried out once"});
+}
+
 std::string default_home() {
   const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/.ecash/wallet";
@@ -53,7 +62,7 @@ Result<std::string> read_text(const std::string& input);
 Result<Json> read_message(const std::string& input) {
   auto text = read_text(input);
   if (!text) return std::unexpected(text.error());
-  Json j = Json::parse(*text, nullptr, false);
+  Json j = protocol::parse_limited(*text);
   if (j.is_discarded()) return fail(ErrorCode::malformed, "the message is not JSON");
   return j;
 }
@@ -81,7 +90,7 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
   }
   const auto start = text.find_first_not_of(" \t\r\n");
   if (start != std::string::npos && text[start] == '{') {
-    Json j = Json::parse(text, nullptr, false);
+    Json j = protocol::parse_limited(text);
     if (j.is_discarded() || !j.contains("shop_home") || !j["shop_home"].is_string()) {
       return fail(ErrorCode::malformed, "the payment request names no shop");
     }
@@ -175,7 +184,7 @@ int run_wallet_command() {
   };
 
   if (chosen == "init") {
-    if (w.certificate() != nullptr) {
+    if (w.certificate() != nullptr && w.trust_anchor()) {
       return fail_with({ErrorCode::conflict, "a wallet is enrolled in " + home + " already"});
     }
     const auto address = g_options.address.empty() ? "(not given)" : g_options.address;
@@ -204,12 +213,12 @@ int run_wallet_command() {
       auto amount = amount_arg();
       if (!amount) return fail_with(amount.error());
       auto balance = w.deposit(link->center(), *amount);
-      if (!balance) return fail_with(balance.error());
+      if (!balance) return fail_online(balance.error());
       print({{"deposited", amount->to_string()}, {"balance", balance->to_string()}},
             "deposited " + amount->to_string() + "; balance " + balance->to_string());
     } else {
       auto done = w.sync(link->center());
-      if (!done) return fail_with(done.error());
+      if (!done) return fail_online(done.error());
       print({{"balance", done->balance.to_string()}, {"accepted", done->accepted},
              {"refused", done->refused}, {"returned", done->returned}},
             "balance " + done->balance.to_string() + " (" + std::to_string(done->accepted) +
@@ -281,7 +290,7 @@ int run_wallet_command() {
       to_shop = net::channel(*connection, "shop");
     }
     auto paid = w.pay(*to_shop, uri->request, g_options.top_up ? &link->center() : nullptr);
-    if (!paid) return fail_with(paid.error());
+    if (!paid) return fail_online(paid.error());
     print({{"paid", paid->paid.to_string()}, {"item", paid->item}, {"balance", paid->balance.to_string()},
            {"topped_up", paid->topped_up ? paid->topped_up->to_string() : "EUR:0.00"}},
           "paid " + paid->paid.to_string() + " for '" + paid->item + "'" +

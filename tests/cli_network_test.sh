@@ -14,6 +14,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+[ -n "${KEEP_LOGS:-}" ] && trap "for l in \"\$dir\"/*.log; do echo \"--- \$l\"; cat \"\$l\"; done; cleanup" EXIT
 fail() {
   echo "FAILED: $*"
   for log in "$dir"/*.log; do echo "--- $log"; cat "$log"; done
@@ -75,6 +76,17 @@ expect "matches --ca-fingerprint" "$ecash" wallet --home "$dir/alice" init --ope
 expect "on first use: fingerprint $fingerprint" "$ecash" wallet --home "$dir/bob" init \
   --operator "$url" --name Bob --card 5555555555554444
 refused "conflict" "$ecash" wallet --home "$dir/bob" init --operator "$url" --name Bob --card 5555555555554444
+refused "give https://127.0.0.1" "$ecash" wallet --home "$dir/carol" init --operator "${url#https://}" \
+  --name Carol --card 4111111111111111
+refused "over https://" "$ecash" wallet --home "$dir/carol" init --operator "http://${url#https://}" \
+  --name Carol --card 4111111111111111
+# An init that stopped after enrolling, before it connected, goes on when run again.
+expect "wallet enrolled" "$ecash" wallet --home "$dir/carol" init --operator "$url" --name Carol --card 4111111111111111
+sqlite3 "$dir/carol/wallet.db" "DELETE FROM settings WHERE key = 'operator'"
+expect "enrolled already: connecting" "$ecash" wallet --home "$dir/carol" init --operator "$url" --name Carol \
+  --card 4111111111111111
+# A second copy of a running role is refused (it would serve the same store).
+refused "another process is serving" "$ecash" operator run --data "$op" --role bank --listen 127.0.0.1:0
 
 # Deposits (Figs 2 and 5), amounts with or without the currency.
 expect "balance EUR:50.00" "$ecash" wallet --home "$dir/alice" deposit 50.00
@@ -84,8 +96,10 @@ refused "declined" "$ecash" wallet --home "$dir/bob" deposit 5000.00
 expect '"balance":"EUR:20.00"' "$ecash" wallet --home "$dir/bob" balance --json
 
 # The shop: registration (Fig 6), its wallet-facing server, a payment request, a payment (Fig 10).
+# The fingerprint as openssl prints it (upper case, colons) is taken too.
+openssl_fingerprint=$(openssl x509 -noout -fingerprint -sha256 -in "$op/ca/ca.pem" | cut -d= -f2)
 expect "shop registered" "$ecash" shop --home "$dir/shop" init --operator "$url" --name "Corner Cafe" \
-  --account DE89370400440532013000 --ca-fingerprint "$fingerprint"
+  --account DE89370400440532013000 --ca-fingerprint "$openssl_fingerprint"
 start shop shop --home "$dir/shop" run --crl-refresh 1
 wait_for "$dir/shop/listening" >/dev/null
 request=$("$ecash" shop --home "$dir/shop" order 12.50 --item "flat white")
@@ -110,6 +124,17 @@ request=$("$ecash" shop --home "$dir/shop" order 40.00 --item "a bag of beans")
 refused "short of EUR:40.00 by EUR:5.00" "$ecash" wallet --home "$dir/bob" pay "$request"
 expect "topped up EUR:5.00" "$ecash" wallet --home "$dir/bob" pay --top-up "$request"
 
+# The bank restarts on another port: the center finds it again where it wrote its address.
+bank_pid=${pids[2]}  # sandbox, ca, bank, clearing, center
+kill -TERM "$bank_pid"
+wait "$bank_pid" || fail "the bank did not stop cleanly"
+start bank2 operator run --data "$op" --role bank --listen 127.0.0.1:0 --crl-refresh 1
+wait_for "$op/bank/listening" >/dev/null
+expect "balance EUR:32.50" "$ecash" wallet --home "$dir/alice" deposit 10.00
+kept=()
+for pid in "${pids[@]}"; do [ "$pid" = "$bank_pid" ] || kept+=("$pid"); done
+pids=("${kept[@]}")
+
 # Payout to the shop's bank account (Fig 11).
 expect "paid out EUR:52.50" "$ecash" shop --home "$dir/shop" payout
 
@@ -127,7 +152,7 @@ sleep 2.5
 refused "certificate_revoked\|refused this certificate" "$ecash" wallet --home "$dir/bob" deposit 1.00
 echo "revoked wallet: $(cat "$dir/err")"
 [ "$before" = "$("$ecash" operator report --data "$op" --json)" ] || fail "a refused deposit changed the books"
-expect "balance EUR:22.50" "$ecash" wallet --home "$dir/alice" sync  # the others carry on
+expect "balance EUR:32.50" "$ecash" wallet --home "$dir/alice" sync  # the others carry on
 
 # Every process stops cleanly on SIGTERM and takes its address back.
 for pid in "${pids[@]}"; do kill -TERM "$pid"; done

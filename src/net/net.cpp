@@ -1,4 +1,5 @@
 #include "net/net.hpp"
+#include "protocol/json_fields.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace ecash::net {
 
@@ -118,6 +120,10 @@ Status configure(SSL_CTX* ctx, const std::optional<TlsIdentity>& identity, PeerC
                  int verify_mode) {
   if (ctx == nullptr) return fail(ErrorCode::internal, "no TLS context: " + openssl_errors());
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  // No session resumption: a resumed session would skip the certificate check (and its CRL).
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(ctx, 0);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   if (identity) {
     if (SSL_CTX_use_certificate(ctx, identity->certificate.native()) != 1) {
       return fail(ErrorCode::bad_certificate, "TLS certificate refused: " + openssl_errors());
@@ -280,10 +286,9 @@ struct Server::Impl {
                                                              " may not call " + party});
       }
     }
-    Json body = Json::parse(req.body, nullptr, false);
-    if (body.is_discarded()) {
-      return answer_error(res, {ErrorCode::malformed, "the request body is not JSON"});
-    }
+    auto parsed = protocol::parse_outside_json(req.body, "the request body");
+    if (!parsed) return answer_error(res, parsed.error());
+    const Json& body = *parsed;
     Result<Json> answer = fail(ErrorCode::internal, "not handled");
     {
       std::lock_guard lock(mount.mutex);
@@ -320,15 +325,27 @@ Server::Server(TlsIdentity identity, PeerPolicy clients, const Clock& clock, Lim
   if (!configured) std::cerr << "ecash: TLS server: " << configured.error().to_string() << "\n";
   auto& s = *m->server;
   s.set_tcp_nodelay(true);
+  // A connection holds a pool thread from its handshake to its close: idle or slow peers are let
+  // go soon, so that a few cannot keep the rest waiting.
   s.set_keep_alive_max_count(100000);
-  s.set_keep_alive_timeout(30);
-  s.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(limits.read_timeout).count());
+  s.set_keep_alive_timeout(5);
+  s.set_read_timeout(10);
+  s.set_write_timeout(10);
   s.set_payload_max_length(limits.max_body);
-  s.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  s.new_task_queue = [] { return new httplib::ThreadPool(64); };
   s.Post(R"(/v1/([a-z_]+)/([a-z_]+))",
          [impl = m.get()](const httplib::Request& req, httplib::Response& res) {
            impl->handle(req, res);
          });
+  // The body cap holds only for a body of declared length: chunked or compressed bodies (which
+  // httplib would read or inflate without limit) are refused before they are read.
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("Transfer-Encoding") || req.has_header("Content-Encoding")) {
+      answer_error(res, {ErrorCode::malformed, "send the body whole, uncompressed, with its Content-Length"});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   // What httplib answers itself (no such path, body too large) also comes as {code, message}.
   s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return;
@@ -362,6 +379,13 @@ Result<int> Server::bind(const std::string& host, int port) {
 }
 
 void Server::run() { m->server->listen_after_bind(); }
+
+void Server::exclusive(const std::string& party, const std::function<void()>& work) {
+  auto found = m->mounts.find(party);
+  if (found == m->mounts.end()) return work();
+  std::lock_guard lock(found->second->mutex);
+  work();
+}
 
 void Server::stop() {
   if (m && m->server && m->server->is_running()) m->server->stop();
@@ -402,7 +426,10 @@ class Connection {
       }
       ERR_clear_error();
       auto res = m_client.Post(path, text, kJson);
-      if (res) return read_answer(res->status, res->body);
+      if (res) {
+        m_used = true;
+        return read_answer(res->status, res->body);
+      }
       {
         std::lock_guard check_lock(m_check.mutex);
         if (m_check.refusal) {
@@ -426,6 +453,12 @@ class Connection {
         return fail(refused->code, m_address.url() + " refused the connection: " + refused->message);
       }
       m_client.stop();  // a broken connection is not reused
+      // A kept-alive connection the server has since closed fails once: ask again at once, on a
+      // new connection, without counting it.
+      if (std::exchange(m_used, false)) {
+        --attempt;
+        continue;
+      }
       if (attempt < m_limits.attempts) std::this_thread::sleep_for(m_limits.retry_pause * attempt);
     }
     return fail(ErrorCode::unavailable,
@@ -437,7 +470,7 @@ class Connection {
 
  private:
   Result<Json> read_answer(int status, const std::string& text) {
-    Json answer = Json::parse(text, nullptr, false);
+    Json answer = protocol::parse_limited(text);
     if (answer.is_discarded()) {
       return fail(ErrorCode::malformed, m_address.url() + " answered HTTP " +
                                             std::to_string(status) + " without JSON");
@@ -457,6 +490,7 @@ class Connection {
   Limits m_limits;
   PeerCheck m_check;
   Status m_configured;
+  bool m_used = false;  // a request has been answered on the current connection
   std::mutex m_mutex;
 };
 

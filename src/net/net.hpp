@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,9 @@ class Server {
   // Serves until stop(); call after bind().
   void run();
   void stop();
+  // Runs work while no request is being handled by the endpoint mounted as party (to change a
+  // party's state from another thread, such as its CRL).
+  void exclusive(const std::string& party, const std::function<void()>& work);
 
  private:
   struct Impl;

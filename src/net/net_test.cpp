@@ -249,7 +249,38 @@ TEST_F(NetTest, MalformedAndOversizedRequestsGetStableCodes) {
   auto no_path = raw.Get("/");
   ASSERT_TRUE(no_path);
   EXPECT_EQ(no_path->status, 404);
-  EXPECT_EQ(m_echo.calls, 0);
+  // Nested deeper than any message (printing such a value would exhaust the stack).
+  auto deep = raw.Post("/v1/bank/credit", std::string(500, '[') + std::string(500, ']'), "application/json");
+  ASSERT_TRUE(deep);
+  EXPECT_EQ(deep->status, 400);
+  EXPECT_EQ(code_of(deep), "malformed");
+  // A body without a declared length, or compressed, would get past the cap: refused unread.
+  auto chunked = raw.Post("/v1/bank/credit",
+                          [](size_t offset, httplib::DataSink& sink) {
+                            if (offset < 8 * 1024 * 1024) {
+                              const std::string block(64 * 1024, ' ');
+                              sink.write(block.data(), block.size());
+                            } else {
+                              sink.done();
+                            }
+                            return true;
+                          },
+                          "application/json");
+  if (chunked) {  // the server may hang up before the client has written it all
+    EXPECT_EQ(chunked->status, 400);
+    EXPECT_EQ(code_of(chunked), "malformed");
+  }
+  raw.set_compress(true);
+  auto gzipped = raw.Post("/v1/bank/credit", std::string(2000, ' ') + "{}", "application/json");
+  raw.set_compress(false);
+  ASSERT_TRUE(gzipped);
+  EXPECT_EQ(gzipped->status, 400);
+  EXPECT_EQ(code_of(gzipped), "malformed");
+  // And the server is still there.
+  auto fine = raw.Post("/v1/bank/credit", "{}", "application/json");
+  ASSERT_TRUE(fine);
+  EXPECT_EQ(fine->status, 200);
+  EXPECT_EQ(m_echo.calls, 1);
 }
 
 TEST_F(NetTest, NobodyListeningIsUnavailableAfterRetries) {

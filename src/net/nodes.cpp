@@ -1,12 +1,17 @@
 #include "net/nodes.hpp"
 
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <mutex>
 #include <thread>
+#include <utility>
 
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
@@ -120,6 +125,104 @@ class Relay final : public protocol::Endpoint {
   std::unique_ptr<protocol::Channel> m_to;
 };
 
+// One process per folder: a second `operator run` of the same role (or shop run of the same
+// shop) would serve the same store and take the first one's address away. The lock goes with the
+// process, however it ends.
+class FolderLock {
+ public:
+  static Result<FolderLock> take(const std::string& folder) {
+    const std::string path = folder + "/lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return fail(ErrorCode::io_error, "cannot open " + path);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return fail(ErrorCode::conflict, "another process is serving " + folder + " already");
+    }
+    return FolderLock(fd);
+  }
+  FolderLock(FolderLock&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+  FolderLock& operator=(FolderLock&&) = delete;
+  ~FolderLock() {
+    if (m_fd >= 0) ::close(m_fd);
+  }
+
+ private:
+  explicit FolderLock(int fd) : m_fd(fd) {}
+  int m_fd = -1;
+};
+
+Result<std::vector<FolderLock>> lock_folders(const std::vector<std::string>& folders) {
+  std::vector<FolderLock> locks;
+  for (const auto& folder : folders) {
+    auto lock = FolderLock::take(folder);
+    if (!lock) return std::unexpected(lock.error());
+    locks.push_back(std::move(*lock));
+  }
+  return locks;
+}
+
+// Calls to CRL refreshes are short and not retried: the next refresh comes soon, and a stop
+// signal must not wait for a peer that hangs.
+Limits refresh_limits() {
+  Limits l;
+  l.connect_timeout = std::chrono::milliseconds(2000);
+  l.read_timeout = std::chrono::milliseconds(5000);
+  l.attempts = 1;
+  return l;
+}
+
+// Another operator role, found where it wrote its address: when it cannot be reached, the address
+// is read again (the role may have been restarted on another port) and the call made once more.
+class Peer final : public protocol::Channel {
+ public:
+  Peer(std::string folder, std::string party, TlsIdentity identity, PeerPolicy policy,
+       const Clock& clock, Limits limits = {})
+      : m_folder(std::move(folder)), m_party(std::move(party)), m_identity(std::move(identity)),
+        m_policy(std::move(policy)), m_clock(clock), m_limits(limits) {}
+
+  Status open(std::chrono::seconds wait) {
+    auto url = listening_url(m_folder, wait);
+    if (!url) return std::unexpected(url.error());
+    return reconnect(*url);
+  }
+  std::string url() {
+    std::lock_guard lock(m_mutex);
+    return m_url;
+  }
+
+  Result<Json> call(std::string_view route, const Json& body) override {
+    auto answer = current()->call(route, body);
+    if (answer || answer.error().code != ErrorCode::unavailable) return answer;
+    auto url = listening_url(m_folder, std::chrono::seconds(0));
+    if (!url || *url == this->url()) return answer;
+    if (auto ok = reconnect(*url); !ok) return answer;
+    return current()->call(route, body);
+  }
+
+ private:
+  std::shared_ptr<protocol::Channel> current() {
+    std::lock_guard lock(m_mutex);
+    return m_channel;
+  }
+  Status reconnect(const std::string& url) {
+    auto c = connect(url, m_identity, m_policy, m_clock, m_limits);
+    if (!c) return std::unexpected(c.error());
+    std::lock_guard lock(m_mutex);
+    m_url = url;
+    m_channel = channel(*c, m_party);
+    return {};
+  }
+
+  std::string m_folder, m_party;
+  TlsIdentity m_identity;
+  PeerPolicy m_policy;
+  const Clock& m_clock;
+  Limits m_limits;
+  std::mutex m_mutex;
+  std::string m_url;
+  std::shared_ptr<protocol::Channel> m_channel;
+};
+
 struct Common {
   OperatorSettings settings;
   parties::Directory directory;
@@ -163,6 +266,8 @@ constexpr const char* kAnyPort = "127.0.0.1:0";
 
 Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
   const auto& data = options.data;
+  auto locks = lock_folders({data + "/ca", data + "/center", data + "/bank", data + "/clearing"});
+  if (!locks) return std::unexpected(locks.error());
   auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
   auto clearing_id = local::load_identity(data + "/clearing", "clearing");
@@ -194,6 +299,8 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
 }
 
 Status run_ca(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
+  auto locks = lock_folders({options.data + "/ca"});
+  if (!locks) return std::unexpected(locks.error());
   auto ca = ca::CaParty::open(options.data + "/ca", "ecash CA", clock, random);
   if (!ca) return std::unexpected(ca.error());
   auto anchor = (*ca)->anchor();
@@ -216,24 +323,23 @@ Status run_ca(const NodeOptions& options, SystemClock& clock, RandomSource& rand
 }
 
 // The CA process, for roles that fetch their CRL from it.
-Result<std::unique_ptr<protocol::Channel>> ca_channel(const NodeOptions& options,
-                                                      const TlsIdentity& id,
-                                                      const pki::TrustStore& trust,
-                                                      const Clock& clock) {
-  auto url = listening_url(options.data + "/ca", options.peer_wait);
-  if (!url) return std::unexpected(url.error());
-  auto c = connect(*url, id, {&trust, {Role::ca}}, clock);
-  if (!c) return std::unexpected(c.error());
-  return channel(*c, "ca");
+Result<std::unique_ptr<Peer>> ca_peer(const NodeOptions& options, const TlsIdentity& id,
+                                      const pki::TrustStore& trust, const Clock& clock) {
+  auto peer = std::make_unique<Peer>(options.data + "/ca", "ca", id, PeerPolicy{&trust, {Role::ca}},
+                                     clock, refresh_limits());
+  if (auto ok = peer->open(options.peer_wait); !ok) return std::unexpected(ok.error());
+  return peer;
 }
 
 Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
+  auto locks = lock_folders({options.data + "/bank"});
+  if (!locks) return std::unexpected(locks.error());
   auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
   auto id = local::load_identity(options.data + "/bank", "bank");
   if (!id) return std::unexpected(id.error());
   const auto tls = tls_identity(*id);
-  auto ca = ca_channel(options, tls, *common->trust, clock);
+  auto ca = ca_peer(options, tls, *common->trust, clock);
   if (!ca) return std::unexpected(ca.error());
   auto bank = bank::VirtualBank::open(options.data + "/bank/bank.db", std::move(*id),
                                       common->directory, *common->trust, clock, random,
@@ -247,12 +353,14 @@ Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& ra
 }
 
 Status run_clearing(const NodeOptions& options, SystemClock& clock) {
+  auto locks = lock_folders({options.data + "/clearing"});
+  if (!locks) return std::unexpected(locks.error());
   auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
   auto id = local::load_identity(options.data + "/clearing", "clearing");
   if (!id) return std::unexpected(id.error());
   const auto tls = tls_identity(*id);
-  auto ca = ca_channel(options, tls, *common->trust, clock);
+  auto ca = ca_peer(options, tls, *common->trust, clock);
   if (!ca) return std::unexpected(ca.error());
   auto outside = institutions(common->settings, tls, *common->trust, clock);
   if (!outside) return std::unexpected(outside.error());
@@ -287,36 +395,37 @@ Status run_clearing(const NodeOptions& options, SystemClock& clock) {
 }
 
 Status run_center(const NodeOptions& options, SystemClock& clock) {
+  auto locks = lock_folders({options.data + "/center"});
+  if (!locks) return std::unexpected(locks.error());
   auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
   auto id = local::load_identity(options.data + "/center", "center");
   if (!id) return std::unexpected(id.error());
   const auto tls = tls_identity(*id);
-  std::shared_ptr<Connection> peers[3];
+  std::unique_ptr<Peer> peers[3];
   const std::pair<const char*, Role> roles[3] = {
       {"ca", Role::ca}, {"bank", Role::bank}, {"clearing", Role::clearing}};
   for (int i = 0; i < 3; ++i) {
-    auto url = listening_url(options.data + "/" + roles[i].first, options.peer_wait);
-    if (!url) return std::unexpected(url.error());
-    auto c = connect(*url, tls, {common->trust.get(), {roles[i].second}}, clock);
-    if (!c) return std::unexpected(c.error());
-    peers[i] = *c;
-    options.say(std::string("center: ") + roles[i].first + " at " + *url);
+    peers[i] = std::make_unique<Peer>(options.data + "/" + roles[i].first, roles[i].first, tls,
+                                      PeerPolicy{common->trust.get(), {roles[i].second}}, clock);
+    if (auto ok = peers[i]->open(options.peer_wait); !ok) return std::unexpected(ok.error());
+    options.say(std::string("center: ") + roles[i].first + " at " + peers[i]->url());
   }
-  auto ca = channel(peers[0], "ca");
-  refresh_from_ca(*ca, *common->trust, options);
+  Peer ca(options.data + "/ca", "ca", tls, {common->trust.get(), {Role::ca}}, clock, refresh_limits());
+  if (auto ok = ca.open(options.peer_wait); !ok) return std::unexpected(ok.error());
+  refresh_from_ca(ca, *common->trust, options);
   auto center = center::Center::open(options.data + "/center/center.db", std::move(*id),
                                      common->directory, *common->trust, clock,
-                                     common->settings.currency, channel(peers[2], "clearing"),
-                                     channel(peers[1], "bank"));
+                                     common->settings.currency, std::move(peers[2]),
+                                     std::move(peers[1]));
   if (!center) return std::unexpected(center.error());
   // Whatever a crash left open is finished before new requests come in.
   if (auto resumed = (*center)->resume(); !resumed) return std::unexpected(resumed.error());
-  Relay relay(channel(peers[0], "ca"));
+  Relay relay(std::move(peers[0]));
   Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock);
   server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"});
   server.mount("ca", relay, {}, {"trust", "enrol"});
-  const auto refresh = [&] { refresh_from_ca(*ca, *common->trust, options); };
+  const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
   return listen_and_serve(server, options, options.data + "/center", kFrontDoor, "center", refresh);
 }
 
@@ -396,6 +505,8 @@ Status run_operator(const NodeOptions& options) {
 Status run_sandbox(const NodeOptions& options) {
   SystemClock clock;
   const auto& data = options.data;
+  auto locks = lock_folders({data + "/sandbox"});
+  if (!locks) return std::unexpected(locks.error());
   auto anchor = read_trust(data);
   if (!anchor) return std::unexpected(anchor.error());
   pki::TrustStore trust(*anchor);
@@ -421,6 +532,8 @@ Status run_shop(const NodeOptions& options) {
   SystemClock clock;
   crypto::SecureRandom random;
   const auto& home = options.data;
+  auto locks = lock_folders({home});
+  if (!locks) return std::unexpected(locks.error());
   auto opened = shop::Shop::open(home, clock, random);
   if (!opened) return std::unexpected(opened.error());
   auto& shop = **opened;
@@ -446,9 +559,15 @@ Status run_shop(const NodeOptions& options) {
   auto center = channel(*operator_connection, "center");
   Server server(*tls, {&trust, {Role::wallet}}, clock);
   server.mount("shop", shop, {Role::wallet});
+  // The shop's own view of the operator (what it checks wallets' certificates in payments
+  // against) and the handshake's trust are refreshed together, between two payments.
   const auto refresh = [&] {
-    auto view = parties::fetch_operator(*center, anchor->ca, clock);
-    if (!view || !trust.update_crl(view->crl)) options.say("warning: could not refresh the CRL");
+    Status done;
+    server.exclusive("shop", [&] { done = shop.connect(*center); });
+    auto held = shop.trust_anchor();
+    if (!done || !held || !trust.update_crl(held->crl)) {
+      options.say("warning: could not refresh the CRL" + (done ? std::string() : ": " + done.error().to_string()));
+    }
   };
   refresh();
   // `shop order` puts the address in HOME/listening into its payment requests.

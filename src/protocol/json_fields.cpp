@@ -4,6 +4,35 @@
 
 namespace ecash::protocol {
 
+Result<Json> parse_outside_json(std::string_view text, std::string_view what) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        return fail(ErrorCode::malformed, std::string(what) + " nests deeper than " +
+                                              std::to_string(kMaxJsonDepth) + " levels");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  Json j = Json::parse(text, nullptr, false);
+  if (j.is_discarded()) return fail(ErrorCode::malformed, std::string(what) + " is not JSON");
+  return j;
+}
+
+Json parse_limited(std::string_view text) {
+  auto j = parse_outside_json(text, "");
+  return j ? std::move(*j) : Json(Json::value_t::discarded);
+}
+
 namespace {
 const Json kNull = nullptr;
 const Currency kPlaceholderCurrency = Currency::from_code("EUR").value();

@@ -18,6 +18,16 @@
 
 namespace ecash::protocol {
 
+// No message nests deeper than this; deeper input is refused before it is parsed (writing and
+// destroying a parsed value recurses once per level).
+inline constexpr int kMaxJsonDepth = 32;
+
+// JSON from outside (the network, a file another device wrote): malformed, naming `what`, unless
+// it is JSON nested no deeper than kMaxJsonDepth.
+Result<Json> parse_outside_json(std::string_view text, std::string_view what);
+// The same as a value: discarded (is_discarded()) when it is not such JSON.
+Json parse_limited(std::string_view text);
+
 class FieldReader {
  public:
   explicit FieldReader(const Json& object, std::string context);

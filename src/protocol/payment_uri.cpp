@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/encoding.hpp"
+#include "protocol/json_fields.hpp"
 
 namespace ecash::protocol {
 
@@ -46,7 +47,7 @@ Result<PaymentUri> parse_payment_uri(std::string_view text) {
     } else if (key == "request" && !have_request) {
       auto bytes = crypto::base64url_decode(value);
       if (!bytes) return fail(ErrorCode::malformed, "payment request: request is not base64url");
-      out.request = Json::parse(bytes->begin(), bytes->end(), nullptr, false);
+      out.request = parse_limited(as_text(*bytes));
       if (out.request.is_discarded() || !out.request.is_object()) {
         return fail(ErrorCode::malformed, "payment request: request is not a JSON object");
       }

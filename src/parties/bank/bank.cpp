@@ -498,7 +498,7 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
     return fail(transfers.error().code,
                 "payment_order.sealed_transfers: " + transfers.error().message);
   }
-  const Json records = Json::parse(std::string(as_text(*transfers)), nullptr, false);
+  const Json records = protocol::parse_limited(as_text(*transfers));
   if (records.is_discarded() || !records.is_array()) {
     return fail(ErrorCode::malformed,
                 "payment_order.sealed_transfers: expected a JSON list of transfer records");
@@ -756,7 +756,7 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
   }
   auto plain = m_identity.keys.sealing.open(o.sealed_transfers);
   if (!plain) return std::unexpected(plain.error());
-  const Json report = Json::parse(as_text(*plain), nullptr, false);
+  const Json report = protocol::parse_limited(as_text(*plain));
   protocol::FieldReader rr(report, "transfer report");
   const auto reported_balance = rr.amount("balance");
   if (auto ok = rr.status(); !ok) return std::unexpected(ok.error());

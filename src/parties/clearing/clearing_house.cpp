@@ -33,7 +33,7 @@ struct SealedAccount {
 Result<SealedAccount> open_account(const crypto::SealingKey& key, const Bytes& sealed) {
   auto plain = key.open(sealed);
   if (!plain) return std::unexpected(plain.error());
-  const Json j = Json::parse(as_text(*plain), nullptr, false);
+  const Json j = protocol::parse_limited(as_text(*plain));
   protocol::FieldReader r(j, "sealed account");
   SealedAccount out{.number = r.text("account"), .salt = {}};
   const auto salt = r.bytes("salt");

@@ -181,7 +181,7 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
 
   auto article_plain = m_keys.sealing.open(o.sealed_article);
   if (!article_plain) return std::unexpected(article_plain.error());
-  const Json article = Json::parse(as_text(*article_plain), nullptr, false);
+  const Json article = protocol::parse_limited(as_text(*article_plain));
   protocol::FieldReader ar(article, "article");
   const auto article_order = ar.id("order_id");
   const auto article_item = ar.text("item");

@@ -364,7 +364,7 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
   }
   auto plain = m_keys.sealing.open(receipt->body.sealed_balance);
   if (!plain) return std::unexpected(plain.error());
-  const Json told = Json::parse(as_text(*plain), nullptr, false);
+  const Json told = protocol::parse_limited(as_text(*plain));
   protocol::FieldReader tr(told, "payment balance");
   const Result<Amount> new_balance = tr.amount("balance");
   const auto adjusted = tr.amount("adjusted");
@@ -534,7 +534,7 @@ Result<Json> Wallet::accept(const Json& envelope) {
   if (!plain) {
     return fail(ErrorCode::unseal_failed, "this transfer was not made for this device");
   }
-  const Json inner = Json::parse(as_text(*plain), nullptr, false);
+  const Json inner = protocol::parse_limited(as_text(*plain));
   const auto now = m_clock.now();
   auto transfer = protocol::read_signed<protocol::Transfer>(inner, "transfer");
   if (!transfer) return std::unexpected(transfer.error());
@@ -740,7 +740,7 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
   const auto* receipt = &checked->receipt;
   auto plain = m_keys.sealing.open(receipt->body.sealed_result);
   if (!plain) return std::unexpected(plain.error());
-  const Json result = Json::parse(as_text(*plain), nullptr, false);
+  const Json result = protocol::parse_limited(as_text(*plain));
   protocol::FieldReader r(result, "sync result");
   const auto balance = r.amount("balance");
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
