@@ -120,6 +120,20 @@ cp "$dir/alice-before-retry.db" "$dir/alice/wallet.db"  # the wallet that saw th
 rm -f "$dir/alice/wallet.db-wal" "$dir/alice/wallet.db-shm"
 "$ecash" wallet --home "$dir/alice" pay "$request" >"$dir/out" 2>&1 || fail "the retried payment again: $(cat "$dir/out")"
 "$ecash" wallet --home "$dir/alice" sync | grep -q "balance EUR:28.00" || fail "after kill -9"
+
+# The operator stalls (SIGSTOP) while the till waits on it for a payment: the shop goes on taking
+# orders meanwhile, and the payment completes when the operator wakes up.
+request=$("$ecash" shop --home "$dir/shop" order 1.00 --item "water")
+kill -STOP "$pid"
+"$ecash" wallet --home "$dir/alice" pay "$request" >"$dir/stalled.out" 2>&1 &
+payer=$!
+sleep 1
+"$ecash" shop --home "$dir/shop" order 2.00 --item "bread" >/dev/null 2>"$dir/err" \
+  || { kill -CONT "$pid"; fail "no orders while a payment waits: $(cat "$dir/err")"; }
+kill -CONT "$pid"
+wait "$payer" || fail "the stalled payment: $(cat "$dir/stalled.out")"
+grep -q "paid EUR:1.00 for 'water'" "$dir/stalled.out" || fail "the stalled payment: $(cat "$dir/stalled.out")"
+
 kill -TERM "$shop_pid"
 wait "$shop_pid" || fail "the shop did not stop cleanly"
 "$ecash" operator report --data "$dir/op" | grep -q "balanced: every cent accounted for" || fail "books"

@@ -188,11 +188,15 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   if (auto ok = ar.status(); !ok) return std::unexpected(ok.error());
 
   const auto now = m_clock.now();
-  return parties::answer_once(*m_db, "pay", o.request_id, body, now,
-                              [&](store::Transaction& tx) -> Result<Json> {
-    // Checked only for a new payment: a retry gets its first answer whatever its age.
-    if (auto ok = protocol::check_fresh(o.timestamp, now); !ok) return std::unexpected(ok.error());
-    auto row = tx.query_one("SELECT amount, item, expires, state FROM orders WHERE order_id = ?",
+  // A retry gets its first answer.
+  auto seen = parties::stored_answer(*m_db, "pay", o.request_id, body);
+  if (!seen) return std::unexpected(seen.error());
+  if (*seen) return **seen;
+  // The order is checked, the center called with no lock on the store held (orders go on being
+  // taken meanwhile), and the answer recorded with the order checked again: an order is paid
+  // once whatever the interleaving, and the bank refuses to take a second payment for it.
+  const auto check_order = [&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT amount, item, expires, state, request_id FROM orders WHERE order_id = ?",
                             {o.order_id.to_string()});
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(ErrorCode::not_found, "no order " + o.order_id.to_string());
@@ -204,41 +208,48 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
     if (article_order != o.order_id || article_item != *store::text_at(**row, 1)) {
       return fail(ErrorCode::invalid_argument, "the sealed article is not this order's");
     }
+    return {};
+  };
+  if (auto ok = protocol::check_fresh(o.timestamp, now); !ok) return std::unexpected(ok.error());
+  if (auto ok = m_db->read(check_order); !ok) return std::unexpected(ok.error());
 
-    const auto& dir = m_device.directory();
-    const auto shop_part = protocol::sign(
-        m_keys.signing,
-        protocol::PaymentShop{
-            .request_id = o.request_id,
-            .order = order->digest(),
-            .sealed_shop_id = crypto::seal(dir.center.sealing_key(), as_bytes(m_shop_id->to_string()))});
-    auto answer = m_center->call("pay", {{"wallet_certificate", wallet.to_pem()},
-                                         {"order", order->to_json()},
-                                         {"shop", shop_part.to_json()}});
-    if (!answer) return std::unexpected(answer.error());
-    // An answer that does not verify leaves the outcome unknown: nothing is remembered here, and
-    // the wallet's retry fetches the center's stored answer again.
-    const auto bad_answer = [](const std::string& why) {
-      return fail(ErrorCode::unavailable, "the center's answer did not verify, retry: " + why);
-    };
-    auto receipt = protocol::read_signed<protocol::PaymentReceiptBank>(*answer, "receipt");
-    auto center = protocol::read_signed<protocol::PaymentReceiptCenter>(*answer, "center");
-    if (!receipt) return bad_answer(receipt.error().to_string());
-    if (!center) return bad_answer(center.error().to_string());
-    if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return bad_answer(ok.error().to_string());
-    if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(), o.request_id,
-                                              {receipt->digest()});
-        !ok) {
-      return bad_answer(ok.error().to_string());
-    }
-    if (receipt->body.order != order->digest() || receipt->body.amount != o.amount) {
-      return bad_answer("the bank's receipt is for another payment");
-    }
-    const auto shop_endorsement = protocol::endorse<crypto::Purpose::payment_receipt_shop>(
-        m_keys.signing, o.request_id, {receipt->digest(), center->digest()});
-    Json out = {{"receipt", receipt->to_json()},
-                {"center", center->to_json()},
-                {"shop", shop_endorsement.to_json()}};
+  const auto& dir = m_device.directory();
+  const auto shop_part = protocol::sign(
+      m_keys.signing,
+      protocol::PaymentShop{
+          .request_id = o.request_id,
+          .order = order->digest(),
+          .sealed_shop_id = crypto::seal(dir.center.sealing_key(), as_bytes(m_shop_id->to_string()))});
+  auto answer = m_center->call("pay", {{"wallet_certificate", wallet.to_pem()},
+                                       {"order", order->to_json()},
+                                       {"shop", shop_part.to_json()}});
+  if (!answer) return std::unexpected(answer.error());
+  // An answer that does not verify leaves the outcome unknown: nothing is remembered here, and
+  // the wallet's retry fetches the center's stored answer again.
+  const auto bad_answer = [](const std::string& why) {
+    return fail(ErrorCode::unavailable, "the center's answer did not verify, retry: " + why);
+  };
+  auto receipt = protocol::read_signed<protocol::PaymentReceiptBank>(*answer, "receipt");
+  auto center = protocol::read_signed<protocol::PaymentReceiptCenter>(*answer, "center");
+  if (!receipt) return bad_answer(receipt.error().to_string());
+  if (!center) return bad_answer(center.error().to_string());
+  if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return bad_answer(ok.error().to_string());
+  if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(), o.request_id,
+                                            {receipt->digest()});
+      !ok) {
+    return bad_answer(ok.error().to_string());
+  }
+  if (receipt->body.order != order->digest() || receipt->body.amount != o.amount) {
+    return bad_answer("the bank's receipt is for another payment");
+  }
+  const auto shop_endorsement = protocol::endorse<crypto::Purpose::payment_receipt_shop>(
+      m_keys.signing, o.request_id, {receipt->digest(), center->digest()});
+  const Json out = {{"receipt", receipt->to_json()},
+                    {"center", center->to_json()},
+                    {"shop", shop_endorsement.to_json()}};
+  return parties::answer_once(*m_db, "pay", o.request_id, body, now,
+                              [&](store::Transaction& tx) -> Result<Json> {
+    if (auto ok = check_order(tx); !ok) return std::unexpected(ok.error());
     auto n = tx.exec("UPDATE orders SET state = 'paid', request_id = ?, receipt = ? WHERE order_id = ?",
                      {o.request_id.to_string(), out.dump(), o.order_id.to_string()});
     if (!n) return std::unexpected(n.error());
