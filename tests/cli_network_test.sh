@@ -148,7 +148,12 @@ sqlite3 "$dir/bob/wallet.db" "SELECT value FROM settings WHERE key = 'certificat
 serial=$(openssl x509 -noout -serial -in "$dir/bob.pem" | cut -d= -f2)
 before=$("$ecash" operator report --data "$op" --json)
 expect "revoked" "$ecash" operator revoke "$serial" --data "$op"
-sleep 2.5
+# The roles fetch the new CRL within a second or so (--crl-refresh 1); wait for it, asking with
+# a request that moves no money.
+for _ in $(seq 40); do
+  "$ecash" wallet --home "$dir/bob" sync >/dev/null 2>&1 || break
+  sleep 0.5
+done
 refused "certificate_revoked\|refused this certificate" "$ecash" wallet --home "$dir/bob" deposit 1.00
 echo "revoked wallet: $(cat "$dir/err")"
 [ "$before" = "$("$ecash" operator report --data "$op" --json)" ] || fail "a refused deposit changed the books"
