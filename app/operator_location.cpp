@@ -75,6 +75,9 @@ Result<pki::TrustAnchor> fetch_operator_ca(const std::string& url, const std::st
   for (const char c : expected) {
     if (c != ':') wanted += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
+  if (!expected.empty() && wanted.empty()) {
+    return fail(ErrorCode::invalid_argument, "--ca-fingerprint '" + expected + "' is no fingerprint");
+  }
   if (!wanted.empty()) {
     if (wanted != fingerprint) {
       return fail(ErrorCode::untrusted_issuer, "the CA at " + url + " has fingerprint " + fingerprint +

@@ -165,5 +165,39 @@ TEST_F(ReviewTest, TimestampFarInThePastIsNotFresh) {
   EXPECT_EQ(answer.error().code, ErrorCode::stale);
 }
 
+// Second review: a payment the bank made but whose answer never reached the shop could not be
+// finished once five minutes had passed: the shop refused the wallet's re-send as stale (and the
+// order as expired), so the customer was charged and the order never showed as paid. The shop now
+// marks the order as being paid by the request before it asks the center, and a re-send of that
+// request is answered whatever its age.
+TEST_F(ReviewTest, PaymentWhoseAnswerTheShopLostIsFinishedLate) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
+  LoseAnswer lose("shop->center", "pay", "receipt");
+  m_op->set_tap(&lose);
+  auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
+  m_op->set_tap(nullptr);
+  ASSERT_TRUE(lose.fired);
+  ASSERT_FALSE(paid.has_value());
+  ASSERT_EQ(totals().sales, eur("EUR:9.99"));  // the money moved
+  // Another wallet cannot pay the order meanwhile.
+  auto bob = make_wallet("Bob", kBobCard);
+  ASSERT_TRUE(bob.wallet->deposit(*bob.center, eur("EUR:30.00")).has_value());
+  auto other = bob.wallet->pay(*wallet_to_shop(bob, shop), request, nullptr);
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code, ErrorCode::conflict);
+
+  m_clock.advance(20 * 60);  // past the request's freshness and the order's lifetime
+  auto again = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
+  ASSERT_TRUE(again.has_value()) << again.error().to_string();
+  EXPECT_EQ(again->balance, eur("EUR:20.01"));
+  EXPECT_EQ(totals().sales, eur("EUR:9.99"));
+  EXPECT_EQ(shop.shop->sales().value()["orders"][0]["state"], "paid");
+  expect_circulation_balances();
+}
+
 }  // namespace
 }  // namespace ecash::testing

@@ -4,6 +4,9 @@
 
 #include <filesystem>
 
+#include "crypto/encoding.hpp"
+#include "parties/common/party_kit.hpp"
+#include "protocol/json_fields.hpp"
 #include "system_fixture.hpp"
 
 namespace ecash::testing {
@@ -132,6 +135,33 @@ TEST_F(ReviewTransferTest, FraudCaseEvidenceDoesNotLeakTransfersOrBalancesToTheC
     EXPECT_EQ(all.find(id), std::string::npos) << "the center holds transfer " << id;
   }
   EXPECT_EQ(all.find("EUR:-30.00"), std::string::npos) << "the center holds Alice's balance";
+}
+
+// Second review: the receiver kept the sealed box's JSON as the sender wrote it, extra keys
+// included, and reported it to the bank inside a larger message. A sender who nested an extra key
+// deep enough made the report too deep for the bank: the receiver could never sync again and the
+// transfer went back to its sender. Only the checked transfer and certificate are kept now.
+TEST_F(ReviewTransferTest, ExtrasInATransferAreNotKeptOrReported) {
+  auto request = m_bob.wallet->request_transfer(eur("EUR:5.00")).value();
+  auto envelope = m_alice.wallet->send(Json::parse(request.dump())).value();
+  const auto bob_keys = parties::load_or_create_keys(m_dir + "/wallet-2/wallet.keys").value();
+  auto inner = Json::parse(as_text(
+      bob_keys.sealing.open(crypto::base64url_decode(envelope["sealed_transfer"].get<std::string>()).value())
+          .value()));
+  Json deep = "bottom";
+  for (int i = 0; i < protocol::kMaxJsonDepth - 1; ++i) deep = Json::array({deep});
+  inner["extra"] = deep;
+  const auto text = inner.dump();
+  envelope["sealed_transfer"] = crypto::base64url_encode(
+      crypto::seal(bob_keys.sealing.public_key(), ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
+  auto ack = m_bob.wallet->accept(Json::parse(envelope.dump()));
+  ASSERT_TRUE(ack.has_value()) << ack.error().to_string();
+  ASSERT_TRUE(m_alice.wallet->confirm(*ack).has_value());
+  auto synced = m_bob.wallet->sync(*m_bob.center);
+  ASSERT_TRUE(synced.has_value()) << synced.error().to_string();
+  EXPECT_EQ(synced->balance, eur("EUR:25.00"));
+  EXPECT_EQ(m_alice.wallet->sync(*m_alice.center).value().balance, eur("EUR:45.00"));
+  expect_circulation_balances();
 }
 
 }  // namespace

@@ -131,6 +131,9 @@ class Relay final : public protocol::Endpoint {
 class FolderLock {
  public:
   static Result<FolderLock> take(const std::string& folder) {
+    if (!fs::is_directory(folder)) {
+      return fail(ErrorCode::not_found, "no " + folder + ": was it initialised (`ecash operator init`, `ecash shop init`)?");
+    }
     const std::string path = folder + "/lock";
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return fail(ErrorCode::io_error, "cannot open " + path);
@@ -192,7 +195,12 @@ class Peer final : public protocol::Channel {
 
   Result<Json> call(std::string_view route, const Json& body) override {
     auto answer = current()->call(route, body);
-    if (answer || answer.error().code != ErrorCode::unavailable) return answer;
+    // Nobody there, or someone else there (the port went to another process): look again.
+    const auto code = answer ? ErrorCode::internal : answer.error().code;
+    if (answer || (code != ErrorCode::unavailable && code != ErrorCode::wrong_role &&
+                   code != ErrorCode::untrusted_issuer && code != ErrorCode::bad_certificate)) {
+      return answer;
+    }
     auto url = listening_url(m_folder, std::chrono::seconds(0));
     if (!url || *url == this->url()) return answer;
     if (auto ok = reconnect(*url); !ok) return answer;
@@ -556,7 +564,11 @@ Status run_shop(const NodeOptions& options) {
   auto operator_connection = connect(**location, *tls, {&trust, {Role::center}}, clock);
   if (!operator_connection) return std::unexpected(operator_connection.error());
   shop.set_center(channel(*operator_connection, "center"));
-  auto center = channel(*operator_connection, "center");
+  // Refreshes use their own short-lived calls: a stalled operator must not hold payments or a
+  // stop signal for long.
+  auto refresh_connection = connect(**location, *tls, {&trust, {Role::center}}, clock, refresh_limits());
+  if (!refresh_connection) return std::unexpected(refresh_connection.error());
+  auto center = channel(*refresh_connection, "center");
   Server server(*tls, {&trust, {Role::wallet}}, clock);
   server.mount("shop", shop, {Role::wallet});
   // The shop's own view of the operator (what it checks wallets' certificates in payments

@@ -192,16 +192,27 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   auto seen = parties::stored_answer(*m_db, "pay", o.request_id, body);
   if (!seen) return std::unexpected(seen.error());
   if (*seen) return **seen;
-  // The order is checked, the center called with no lock on the store held (orders go on being
-  // taken meanwhile), and the answer recorded with the order checked again: an order is paid
-  // once whatever the interleaving, and the bank refuses to take a second payment for it.
-  const auto check_order = [&](store::Transaction& tx) -> Status {
+  // The order is checked and marked as being paid by this request, the center called with no
+  // lock on the store held (orders go on being taken meanwhile), and the answer recorded with the
+  // order checked again. A re-send of the request that is paying an order (its first attempt got
+  // no answer) goes to the center whatever time has passed: the payment may have been made, and
+  // the center answers it as it did the first time.
+  const auto check_order = [&](store::Transaction& tx, bool resend) -> Status {
     auto row = tx.query_one("SELECT amount, item, expires, state, request_id FROM orders WHERE order_id = ?",
                             {o.order_id.to_string()});
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(ErrorCode::not_found, "no order " + o.order_id.to_string());
-    if (*store::text_at(**row, 3) != "open") return fail(ErrorCode::conflict, "order already paid");
-    if (*store::int_at(**row, 2) < now) return fail(ErrorCode::stale, "the order has expired");
+    const auto state = *store::text_at(**row, 3);
+    const auto paying = store::text_at(**row, 4);
+    if (resend) {
+      if (state != "paying" || !paying || *paying != o.request_id.to_string()) {
+        return fail(ErrorCode::conflict, "order " + o.order_id.to_string() + " is " + state);
+      }
+    } else {
+      if (state == "paying") return fail(ErrorCode::conflict, "a payment of this order is under way");
+      if (state != "open") return fail(ErrorCode::conflict, "order already paid");
+      if (*store::int_at(**row, 2) < now) return fail(ErrorCode::stale, "the order has expired");
+    }
     if (*store::text_at(**row, 0) != o.amount.to_string()) {
       return fail(ErrorCode::invalid_argument, "the order is for " + *store::text_at(**row, 0));
     }
@@ -210,8 +221,30 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
     }
     return {};
   };
-  if (auto ok = protocol::check_fresh(o.timestamp, now); !ok) return std::unexpected(ok.error());
-  if (auto ok = m_db->read(check_order); !ok) return std::unexpected(ok.error());
+  bool resend = false;
+  auto looked = m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT 1 FROM orders WHERE order_id = ? AND state = 'paying' AND request_id = ?",
+                            {o.order_id.to_string(), o.request_id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    resend = row->has_value();
+    return {};
+  });
+  if (!looked) return std::unexpected(looked.error());
+  if (resend) {
+    if (auto ok = m_db->read([&](store::Transaction& tx) { return check_order(tx, true); }); !ok) {
+      return std::unexpected(ok.error());
+    }
+  } else {
+    if (auto ok = protocol::check_fresh(o.timestamp, now); !ok) return std::unexpected(ok.error());
+    auto marked = m_db->transact([&](store::Transaction& tx) -> Status {
+      if (auto ok = check_order(tx, false); !ok) return ok;
+      auto n = tx.exec("UPDATE orders SET state = 'paying', request_id = ? WHERE order_id = ?",
+                       {o.request_id.to_string(), o.order_id.to_string()});
+      if (!n) return std::unexpected(n.error());
+      return {};
+    });
+    if (!marked) return std::unexpected(marked.error());
+  }
 
   const auto& dir = m_device.directory();
   const auto shop_part = protocol::sign(
@@ -223,7 +256,20 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   auto answer = m_center->call("pay", {{"wallet_certificate", wallet.to_pem()},
                                        {"order", order->to_json()},
                                        {"shop", shop_part.to_json()}});
-  if (!answer) return std::unexpected(answer.error());
+  if (!answer) {
+    // Refused outright, the payment was not made: the order is open again. Without an answer the
+    // outcome is unknown, and the order waits for this request's re-send.
+    if (answer.error().code != ErrorCode::unavailable) {
+      (void)m_db->transact([&](store::Transaction& tx) -> Status {
+        auto n = tx.exec("UPDATE orders SET state = 'open', request_id = NULL "
+                         "WHERE order_id = ? AND state = 'paying' AND request_id = ?",
+                         {o.order_id.to_string(), o.request_id.to_string()});
+        if (!n) return std::unexpected(n.error());
+        return {};
+      });
+    }
+    return std::unexpected(answer.error());
+  }
   // An answer that does not verify leaves the outcome unknown: nothing is remembered here, and
   // the wallet's retry fetches the center's stored answer again.
   const auto bad_answer = [](const std::string& why) {
@@ -249,7 +295,7 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
                     {"shop", shop_endorsement.to_json()}};
   return parties::answer_once(*m_db, "pay", o.request_id, body, now,
                               [&](store::Transaction& tx) -> Result<Json> {
-    if (auto ok = check_order(tx); !ok) return std::unexpected(ok.error());
+    if (auto ok = check_order(tx, true); !ok) return std::unexpected(ok.error());
     auto n = tx.exec("UPDATE orders SET state = 'paid', request_id = ?, receipt = ? WHERE order_id = ?",
                      {o.request_id.to_string(), out.dump(), o.order_id.to_string()});
     if (!n) return std::unexpected(n.error());

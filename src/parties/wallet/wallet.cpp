@@ -186,13 +186,7 @@ Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) 
   auto answer = center.call("deposit", body);
   if (!answer) {
     // Refused outright: nothing happened, so nothing is pending. Out of reach: keep it to retry.
-    if (answer.error().code != ErrorCode::unavailable) {
-      (void)m_db->transact([&](store::Transaction& tx) -> Status {
-        auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {order.request_id.to_string()});
-        if (!n) return std::unexpected(n.error());
-        return {};
-      });
-    }
+    if (answer.error().code != ErrorCode::unavailable) (void)drop_pending(order.request_id);
     return std::unexpected(answer.error());
   }
   return finish_deposit(body, *answer);
@@ -244,23 +238,24 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   if (!request) return std::unexpected(request.error());
   if (auto ok = request->verify(shop_cert->verify_key()); !ok) return std::unexpected(ok.error());
   const auto& req = request->body;
-  if (req.expires < now) return fail(ErrorCode::stale, "the payment request has expired");
-  if (req.amount.currency() != m_device.view().currency) {
-    return fail(ErrorCode::currency_mismatch, "the shop asks for " + req.amount.to_string());
-  }
-  if (!req.amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
-
   // A payment of this same request that got no answer is sent again as it was, under its own
   // request ID: the shop and the operator answer it with their first answer, and the order is
   // paid once.
+  // (whatever time has passed: the payment may have been made).
   std::optional<std::pair<Json, std::string>> unanswered;
+  Id128 unanswered_id;
   auto looked = m_db->read([&](store::Transaction& tx) -> Status {
-    auto rows = tx.query("SELECT body, balance_before FROM pending WHERE route = 'pay' ORDER BY created");
+    auto rows = tx.query("SELECT body, balance_before, request_id, shop_certificate FROM pending "
+                         "WHERE route = 'pay' ORDER BY created");
     if (!rows) return std::unexpected(rows.error());
     for (const auto& row : *rows) {
       Json saved = Json::parse(*store::text_at(row, 0), nullptr, false);
       auto order = protocol::read_signed<protocol::PaymentOrder>(saved, "order");
-      if (order && order->body.order_id == req.order_id) unanswered.emplace(saved, *store::text_at(row, 1));
+      if (order && order->body.order_id == req.order_id && order->body.amount == req.amount &&
+          *store::text_at(row, 3) == shop_cert->to_pem()) {
+        unanswered.emplace(saved, *store::text_at(row, 1));
+        unanswered_id = order->body.request_id;
+      }
     }
     return {};
   });
@@ -269,11 +264,21 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     auto before = Amount::parse(unanswered->second);
     if (!before) return std::unexpected(before.error());
     auto answer = shop.call("pay", unanswered->first);
-    if (!answer) return std::unexpected(answer.error());
+    if (!answer) {
+      // A definite refusal means it was not paid: the request may be paid afresh.
+      if (answer.error().code != ErrorCode::unavailable) (void)drop_pending(unanswered_id);
+      return std::unexpected(answer.error());
+    }
     auto payment = finish_payment(unanswered->first, *answer, *before, *shop_cert);
     if (payment) payment->item = req.item;
     return payment;
   }
+
+  if (req.expires < now) return fail(ErrorCode::stale, "the payment request has expired");
+  if (req.amount.currency() != m_device.view().currency) {
+    return fail(ErrorCode::currency_mismatch, "the shop asks for " + req.amount.to_string());
+  }
+  if (!req.amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
 
   // Transfers received or sent offline are reconciled first (the uncleared amount of S153).
   if (top_up != nullptr) {
@@ -323,13 +328,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   }
   auto answer = shop.call("pay", body);
   if (!answer) {
-    if (answer.error().code != ErrorCode::unavailable) {
-      (void)m_db->transact([&](store::Transaction& tx) -> Status {
-        auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {order.request_id.to_string()});
-        if (!n) return std::unexpected(n.error());
-        return {};
-      });
-    }
+    if (answer.error().code != ErrorCode::unavailable) (void)drop_pending(order.request_id);
     return std::unexpected(answer.error());
   }
   auto payment = finish_payment(body, *answer, *current, *shop_cert);
@@ -338,6 +337,14 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     payment->item = req.item;
   }
   return payment;
+}
+
+Status Wallet::drop_pending(const Id128& request_id) {
+  return m_db->transact([&](store::Transaction& tx) -> Status {
+    auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {request_id.to_string()});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
 }
 
 // S166: check the bank's, the center's and the shop's signatures, and that the new balance is
@@ -548,6 +555,9 @@ Result<Json> Wallet::accept(const Json& envelope) {
     return fail(ErrorCode::invalid_argument, "this transfer names another device");
   }
 
+  // What is kept (and reported to the bank) is what was checked, written afresh: nothing else the
+  // sender put in the sealed box travels on.
+  const Json kept = {{"transfer", transfer->to_json()}, {"sender_certificate", sender->to_pem()}};
   Json answer;
   auto accepted = m_db->transact([&](store::Transaction& tx) -> Status {
     auto seen = tx.query_one("SELECT 1 FROM incoming WHERE transfer_id = ?", {t.transfer_id.to_string()});
@@ -574,7 +584,7 @@ Result<Json> Wallet::accept(const Json& envelope) {
     n = tx.exec(
         "INSERT INTO incoming (transfer_id, amount, sender_certificate, transfer, created) "
         "VALUES (?, ?, ?, ?, ?)",
-        {t.transfer_id.to_string(), t.amount.to_string(), sender->to_pem(), inner.dump(), now});
+        {t.transfer_id.to_string(), t.amount.to_string(), sender->to_pem(), kept.dump(), now});
     if (!n) return std::unexpected(n.error());
     auto bal = setting_amount(tx, "balance");
     if (!bal) return std::unexpected(bal.error());

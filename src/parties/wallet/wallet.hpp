@@ -112,6 +112,8 @@ class Wallet {
   // Reconciles first when there are transfer records the bank has not seen.
   Status sync_if_needed(protocol::Channel& center);
   Status settle_pending(protocol::Channel& center);
+  // Forgets a request that was definitely refused (so it did nothing).
+  Status drop_pending(const Id128& request_id);
   Result<std::int64_t> unreconciled_records();
   Result<Amount> setting_amount(store::Transaction& tx, std::string_view key);
 
