@@ -26,13 +26,6 @@ Result<Json> LocalChannel::call(std::string_view route, const Json& body) {
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // An operator role's keys and certificate in dir/<name>.keys and dir/<name>.pem, issued by the
 // CA the first time.
 Result<parties::Identity> role_identity(ca::CaParty& ca, const std::string& dir,
@@ -49,6 +42,13 @@ Result<parties::Identity> role_identity(ca::CaParty& ca, const std::string& dir,
 
 }  // namespace
 
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 Result<parties::Identity> load_identity(const std::string& dir, const std::string& name) {
   const std::string pem_path = dir + "/" + name + ".pem";
   if (!std::filesystem::exists(pem_path)) {
@@ -56,7 +56,7 @@ Result<parties::Identity> load_identity(const std::string& dir, const std::strin
   }
   auto keys = parties::load_or_create_keys(dir + "/" + name + ".keys");
   if (!keys) return std::unexpected(keys.error());
-  auto cert = pki::Certificate::from_pem(read_text(pem_path));
+  auto cert = pki::Certificate::from_pem(read_text_file(pem_path));
   if (!cert) return std::unexpected(cert.error());
   return parties::Identity{std::move(*keys), *cert};
 }
@@ -64,7 +64,7 @@ Result<parties::Identity> load_identity(const std::string& dir, const std::strin
 Result<parties::Directory> load_directory(const std::string& data) {
   std::vector<pki::Certificate> certs;
   for (const auto* path : {"/ca/ca.pem", "/center/center.pem", "/bank/bank.pem", "/clearing/clearing.pem"}) {
-    auto cert = pki::Certificate::from_pem(read_text(data + path));
+    auto cert = pki::Certificate::from_pem(read_text_file(data + path));
     if (!cert) return fail(cert.error().code, data + path + ": " + cert.error().message);
     certs.push_back(std::move(*cert));
   }

@@ -25,13 +25,6 @@ using pki::Role;
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Written next to the final name and renamed: a reader sees the old file or the new, whole.
 Status write_atomically(const std::string& path, const std::string& text) {
   const std::string temporary = path + ".new";
@@ -445,7 +438,7 @@ Result<OperatorSettings> read_operator_settings(const std::string& data) {
     return fail(ErrorCode::not_found,
                 "no operator in " + data + ": run `ecash operator init --data " + data + "`");
   }
-  const auto j = Json::parse(read_text(path), nullptr, false);
+  const auto j = Json::parse(local::read_text_file(path), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("currency") || !j["currency"].is_string()) {
     return fail(ErrorCode::malformed, path + " is damaged");
   }
@@ -467,9 +460,9 @@ Status publish_crl(const std::string& data, const pki::Crl& crl) {
 }
 
 Result<pki::TrustAnchor> read_trust(const std::string& data) {
-  auto ca = pki::Certificate::from_pem(read_text(data + "/ca/ca.pem"));
+  auto ca = pki::Certificate::from_pem(local::read_text_file(data + "/ca/ca.pem"));
   if (!ca) return fail(ca.error().code, data + "/ca/ca.pem: " + ca.error().message);
-  auto crl = pki::Crl::from_pem(read_text(data + "/ca/crl.pem"));
+  auto crl = pki::Crl::from_pem(local::read_text_file(data + "/ca/crl.pem"));
   if (!crl) return fail(crl.error().code, data + "/ca/crl.pem: " + crl.error().message);
   return pki::TrustAnchor{*ca, *crl};
 }
@@ -478,7 +471,7 @@ Result<std::string> listening_url(const std::string& folder, std::chrono::second
   const auto deadline = std::chrono::steady_clock::now() + wait;
   const std::string file = folder + "/listening";
   for (;;) {
-    std::string url = read_text(file);
+    std::string url = local::read_text_file(file);
     while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
     if (!url.empty()) return url;
     if (std::chrono::steady_clock::now() >= deadline) {
