@@ -3,6 +3,7 @@
 #   scripts/build.sh [default|asan|fuzz] [ninja targets...]
 # default -> build/        RelWithDebInfo, g++
 # asan    -> build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer, g++
+# tsan    -> build-tsan/   ThreadSanitizer, g++ (not run by scripts/test.sh; for the servers' threads)
 # fuzz    -> build-fuzz/   libFuzzer targets, clang-16 with libc++
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +14,13 @@ shift || true
 case "$flavour" in
   default) dir=build; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
   asan) dir=build-asan; args=(-DCMAKE_BUILD_TYPE=Debug -DECASH_SANITIZE=ON -DECASH_BENCH=OFF) ;;
+  tsan) dir=build-tsan
+        args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DECASH_BENCH=OFF "-DCMAKE_CXX_FLAGS=-fsanitize=thread"
+              "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread") ;;
   fuzz) dir=build-fuzz
         args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DECASH_FUZZ=ON
               -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16) ;;
-  *) echo "usage: scripts/build.sh [default|asan|fuzz] [targets...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/build.sh [default|asan|tsan|fuzz] [targets...]" >&2; exit 2 ;;
 esac
 
 if [ ! -f "$dir/build.ninja" ]; then
