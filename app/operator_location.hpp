@@ -72,4 +72,25 @@ Result<std::unique_ptr<OperatorLink>> enrol_device(const std::string& location,
 Result<std::optional<net::TlsIdentity>> identity_of(const std::string& key_file,
                                                     const pki::Certificate* certificate);
 
+// The link an enrolled device (a wallet::Wallet or shop::Shop) uses for its online commands: to
+// the operator it enrolled with, showing its certificate and checking the CA it pinned. Its view
+// of the operator (directory and CRL) is fetched again when over an hour old.
+template <class Device>
+Result<std::unique_ptr<OperatorLink>> link_device(Device& device, const std::string& key_file,
+                                                  const char* kind, const Clock& clock,
+                                                  RandomSource& random) {
+  auto location = device.setting("operator_location");
+  if (!location) return std::unexpected(location.error());
+  if (!*location) return fail(ErrorCode::invalid_argument, std::string("run `ecash ") + kind + " init` first");
+  auto identity = identity_of(key_file, device.certificate());
+  if (!identity) return std::unexpected(identity.error());
+  auto link = OperatorLink::open(**location, *identity, device.trust_anchor(), clock, random);
+  if (!link) return std::unexpected(link.error());
+  const auto held = device.trust_anchor();
+  if (held && held->crl.this_update() + 3600 < clock.now()) {
+    if (auto ok = device.connect((*link)->center()); !ok) return std::unexpected(ok.error());
+  }
+  return link;
+}
+
 }  // namespace ecash::app

@@ -104,17 +104,9 @@ int run_shop_command() {
   }
   std::unique_ptr<OperatorLink> link;
   const auto connect_operator = [&]() -> Status {
-    auto location = shop.setting("operator_location");
-    if (!location) return std::unexpected(location.error());
-    if (!*location) return fail(ErrorCode::invalid_argument, "run `ecash shop init` first");
-    auto identity = identity_of(home + "/shop.keys", shop.certificate());
-    if (!identity) return std::unexpected(identity.error());
-    auto link_opened = OperatorLink::open(**location, *identity, shop.trust_anchor(), clock, random);
+    auto link_opened = link_device(shop, home + "/shop.keys", "shop", clock, random);
     if (!link_opened) return std::unexpected(link_opened.error());
     link = std::move(*link_opened);
-    // The operator's directory and CRL, fetched again when the ones held are over an hour old.
-    const auto held = shop.trust_anchor();
-    if (held && held->crl.this_update() + 3600 < clock.now()) return shop.connect(link->center());
     return {};
   };
 

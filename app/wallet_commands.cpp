@@ -169,17 +169,9 @@ int run_wallet_command() {
     if (!g_options.json) std::cout << line << "\n";
   };
   const auto connect_operator = [&]() -> Status {
-    auto location = w.setting("operator_location");
-    if (!location) return std::unexpected(location.error());
-    if (!*location) return fail(ErrorCode::invalid_argument, "run `ecash wallet init` first");
-    auto identity = identity_of(home + "/wallet.keys", w.certificate());
-    if (!identity) return std::unexpected(identity.error());
-    auto opened = OperatorLink::open(**location, *identity, w.trust_anchor(), clock, random);
+    auto opened = link_device(w, home + "/wallet.keys", "wallet", clock, random);
     if (!opened) return std::unexpected(opened.error());
     link = std::move(*opened);
-    // The operator's directory and CRL, fetched again when the ones held are over an hour old.
-    const auto held = w.trust_anchor();
-    if (held && held->crl.this_update() + 3600 < clock.now()) return w.connect(link->center());
     return {};
   };
 
