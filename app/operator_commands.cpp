@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli_output.hpp"
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
 #include "base/account_number.hpp"
@@ -52,10 +53,7 @@ CLI::App* g_sandbox_run = nullptr;
 CLI::App* g_sandbox_card = nullptr;
 CLI::App* g_sandbox_account = nullptr;
 
-int fail_with(const Error& error) {
-  std::cerr << "ecash operator: " << error.to_string() << "\n";
-  return 1;
-}
+int fail_with(const Error& error) { return fail_as("operator", error); }
 
 void print_report(const Json& report) {
   const auto& f = report["figures"];
@@ -146,10 +144,7 @@ net::NodeOptions node_options() {
   options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
   options.card_company_url = g_options.card_company;
   options.bank_url = g_options.bank;
-  options.say = [](const std::string& line) {
-    if (g_options.json) std::cout << Json{{"event", line}}.dump() << std::endl;
-    else std::cout << line << std::endl;
-  };
+  options.say = [](const std::string& line) { say_as(g_options.json, line); };
   return options;
 }
 

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli_output.hpp"
 #include "crypto/random.hpp"
 #include "operator_location.hpp"
 #include "net/nodes.hpp"
@@ -35,15 +36,9 @@ struct Options {
 Options g_options;
 CLI::App* g_shop = nullptr;
 
-int fail_with(const Error& error) {
-  std::cerr << "ecash shop: " << error.to_string() << "\n";
-  return 1;
-}
+int fail_with(const Error& error) { return fail_as("shop", error); }
 
-void print(const Json& j, const std::string& text) {
-  if (g_options.json) std::cout << j.dump() << "\n";
-  else std::cout << text << "\n";
-}
+void print(const Json& j, const std::string& text) { print_as(g_options.json, j, text); }
 
 }  // namespace
 
@@ -76,9 +71,7 @@ int run_shop_command() {
   if (g_shop == nullptr || !*g_shop) return -1;
   SystemClock clock;
   crypto::SecureRandom random;
-  const char* env_home = std::getenv("HOME");
-  const auto home = g_options.home.empty() ? std::string(env_home ? env_home : ".") + "/.ecash/shop"
-                                           : g_options.home;
+  const auto home = g_options.home.empty() ? default_home("shop") : g_options.home;
   const auto chosen = g_shop->get_subcommands().front()->get_name();
   if (chosen != "init" && !std::filesystem::exists(home + "/shop.db")) {
     return fail_with({ErrorCode::not_found, "no shop in " + home + ": run `ecash shop init --home " + home + " ...`"});
@@ -95,10 +88,7 @@ int run_shop_command() {
     options.data = home;
     options.listen = g_options.listen;
     options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
-    options.say = [](const std::string& line) {
-      if (g_options.json) std::cout << Json{{"event", line}}.dump() << std::endl;
-      else std::cout << line << std::endl;
-    };
+    options.say = [](const std::string& line) { say_as(g_options.json, line); };
     if (auto ok = net::run_shop(options); !ok) return fail_with(ok.error());
     return 0;
   }

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "cli_output.hpp"
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
 #include "operator_location.hpp"
@@ -39,10 +40,7 @@ struct Options {
 Options g_options;
 CLI::App* g_wallet = nullptr;
 
-int fail_with(const Error& error) {
-  std::cerr << "ecash wallet: " << error.to_string() << "\n";
-  return 1;
-}
+int fail_with(const Error& error) { return fail_as("wallet", error); }
 
 // An online request that got no answer may have been carried out: say what happens to it.
 int fail_online(const Error& error) {
@@ -50,11 +48,6 @@ int fail_online(const Error& error) {
   return fail_with({error.code, error.message + " -- the request is kept: the next deposit, sync, or "
                                                 "payment of the same request sends it again, and it "
                                                 "is carried out once"});
-}
-
-std::string default_home() {
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.ecash/wallet";
 }
 
 Result<std::string> read_text(const std::string& input);
@@ -99,10 +92,7 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
   return protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
 }
 
-void print(const Json& j, const std::string& text) {
-  if (g_options.json) std::cout << j.dump() << "\n";
-  else std::cout << text << "\n";
-}
+void print(const Json& j, const std::string& text) { print_as(g_options.json, j, text); }
 
 }  // namespace
 
@@ -146,7 +136,7 @@ int run_wallet_command() {
   if (g_wallet == nullptr || !*g_wallet) return -1;
   SystemClock clock;
   crypto::SecureRandom random;
-  const auto home = g_options.home.empty() ? default_home() : g_options.home;
+  const auto home = g_options.home.empty() ? default_home("wallet") : g_options.home;
   const auto chosen_name = g_wallet->get_subcommands().front()->get_name();
   if (chosen_name != "init" && !std::filesystem::exists(home + "/wallet.db")) {
     return fail_with({ErrorCode::not_found,

@@ -44,12 +44,6 @@ Result<Currency> currency_field(const Json& body) {
   return Currency::from_code(*code);
 }
 
-Result<Json> stored_answer(const std::string& text) {
-  Json answer = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (answer.is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
-  return answer;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<BankInstitution>> BankInstitution::open(const std::string& db_path,
@@ -120,12 +114,10 @@ Result<Json> BankInstitution::transfer_in(const Json& body) {
 
   Json answer;
   auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
-    auto previous = store::find_answer(tx, *request_id, "transfer_in", digest);
+    auto previous = previous_answer(tx, *request_id, "transfer_in", digest);
     if (!previous) return std::unexpected(previous.error());
     if (*previous) {
-      auto stored = stored_answer(**previous);
-      if (!stored) return std::unexpected(stored.error());
-      answer = std::move(*stored);
+      answer = std::move(**previous);
       return {};
     }
 

@@ -41,12 +41,6 @@ Result<std::optional<Amount>> card_limit(store::Transaction& tx, const std::stri
   return std::optional<Amount>(*limit);
 }
 
-Result<Json> stored_answer(const std::string& text) {
-  Json answer = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (answer.is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
-  return answer;
-}
-
 Result<std::string> card_number_field(const Json& body) {
   auto number = text_field(body, "card_number");
   if (!number) return number;
@@ -110,12 +104,10 @@ Result<Json> CardCompany::charge(const Json& body) {
 
   Json answer;
   auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
-    auto previous = store::find_answer(tx, *request_id, "charge", digest);
+    auto previous = previous_answer(tx, *request_id, "charge", digest);
     if (!previous) return std::unexpected(previous.error());
     if (*previous) {
-      auto stored = stored_answer(**previous);
-      if (!stored) return std::unexpected(stored.error());
-      answer = std::move(*stored);
+      answer = std::move(**previous);
       return {};
     }
 
@@ -164,12 +156,10 @@ Result<Json> CardCompany::refund(const Json& body) {
 
   Json answer;
   auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
-    auto previous = store::find_answer(tx, *request_id, "refund", digest);
+    auto previous = previous_answer(tx, *request_id, "refund", digest);
     if (!previous) return std::unexpected(previous.error());
     if (*previous) {
-      auto stored = stored_answer(**previous);
-      if (!stored) return std::unexpected(stored.error());
-      answer = std::move(*stored);
+      answer = std::move(**previous);
       return {};
     }
 

@@ -197,18 +197,16 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   // order checked again. A re-send of the request that is paying an order (its first attempt got
   // no answer) goes to the center whatever time has passed: the payment may have been made, and
   // the center answers it as it did the first time.
-  const auto check_order = [&](store::Transaction& tx, bool resend) -> Status {
+  // Whether this request is the one already paying the order; otherwise the order must be open.
+  const auto check_order = [&](store::Transaction& tx) -> Result<bool> {
     auto row = tx.query_one("SELECT amount, item, expires, state, request_id FROM orders WHERE order_id = ?",
                             {o.order_id.to_string()});
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(ErrorCode::not_found, "no order " + o.order_id.to_string());
     const auto state = *store::text_at(**row, 3);
     const auto paying = store::text_at(**row, 4);
-    if (resend) {
-      if (state != "paying" || !paying || *paying != o.request_id.to_string()) {
-        return fail(ErrorCode::conflict, "order " + o.order_id.to_string() + " is " + state);
-      }
-    } else {
+    const bool ours = state == "paying" && paying && *paying == o.request_id.to_string();
+    if (!ours) {
       if (state == "paying") return fail(ErrorCode::conflict, "a payment of this order is under way");
       if (state != "open") return fail(ErrorCode::conflict, "order already paid");
       if (*store::int_at(**row, 2) < now) return fail(ErrorCode::stale, "the order has expired");
@@ -219,32 +217,19 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
     if (article_order != o.order_id || article_item != *store::text_at(**row, 1)) {
       return fail(ErrorCode::invalid_argument, "the sealed article is not this order's");
     }
-    return {};
+    return ours;
   };
-  bool resend = false;
-  auto looked = m_db->read([&](store::Transaction& tx) -> Status {
-    auto row = tx.query_one("SELECT 1 FROM orders WHERE order_id = ? AND state = 'paying' AND request_id = ?",
-                            {o.order_id.to_string(), o.request_id.to_string()});
-    if (!row) return std::unexpected(row.error());
-    resend = row->has_value();
+  auto marked = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto ours = check_order(tx);
+    if (!ours) return std::unexpected(ours.error());
+    if (*ours) return {};  // a re-send: checked for freshness the first time
+    if (auto ok = protocol::check_fresh(o.timestamp, now); !ok) return ok;
+    auto n = tx.exec("UPDATE orders SET state = 'paying', request_id = ? WHERE order_id = ?",
+                     {o.request_id.to_string(), o.order_id.to_string()});
+    if (!n) return std::unexpected(n.error());
     return {};
   });
-  if (!looked) return std::unexpected(looked.error());
-  if (resend) {
-    if (auto ok = m_db->read([&](store::Transaction& tx) { return check_order(tx, true); }); !ok) {
-      return std::unexpected(ok.error());
-    }
-  } else {
-    if (auto ok = protocol::check_fresh(o.timestamp, now); !ok) return std::unexpected(ok.error());
-    auto marked = m_db->transact([&](store::Transaction& tx) -> Status {
-      if (auto ok = check_order(tx, false); !ok) return ok;
-      auto n = tx.exec("UPDATE orders SET state = 'paying', request_id = ? WHERE order_id = ?",
-                       {o.request_id.to_string(), o.order_id.to_string()});
-      if (!n) return std::unexpected(n.error());
-      return {};
-    });
-    if (!marked) return std::unexpected(marked.error());
-  }
+  if (!marked) return std::unexpected(marked.error());
 
   const auto& dir = m_device.directory();
   const auto shop_part = protocol::sign(
@@ -295,7 +280,9 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
                     {"shop", shop_endorsement.to_json()}};
   return parties::answer_once(*m_db, "pay", o.request_id, body, now,
                               [&](store::Transaction& tx) -> Result<Json> {
-    if (auto ok = check_order(tx, true); !ok) return std::unexpected(ok.error());
+    auto ours = check_order(tx);
+    if (!ours) return std::unexpected(ours.error());
+    if (!*ours) return fail(ErrorCode::conflict, "order " + o.order_id.to_string() + " is no longer this payment's");
     auto n = tx.exec("UPDATE orders SET state = 'paid', request_id = ?, receipt = ? WHERE order_id = ?",
                      {o.request_id.to_string(), out.dump(), o.order_id.to_string()});
     if (!n) return std::unexpected(n.error());
