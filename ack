@@ -1,1 +1,0 @@
-{"ack":{"amount":"EUR:15.00","receiver":"5a36fdb59ee6c6d76e2a3a7347db9b26","signature":"JnG0v0yQ2cSKRERBz399suvbFK27sN0RuaxqFCRquL3uwj8fOpg-jeRz2edLOT-itE4A-Cxdt1IDUeoy6VzZAA","transfer_id":"7CM2DGFDZYDCG8ED6K3WRYF835"}}
