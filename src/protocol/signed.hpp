@@ -62,6 +62,16 @@ Result<Signed<T>> read_signed(const Json& j, const char* name) {
   return Signed<T>::from_json(inner);
 }
 
+// Reads field `name` of j as a Signed<T> and checks that key signed it: how a party takes in a
+// statement whose signer it knows. malformed for a bad field, bad_signature for another signer.
+template <class T>
+Result<Signed<T>> read_verified(const Json& j, const char* name, const crypto::VerifyKey& key) {
+  auto statement = read_signed<T>(j, name);
+  if (!statement) return statement;
+  if (auto ok = statement->verify(key); !ok) return std::unexpected(ok.error());
+  return statement;
+}
+
 template <crypto::Purpose P>
 struct Endorsement {
   static constexpr crypto::Purpose kPurpose = P;
