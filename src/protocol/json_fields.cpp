@@ -2,6 +2,8 @@
 
 #include "crypto/encoding.hpp"
 
+#include <type_traits>
+
 namespace ecash::protocol {
 
 Result<Json> parse_outside_json(std::string_view text, std::string_view what) {
@@ -10,8 +12,10 @@ Result<Json> parse_outside_json(std::string_view text, std::string_view what) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -88,6 +92,15 @@ std::int64_t FieldReader::integer(const char* name) {
   return v->get<std::int64_t>();
 }
 
+std::uint64_t FieldReader::count(const char* name) {
+  const auto value = integer(name);
+  if (value < 0) {
+    fail_field(name, ErrorCode::malformed, "negative");
+    return 0;
+  }
+  return static_cast<std::uint64_t>(value);
+}
+
 bool FieldReader::boolean(const char* name) {
   const Json* v = field(name);
   if (v == nullptr) return false;
@@ -98,15 +111,22 @@ bool FieldReader::boolean(const char* name) {
   return v->get<bool>();
 }
 
-Id128 FieldReader::id(const char* name) {
+template <class T, class Parse>
+T FieldReader::parsed_text(const char* name, const Parse& parse, T placeholder) {
   const auto s = text(name);
-  if (m_error) return {};
-  auto parsed = Id128::parse(s);
-  if (!parsed) {
-    fail_field(name, ErrorCode::malformed, parsed.error().message);
-    return {};
+  if (m_error) return placeholder;
+  auto value = parse(s);
+  if (!value) {
+    // A bad amount keeps its own code (bad_amount, unknown_currency, ...); the rest is malformed.
+    const bool amount = std::is_same_v<T, Amount>;
+    fail_field(name, amount ? value.error().code : ErrorCode::malformed, value.error().message);
+    return placeholder;
   }
-  return *parsed;
+  return std::move(*value);
+}
+
+Id128 FieldReader::id(const char* name) {
+  return parsed_text(name, [](const std::string& s) { return Id128::parse(s); }, Id128{});
 }
 
 Id128 FieldReader::optional_id(const char* name) {
@@ -115,25 +135,13 @@ Id128 FieldReader::optional_id(const char* name) {
 }
 
 Amount FieldReader::amount(const char* name) {
-  const auto s = text(name);
-  if (m_error) return Amount::zero(kPlaceholderCurrency);
-  auto parsed = Amount::parse(s);
-  if (!parsed) {
-    fail_field(name, parsed.error().code, parsed.error().message);
-    return Amount::zero(kPlaceholderCurrency);
-  }
-  return *parsed;
+  return parsed_text(name, [](const std::string& s) { return Amount::parse(s); },
+                     Amount::zero(kPlaceholderCurrency));
 }
 
 Bytes FieldReader::bytes(const char* name) {
-  const auto s = text(name);
-  if (m_error) return {};
-  auto parsed = crypto::base64url_decode(s);
-  if (!parsed) {
-    fail_field(name, ErrorCode::malformed, parsed.error().message);
-    return {};
-  }
-  return *parsed;
+  return parsed_text(name, [](const std::string& s) { return crypto::base64url_decode(s); },
+                     Bytes{});
 }
 
 namespace {
@@ -160,18 +168,37 @@ crypto::Signature FieldReader::signature(const char* name) {
   return crypto::Signature(out);
 }
 
-crypto::VerifyKey FieldReader::verify_key(const char* name) {
+crypto::PublicBytes<32> FieldReader::key(const char* name) {
   bool ok = false;
   auto out = fixed_bytes<32>(bytes(name), ok);
   if (!ok) fail_field(name, ErrorCode::malformed, "expected a 32-byte key");
-  return crypto::VerifyKey(out);
+  return crypto::PublicBytes<32>(out);
 }
 
-crypto::SealingPublicKey FieldReader::sealing_key(const char* name) {
-  bool ok = false;
-  auto out = fixed_bytes<32>(bytes(name), ok);
-  if (!ok) fail_field(name, ErrorCode::malformed, "expected a 32-byte key");
-  return crypto::SealingPublicKey(out);
+std::vector<crypto::Digest> FieldReader::digests(const char* name) {
+  const Json* v = field(name);
+  if (v == nullptr) return {};
+  if (!v->is_array() || v->size() > kMaxDigests) {
+    fail_field(name, ErrorCode::malformed, "expected a list of digests");
+    return {};
+  }
+  std::vector<crypto::Digest> out;
+  for (const auto& item : *v) {
+    bool ok = item.is_string();
+    Bytes raw;
+    if (ok) {
+      auto decoded = crypto::base64url_decode(item.get<std::string>());
+      ok = decoded.has_value();
+      if (ok) raw = std::move(*decoded);
+    }
+    const auto digest = fixed_bytes<32>(raw, ok);
+    if (!ok) {
+      fail_field(name, ErrorCode::malformed, "expected a list of 32-byte digests");
+      return {};
+    }
+    out.push_back(digest);
+  }
+  return out;
 }
 
 const Json& FieldReader::object(const char* name) {
@@ -184,7 +211,11 @@ const Json& FieldReader::object(const char* name) {
   return *v;
 }
 
-std::string to_text(const Bytes& bytes) { return crypto::base64url_encode(bytes); }
-std::string to_text(const crypto::Digest& digest) { return crypto::base64url_encode(digest); }
+std::string to_text(const Bytes& bytes) {
+  return crypto::base64url_encode(bytes);
+}
+std::string to_text(const crypto::Digest& digest) {
+  return crypto::base64url_encode(digest);
+}
 
 }  // namespace ecash::protocol

@@ -5,9 +5,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/amount.hpp"
 #include "base/error.hpp"
@@ -21,6 +21,8 @@ namespace ecash::protocol {
 // No message nests deeper than this; deeper input is refused before it is parsed (writing and
 // destroying a parsed value recurses once per level).
 inline constexpr int kMaxJsonDepth = 32;
+// No statement names more digests than this.
+inline constexpr std::size_t kMaxDigests = 16;
 
 // JSON from outside (the network, a file another device wrote): malformed, naming `what`, unless
 // it is JSON nested no deeper than kMaxJsonDepth.
@@ -34,6 +36,8 @@ class FieldReader {
 
   std::string text(const char* name);
   std::int64_t integer(const char* name);
+  // A non-negative integer (a counter, a sequence number).
+  std::uint64_t count(const char* name);
   bool boolean(const char* name);
   Id128 id(const char* name);
   // An absent or null field reads as the zero ID.
@@ -42,8 +46,10 @@ class FieldReader {
   Bytes bytes(const char* name);
   crypto::Digest digest(const char* name);
   crypto::Signature signature(const char* name);
-  crypto::VerifyKey verify_key(const char* name);
-  crypto::SealingPublicKey sealing_key(const char* name);
+  // A 32-byte public key (signing or sealing).
+  crypto::PublicBytes<32> key(const char* name);
+  // A list of at most kMaxDigests digests (what an endorsement names).
+  std::vector<crypto::Digest> digests(const char* name);
   const Json& object(const char* name);
   bool has(const char* name) const;
 
@@ -52,6 +58,9 @@ class FieldReader {
 
  private:
   const Json* field(const char* name);
+  // The string field name read by parse (which returns a Result), or placeholder after an error.
+  template <class T, class Parse>
+  T parsed_text(const char* name, const Parse& parse, T placeholder);
   void fail_field(const char* name, ErrorCode code, const std::string& why);
 
   const Json& m_object;

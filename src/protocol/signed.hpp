@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "crypto/keys.hpp"
-#include "protocol/json_fields.hpp"
+#include "protocol/fields.hpp"
 
 namespace ecash::protocol {
 
@@ -74,40 +74,16 @@ Result<Signed<T>> read_verified(const Json& j, const char* name, const crypto::V
 
 template <crypto::Purpose P>
 struct Endorsement {
+  using Self = Endorsement;
   static constexpr crypto::Purpose kPurpose = P;
   static constexpr const char* kName = "endorsement";
+  ECASH_DERIVED_FORMS(Endorsement)
 
   Id128 request_id;
   std::vector<crypto::Digest> endorsed;
-
-  crypto::CanonicalWriter encode() const {
-    crypto::CanonicalWriter w(P);
-    w.id(request_id).u32(static_cast<std::uint32_t>(endorsed.size()));
-    for (const auto& d : endorsed) w.fixed(d);
-    return w;
-  }
-
-  Json to_json() const {
-    Json list = Json::array();
-    for (const auto& d : endorsed) list.push_back(to_text(d));
-    return {{"request_id", request_id.to_string()}, {"endorsed", list}};
-  }
-
-  static Result<Endorsement> from_json(const Json& j) {
-    FieldReader r(j, kName);
-    Endorsement out{.request_id = r.id("request_id"), .endorsed = {}};
-    if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
-    const auto it = j.find("endorsed");
-    if (it == j.end() || !it->is_array() || it->size() > 16) {
-      return fail(ErrorCode::malformed, "endorsement.endorsed: expected a list of digests");
-    }
-    for (const auto& item : *it) {
-      Json wrapper = {{"d", item}};
-      FieldReader d(wrapper, "endorsement.endorsed");
-      out.endorsed.push_back(d.digest("d"));
-      if (auto ok = d.status(); !ok) return std::unexpected(ok.error());
-    }
-    return out;
+  static constexpr auto fields() {
+    return std::tuple{Field<Self, Id128>{"request_id", &Self::request_id},
+                      Field<Self, std::vector<crypto::Digest>>{"endorsed", &Self::endorsed}};
   }
 };
 
