@@ -1,50 +1,83 @@
 #include <sqlite3.h>
 
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "store/database.hpp"
 
 namespace ecash::store {
 namespace {
 
-class SqliteTransaction;
-
-class SqliteDatabase final : public Database {
+// One SQLite connection and its prepared statements. Used by one thread at a time.
+class Connection {
  public:
-  explicit SqliteDatabase(std::string path) : m_path(std::move(path)) {}
-  ~SqliteDatabase() override {
+  Connection(sqlite3* db, std::string path) : m_db(db), m_path(std::move(path)) {}
+  ~Connection() {
     for (auto& [sql, stmt] : m_statements) sqlite3_finalize(stmt);
-    if (m_db != nullptr) sqlite3_close(m_db);
+    sqlite3_close(m_db);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  static Result<std::unique_ptr<Connection>> open(const std::string& path) {
+    sqlite3* db = nullptr;
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    auto connection = std::make_unique<Connection>(db, path);
+    if (rc != SQLITE_OK) return connection->failure("cannot open database");
+    sqlite3_busy_timeout(db, 5000);
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                               "PRAGMA foreign_keys=ON"}) {
+      if (auto ok = connection->exec_plain(pragma); !ok) return std::unexpected(ok.error());
+    }
+    return connection;
   }
 
-  Status open(std::span<const Migration> migrations);
-  Status transact(const std::function<Status(Transaction&)>& body) override;
-  Status read(const std::function<Status(Transaction&)>& body) override;
-  const std::string& path() const override { return m_path; }
-
-  Result<sqlite3_stmt*> prepare(std::string_view sql);
+  Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    if (auto it = m_statements.find(sql); it != m_statements.end()) return it->second;
+    std::string key(sql);
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(m_db, key.c_str(), static_cast<int>(key.size()), &stmt, nullptr) !=
+        SQLITE_OK) {
+      return fail(ErrorCode::internal,
+                  std::string("bad SQL: ") + sqlite3_errmsg(m_db) + " in: " + key.substr(0, 120));
+    }
+    m_statements.emplace(std::move(key), stmt);
+    return stmt;
+  }
+  // Runs one statement without parameters or rows, prepared once.
+  Status exec_plain(const char* sql) {
+    auto stmt = prepare(sql);
+    if (!stmt) return std::unexpected(stmt.error());
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    }
+    sqlite3_reset(*stmt);
+    if (rc != SQLITE_DONE) return failure(sql);
+    return {};
+  }
   std::unexpected<Error> failure(const std::string& what) const {
     return fail(ErrorCode::io_error, what + ": " + sqlite3_errmsg(m_db) + " (" + m_path + ")");
-  }
-  Status exec_plain(const char* sql) {
-    if (sqlite3_exec(m_db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return failure(sql);
-    return {};
   }
   sqlite3* handle() const { return m_db; }
 
  private:
-  Status run(const char* begin, const std::function<Status(Transaction&)>& body);
-
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  sqlite3* m_db;
   std::string m_path;
-  sqlite3* m_db = nullptr;
-  std::mutex m_mutex;  // one transaction at a time on this connection
-  std::unordered_map<std::string, sqlite3_stmt*> m_statements;
+  std::unordered_map<std::string, sqlite3_stmt*, Hash, std::equal_to<>> m_statements;
 };
 
 class SqliteTransaction final : public Transaction {
  public:
-  explicit SqliteTransaction(SqliteDatabase& db) : m_db(db) {}
+  explicit SqliteTransaction(Connection& connection) : m_connection(connection) {}
 
   Result<std::int64_t> exec(std::string_view sql, std::initializer_list<Value> params) override {
     auto stmt = bind(sql, params);
@@ -54,7 +87,7 @@ class SqliteTransaction final : public Transaction {
     }
     sqlite3_reset(*stmt);
     if (rc != SQLITE_DONE) return step_failure(rc, sql);
-    return static_cast<std::int64_t>(sqlite3_changes(m_db.handle()));
+    return static_cast<std::int64_t>(sqlite3_changes(m_connection.handle()));
   }
 
   Result<std::vector<Row>> query(std::string_view sql,
@@ -79,11 +112,12 @@ class SqliteTransaction final : public Transaction {
   std::unexpected<Error> step_failure(int rc, std::string_view sql) {
     const bool constraint = (rc & 0xff) == SQLITE_CONSTRAINT;
     return fail(constraint ? ErrorCode::conflict : ErrorCode::io_error,
-                std::string(sqlite3_errmsg(m_db.handle())) + " in: " + std::string(sql.substr(0, 120)));
+                std::string(sqlite3_errmsg(m_connection.handle())) + " in: " +
+                    std::string(sql.substr(0, 120)));
   }
 
   Result<sqlite3_stmt*> bind(std::string_view sql, std::initializer_list<Value> params) {
-    auto stmt = m_db.prepare(sql);
+    auto stmt = m_connection.prepare(sql);
     if (!stmt) return stmt;
     sqlite3_clear_bindings(*stmt);
     if (static_cast<int>(params.size()) != sqlite3_bind_parameter_count(*stmt)) {
@@ -95,13 +129,15 @@ class SqliteTransaction final : public Transaction {
       if (const auto* i = std::get_if<std::int64_t>(&value)) {
         rc = sqlite3_bind_int64(*stmt, index, *i);
       } else if (const auto* s = std::get_if<std::string>(&value)) {
-        rc = sqlite3_bind_text(*stmt, index, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+        rc = sqlite3_bind_text(*stmt, index, s->data(), static_cast<int>(s->size()),
+                               SQLITE_STATIC);
       } else if (const auto* b = std::get_if<Bytes>(&value)) {
-        rc = sqlite3_bind_blob(*stmt, index, b->data(), static_cast<int>(b->size()), SQLITE_TRANSIENT);
+        rc = sqlite3_bind_blob(*stmt, index, b->data(), static_cast<int>(b->size()),
+                               SQLITE_STATIC);
       } else {
         rc = sqlite3_bind_null(*stmt, index);
       }
-      if (rc != SQLITE_OK) return m_db.failure("bind");
+      if (rc != SQLITE_OK) return m_connection.failure("bind");
       ++index;
     }
     return stmt;
@@ -123,69 +159,182 @@ class SqliteTransaction final : public Transaction {
     }
   }
 
-  SqliteDatabase& m_db;
+  Connection& m_connection;
 };
 
-Result<sqlite3_stmt*> SqliteDatabase::prepare(std::string_view sql) {
-  std::string key(sql);
-  if (auto it = m_statements.find(key); it != m_statements.end()) return it->second;
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(m_db, key.c_str(), static_cast<int>(key.size()), &stmt, nullptr) !=
-      SQLITE_OK) {
-    return fail(ErrorCode::internal,
-                std::string("bad SQL: ") + sqlite3_errmsg(m_db) + " in: " + key.substr(0, 120));
-  }
-  m_statements.emplace(std::move(key), stmt);
-  return stmt;
-}
+// A SQLite file with one writing connection and a pool of reading ones (WAL lets readers go on
+// while a write commits). Writes are group-committed: callers queue their transaction bodies; one
+// of them, the leader, runs every queued body in one SQLite transaction, each inside its own
+// savepoint (so one body's error undoes only that body), then commits once, durably, and wakes
+// them all. Every caller still returns only after the commit that holds its work is durable.
+class SqliteDatabase final : public Database {
+ public:
+  explicit SqliteDatabase(std::string path) : m_path(std::move(path)) {}
 
-Status SqliteDatabase::run(const char* begin, const std::function<Status(Transaction&)>& body) {
-  std::lock_guard lock(m_mutex);
-  if (auto ok = exec_plain(begin); !ok) return ok;
-  SqliteTransaction tx(*this);
-  Status result;
-  try {
-    result = body(tx);
-  } catch (...) {
-    // Nothing of a transaction whose body threw may stay; the exception goes on to the caller.
-    exec_plain("ROLLBACK");
-    throw;
-  }
-  if (!result) {
-    exec_plain("ROLLBACK");
-    return result;
-  }
-  if (auto ok = exec_plain("COMMIT"); !ok) {
-    exec_plain("ROLLBACK");
-    return ok;
-  }
-  return {};
-}
+  Status open(std::span<const Migration> migrations);
+  Status transact(const std::function<Status(Transaction&)>& body) override;
+  Status read(const std::function<Status(Transaction&)>& body) override;
+  const std::string& path() const override { return m_path; }
+
+ private:
+  struct Pending {
+    const std::function<Status(Transaction&)>* body;
+    Status result;
+    std::exception_ptr exception;
+    bool done = false;
+  };
+  // A batch holds at most this many bodies, so that a steady stream of writers still commits.
+  static constexpr std::size_t kMaxBatch = 256;
+  static constexpr std::size_t kMaxReaders = 8;
+
+  void run_batch(const std::vector<Pending*>& batch);
+  Result<std::unique_ptr<Connection>> take_reader();
+  void give_back(std::unique_ptr<Connection> reader);
+  bool in_memory() const { return m_path == ":memory:" || m_path.empty(); }
+
+  std::string m_path;
+  std::unique_ptr<Connection> m_writer;  // only the leader uses it
+
+  std::mutex m_queue_mutex;
+  std::condition_variable m_queue_done;
+  std::deque<Pending*> m_queue;
+  bool m_leader = false;
+
+  std::mutex m_readers_mutex;
+  std::condition_variable m_reader_free;
+  std::vector<std::unique_ptr<Connection>> m_idle_readers;
+  std::size_t m_reader_count = 0;
+};
 
 Status SqliteDatabase::transact(const std::function<Status(Transaction&)>& body) {
-  return run("BEGIN IMMEDIATE", body);
+  Pending mine{&body, {}, nullptr, false};
+  std::unique_lock lock(m_queue_mutex);
+  m_queue.push_back(&mine);
+  while (!mine.done) {
+    if (m_leader) {
+      m_queue_done.wait(lock);
+      continue;
+    }
+    m_leader = true;
+    std::vector<Pending*> batch;
+    while (!m_queue.empty() && batch.size() < kMaxBatch) {
+      batch.push_back(m_queue.front());
+      m_queue.pop_front();
+    }
+    lock.unlock();
+    run_batch(batch);
+    lock.lock();
+    for (auto* p : batch) p->done = true;
+    m_leader = false;
+    m_queue_done.notify_all();
+  }
+  lock.unlock();
+  if (mine.exception) std::rethrow_exception(mine.exception);
+  return mine.result;
+}
+
+void SqliteDatabase::run_batch(const std::vector<Pending*>& batch) {
+  Connection& c = *m_writer;
+  if (auto begun = c.exec_plain("BEGIN IMMEDIATE"); !begun) {
+    for (auto* p : batch) p->result = begun;
+    return;
+  }
+  SqliteTransaction tx(c);
+  bool any = false;
+  for (auto* p : batch) {
+    if (auto ok = c.exec_plain("SAVEPOINT body"); !ok) {
+      p->result = ok;
+      continue;
+    }
+    try {
+      p->result = (*p->body)(tx);
+    } catch (...) {
+      p->exception = std::current_exception();
+    }
+    if (!p->result || p->exception) {
+      // Nothing of a body that failed or threw may stay.
+      (void)c.exec_plain("ROLLBACK TO body");
+    } else {
+      any = true;
+    }
+    (void)c.exec_plain("RELEASE body");
+  }
+  if (!any) {
+    (void)c.exec_plain("ROLLBACK");
+    return;
+  }
+  if (auto committed = c.exec_plain("COMMIT"); !committed) {
+    (void)c.exec_plain("ROLLBACK");
+    // The work of every body that succeeded is lost with the commit.
+    for (auto* p : batch) {
+      if (p->result && !p->exception) p->result = committed;
+    }
+  }
+}
+
+Result<std::unique_ptr<Connection>> SqliteDatabase::take_reader() {
+  std::unique_lock lock(m_readers_mutex);
+  for (;;) {
+    if (!m_idle_readers.empty()) {
+      auto reader = std::move(m_idle_readers.back());
+      m_idle_readers.pop_back();
+      return reader;
+    }
+    if (m_reader_count < kMaxReaders) {
+      ++m_reader_count;
+      lock.unlock();
+      auto reader = Connection::open(m_path);
+      if (!reader) {
+        lock.lock();
+        --m_reader_count;
+        m_reader_free.notify_one();
+      }
+      return reader;
+    }
+    m_reader_free.wait(lock);
+  }
+}
+
+void SqliteDatabase::give_back(std::unique_ptr<Connection> reader) {
+  std::lock_guard lock(m_readers_mutex);
+  m_idle_readers.push_back(std::move(reader));
+  m_reader_free.notify_one();
 }
 
 Status SqliteDatabase::read(const std::function<Status(Transaction&)>& body) {
-  return run("BEGIN DEFERRED", body);
+  // An in-memory database exists on its one connection only: reads join the writers.
+  if (in_memory()) return transact(body);
+  auto reader = take_reader();
+  if (!reader) return std::unexpected(reader.error());
+  Connection& c = **reader;
+  Status result = c.exec_plain("BEGIN DEFERRED");
+  if (result) {
+    SqliteTransaction tx(c);
+    try {
+      result = body(tx);
+    } catch (...) {
+      (void)c.exec_plain("ROLLBACK");
+      give_back(std::move(*reader));
+      throw;
+    }
+    // Nothing was written: ending the snapshot either way is the same.
+    (void)c.exec_plain("ROLLBACK");
+  }
+  give_back(std::move(*reader));
+  return result;
 }
 
 Status SqliteDatabase::open(std::span<const Migration> migrations) {
-  if (sqlite3_open_v2(m_path.c_str(), &m_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
-    return failure("cannot open database");
-  }
-  sqlite3_busy_timeout(m_db, 5000);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON"}) {
-    if (auto ok = exec_plain(pragma); !ok) return ok;
-  }
-  if (auto ok = exec_plain("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  auto writer = Connection::open(in_memory() ? ":memory:" : m_path);
+  if (!writer) return std::unexpected(writer.error());
+  m_writer = std::move(*writer);
+  if (auto ok = m_writer->exec_plain(
+          "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
       !ok) {
     return ok;
   }
   std::int64_t current = 0;
-  auto read_version = read([&](Transaction& tx) -> Status {
+  auto read_version = transact([&](Transaction& tx) -> Status {
     auto row = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version");
     if (!row) return std::unexpected(row.error());
     auto v = int_at(**row, 0);
@@ -202,13 +351,15 @@ Status SqliteDatabase::open(std::span<const Migration> migrations) {
   for (const auto& migration : migrations) {
     if (migration.version <= current) continue;
     auto applied = transact([&](Transaction& tx) -> Status {
-      // A migration may hold several statements; exec runs them all.
+      // A migration may hold several statements; sqlite3_exec runs them all.
       char* message = nullptr;
       const std::string sql(migration.sql);
-      if (sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+      if (sqlite3_exec(m_writer->handle(), sql.c_str(), nullptr, nullptr, &message) !=
+          SQLITE_OK) {
         std::string text = message ? message : "unknown";
         sqlite3_free(message);
-        return fail(ErrorCode::internal, "migration " + std::to_string(migration.version) + ": " + text);
+        return fail(ErrorCode::internal,
+                    "migration " + std::to_string(migration.version) + ": " + text);
       }
       auto done = tx.exec("INSERT INTO schema_version (version) VALUES (?)",
                           {static_cast<std::int64_t>(migration.version)});

@@ -2,6 +2,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <stdexcept>
 
@@ -142,6 +145,125 @@ TEST_F(StoreTest, RequestLogAnswersRetriesAndRefusesReuse) {
               ErrorCode::conflict);
     return {};
   }));
+}
+
+// Writers on many threads share commits (group commit): every increment lands once, each caller
+// returns only after its own work is durable (seen by a new connection), and none is lost.
+TEST_F(StoreTest, ConcurrentWritersEachCommitOnce) {
+  auto db = open_sqlite(path(), kMigrations).value();
+  ASSERT_TRUE(db->transact([](Transaction& tx) -> Status {
+    auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('pool', 0)");
+    if (!n) return std::unexpected(n.error());
+    return {};
+  }));
+  constexpr int kThreads = 8, kEach = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> seen_on_return{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+          auto n = tx.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 'pool'");
+          if (!n) return std::unexpected(n.error());
+          auto m = tx.exec("INSERT INTO accounts (id, balance) VALUES (?, 1)", {id});
+          if (!m) return std::unexpected(m.error());
+          return {};
+        }));
+        if (balance(*db, id) == 1) ++seen_on_return;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen_on_return.load(), kThreads * kEach);
+  EXPECT_EQ(balance(*db, "pool"), kThreads * kEach);
+  db.reset();
+  auto again = open_sqlite(path(), kMigrations).value();
+  EXPECT_EQ(balance(*again, "pool"), kThreads * kEach);
+}
+
+// Bodies that share a commit stay apart: one that fails or throws leaves nothing, the others
+// commit, and each caller gets its own outcome.
+TEST_F(StoreTest, ABodyThatFailsInASharedCommitUndoesOnlyItself) {
+  auto db = open_sqlite(path(), kMigrations).value();
+  std::atomic<bool> release{false};
+  auto insert = [&](const char* id) {
+    return [id](Transaction& tx) -> Status {
+      auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES (?, 7)", {std::string(id)});
+      if (!n) return std::unexpected(n.error());
+      return {};
+    };
+  };
+  // The first writer holds the commit open while the others queue behind it.
+  std::thread holder([&] {
+    ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('first', 1)");
+      if (!n) return std::unexpected(n.error());
+      return {};
+    }));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  Status failed, thrown_status, good;
+  bool threw = false;
+  std::thread failing([&] {
+    failed = db->transact([&](Transaction& tx) -> Status {
+      (void)insert("failing")(tx);
+      return fail(ErrorCode::insufficient_funds, "no");
+    });
+  });
+  std::thread throwing([&] {
+    try {
+      thrown_status = db->transact([&](Transaction& tx) -> Status {
+        (void)insert("throwing")(tx);
+        throw std::runtime_error("boom");
+      });
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+  });
+  std::thread succeeding([&] { good = db->transact(insert("good")); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  release = true;
+  for (auto* t : {&holder, &failing, &throwing, &succeeding}) t->join();
+  EXPECT_EQ(failed.error().code, ErrorCode::insufficient_funds);
+  EXPECT_TRUE(threw);
+  EXPECT_TRUE(good.has_value());
+  EXPECT_EQ(balance(*db, "first"), 1);
+  EXPECT_EQ(balance(*db, "good"), 7);
+  EXPECT_EQ(balance(*db, "failing"), -1);
+  EXPECT_EQ(balance(*db, "throwing"), -1);
+}
+
+// Readers have their own connections: a read goes on while a write is open, and sees the state
+// before it.
+TEST_F(StoreTest, ReadsDoNotWaitForAnOpenWrite) {
+  auto db = open_sqlite(path(), kMigrations).value();
+  std::atomic<bool> inside{false}, release{false};
+  std::thread writer([&] {
+    ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+      auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('late', 5)");
+      if (!n) return std::unexpected(n.error());
+      inside = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return {};
+    }));
+  });
+  while (!inside) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(balance(*db, "late"), -1);  // not committed yet, and the read did not block
+  release = true;
+  writer.join();
+  EXPECT_EQ(balance(*db, "late"), 5);
+}
+
+TEST_F(StoreTest, InMemoryStoreReadsWhatItWrote) {
+  auto db = open_sqlite(":memory:", kMigrations).value();
+  ASSERT_TRUE(db->transact([](Transaction& tx) -> Status {
+    auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('mem', 3)");
+    if (!n) return std::unexpected(n.error());
+    return {};
+  }));
+  EXPECT_EQ(balance(*db, "mem"), 3);
 }
 
 TEST_F(StoreTest, UnopenableFileIsIoError) {
