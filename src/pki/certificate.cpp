@@ -144,13 +144,17 @@ Status Certificate::read_fields() {
   if (!not_before || !not_after) return fail(ErrorCode::bad_certificate, "bad validity period");
   m_not_before = *not_before;
   m_not_after = *not_after;
+  m_digest = crypto::sha256(to_der());
   return {};
 }
 
 std::string Certificate::to_pem() const {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), m_x509.get());
-  return bio_to_string(bio.get());
+  std::call_once(m_text->once, [this] {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    PEM_write_bio_X509(bio.get(), m_x509.get());
+    m_text->pem = bio_to_string(bio.get());
+  });
+  return m_text->pem;
 }
 
 Bytes Certificate::to_der() const {
@@ -161,10 +165,7 @@ Bytes Certificate::to_der() const {
   return out;
 }
 
-std::string Certificate::fingerprint() const {
-  const auto digest = crypto::sha256(to_der());
-  return crypto::hex_encode(digest);
-}
+std::string Certificate::fingerprint() const { return crypto::hex_encode(m_digest); }
 
 Result<Crl> Crl::from_pem(std::string_view pem) {
   if (pem.size() > 16 * kMaxCertificateSize) return fail(ErrorCode::bad_crl, "too large");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -66,14 +67,24 @@ class Certificate {
   UnixSeconds not_after() const { return m_not_after; }
   // SHA-256 of the DER form, hex: what a person compares to pin a CA.
   std::string fingerprint() const;
+  // The same digest as bytes: what caches know a certificate by.
+  const crypto::Digest& digest() const { return m_digest; }
 
   x509_st* native() const { return m_x509.get(); }
 
  private:
-  explicit Certificate(std::shared_ptr<x509_st> x509) : m_x509(std::move(x509)) {}
+  // The PEM text, made once on first use and shared by every copy.
+  struct Text {
+    std::once_flag once;
+    std::string pem;
+  };
+  explicit Certificate(std::shared_ptr<x509_st> x509)
+      : m_x509(std::move(x509)), m_text(std::make_shared<Text>()) {}
   Status read_fields();
 
   std::shared_ptr<x509_st> m_x509;
+  std::shared_ptr<Text> m_text;
+  crypto::Digest m_digest{};
   std::string m_subject;
   std::string m_issuer;
   std::string m_serial;

@@ -1,9 +1,16 @@
-// What a party trusts, kept current: the CA certificate and its latest CRL. Thread-safe: the CRL
-// may be replaced while other threads verify.
+// What a party trusts, kept current: the CA certificate and its latest CRL, with the certificates
+// it has parsed and verified remembered, so that a caller seen again costs a lookup, not a
+// signature check (a certificate verification costs as much as five Ed25519 verifications). The
+// memory is bounded and forgotten whenever the CRL changes. Thread-safe: the CRL may be replaced
+// while other threads verify.
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "pki/certificate.hpp"
 
@@ -11,22 +18,57 @@ namespace ecash::pki {
 
 class TrustStore {
  public:
-  explicit TrustStore(TrustAnchor anchor) : m_anchor(std::move(anchor)) {}
+  // How many parsed and how many verified certificates are remembered, each.
+  static constexpr std::size_t kDefaultCacheEntries = 16384;
+
+  explicit TrustStore(TrustAnchor anchor, std::size_t cache_entries = kDefaultCacheEntries)
+      : m_anchor(std::move(anchor)), m_cache_entries(cache_entries) {}
 
   TrustAnchor anchor() const {
     std::lock_guard lock(m_mutex);
     return m_anchor;
   }
-  // Takes a newer CRL; bad_crl unless the CA signed it.
+  // Takes a newer CRL; bad_crl unless the CA signed it. Every certificate is verified afresh
+  // after it.
   Status update_crl(const Crl& crl);
-  Status verify(const Certificate& cert, std::span<const Role> allowed_roles,
-                UnixSeconds now) const {
-    return verify_certificate(cert, anchor(), allowed_roles, now);
-  }
+
+  // verify_certificate() against the anchor held now. A certificate that passed under the
+  // current CRL is not checked again while its dates and the CRL's still hold at `now`; its role
+  // is checked every time.
+  Status verify(const Certificate& cert, std::span<const Role> allowed_roles, UnixSeconds now) const;
+  // The certificate in pem (parsed once, then remembered), verified as verify() does.
+  Result<Certificate> verify_pem(std::string_view pem, std::span<const Role> allowed_roles,
+                                 UnixSeconds now) const;
+  // The same for the DER form (a TLS peer's certificate).
+  Result<Certificate> verify_der(ByteView der, std::span<const Role> allowed_roles,
+                                 UnixSeconds now) const;
+  // The certificate in pem, parsed once, then remembered; not verified.
+  Result<Certificate> parse_pem(std::string_view pem) const;
+
+  // How many verifications the cache answered, and how many it could not (for tests and metrics).
+  struct CacheCounts {
+    std::uint64_t hits = 0, misses = 0;
+  };
+  CacheCounts cache_counts() const;
 
  private:
-  mutable std::mutex m_mutex;
+  struct DigestHash {
+    std::size_t operator()(const crypto::Digest& d) const;
+  };
+  struct Verified {
+    std::uint64_t epoch;
+    UnixSeconds from, until;  // when both the certificate and the CRL it passed under are in date
+  };
+  template <class Parse>
+  Result<Certificate> parsed(std::string_view text, const Parse& parse) const;
+
+  mutable std::mutex m_mutex;  // guards the anchor, the epoch and both caches
   TrustAnchor m_anchor;
+  std::uint64_t m_epoch = 1;
+  std::size_t m_cache_entries;
+  mutable std::unordered_map<crypto::Digest, Verified, DigestHash> m_verified;
+  mutable std::unordered_map<std::string, Certificate> m_parsed;
+  mutable CacheCounts m_counts;
 };
 
 }  // namespace ecash::pki
