@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,8 +42,23 @@ struct PeerPolicy {
 
 struct Limits {
   std::chrono::milliseconds connect_timeout{5000};
+  // Client: an answer must arrive within this; server: a request's body, and an answer's write.
   std::chrono::milliseconds read_timeout{30000};
   std::size_t max_body = 1 << 20;
+  // TLS session resumption (tickets): a resumed peer is still checked against the trust store.
+  bool resumption = true;
+  // Client: keep links open for the next call (otherwise a new connection, and handshake, each).
+  bool keep_alive = true;
+  // Server: a handshake must finish within this, and a kept-alive connection send its next
+  // request's header within the keep-alive time, or it is closed.
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds keep_alive_timeout{5000};
+  // Server: connections at once (more are closed as they come), threads for the connections'
+  // I/O (0: one per core), and workers that answer requests (0: 16 per core; a party's answer
+  // may wait on another party or on a commit).
+  int max_connections = 10000;
+  int io_threads = 0;
+  int workers = 0;
   // Client: a request that got no answer (connection refused, reset, timed out) is sent again, as
   // it is, this many times in all. Safe because every request that changes state carries its
   // request ID and the receiver answers a repeat with its first answer.
@@ -67,8 +83,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Serves endpoint under /v1/<party>/. Only callers with a certificate of one of `roles` reach
-  // it, except on `open_routes`, which also take callers with no certificate. Requests to one
-  // endpoint are handled one at a time.
+  // it, except on `open_routes`, which also take callers with no certificate. Requests are
+  // answered concurrently, by a pool of workers: endpoints are thread-safe.
   void mount(std::string party, protocol::Endpoint& endpoint, std::vector<pki::Role> roles,
              std::vector<std::string> open_routes = {});
   // Binds (port 0: the OS picks one); returns the port.
@@ -76,17 +92,21 @@ class Server {
   // Serves until stop(); call after bind().
   void run();
   void stop();
-  // Runs work while no request is being handled by the endpoint mounted as party (to change a
-  // party's state from another thread, such as its CRL).
-  void exclusive(const std::string& party, const std::function<void()>& work);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> m;
+  Status m_configured;
 };
 
-// A keep-alive connection to one server; thread-safe (requests on it take turns).
+// Kept-alive links to one server; thread-safe: concurrent calls each get a link of their own.
 class Connection;
+
+// How many handshakes a connection has made, and how many of them resumed a session.
+struct ConnectionStats {
+  std::uint64_t handshakes = 0, resumed = 0;
+};
+ConnectionStats stats(const Connection& connection);
 
 // Connects lazily (the handshake happens with the first request). identity: this end's
 // certificate, or none (enrolment). The server must satisfy `server`.

@@ -354,6 +354,108 @@ TEST_F(NetTest, AStaleCrlIsRenewedFromTheServerButOnlyIfTheCaSignedIt) {
   b.join();
 }
 
+// Holds "wait" calls until released; answers "go" at once.
+class Gate final : public protocol::Endpoint {
+ public:
+  Result<Json> handle(const protocol::Caller&, std::string_view route, const Json&) override {
+    if (route == "wait") {
+      ++waiting;
+      while (!open) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return Json{{"route", std::string(route)}};
+  }
+  std::atomic<int> waiting = 0;
+  std::atomic<bool> open = false;
+};
+
+// A request waiting inside its party does not hold the next one (the operator no longer answers
+// one request at a time).
+TEST_F(NetTest, RequestsAreAnsweredConcurrently) {
+  Gate gate;
+  Server server(m_bank.identity(), PeerPolicy{m_trust.get(), {Role::center}}, m_clock);
+  server.mount("bank", gate, {Role::center});
+  const auto url = "https://127.0.0.1:" + std::to_string(server.bind("127.0.0.1", 0).value());
+  std::thread serving([&] { server.run(); });
+  auto connection = connect(url, m_center.identity(), PeerPolicy{m_trust.get(), {Role::bank}}, m_clock).value();
+  Result<Json> waited = fail(ErrorCode::internal, "not yet");
+  std::thread first([&] { waited = channel(connection, "bank")->call("wait", Json::object()); });
+  while (gate.waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto went = channel(connection, "bank")->call("go", Json::object());
+  ASSERT_TRUE(went) << went.error().to_string();
+  EXPECT_FALSE(gate.open);  // answered while the first was still held
+  gate.open = true;
+  first.join();
+  ASSERT_TRUE(waited) << waited.error().to_string();
+  EXPECT_EQ((*waited)["route"], "wait");
+  server.stop();
+  serving.join();
+}
+
+// Connections that never finish a handshake hold no thread: with one I/O thread and one worker,
+// a hundred of them do not keep a caller out.
+TEST_F(NetTest, IdleConnectionsHoldNoWorker) {
+  Limits one;
+  one.io_threads = 1;
+  one.workers = 1;
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center}, {}, one);
+  const int port = std::stoi(url.substr(url.rfind(':') + 1));
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    if (i % 2 == 0) {  // half of them start a ClientHello
+      ASSERT_EQ(::write(fd, "\x16\x03", 2), 2);
+    }
+    idle.push_back(fd);
+  }
+  auto answer = call(url, &m_center, Role::bank, "bank", "credit");
+  EXPECT_TRUE(answer) << answer.error().to_string();
+  for (const int fd : idle) ::close(fd);
+}
+
+// Sessions resume (no full handshake for a device that comes back), and a resumed session is
+// still checked: a caller revoked since its first handshake is refused on the resumed one.
+TEST_F(NetTest, AResumedSessionIsCheckedAgain) {
+  pki::TrustStore server_trust(m_trust->anchor());
+  const auto caller = issue(m_ca, Role::center);
+  Server server(m_bank.identity(), PeerPolicy{&server_trust, {Role::center}}, m_clock);
+  server.mount("bank", m_echo, {Role::center});
+  const auto url = "https://127.0.0.1:" + std::to_string(server.bind("127.0.0.1", 0).value());
+  std::thread serving([&] { server.run(); });
+  Limits fresh_each_time;
+  fresh_each_time.keep_alive = false;
+  fresh_each_time.attempts = 1;
+  auto connection =
+      connect(url, caller.identity(), PeerPolicy{m_trust.get(), {Role::bank}}, m_clock, fresh_each_time)
+          .value();
+  auto bank = channel(connection, "bank");
+  ASSERT_TRUE(bank->call("credit", Json::object()));
+  ASSERT_TRUE(bank->call("credit", Json::object()));
+  EXPECT_EQ(stats(*connection).handshakes, 2u);
+  EXPECT_EQ(stats(*connection).resumed, 1u);
+  m_ca.revoke(caller.cert.serial(), m_now - 5);
+  ASSERT_TRUE(server_trust.update_crl(m_ca.issue_crl(m_now - 5, m_now + kDay).value()));
+  auto refused = bank->call("credit", Json::object());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::certificate_revoked) << refused.error().message;
+  EXPECT_EQ(stats(*connection).resumed, 2u);  // it did resume, and was refused all the same
+  EXPECT_EQ(m_echo.calls, 2);
+  // Without resumption every call is a full handshake.
+  Limits no_resumption = fresh_each_time;
+  no_resumption.resumption = false;
+  auto full = connect(url, m_center.identity(), PeerPolicy{m_trust.get(), {Role::bank}}, m_clock, no_resumption)
+                  .value();
+  ASSERT_TRUE(channel(full, "bank")->call("credit", Json::object()));
+  ASSERT_TRUE(channel(full, "bank")->call("credit", Json::object()));
+  EXPECT_EQ(stats(*full).resumed, 0u);
+  server.stop();
+  serving.join();
+}
+
 TEST(Urls, ParseAndRefuse) {
   EXPECT_EQ(parse_url("https://127.0.0.1:9000").value().port, 9000);
   EXPECT_EQ(parse_url("https://localhost").value().port, 8443);
