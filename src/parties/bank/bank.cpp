@@ -324,19 +324,16 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
   auto wallet =
       parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
   if (!wallet) return std::unexpected(wallet.error());
-  auto order = protocol::read_signed<protocol::DepositOrder>(body, "order");
+  auto order = protocol::read_verified<protocol::DepositOrder>(body, "order", wallet->verify_key());
   if (!order) return std::unexpected(order.error());
-  auto charged = protocol::read_signed<protocol::DepositCharged>(body, "charged");
+  auto charged = protocol::read_verified<protocol::DepositCharged>(
+      body, "charged", m_directory.clearing.verify_key());
   if (!charged) return std::unexpected(charged.error());
-  auto endorsement = protocol::read_signed<protocol::DepositCenterCredit>(body, "center");
+  auto endorsement = protocol::read_verified<protocol::DepositCenterCredit>(body, "center", center);
   if (!endorsement) return std::unexpected(endorsement.error());
 
   const auto& o = order->body;
   const auto order_digest = order->digest();
-  if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = charged->verify(m_directory.clearing.verify_key()); !ok) {
-    return std::unexpected(ok.error());
-  }
   if (auto ok = chain(charged->body.request_id == o.request_id &&
                           charged->body.order == order_digest && charged->body.amount == o.amount,
                       "deposit_charged");
@@ -344,7 +341,6 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
     return std::unexpected(ok.error());
   }
   const auto& instruction = endorsement->body;
-  if (auto ok = endorsement->verify(center); !ok) return std::unexpected(ok.error());
   if (auto ok = chain(instruction.request_id == o.request_id && instruction.order == order_digest &&
                           instruction.charged == charged->digest(),
                       "deposit_center_credit");
@@ -393,19 +389,17 @@ Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const J
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
-  auto registration = protocol::read_signed<protocol::ShopRegistration>(body, "registration");
+  auto registration =
+      protocol::read_verified<protocol::ShopRegistration>(body, "registration", shop->verify_key());
   if (!registration) return std::unexpected(registration.error());
-  auto verified = protocol::read_signed<protocol::ShopAccountVerified>(body, "verified");
+  auto verified = protocol::read_verified<protocol::ShopAccountVerified>(
+      body, "verified", m_directory.clearing.verify_key());
   if (!verified) return std::unexpected(verified.error());
   auto endorsement = protocol::read_signed<protocol::ShopRegistrationBank>(body, "center");
   if (!endorsement) return std::unexpected(endorsement.error());
 
   const auto& request_id = registration->body.request_id;
   const auto registration_digest = registration->digest();
-  if (auto ok = registration->verify(shop->verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = verified->verify(m_directory.clearing.verify_key()); !ok) {
-    return std::unexpected(ok.error());
-  }
   if (auto ok = chain(verified->body.request_id == request_id &&
                           verified->body.registration == registration_digest &&
                           verified->body.certificate_serial == shop->serial(),
@@ -465,23 +459,21 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
   if (!wallet) return std::unexpected(wallet.error());
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
-  auto vouched = protocol::read_signed<protocol::PaymentShop>(body, "shop");
+  auto vouched = protocol::read_verified<protocol::PaymentShop>(body, "shop", shop->verify_key());
   if (!vouched) return std::unexpected(vouched.error());
-  auto instruction = protocol::read_signed<protocol::PaymentCenter>(body, "center");
+  auto instruction = protocol::read_verified<protocol::PaymentCenter>(body, "center", center);
   if (!instruction) return std::unexpected(instruction.error());
 
   const auto& o = order->body;
   const auto& c = instruction->body;
   const auto order_digest = order->digest();
   if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = vouched->verify(shop->verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok =
           chain(vouched->body.request_id == o.request_id && vouched->body.order == order_digest,
                 "payment_shop");
       !ok) {
     return std::unexpected(ok.error());
   }
-  if (auto ok = instruction->verify(center); !ok) return std::unexpected(ok.error());
   if (auto ok = chain(c.request_id == o.request_id && c.order == order_digest &&
                           c.shop == vouched->digest() && c.amount == o.amount,
                       "payment_center");
@@ -567,15 +559,14 @@ Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Js
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
-  auto request = protocol::read_signed<protocol::PayoutRequest>(body, "payout_request");
+  auto request =
+      protocol::read_verified<protocol::PayoutRequest>(body, "payout_request", shop->verify_key());
   if (!request) return std::unexpected(request.error());
-  auto instruction = protocol::read_signed<protocol::PayoutCenter>(body, "center");
+  auto instruction = protocol::read_verified<protocol::PayoutCenter>(body, "center", center);
   if (!instruction) return std::unexpected(instruction.error());
 
   const auto& request_id = request->body.request_id;
   const auto& shop_id = instruction->body.shop_id;
-  if (auto ok = request->verify(shop->verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = instruction->verify(center); !ok) return std::unexpected(ok.error());
   if (auto ok = chain(instruction->body.request_id == request_id &&
                           instruction->body.payout_request == request->digest(),
                       "payout_center");
@@ -617,12 +608,10 @@ Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Js
 // After S191: the payout is final when clearing paid it; when it failed the sales come back.
 Result<Json> VirtualBank::payout_finish(const Json& body) {
   const auto now = m_clock.now();
-  auto result = protocol::read_signed<protocol::PayoutResult>(body, "result");
+  auto result = protocol::read_verified<protocol::PayoutResult>(body, "result",
+                                                                m_directory.clearing.verify_key());
   if (!result) return std::unexpected(result.error());
   const auto& r = result->body;
-  if (auto ok = result->verify(m_directory.clearing.verify_key()); !ok) {
-    return std::unexpected(ok.error());
-  }
   if (auto ok = check_amount("the payout", r.amount); !ok) return std::unexpected(ok.error());
 
   auto answer = answer_once(
@@ -672,9 +661,8 @@ Result<Json> VirtualBank::payout_finish(const Json& body) {
 // and the sales return. Only a pending payout can be cancelled.
 Result<Json> VirtualBank::payout_cancel(const crypto::VerifyKey& center, const Json& body) {
   const auto now = m_clock.now();
-  auto instruction = protocol::read_signed<protocol::PayoutCenter>(body, "center");
+  auto instruction = protocol::read_verified<protocol::PayoutCenter>(body, "center", center);
   if (!instruction) return std::unexpected(instruction.error());
-  if (auto ok = instruction->verify(center); !ok) return std::unexpected(ok.error());
   const auto& request_id = instruction->body.request_id;
   return answer_once(
       *m_db, "payout_cancel", payout_log_key("ecash bank payout_cancel", request_id), body, now,
@@ -741,13 +729,11 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
   auto wallet =
       parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
   if (!wallet) return std::unexpected(wallet.error());
-  auto order = protocol::read_signed<protocol::SyncOrder>(body, "order");
+  auto order = protocol::read_verified<protocol::SyncOrder>(body, "order", wallet->verify_key());
   if (!order) return std::unexpected(order.error());
-  auto instruction = protocol::read_signed<protocol::SyncCenter>(body, "center");
+  auto instruction = protocol::read_verified<protocol::SyncCenter>(body, "center", center);
   if (!instruction) return std::unexpected(instruction.error());
   const auto& o = order->body;
-  if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = instruction->verify(center); !ok) return std::unexpected(ok.error());
   if (auto ok = chain(instruction->body.request_id == o.request_id &&
                           instruction->body.order == order->digest(),
                       "sync_center");

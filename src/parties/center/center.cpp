@@ -42,9 +42,8 @@ template <class T>
 Result<Signed<T>> answer_part(const Result<Json>& answer, const char* name,
                               const crypto::VerifyKey& signer) {
   if (!answer) return std::unexpected(answer.error());
-  auto part = protocol::read_signed<T>(*answer, name);
+  auto part = protocol::read_verified<T>(*answer, name, signer);
   if (!part) return bad_answer(part.error().to_string());
-  if (auto ok = part->verify(signer); !ok) return bad_answer(ok.error().to_string());
   return part;
 }
 
@@ -257,10 +256,9 @@ Result<Center::Member> Center::find_shop_by_key(const crypto::VerifyKey& key) {
 // Figs 2 and 5: S15 check, S16-S21 charge through clearing, S22-S26 credit at the bank,
 // S27 remember the user, S28 countersign for the wallet.
 Result<Json> Center::deposit(const pki::Certificate& wallet, const Json& body) {
-  auto order = protocol::read_signed<protocol::DepositOrder>(body, "order");
+  auto order = protocol::read_verified<protocol::DepositOrder>(body, "order", wallet.verify_key());
   if (!order) return std::unexpected(order.error());
   const auto& o = order->body;
-  if (auto ok = order->verify(wallet.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = fresh_or_begun(o.timestamp, o.request_id); !ok) return std::unexpected(ok.error());
   if (auto ok = check_amount(o.amount); !ok) return std::unexpected(ok.error());
 
@@ -344,10 +342,10 @@ Result<Json> Center::deposit(const pki::Certificate& wallet, const Json& body) {
 
 // Fig 6: S96 to clearing, S101 to the bank, S105 remember the shop, S106 countersign.
 Result<Json> Center::register_shop(const pki::Certificate& shop, const Json& body) {
-  auto registration = protocol::read_signed<protocol::ShopRegistration>(body, "registration");
+  auto registration =
+      protocol::read_verified<protocol::ShopRegistration>(body, "registration", shop.verify_key());
   if (!registration) return std::unexpected(registration.error());
   const auto& reg = registration->body;
-  if (auto ok = registration->verify(shop.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = fresh_or_begun(reg.timestamp, reg.request_id); !ok) return std::unexpected(ok.error());
   return run_saga("register_shop", reg.request_id, shop, body, parties::body_digest(body),
                   [&]() -> Result<Outcome> {
@@ -399,11 +397,10 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
                       : parties::read_certificate(body, "wallet_certificate", m_trust,
                                                   {pki::Role::wallet}, m_clock.now());
   if (!wallet) return std::unexpected(wallet.error());
-  auto shop_part = protocol::read_signed<protocol::PaymentShop>(body, "shop");
+  auto shop_part = protocol::read_verified<protocol::PaymentShop>(body, "shop", shop.verify_key());
   if (!shop_part) return std::unexpected(shop_part.error());
   const auto& o = order->body;
   if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
-  if (auto ok = shop_part->verify(shop.verify_key()); !ok) return std::unexpected(ok.error());
   if (shop_part->body.order != order->digest() || shop_part->body.request_id != o.request_id) {
     return fail(ErrorCode::bad_signature, "the shop vouches for another order");
   }
@@ -461,10 +458,10 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
 // Fig 11: S183 check, S185 the bank sets the sales aside, S189 clearing pays the account,
 // then the bank settles it (paid, or the sales come back), S192 countersign for the shop.
 Result<Json> Center::payout(const pki::Certificate& shop, const Json& body) {
-  auto request = protocol::read_signed<protocol::PayoutRequest>(body, "payout_request");
+  auto request =
+      protocol::read_verified<protocol::PayoutRequest>(body, "payout_request", shop.verify_key());
   if (!request) return std::unexpected(request.error());
   const auto& req = request->body;
-  if (auto ok = request->verify(shop.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = fresh_or_begun(req.timestamp, req.request_id); !ok) return std::unexpected(ok.error());
   auto member = find_shop_by_key(shop.verify_key());
   if (!member) return std::unexpected(member.error());
@@ -526,10 +523,9 @@ Result<Json> Center::payout(const pki::Certificate& shop, const Json& body) {
 // Reconciliation: the wallet's transfer records go to the bank sealed; the bank's cases of fraud
 // come back to the center, which opens them; the result goes to the wallet sealed.
 Result<Json> Center::sync(const pki::Certificate& wallet, const Json& body) {
-  auto order = protocol::read_signed<protocol::SyncOrder>(body, "order");
+  auto order = protocol::read_verified<protocol::SyncOrder>(body, "order", wallet.verify_key());
   if (!order) return std::unexpected(order.error());
   const auto& o = order->body;
-  if (auto ok = order->verify(wallet.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = fresh_or_begun(o.timestamp, o.request_id); !ok) return std::unexpected(ok.error());
   auto plain = m_identity.keys.sealing.open(o.sealed_user_id);
   if (!plain) return std::unexpected(plain.error());
@@ -553,11 +549,8 @@ Result<Json> Center::sync(const pki::Certificate& wallet, const Json& body) {
     std::vector<std::pair<protocol::Signed<protocol::FraudCase>, Json>> cases;
     if (answer->contains("cases") && (*answer)["cases"].is_array()) {
       for (const auto& item : (*answer)["cases"]) {
-        auto fraud = protocol::read_signed<protocol::FraudCase>(item, "case");
-        if (!fraud) return bad_answer(fraud.error().to_string());
-        if (auto ok = fraud->verify(m_directory.bank.verify_key()); !ok) {
-          return bad_answer(ok.error().to_string());
-        }
+        auto fraud = answer_part<protocol::FraudCase>(item, "case", m_directory.bank.verify_key());
+        if (!fraud) return std::unexpected(fraud.error());
         cases.emplace_back(*fraud, item.value("evidence", Json::object()));
       }
     }
@@ -639,9 +632,8 @@ namespace {
 template <class T>
 std::optional<std::string> check_part(const Json& answer, const char* field,
                                       const crypto::VerifyKey& key) {
-  auto part = protocol::read_signed<T>(answer, field);
+  auto part = protocol::read_verified<T>(answer, field, key);
   if (!part) return part.error().to_string();
-  if (auto ok = part->verify(key); !ok) return ok.error().to_string();
   return std::nullopt;
 }
 

@@ -155,7 +155,7 @@ Result<Json> ClearingHouse::charge(const pki::Certificate& center, const Json& b
   const auto now = m_clock.now();
   auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
   if (!wallet) return std::unexpected(wallet.error());
-  auto order = protocol::read_signed<protocol::DepositOrder>(body, "order");
+  auto order = protocol::read_verified<protocol::DepositOrder>(body, "order", wallet->verify_key());
   if (!order) return std::unexpected(order.error());
   auto endorsement = protocol::read_signed<protocol::DepositCenterCharge>(body, "center");
   if (!endorsement) return std::unexpected(endorsement.error());
@@ -163,7 +163,6 @@ Result<Json> ClearingHouse::charge(const pki::Certificate& center, const Json& b
   const auto sealed_card = r.bytes("sealed_card");
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
 
-  if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*endorsement, center.verify_key(),
                                             order->body.request_id,
                                             {order->digest(), protocol::blob_digest(sealed_card)});
@@ -232,11 +231,11 @@ Result<Json> ClearingHouse::verify_account(const pki::Certificate& center, const
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
-  auto registration = protocol::read_signed<protocol::ShopRegistration>(body, "registration");
+  auto registration =
+      protocol::read_verified<protocol::ShopRegistration>(body, "registration", shop->verify_key());
   if (!registration) return std::unexpected(registration.error());
   auto endorsement = protocol::read_signed<protocol::ShopRegistrationCenter>(body, "center");
   if (!endorsement) return std::unexpected(endorsement.error());
-  if (auto ok = registration->verify(shop->verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*endorsement, center.verify_key(),
                                             registration->body.request_id,
                                             {registration->digest()});
@@ -269,14 +268,14 @@ Result<Json> ClearingHouse::payout(const pki::Certificate& center, const Json& b
   const auto now = m_clock.now();
   auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
   if (!shop) return std::unexpected(shop.error());
-  auto amount = protocol::read_signed<protocol::PayoutAmount>(body, "amount");
+  auto amount = protocol::read_verified<protocol::PayoutAmount>(body, "amount",
+                                                                m_directory.bank.verify_key());
   if (!amount) return std::unexpected(amount.error());
   auto endorsement = protocol::read_signed<protocol::PayoutClearing>(body, "center");
   if (!endorsement) return std::unexpected(endorsement.error());
   protocol::FieldReader r(body, "payout");
   const auto sealed_account = r.bytes("sealed_account");
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
-  if (auto ok = amount->verify(m_directory.bank.verify_key()); !ok) return std::unexpected(ok.error());
   const auto& a = amount->body;
   if (auto ok = protocol::check_endorsement(*endorsement, center.verify_key(), a.request_id,
                                             {amount->digest(), protocol::blob_digest(sealed_account)});
@@ -377,17 +376,15 @@ Result<Json> ClearingHouse::disclose(const pki::Certificate& center, const Json&
 
 Result<Json> ClearingHouse::disclose_checked(const pki::Certificate& center, const Json& body,
                                              UnixSeconds now) {
-  auto request = protocol::read_signed<protocol::DisclosureRequest>(body, "request");
+  auto request =
+      protocol::read_verified<protocol::DisclosureRequest>(body, "request", center.verify_key());
   if (!request) return std::unexpected(request.error());
-  if (auto ok = request->verify(center.verify_key()); !ok) return std::unexpected(ok.error());
   const auto& q = request->body;
   if (auto ok = protocol::check_fresh(q.timestamp, now); !ok) return std::unexpected(ok.error());
   // Without a case the bank signed, there is no open case: not_found, whatever is wrong with it.
-  auto fraud_case = protocol::read_signed<protocol::FraudCase>(body, "case");
+  auto fraud_case =
+      protocol::read_verified<protocol::FraudCase>(body, "case", m_directory.bank.verify_key());
   if (!fraud_case) return fail(ErrorCode::not_found, "no open case: " + fraud_case.error().message);
-  if (!fraud_case->verify(m_directory.bank.verify_key())) {
-    return fail(ErrorCode::not_found, "no open case: the case is not signed by the bank");
-  }
   if (fraud_case->body.user_id != q.user_id) {
     return fail(ErrorCode::not_found, "no open case against user " + q.user_id.to_string() +
                                           ": the case is about another user");

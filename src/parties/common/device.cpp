@@ -1,6 +1,7 @@
 #include "parties/common/device.hpp"
 
 #include <array>
+#include <filesystem>
 
 #include "crypto/encoding.hpp"
 #include "protocol/statements.hpp"
@@ -221,6 +222,77 @@ Result<std::pair<std::string, pki::AccountSalt>> DeviceState::account(store::Dat
   }
   std::copy(salt_bytes->begin(), salt_bytes->end(), salt.begin());
   return std::pair{**number, salt};
+}
+
+Device::Device(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
+               const Clock& clock, RandomSource& random)
+    : m_home(std::move(home)),
+      m_keys(std::move(keys)),
+      m_db(std::move(db)),
+      m_clock(clock),
+      m_random(random) {}
+
+Result<Device::Files> Device::open_files(const std::string& home, const std::string& name,
+                                         std::span<const store::Migration> migrations) {
+  std::filesystem::create_directories(home);
+  auto keys = load_or_create_keys(home + "/" + name + ".keys");
+  if (!keys) return std::unexpected(keys.error());
+  auto db = store::open_sqlite(home + "/" + name + ".db", migrations);
+  if (!db) return std::unexpected(db.error());
+  return Files{std::move(*keys), std::move(*db)};
+}
+
+Status Device::load() {
+  return m_device.load(*m_db);
+}
+
+Status Device::enrol_as(pki::Role role, protocol::Channel& ca, const std::string& name,
+                        const std::string& address, const std::string& account_number) {
+  return m_device.enrol(*m_db, ca, m_keys, role, name, address, account_number, m_clock, m_random);
+}
+
+Status Device::load_id(std::string_view key, const char* what, std::optional<Id128>& id) {
+  auto text = read_setting(*m_db, key);
+  if (!text) return std::unexpected(text.error());
+  if (*text) {
+    auto parsed = Id128::parse(**text);
+    if (!parsed) return fail(ErrorCode::malformed, std::string("damaged ") + what);
+    id = *parsed;
+  }
+  return {};
+}
+
+Status Device::connect(protocol::Channel& center) {
+  return m_device.connect(*m_db, center, m_clock);
+}
+
+const pki::Certificate* Device::certificate() const {
+  return m_device.certificate() ? &*m_device.certificate() : nullptr;
+}
+
+std::optional<pki::TrustAnchor> Device::trust_anchor() const {
+  return m_device.ready() ? std::optional<pki::TrustAnchor>(m_device.trust().anchor())
+                          : std::nullopt;
+}
+
+std::optional<Currency> Device::currency() const {
+  return m_device.ready() ? std::optional<Currency>(m_device.view().currency) : std::nullopt;
+}
+
+Result<std::optional<std::string>> Device::setting(std::string_view key) {
+  return read_setting(*m_db, key);
+}
+
+Status Device::set_setting(std::string_view key, const std::string& value) {
+  return write_setting(*m_db, key, value);
+}
+
+Status Device::check_currency(const Amount& amount) const {
+  if (amount.currency() != m_device.view().currency) {
+    return fail(ErrorCode::currency_mismatch,
+                "this operator works in " + std::string(m_device.view().currency.code()));
+  }
+  return {};
 }
 
 Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,

@@ -1,13 +1,15 @@
 // What wallets and shops (the devices) share: a small key-value table of their own settings, the
-// enrolment with the CA, and fetching the operator's directory with the CA pinned at enrolment.
-// Thread-safe where the Database is.
+// enrolment with the CA, fetching the operator's directory with the CA pinned at enrolment, and
+// the Device both are built on. Thread-safe where the Database is, except DeviceState and Device.
 #pragma once
 
 #include <memory>
 #include <optional>
-#include <utility>
+#include <span>
 #include <string>
+#include <utility>
 
+#include "base/amount.hpp"
 #include "base/id.hpp"
 #include "parties/common/party_kit.hpp"
 
@@ -78,6 +80,77 @@ class DeviceState {
   std::optional<OperatorView> m_view;
   std::unique_ptr<pki::TrustStore> m_trust;
 };
+
+// A wallet or a shop: its home folder, keys, store, clock and randomness, its enrolment and view of
+// the operator, and what the command line asks of either. Its state changes in load, enrol and
+// connect; beyond that it is as thread-safe as the device built on it says.
+class Device {
+ public:
+  Device(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
+         const Clock& clock, RandomSource& random);
+  virtual ~Device() = default;
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  // Fetches the operator's directory and CRL from the center (CA pinned at enrolment).
+  virtual Status connect(protocol::Channel& center);
+
+  // This device's certificate, once enrolled.
+  const pki::Certificate* certificate() const;
+  // The pinned CA and the latest CRL this device holds (for checking servers), once connected.
+  std::optional<pki::TrustAnchor> trust_anchor() const;
+  // The operator's currency, once connected.
+  std::optional<Currency> currency() const;
+  // A setting of the device's own (for the command line: where its operator is).
+  Result<std::optional<std::string>> setting(std::string_view key);
+  Status set_setting(std::string_view key, const std::string& value);
+
+ protected:
+  // Opens the device D whose files are home/<name>.keys (created when new) and home/<name>.db,
+  // and loads what earlier runs saved.
+  template <class D>
+  static Result<std::unique_ptr<D>> open_device(const std::string& home, const std::string& name,
+                                                std::span<const store::Migration> migrations,
+                                                const Clock& clock, RandomSource& random);
+  // Reads what earlier runs saved; a device that saves more reads it in its override, after this.
+  virtual Status load();
+  // Enrols this device's keys with the CA as role (see DeviceState::enrol).
+  Status enrol_as(pki::Role role, protocol::Channel& ca, const std::string& name,
+                  const std::string& address, const std::string& account_number);
+  // The ID saved under key ("user_id", "shop_id") into id, when there is one; malformed when
+  // damaged (what names it in the message).
+  Status load_id(std::string_view key, const char* what, std::optional<Id128>& id);
+  // currency_mismatch unless amount is in the operator's currency (once connected).
+  Status check_currency(const Amount& amount) const;
+
+  std::string m_home;
+  crypto::PartyKeys m_keys;
+  std::unique_ptr<store::Database> m_db;
+  const Clock& m_clock;
+  RandomSource& m_random;
+  DeviceState m_device;
+
+ private:
+  struct Files {
+    crypto::PartyKeys keys;
+    std::unique_ptr<store::Database> db;
+  };
+  static Result<Files> open_files(const std::string& home, const std::string& name,
+                                  std::span<const store::Migration> migrations);
+};
+
+template <class D>
+Result<std::unique_ptr<D>> Device::open_device(const std::string& home, const std::string& name,
+                                               std::span<const store::Migration> migrations,
+                                               const Clock& clock, RandomSource& random) {
+  auto files = open_files(home, name, migrations);
+  if (!files) return std::unexpected(files.error());
+  auto device =
+      std::make_unique<D>(home, std::move(files->keys), std::move(files->db), clock, random);
+  // Through the base, so that D's own load (private there) runs by the virtual call.
+  if (auto ok = static_cast<Device&>(*device).load(); !ok) return std::unexpected(ok.error());
+  return device;
+}
 
 // Seals an account number and its commitment salt to the clearing house.
 Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,

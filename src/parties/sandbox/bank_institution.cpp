@@ -1,13 +1,10 @@
 #include "parties/sandbox/bank_institution.hpp"
 
-#include <array>
+#include <functional>
 #include <nlohmann/json.hpp>
-#include <optional>
-#include <span>
 
 #include "base/account_number.hpp"
 #include "parties/sandbox/fields.hpp"
-#include "store/request_log.hpp"
 
 namespace ecash::sandbox {
 namespace {
@@ -25,12 +22,6 @@ constexpr std::string_view kSchemaSql =
     "  reference TEXT NOT NULL, created INTEGER NOT NULL);"
     "CREATE INDEX transfers_by_account ON transfers (iban, seq);";
 
-std::span<const store::Migration> migrations() {
-  static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 1> list = {{{1, schema}}};
-  return list;
-}
-
 Result<std::string> iban_field(const Json& body) {
   auto text = text_field(body, "iban");
   if (!text) return text;
@@ -46,21 +37,15 @@ Result<Currency> currency_field(const Json& body) {
 
 }  // namespace
 
+BankInstitution::BankInstitution(std::unique_ptr<store::Database> db, const Clock& clock)
+    : Institution("the bank", std::move(db), clock,
+                  {{"open_account", std::bind_front(&BankInstitution::open_account, this)},
+                   {"transfer_in", std::bind_front(&BankInstitution::transfer_in, this)},
+                   {"account", std::bind_front(&BankInstitution::account, this)}}) {}
+
 Result<std::unique_ptr<BankInstitution>> BankInstitution::open(const std::string& db_path,
                                                                const Clock& clock) {
-  auto db = store::open_sqlite(db_path, migrations());
-  if (!db) return std::unexpected(db.error());
-  return std::unique_ptr<BankInstitution>(new BankInstitution(std::move(*db), clock));
-}
-
-Result<Json> BankInstitution::handle(const protocol::Caller& /*caller*/, std::string_view route,
-                                     const Json& body) {
-  return guarded([&]() -> Result<Json> {
-    if (route == "open_account") return open_account(body);
-    if (route == "transfer_in") return transfer_in(body);
-    if (route == "account") return account(body);
-    return fail(ErrorCode::not_found, "the bank has no route " + std::string(route));
-  });
+  return open_as<BankInstitution>(db_path, kSchemaSql, clock);
 }
 
 Result<Json> BankInstitution::open_account(const Json& body) {
@@ -112,44 +97,34 @@ Result<Json> BankInstitution::transfer_in(const Json& body) {
   }
   const auto digest = request_digest({*iban, amount->to_string(), *reference});
 
-  Json answer;
-  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
-    auto previous = previous_answer(tx, *request_id, "transfer_in", digest);
-    if (!previous) return std::unexpected(previous.error());
-    if (*previous) {
-      answer = std::move(**previous);
-      return {};
-    }
+  return answer_once(
+      "transfer_in", *request_id, digest, [&](store::Transaction& tx) -> Result<Json> {
+        auto row =
+            tx.query_one("SELECT currency, balance_minor FROM accounts WHERE iban = ?", {*iban});
+        if (!row) return std::unexpected(row.error());
+        if (!*row) return fail(ErrorCode::declined, "no account " + mask_account(*iban));
+        auto balance = amount_at(**row, 0, 1);
+        if (!balance) return std::unexpected(balance.error());
+        if (balance->currency() != amount->currency()) {
+          return fail(ErrorCode::currency_mismatch, "account " + mask_account(*iban) + " is in " +
+                                                        std::string(balance->currency().code()));
+        }
+        auto new_balance = balance->add(*amount);
+        if (!new_balance) return std::unexpected(new_balance.error());
 
-    auto row = tx.query_one("SELECT currency, balance_minor FROM accounts WHERE iban = ?", {*iban});
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return fail(ErrorCode::declined, "no account " + mask_account(*iban));
-    auto balance = amount_at(**row, 0, 1);
-    if (!balance) return std::unexpected(balance.error());
-    if (balance->currency() != amount->currency()) {
-      return fail(ErrorCode::currency_mismatch, "account " + mask_account(*iban) + " is in " +
-                                                    std::string(balance->currency().code()));
-    }
-    auto new_balance = balance->add(*amount);
-    if (!new_balance) return std::unexpected(new_balance.error());
-
-    auto seq = next_sequence(tx, "transfers");
-    if (!seq) return std::unexpected(seq.error());
-    const std::string transfer_id = sequence_id("TR", *seq);
-    auto inserted = tx.exec(
-        "INSERT INTO transfers (seq, transfer_id, iban, minor, reference, created) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        {*seq, transfer_id, *iban, amount->minor(), *reference, m_clock.now()});
-    if (!inserted) return std::unexpected(inserted.error());
-    auto updated = tx.exec("UPDATE accounts SET balance_minor = ? WHERE iban = ?",
-                           {new_balance->minor(), *iban});
-    if (!updated) return std::unexpected(updated.error());
-    answer = Json{{"transfer_id", transfer_id}, {"status", "credited"}};
-    return store::remember_answer(tx, *request_id, "transfer_in", digest, answer.dump(),
-                                  m_clock.now());
-  });
-  if (!done) return std::unexpected(done.error());
-  return answer;
+        auto seq = next_sequence(tx, "transfers");
+        if (!seq) return std::unexpected(seq.error());
+        const std::string transfer_id = sequence_id("TR", *seq);
+        auto inserted = tx.exec(
+            "INSERT INTO transfers (seq, transfer_id, iban, minor, reference, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            {*seq, transfer_id, *iban, amount->minor(), *reference, m_clock.now()});
+        if (!inserted) return std::unexpected(inserted.error());
+        auto updated = tx.exec("UPDATE accounts SET balance_minor = ? WHERE iban = ?",
+                               {new_balance->minor(), *iban});
+        if (!updated) return std::unexpected(updated.error());
+        return Json{{"transfer_id", transfer_id}, {"status", "credited"}};
+      });
 }
 
 Result<Json> BankInstitution::account(const Json& body) {

@@ -4,14 +4,9 @@
 #pragma once
 
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
-#include <string_view>
 
-#include "base/clock.hpp"
-#include "base/error.hpp"
-#include "protocol/transport.hpp"
-#include "store/database.hpp"
+#include "parties/sandbox/institution.hpp"
 
 namespace ecash::sandbox {
 
@@ -20,25 +15,19 @@ namespace ecash::sandbox {
 //   open_account {iban, holder, currency?}  -> {iban}           (currency defaults to "EUR")
 //   transfer_in  {request_id, iban, amount, reference} -> {transfer_id, status: "credited"}
 //   account      {iban} -> {iban, holder, balance, transfers: [{transfer_id, amount, reference}]}
-class BankInstitution final : public protocol::Endpoint {
+class BankInstitution final : public Institution {
  public:
   // Opens or creates the store at db_path. clock must outlive the BankInstitution.
   static Result<std::unique_ptr<BankInstitution>> open(const std::string& db_path,
                                                        const Clock& clock);
 
-  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
-                                const protocol::Json& body) override;
-
  private:
-  BankInstitution(std::unique_ptr<store::Database> db, const Clock& clock)
-      : m_db(std::move(db)), m_clock(clock) {}
+  friend class Institution;  // open_as constructs it
+  BankInstitution(std::unique_ptr<store::Database> db, const Clock& clock);
 
   Result<protocol::Json> open_account(const protocol::Json& body);
   Result<protocol::Json> transfer_in(const protocol::Json& body);
   Result<protocol::Json> account(const protocol::Json& body);
-
-  std::unique_ptr<store::Database> m_db;
-  const Clock& m_clock;
 };
 
 }  // namespace ecash::sandbox

@@ -1,13 +1,11 @@
 #include "parties/sandbox/card_company.hpp"
 
-#include <array>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <span>
 
 #include "base/account_number.hpp"
 #include "parties/sandbox/fields.hpp"
-#include "store/request_log.hpp"
 
 namespace ecash::sandbox {
 namespace {
@@ -23,12 +21,6 @@ constexpr std::string_view kSchemaSql =
     "CREATE INDEX charges_by_card ON charges (card_number, seq);"
     "CREATE TABLE refunds (seq INTEGER PRIMARY KEY, refund_id TEXT NOT NULL UNIQUE, "
     "  charge_id TEXT NOT NULL UNIQUE REFERENCES charges (charge_id), created INTEGER NOT NULL);";
-
-std::span<const store::Migration> migrations() {
-  static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 1> list = {{{1, schema}}};
-  return list;
-}
 
 // The card's limit; nullopt for a card the company does not know.
 Result<std::optional<Amount>> card_limit(store::Transaction& tx, const std::string& number) {
@@ -50,22 +42,16 @@ Result<std::string> card_number_field(const Json& body) {
 
 }  // namespace
 
+CardCompany::CardCompany(std::unique_ptr<store::Database> db, const Clock& clock)
+    : Institution("the card company", std::move(db), clock,
+                  {{"open_card", std::bind_front(&CardCompany::open_card, this)},
+                   {"charge", std::bind_front(&CardCompany::charge, this)},
+                   {"refund", std::bind_front(&CardCompany::refund, this)},
+                   {"card", std::bind_front(&CardCompany::card, this)}}) {}
+
 Result<std::unique_ptr<CardCompany>> CardCompany::open(const std::string& db_path,
                                                        const Clock& clock) {
-  auto db = store::open_sqlite(db_path, migrations());
-  if (!db) return std::unexpected(db.error());
-  return std::unique_ptr<CardCompany>(new CardCompany(std::move(*db), clock));
-}
-
-Result<Json> CardCompany::handle(const protocol::Caller& /*caller*/, std::string_view route,
-                                 const Json& body) {
-  return guarded([&]() -> Result<Json> {
-    if (route == "open_card") return open_card(body);
-    if (route == "charge") return charge(body);
-    if (route == "refund") return refund(body);
-    if (route == "card") return card(body);
-    return fail(ErrorCode::not_found, "the card company has no route " + std::string(route));
-  });
+  return open_as<CardCompany>(db_path, kSchemaSql, clock);
 }
 
 Result<Json> CardCompany::open_card(const Json& body) {
@@ -102,15 +88,7 @@ Result<Json> CardCompany::charge(const Json& body) {
   if (!amount) return std::unexpected(amount.error());
   const auto digest = request_digest({*number, amount->to_string()});
 
-  Json answer;
-  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
-    auto previous = previous_answer(tx, *request_id, "charge", digest);
-    if (!previous) return std::unexpected(previous.error());
-    if (*previous) {
-      answer = std::move(**previous);
-      return {};
-    }
-
+  return answer_once("charge", *request_id, digest, [&](store::Transaction& tx) -> Result<Json> {
     auto limit = card_limit(tx, *number);
     if (!limit) return std::unexpected(limit.error());
     if (!*limit) return fail(ErrorCode::declined, "unknown card " + mask_account(*number));
@@ -139,12 +117,8 @@ Result<Json> CardCompany::charge(const Json& body) {
         "INSERT INTO charges (seq, charge_id, card_number, minor, created) VALUES (?, ?, ?, ?, ?)",
         {*seq, charge_id, *number, amount->minor(), m_clock.now()});
     if (!inserted) return std::unexpected(inserted.error());
-    answer =
-        Json{{"charge_id", charge_id}, {"amount", amount->to_string()}, {"status", "approved"}};
-    return store::remember_answer(tx, *request_id, "charge", digest, answer.dump(), m_clock.now());
+    return Json{{"charge_id", charge_id}, {"amount", amount->to_string()}, {"status", "approved"}};
   });
-  if (!done) return std::unexpected(done.error());
-  return answer;
 }
 
 Result<Json> CardCompany::refund(const Json& body) {
@@ -154,15 +128,7 @@ Result<Json> CardCompany::refund(const Json& body) {
   if (!charge_id) return std::unexpected(charge_id.error());
   const auto digest = request_digest({*charge_id});
 
-  Json answer;
-  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
-    auto previous = previous_answer(tx, *request_id, "refund", digest);
-    if (!previous) return std::unexpected(previous.error());
-    if (*previous) {
-      answer = std::move(**previous);
-      return {};
-    }
-
+  return answer_once("refund", *request_id, digest, [&](store::Transaction& tx) -> Result<Json> {
     auto row = tx.query_one(
         "SELECT k.currency, c.minor, r.refund_id FROM charges c "
         "JOIN cards k ON k.card_number = c.card_number "
@@ -184,11 +150,8 @@ Result<Json> CardCompany::refund(const Json& body) {
         tx.exec("INSERT INTO refunds (seq, refund_id, charge_id, created) VALUES (?, ?, ?, ?)",
                 {*seq, refund_id, *charge_id, m_clock.now()});
     if (!inserted) return std::unexpected(inserted.error());
-    answer = Json{{"refund_id", refund_id}, {"amount", amount->to_string()}};
-    return store::remember_answer(tx, *request_id, "refund", digest, answer.dump(), m_clock.now());
+    return Json{{"refund_id", refund_id}, {"amount", amount->to_string()}};
   });
-  if (!done) return std::unexpected(done.error());
-  return answer;
 }
 
 Result<Json> CardCompany::card(const Json& body) {

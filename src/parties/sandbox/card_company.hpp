@@ -4,14 +4,9 @@
 #pragma once
 
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
-#include <string_view>
 
-#include "base/clock.hpp"
-#include "base/error.hpp"
-#include "protocol/transport.hpp"
-#include "store/database.hpp"
+#include "parties/sandbox/institution.hpp"
 
 namespace ecash::sandbox {
 
@@ -22,25 +17,19 @@ namespace ecash::sandbox {
 //   card      {card_number} -> {limit, charged, refunded, available,
 //                               charges: [{charge_id, amount, status, refund_id?}]}
 // It holds card numbers in clear: it is outside the system's privacy boundary and knows them.
-class CardCompany final : public protocol::Endpoint {
+class CardCompany final : public Institution {
  public:
   // Opens or creates the store at db_path. clock must outlive the CardCompany.
   static Result<std::unique_ptr<CardCompany>> open(const std::string& db_path, const Clock& clock);
 
-  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
-                                const protocol::Json& body) override;
-
  private:
-  CardCompany(std::unique_ptr<store::Database> db, const Clock& clock)
-      : m_db(std::move(db)), m_clock(clock) {}
+  friend class Institution;  // open_as constructs it
+  CardCompany(std::unique_ptr<store::Database> db, const Clock& clock);
 
   Result<protocol::Json> open_card(const protocol::Json& body);
   Result<protocol::Json> charge(const protocol::Json& body);
   Result<protocol::Json> refund(const protocol::Json& body);
   Result<protocol::Json> card(const protocol::Json& body);
-
-  std::unique_ptr<store::Database> m_db;
-  const Clock& m_clock;
 };
 
 }  // namespace ecash::sandbox

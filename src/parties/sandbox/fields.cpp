@@ -3,8 +3,6 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 
-#include "store/request_log.hpp"
-
 namespace ecash::sandbox {
 namespace {
 
@@ -159,16 +157,6 @@ Result<std::int64_t> next_sequence(store::Transaction& tx, std::string_view tabl
   if (!row) return std::unexpected(row.error());
   if (!*row) return fail(ErrorCode::internal, "no sequence row");
   return store::int_at(**row, 0);
-}
-
-Result<std::optional<Json>> previous_answer(store::Transaction& tx, std::string_view request_id,
-                                            std::string_view route, const crypto::Digest& digest) {
-  auto previous = store::find_answer(tx, request_id, route, digest);
-  if (!previous) return std::unexpected(previous.error());
-  if (!*previous) return std::optional<Json>();
-  Json answer = Json::parse(**previous, nullptr, /*allow_exceptions=*/false);
-  if (answer.is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
-  return std::optional<Json>(std::move(answer));
 }
 
 }  // namespace ecash::sandbox

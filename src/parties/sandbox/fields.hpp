@@ -43,11 +43,6 @@ crypto::Digest request_digest(std::initializer_list<std::string_view> fields);
 Result<Json> guarded(const std::function<Result<Json>()>& route);
 // Database::transact / read, with an exception in body turned into internal inside the transaction,
 // so that it is rolled back instead of left open.
-// The answer already given to this request (same ID, route and digest), or nullopt when it is new;
-// replayed when the ID was used by another request.
-Result<std::optional<Json>> previous_answer(store::Transaction& tx, std::string_view request_id,
-                                            std::string_view route, const crypto::Digest& digest);
-
 Status write(store::Database& db, const std::function<Status(store::Transaction&)>& body);
 Status read(store::Database& db, const std::function<Status(store::Transaction&)>& body);
 

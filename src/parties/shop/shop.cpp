@@ -1,7 +1,6 @@
 #include "parties/shop/shop.hpp"
 
 #include <array>
-#include <filesystem>
 
 #include "crypto/encoding.hpp"
 #include "protocol/statements.hpp"
@@ -27,41 +26,20 @@ constexpr std::array<store::Migration, 1> kMigrations = {{
 
 }  // namespace
 
-Shop::Shop(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
-           const Clock& clock, RandomSource& random)
-    : m_home(std::move(home)), m_keys(std::move(keys)), m_db(std::move(db)), m_clock(clock),
-      m_random(random) {}
-
 Result<std::unique_ptr<Shop>> Shop::open(const std::string& home, const Clock& clock,
                                          RandomSource& random) {
-  std::filesystem::create_directories(home);
-  auto keys = parties::load_or_create_keys(home + "/shop.keys");
-  if (!keys) return std::unexpected(keys.error());
-  auto db = store::open_sqlite(home + "/shop.db", kMigrations);
-  if (!db) return std::unexpected(db.error());
-  auto shop = std::make_unique<Shop>(home, std::move(*keys), std::move(*db), clock, random);
-  if (auto ok = shop->load(); !ok) return std::unexpected(ok.error());
-  return shop;
+  return open_device<Shop>(home, "shop", kMigrations, clock, random);
 }
 
 Status Shop::load() {
-  if (auto ok = m_device.load(*m_db); !ok) return ok;
-  auto shop_id = parties::read_setting(*m_db, "shop_id");
-  if (!shop_id) return std::unexpected(shop_id.error());
-  if (*shop_id) {
-    auto parsed = Id128::parse(**shop_id);
-    if (!parsed) return fail(ErrorCode::malformed, "damaged shop ID");
-    m_shop_id = *parsed;
-  }
-  return {};
+  if (auto ok = Device::load(); !ok) return ok;
+  return load_id("shop_id", "shop ID", m_shop_id);
 }
 
 Status Shop::enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
                    const std::string& iban) {
-  return m_device.enrol(*m_db, ca, m_keys, pki::Role::shop, name, address, iban, m_clock, m_random);
+  return enrol_as(pki::Role::shop, ca, name, address, iban);
 }
-
-Status Shop::connect(protocol::Channel& center) { return m_device.connect(*m_db, center, m_clock); }
 
 Result<Id128> Shop::register_shop(protocol::Channel& center) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
@@ -95,12 +73,12 @@ Result<Id128> Shop::register_shop(protocol::Channel& center) {
     }
     return std::unexpected(answer.error());
   }
-  auto registered = protocol::read_signed<protocol::ShopRegistered>(*answer, "registered");
+  const auto& dir = m_device.directory();
+  auto registered = protocol::read_verified<protocol::ShopRegistered>(*answer, "registered",
+                                                                      dir.bank.verify_key());
   auto endorsement = protocol::read_signed<protocol::ShopRegisteredCenter>(*answer, "center");
   if (!registered) return std::unexpected(registered.error());
   if (!endorsement) return std::unexpected(endorsement.error());
-  const auto& dir = m_device.directory();
-  if (auto ok = registered->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*endorsement, dir.center.verify_key(),
                                             registration.body.request_id, {registered->digest()});
       !ok) {
@@ -134,10 +112,7 @@ Result<std::optional<Signed<T>>> Shop::pending_request(const char* key) {
 Result<Json> Shop::create_order(const Amount& amount, const std::string& item) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_shop_id) return fail(ErrorCode::invalid_argument, "register the shop first");
-  if (amount.currency() != m_device.view().currency) {
-    return fail(ErrorCode::currency_mismatch,
-                "this operator works in " + std::string(m_device.view().currency.code()));
-  }
+  if (auto ok = check_currency(amount); !ok) return std::unexpected(ok.error());
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
   if (item.empty() || item.size() > 500) {
     return fail(ErrorCode::invalid_argument, "item must be 1 to 500 characters");
@@ -173,10 +148,9 @@ Result<Json> Shop::handle(const protocol::Caller& caller, std::string_view route
 // center with the shop ID sealed to the center; S164-S165: check the answer and countersign.
 Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body) {
   if (!m_center || !m_shop_id) return fail(ErrorCode::unavailable, "the shop is not connected");
-  auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
+  auto order = protocol::read_verified<protocol::PaymentOrder>(body, "order", wallet.verify_key());
   if (!order) return std::unexpected(order.error());
   const auto& o = order->body;
-  if (auto ok = order->verify(wallet.verify_key()); !ok) return std::unexpected(ok.error());
   if (o.shop != m_device.certificate()->subject()) return fail(ErrorCode::bad_signature, "order is for another shop");
 
   auto article_plain = m_keys.sealing.open(o.sealed_article);
@@ -260,11 +234,11 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   const auto bad_answer = [](const std::string& why) {
     return fail(ErrorCode::unavailable, "the center's answer did not verify, retry: " + why);
   };
-  auto receipt = protocol::read_signed<protocol::PaymentReceiptBank>(*answer, "receipt");
+  auto receipt = protocol::read_verified<protocol::PaymentReceiptBank>(*answer, "receipt",
+                                                                       dir.bank.verify_key());
   auto center = protocol::read_signed<protocol::PaymentReceiptCenter>(*answer, "center");
   if (!receipt) return bad_answer(receipt.error().to_string());
   if (!center) return bad_answer(center.error().to_string());
-  if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return bad_answer(ok.error().to_string());
   if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(), o.request_id,
                                             {receipt->digest()});
       !ok) {
@@ -312,12 +286,12 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
     }
     return std::unexpected(answer.error());
   }
-  auto result = protocol::read_signed<protocol::PayoutResult>(*answer, "result");
+  const auto& dir = m_device.directory();
+  auto result =
+      protocol::read_verified<protocol::PayoutResult>(*answer, "result", dir.clearing.verify_key());
   auto endorsement = protocol::read_signed<protocol::PayoutReceipt>(*answer, "center");
   if (!result) return std::unexpected(result.error());
   if (!endorsement) return std::unexpected(endorsement.error());
-  const auto& dir = m_device.directory();
-  if (auto ok = result->verify(dir.clearing.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*endorsement, dir.center.verify_key(),
                                             request.body.request_id, {result->digest()});
       !ok) {

@@ -15,8 +15,10 @@
 
 namespace ecash::shop {
 
-class Shop final : public protocol::Endpoint {
+class Shop final : public parties::Device, public protocol::Endpoint {
  public:
+  using parties::Device::Device;
+
   // Opens the shop whose files are in home (shop.keys, shop.db), creating keys when new.
   static Result<std::unique_ptr<Shop>> open(const std::string& home, const Clock& clock,
                                             RandomSource& random);
@@ -24,8 +26,6 @@ class Shop final : public protocol::Endpoint {
   // Enrols with the CA; the IBAN stays here, its salted commitment goes into the certificate.
   Status enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
                const std::string& iban);
-  // Fetches the operator's directory and CRL from the center (CA pinned at enrolment).
-  Status connect(protocol::Channel& center);
   // Fig 6: registers with the center and the bank; the shop ID.
   Result<Id128> register_shop(protocol::Channel& center);
   // A signed payment request for amount and item: {"request": ..., "shop_certificate": PEM}.
@@ -47,43 +47,16 @@ class Shop final : public protocol::Endpoint {
   // Orders with their state: {"orders": [...], "paid_total": "EUR:.."}.
   Result<protocol::Json> sales();
 
-  const pki::Certificate* certificate() const {
-    return m_device.certificate() ? &*m_device.certificate() : nullptr;
-  }
-  // The pinned CA and the latest CRL this device holds (for checking servers), once connected.
-  std::optional<pki::TrustAnchor> trust_anchor() const {
-    return m_device.ready() ? std::optional<pki::TrustAnchor>(m_device.trust().anchor()) : std::nullopt;
-  }
   std::optional<Id128> shop_id() const { return m_shop_id; }
-  std::optional<Currency> currency() const {
-    return m_device.ready() ? std::optional<Currency>(m_device.view().currency) : std::nullopt;
-  }
-  // A setting of the shop's own (for the command line: where its operator is).
-  Result<std::optional<std::string>> setting(std::string_view key) {
-    return parties::read_setting(*m_db, key);
-  }
-  Status set_setting(std::string_view key, const std::string& value) {
-    return parties::write_setting(*m_db, key, value);
-  }
-
-  Shop(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
-       const Clock& clock, RandomSource& random);
 
  private:
-  Status load();
+  Status load() override;
   Result<protocol::Json> take_payment(const pki::Certificate& wallet, const protocol::Json& body);
   // A request saved under key before it was sent and not yet answered, if any.
   template <class T>
   Result<std::optional<protocol::Signed<T>>> pending_request(const char* key);
 
-  std::string m_home;
-  crypto::PartyKeys m_keys;
-  std::unique_ptr<store::Database> m_db;
-  const Clock& m_clock;
-  RandomSource& m_random;
   std::unique_ptr<protocol::Channel> m_center;
-
-  parties::DeviceState m_device;
   std::optional<Id128> m_shop_id;
 };
 

@@ -1,7 +1,6 @@
 #include "parties/wallet/wallet.hpp"
 
 #include <array>
-#include <filesystem>
 
 #include "base/account_number.hpp"
 #include "crypto/encoding.hpp"
@@ -60,11 +59,10 @@ Result<Checked<Order, Receipt>> checked_answer(const Json& body, const Json& ans
                                                const parties::Directory& dir) {
   auto order = protocol::read_signed<Order>(body, "order");
   if (!order) return std::unexpected(order.error());
-  auto receipt = protocol::read_signed<Receipt>(answer, "receipt");
+  auto receipt = protocol::read_verified<Receipt>(answer, "receipt", dir.bank.verify_key());
   auto center = protocol::read_signed<Countersigned>(answer, "center");
   if (!receipt) return std::unexpected(receipt.error());
   if (!center) return std::unexpected(center.error());
-  if (auto ok = receipt->verify(dir.bank.verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(),
                                             order->body.request_id, {receipt->digest()});
       !ok) {
@@ -78,44 +76,24 @@ Result<Checked<Order, Receipt>> checked_answer(const Json& body, const Json& ans
 
 }  // namespace
 
-Wallet::Wallet(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
-               const Clock& clock, RandomSource& random)
-    : m_home(std::move(home)), m_keys(std::move(keys)), m_db(std::move(db)), m_clock(clock),
-      m_random(random) {}
-
 Result<std::unique_ptr<Wallet>> Wallet::open(const std::string& home, const Clock& clock,
                                              RandomSource& random) {
-  std::filesystem::create_directories(home);
-  auto keys = parties::load_or_create_keys(home + "/wallet.keys");
-  if (!keys) return std::unexpected(keys.error());
-  auto db = store::open_sqlite(home + "/wallet.db", kMigrations);
-  if (!db) return std::unexpected(db.error());
-  auto wallet = std::make_unique<Wallet>(home, std::move(*keys), std::move(*db), clock, random);
-  if (auto ok = wallet->load(); !ok) return std::unexpected(ok.error());
-  return wallet;
+  return open_device<Wallet>(home, "wallet", kMigrations, clock, random);
 }
 
 Status Wallet::load() {
-  if (auto ok = m_device.load(*m_db); !ok) return ok;
-  auto user = parties::read_setting(*m_db, "user_id");
-  if (!user) return std::unexpected(user.error());
-  if (*user) {
-    auto parsed = Id128::parse(**user);
-    if (!parsed) return fail(ErrorCode::malformed, "damaged user ID");
-    m_user_id = *parsed;
-  }
-  return {};
+  if (auto ok = Device::load(); !ok) return ok;
+  return load_id("user_id", "user ID", m_user_id);
 }
 
 Status Wallet::enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
                      const std::string& card_number) {
   if (auto ok = check_card_number(card_number); !ok) return ok;
-  return m_device.enrol(*m_db, ca, m_keys, pki::Role::wallet, name, address, card_number, m_clock,
-                        m_random);
+  return enrol_as(pki::Role::wallet, ca, name, address, card_number);
 }
 
 Status Wallet::connect(protocol::Channel& center) {
-  if (auto ok = m_device.connect(*m_db, center, m_clock); !ok) return ok;
+  if (auto ok = Device::connect(center); !ok) return ok;
   return m_db->transact([&](store::Transaction& tx) -> Status {
     auto balance = parties::get_setting(tx, "balance");
     if (!balance) return std::unexpected(balance.error());
@@ -153,10 +131,7 @@ Status Wallet::save_pending(const Id128& request_id, const std::string& route, c
 
 Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
-  if (amount.currency() != m_device.view().currency) {
-    return fail(ErrorCode::currency_mismatch,
-                "this operator works in " + std::string(m_device.view().currency.code()));
-  }
+  if (auto ok = check_currency(amount); !ok) return std::unexpected(ok.error());
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "a deposit must be positive");
   if (auto ok = settle_pending(center); !ok) return std::unexpected(ok.error());
   if (auto ok = sync_if_needed(center); !ok) return std::unexpected(ok.error());
@@ -234,9 +209,9 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   auto shop_cert = parties::read_certificate(payment_request, "shop_certificate", m_device.trust(),
                                              {pki::Role::shop}, now);
   if (!shop_cert) return std::unexpected(shop_cert.error());
-  auto request = protocol::read_signed<protocol::PaymentRequest>(payment_request, "request");
+  auto request = protocol::read_verified<protocol::PaymentRequest>(payment_request, "request",
+                                                                   shop_cert->verify_key());
   if (!request) return std::unexpected(request.error());
-  if (auto ok = request->verify(shop_cert->verify_key()); !ok) return std::unexpected(ok.error());
   const auto& req = request->body;
   // A payment of this same request that got no answer is sent again as it was, under its own
   // request ID: the shop and the operator answer it with their first answer, and the order is
@@ -420,10 +395,7 @@ Result<Amount> Wallet::uncleared() {
 Result<Json> Wallet::request_transfer(const Amount& amount) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before receiving transfers");
-  if (amount.currency() != m_device.view().currency) {
-    return fail(ErrorCode::currency_mismatch,
-                "this operator works in " + std::string(m_device.view().currency.code()));
-  }
+  if (auto ok = check_currency(amount); !ok) return std::unexpected(ok.error());
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
   const auto request = protocol::sign(
       m_keys.signing, protocol::TransferRequest{.nonce = Id128::random(m_random),
@@ -447,9 +419,9 @@ Result<Json> Wallet::send(const Json& request_json) {
   const auto now = m_clock.now();
   auto receiver = m_device.peer_certificate(request_json, "receiver_certificate", pki::Role::wallet, now);
   if (!receiver) return std::unexpected(receiver.error());
-  auto request = protocol::read_signed<protocol::TransferRequest>(request_json, "request");
+  auto request = protocol::read_verified<protocol::TransferRequest>(request_json, "request",
+                                                                    receiver->verify_key());
   if (!request) return std::unexpected(request.error());
-  if (auto ok = request->verify(receiver->verify_key()); !ok) return std::unexpected(ok.error());
   const auto& req = request->body;
   if (receiver->serial() == m_device.certificate()->serial()) {
     return fail(ErrorCode::invalid_argument, "a wallet cannot send to itself");
@@ -680,7 +652,7 @@ Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before syncing");
   // Online: take the operator's latest CRL too, and finish what was left unanswered.
-  if (auto ok = m_device.connect(*m_db, center, m_clock); !ok) return std::unexpected(ok.error());
+  if (auto ok = Device::connect(center); !ok) return std::unexpected(ok.error());
   if (auto ok = settle_pending(center); !ok) return std::unexpected(ok.error());
   const auto request_id = Id128::random(m_random);
   Json body;

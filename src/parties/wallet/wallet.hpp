@@ -15,8 +15,10 @@
 
 namespace ecash::wallet {
 
-class Wallet {
+class Wallet : public parties::Device {
  public:
+  using parties::Device::Device;
+
   static Result<std::unique_ptr<Wallet>> open(const std::string& home, const Clock& clock,
                                               RandomSource& random);
 
@@ -25,7 +27,7 @@ class Wallet {
   Status enrol(protocol::Channel& ca, const std::string& name, const std::string& address,
                const std::string& card_number);
   // Fetches the operator's directory and CRL (CA pinned at enrolment).
-  Status connect(protocol::Channel& center);
+  Status connect(protocol::Channel& center) override;
 
   // Figs 2 and 5: the new balance.
   Result<Amount> deposit(protocol::Channel& center, const Amount& amount);
@@ -73,32 +75,11 @@ class Wallet {
   Result<int> retry_pending(protocol::Channel& center, protocol::Channel* shop);
 
   Result<Amount> balance();
-  // The operator's currency, once connected.
-  std::optional<Currency> currency() const {
-    return m_device.ready() ? std::optional<Currency>(m_device.view().currency) : std::nullopt;
-  }
-  // A setting of this wallet's own (for the command line: where its operator is).
-  Result<std::optional<std::string>> setting(std::string_view key) {
-    return parties::read_setting(*m_db, key);
-  }
-  Status set_setting(std::string_view key, const std::string& value) {
-    return parties::write_setting(*m_db, key, value);
-  }
   std::optional<Id128> user_id() const { return m_user_id; }
   Result<protocol::Json> history();
-  const pki::Certificate* certificate() const {
-    return m_device.certificate() ? &*m_device.certificate() : nullptr;
-  }
-  // The pinned CA and the latest CRL this device holds (for checking servers), once connected.
-  std::optional<pki::TrustAnchor> trust_anchor() const {
-    return m_device.ready() ? std::optional<pki::TrustAnchor>(m_device.trust().anchor()) : std::nullopt;
-  }
-
-  Wallet(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
-         const Clock& clock, RandomSource& random);
 
  private:
-  Status load();
+  Status load() override;
   // The saved request (route, body, balance before) is sent, its answer checked, and the
   // wallet's state updated with it in one transaction that also clears the pending request.
   Result<Amount> finish_deposit(const protocol::Json& body, const protocol::Json& answer);
@@ -117,13 +98,6 @@ class Wallet {
   Result<std::int64_t> unreconciled_records();
   Result<Amount> setting_amount(store::Transaction& tx, std::string_view key);
 
-  std::string m_home;
-  crypto::PartyKeys m_keys;
-  std::unique_ptr<store::Database> m_db;
-  const Clock& m_clock;
-  RandomSource& m_random;
-
-  parties::DeviceState m_device;
   std::optional<Id128> m_user_id;
   std::optional<Amount> m_offline_limit;
 };

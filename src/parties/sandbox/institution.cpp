@@ -1,0 +1,68 @@
+#include "parties/sandbox/institution.hpp"
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "parties/sandbox/fields.hpp"
+#include "store/request_log.hpp"
+
+namespace ecash::sandbox {
+namespace {
+
+// The answer already given to this request (same ID, route and digest), or nullopt when it is new;
+// replayed when the ID was used by another request.
+Result<std::optional<Json>> previous_answer(store::Transaction& tx, std::string_view request_id,
+                                            std::string_view route, const crypto::Digest& digest) {
+  auto previous = store::find_answer(tx, request_id, route, digest);
+  if (!previous) return std::unexpected(previous.error());
+  if (!*previous) return std::optional<Json>();
+  Json answer = Json::parse(**previous, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
+  return std::optional<Json>(std::move(answer));
+}
+
+}  // namespace
+
+Institution::Institution(std::string name, std::unique_ptr<store::Database> db, const Clock& clock,
+                         Routes routes)
+    : m_db(std::move(db)), m_clock(clock), m_name(std::move(name)), m_routes(std::move(routes)) {}
+
+Result<std::unique_ptr<store::Database>> Institution::open_store(const std::string& db_path,
+                                                                 std::string_view schema) {
+  const std::string sql = std::string(schema) + std::string(store::kRequestLogSql);
+  const std::array<store::Migration, 1> migrations = {{{1, sql}}};
+  return store::open_sqlite(db_path, migrations);
+}
+
+Result<Json> Institution::handle(const protocol::Caller& /*caller*/, std::string_view route,
+                                 const Json& body) {
+  return guarded([&]() -> Result<Json> {
+    for (const auto& [name, handler] : m_routes) {
+      if (name == route) return handler(body);
+    }
+    return fail(ErrorCode::not_found, m_name + " has no route " + std::string(route));
+  });
+}
+
+Result<Json> Institution::answer_once(
+    std::string_view route, const std::string& request_id, const crypto::Digest& digest,
+    const std::function<Result<Json>(store::Transaction&)>& work) {
+  Json answer;
+  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
+    auto previous = previous_answer(tx, request_id, route, digest);
+    if (!previous) return std::unexpected(previous.error());
+    if (*previous) {
+      answer = std::move(**previous);
+      return {};
+    }
+    auto fresh = work(tx);
+    if (!fresh) return std::unexpected(fresh.error());
+    answer = std::move(*fresh);
+    return store::remember_answer(tx, request_id, route, digest, answer.dump(), m_clock.now());
+  });
+  if (!done) return std::unexpected(done.error());
+  return answer;
+}
+
+}  // namespace ecash::sandbox

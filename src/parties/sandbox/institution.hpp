@@ -1,0 +1,64 @@
+// What the sandbox institutions (the card company, the bank) share: their own SQLite store (their
+// tables and the request log), a clock, routing each route to its handler with no exception
+// escaping, and answering a request once. Thread-safe: all state lives in the store's transactions.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/error.hpp"
+#include "crypto/hash.hpp"
+#include "protocol/transport.hpp"
+#include "store/database.hpp"
+
+namespace ecash::sandbox {
+
+class Institution : public protocol::Endpoint {
+ public:
+  // Runs the route's handler guarded (see fields.hpp); not_found for a route it does not have.
+  Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
+                                const protocol::Json& body) final;
+
+ protected:
+  using Handler = std::function<Result<protocol::Json>(const protocol::Json&)>;
+  using Routes = std::vector<std::pair<std::string_view, Handler>>;
+
+  // name says who refuses an unknown route ("the card company"). clock must outlive it.
+  Institution(std::string name, std::unique_ptr<store::Database> db, const Clock& clock,
+              Routes routes);
+
+  // Opens or creates the institution I with its store at db_path: schema, then the request log.
+  // I's constructor takes (db, clock) and befriends Institution.
+  template <class I>
+  static Result<std::unique_ptr<I>> open_as(const std::string& db_path, std::string_view schema,
+                                            const Clock& clock) {
+    auto db = open_store(db_path, schema);
+    if (!db) return std::unexpected(db.error());
+    return std::unique_ptr<I>(new I(std::move(*db), clock));
+  }
+
+  // The answer already given to this request (same ID, route and digest), or else work's answer,
+  // remembered in the transaction work ran in. replayed when the ID was used by another request;
+  // work's error rolls everything back.
+  Result<protocol::Json> answer_once(
+      std::string_view route, const std::string& request_id, const crypto::Digest& digest,
+      const std::function<Result<protocol::Json>(store::Transaction&)>& work);
+
+  std::unique_ptr<store::Database> m_db;
+  const Clock& m_clock;
+
+ private:
+  static Result<std::unique_ptr<store::Database>> open_store(const std::string& db_path,
+                                                             std::string_view schema);
+
+  std::string m_name;
+  Routes m_routes;
+};
+
+}  // namespace ecash::sandbox
