@@ -57,14 +57,29 @@ int fail_with(const Error& error) { return fail_as("operator", error); }
 
 void print_report(const Json& report) {
   const auto& f = report["figures"];
-  std::cout << "deposited        " << f["deposited"].get<std::string>() << "\n"
-            << "paid out         " << f["paid_out"].get<std::string>() << "\n"
-            << "user balances    " << f["balances"].get<std::string>() << "  (" << f["users"] << " users)\n"
-            << "in flight        " << f["in_flight"].get<std::string>() << "\n"
-            << "unpaid sales     " << f["unpaid_sales"].get<std::string>() << "  (" << f["shops"] << " shops)\n"
-            << "paying out       " << f["paying_out"].get<std::string>() << "\n"
+  const auto line = [&](const char* label, const char* key) {
+    std::cout << label << f[key].get<std::string>();
+  };
+  line("deposited        ", "deposited");
+  std::cout << "\n";
+  line("paid out         ", "paid_out");
+  std::cout << "\n";
+  line("user balances    ", "balances");
+  std::cout << "  (" << f["users"] << " users)\n";
+  line("owed by users    ", "owed");
+  std::cout << "  (negative balances; " << f["open_cases"] << " fraud cases)\n";
+  line("in flight        ", "in_flight");
+  std::cout << "\n";
+  line("offline reserve  ", "offline_reserve");
+  std::cout << "\n";
+  line("unpaid sales     ", "unpaid_sales");
+  std::cout << "  (" << f["shops"] << " shops)\n";
+  line("paying out       ", "paying_out");
+  std::cout << "\n";
+  line("refunded         ", "refunded");
+  std::cout << "  (from sales back to users, in all)\n"
             << "deposited - paid out = " << report["in_circulation"].get<std::string>()
-            << "; balances + in flight + unpaid sales + paying out = "
+            << "; balances - owed + in flight + offline reserve + unpaid sales + paying out = "
             << report["accounted_for"].get<std::string>() << "\n"
             << (report["balanced"].get<bool>() ? "balanced: every cent accounted for\n"
                                                : "NOT BALANCED\n");

@@ -104,7 +104,7 @@ TEST_F(FlowsTest, PayAShop) {
   ASSERT_EQ(sales["orders"].size(), 1u);
   EXPECT_EQ(sales["orders"][0]["state"], "paid");
   const auto t = totals();
-  EXPECT_EQ(t.sales, eur("EUR:12.50"));
+  EXPECT_EQ(t.unpaid_sales, eur("EUR:12.50"));
   EXPECT_EQ(t.balances, eur("EUR:37.50"));
   expect_circulation_balances();
   // The same payment request cannot be paid twice.
@@ -152,7 +152,7 @@ TEST_F(FlowsTest, PayOutProceeds) {
   EXPECT_EQ(bank_account(kShopIban)["balance"], "EUR:19.75");
   const auto t = totals();
   EXPECT_EQ(t.paid_out, eur("EUR:19.75"));
-  EXPECT_EQ(t.sales, eur("EUR:0.00"));
+  EXPECT_EQ(t.unpaid_sales, eur("EUR:0.00"));
   EXPECT_EQ(t.paying_out, eur("EUR:0.00"));
   expect_circulation_balances();
   // Nothing left: a second payout pays nothing and moves nothing.

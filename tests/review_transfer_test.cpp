@@ -72,7 +72,7 @@ TEST_F(ReviewTransferTest, PaymentWithUnreconciledRecordsThatNetToZeroIsRefused)
   if (!paid) {
     EXPECT_EQ(paid.error().code, ErrorCode::conflict) << paid.error().to_string();
   }
-  EXPECT_EQ(totals().sales.to_string(), "EUR:0.00")
+  EXPECT_EQ(totals().unpaid_sales.to_string(), "EUR:0.00")
       << "the bank took a payment the wallet was told failed: "
       << (paid ? std::string("ok") : paid.error().to_string());
   ASSERT_TRUE(m_bob.wallet->sync(*m_bob.center).has_value());

@@ -79,8 +79,9 @@ class SystemTest : public ::testing::Test {
 
   protocol::Json card(const std::string& number);
   protocol::Json bank_account(const std::string& iban);
-  bank::VirtualBank::Totals totals();
-  // deposited - paid out == balances + in flight + sales + paying out.
+  protocol::Circulation totals();
+  // deposited - paid out == balances - owed + in flight + offline reserve + unpaid sales +
+  // paying out, and the bank's running figures agree with its ledger.
   void expect_circulation_balances();
 
   std::string m_dir;

@@ -131,10 +131,7 @@ class TamperTest : public SystemTest {
 
   std::string money() {
     const auto t = totals();
-    std::string out = "deposited " + t.deposited.to_string() + " paid_out " +
-                      t.paid_out.to_string() + " balances " + t.balances.to_string() + " sales " +
-                      t.sales.to_string() + " users " + std::to_string(t.users) + " shops " +
-                      std::to_string(t.shops);
+    std::string out = t.to_json()["figures"].dump();
     if (m_alice.wallet) out += " wallet " + m_alice.wallet->balance().value().to_string();
     return out;
   }

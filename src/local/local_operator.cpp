@@ -190,27 +190,9 @@ Status LocalOperator::refresh_crl() {
 }
 
 Result<Json> LocalOperator::report() {
-  auto t = m_bank->totals();
-  if (!t) return std::unexpected(t.error());
-  auto left = t->deposited.sub(t->paid_out);
-  if (!left) return std::unexpected(left.error());
-  Result<Amount> right = t->balances;
-  for (const auto* part : {&t->in_flight, &t->sales, &t->paying_out}) {
-    right = right->add(*part);
-    if (!right) return std::unexpected(right.error());
-  }
-  return Json{{"figures",
-               {{"deposited", t->deposited.to_string()},
-                {"paid_out", t->paid_out.to_string()},
-                {"balances", t->balances.to_string()},
-                {"in_flight", t->in_flight.to_string()},
-                {"unpaid_sales", t->sales.to_string()},
-                {"paying_out", t->paying_out.to_string()},
-                {"users", t->users},
-                {"shops", t->shops}}},
-              {"in_circulation", left->to_string()},
-              {"accounted_for", right->to_string()},
-              {"balanced", bool(*left == *right)}};
+  auto circulation = m_bank->totals();
+  if (!circulation) return std::unexpected(circulation.error());
+  return circulation->to_json();
 }
 
 Result<Json> LocalOperator::audit() {

@@ -108,8 +108,8 @@ class LocalOperator {
   // Publishes a fresh CRL to every operator role (a CRL is valid for a week).
   Status refresh_crl();
 
-  // The circulation figures and their identity: deposited - paid out = balances + in flight +
-  // unpaid sales + paying out. {"figures": {...}, "balanced": bool}.
+  // The circulation figures and their identity (protocol::Circulation's JSON): deposited - paid
+  // out = balances - owed + in flight + offline reserve + unpaid sales + paying out.
   Result<protocol::Json> report();
   // report(), plus every stored signature chain re-verified (center sagas and cases, the bank's
   // transfers, cases and postings, clearing's disclosure log): {"ok": bool, "problems": [...]}.

@@ -23,6 +23,8 @@ struct InstitutionFigures {
   Amount bank_transfers;  // transferred to shops' bank accounts
   // Requests where the institutions and the books disagree, each named.
   std::int64_t differences = 0;
+
+  friend bool operator==(const InstitutionFigures&, const InstitutionFigures&) = default;
 };
 
 struct Circulation {
@@ -60,6 +62,8 @@ struct Circulation {
   // {"figures": {...}, "in_circulation", "accounted_for", "balanced"}: the report's JSON form.
   Json to_json() const;
   static Result<Circulation> from_json(const Json& j);
+
+  friend bool operator==(const Circulation&, const Circulation&) = default;
 };
 
 }  // namespace ecash::protocol

@@ -30,8 +30,8 @@ BalanceNotice BalanceNotice::of(const Amount& balance) {
                        .adjusted = Amount::zero(balance.currency()),
                        .changes = {},
                        .accepted = {},
-                       .refused = {},
-                       .returned = {}};
+                       .returned = {},
+                       .refused = {}};
 }
 
 Json BalanceNotice::to_json() const {
@@ -42,12 +42,17 @@ Json BalanceNotice::to_json() const {
                             {"reference", c.reference},
                             {"at", c.at}});
   }
+  Json refused_json = Json::array();
+  for (const auto& r : refused) {
+    refused_json.push_back(
+        {{"transfer_id", r.transfer_id}, {"code", std::string(to_string(r.code))}, {"why", r.why}});
+  }
   return {{"v", kVersion},
           {"balance", balance.to_string()},
           {"adjusted", adjusted.to_string()},
           {"changes", changes_json},
           {"accepted", accepted},
-          {"refused", refused},
+          {"refused", refused_json},
           {"returned", returned}};
 }
 
@@ -85,12 +90,21 @@ Result<BalanceNotice> BalanceNotice::from_json(const Json& j) {
       out.changes.push_back(std::move(change));
     }
   }
-  for (auto [name, list] :
-       {std::pair{"accepted", &out.accepted}, std::pair{"refused", &out.refused},
-        std::pair{"returned", &out.returned}}) {
+  for (auto [name, list] : {std::pair{"accepted", &out.accepted}, std::pair{"returned", &out.returned}}) {
     auto read = strings(j, name);
     if (!read) return std::unexpected(read.error());
     *list = std::move(*read);
+  }
+  if (j.contains("refused")) {
+    if (!j["refused"].is_array()) return fail(ErrorCode::malformed, "notice.refused: expected a list");
+    for (const auto& item : j["refused"]) {
+      FieldReader r(item, "notice.refused");
+      Refusal refusal{.transfer_id = r.text("transfer_id"),
+                      .code = error_code_from_string(r.text("code")),
+                      .why = r.text("why")};
+      if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+      out.refused.push_back(std::move(refusal));
+    }
   }
   return out;
 }

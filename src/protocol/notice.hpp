@@ -27,12 +27,20 @@ struct BalanceNotice {
     UnixSeconds at = 0;
   };
 
+  // A transfer record the bank would not take, and why.
+  struct Refusal {
+    std::string transfer_id;
+    ErrorCode code = ErrorCode::invalid_argument;
+    std::string why;
+  };
+
   Amount balance;
   // The sum of changes: new balance = old balance + adjusted + what this request moved.
   Amount adjusted;
   std::vector<Change> changes;
   // Transfer records reported with the request, by transfer ID.
-  std::vector<std::string> accepted, refused, returned;
+  std::vector<std::string> accepted, returned;
+  std::vector<Refusal> refused;
 
   // A notice of balance with nothing else changed.
   static BalanceNotice of(const Amount& balance);

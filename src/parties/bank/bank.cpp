@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "crypto/hash.hpp"
+#include "protocol/notice.hpp"
 #include "protocol/statements.hpp"
 #include "store/request_log.hpp"
 
@@ -70,12 +71,48 @@ constexpr std::string_view kPaidOrdersSql =
     "CREATE TABLE paid_orders (shop_id TEXT NOT NULL, order_id TEXT NOT NULL, "
     "  request_id TEXT NOT NULL, PRIMARY KEY (shop_id, order_id));";
 
+// No hot rows (DESIGN §6). An account that many concurrent requests write — the card funding,
+// payouts, transfers in flight, each shop's sales — is kept as kStripes rows: `<account>` and
+// `<account>#1` ... `#15`; its balance is their sum, and a request writes the one its ID picks.
+// The report's figures are running totals beside the rows they sum (`figures`, striped the same
+// way), so a report never scans every account: money held by users (their positive balances) and
+// owed by them (their negative balances, shown apart), and the number of users and shops.
+constexpr std::string_view kStripesSql =
+    "INSERT INTO accounts (id, balance) "
+    "  SELECT base || '#' || n, 0 FROM "
+    "    (SELECT 'funding:card' AS base UNION ALL SELECT 'payout:bank' "
+    "     UNION ALL SELECT 'transfers:in_flight' "
+    "     UNION ALL SELECT 'shop:' || shop_id || ':sales' FROM shops), "
+    "    (WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 15) "
+    "     SELECT n FROM k);"
+    "CREATE TABLE figures (name TEXT NOT NULL, slot INTEGER NOT NULL, value INTEGER NOT NULL, "
+    "  PRIMARY KEY (name, slot));"
+    "INSERT INTO figures (name, slot, value) SELECT 'held', 0, "
+    "  COALESCE(SUM(CASE WHEN balance > 0 THEN balance END), 0) FROM accounts WHERE id GLOB 'user:*';"
+    "INSERT INTO figures (name, slot, value) SELECT 'owed', 0, "
+    "  COALESCE(SUM(CASE WHEN balance < 0 THEN -balance END), 0) FROM accounts WHERE id GLOB 'user:*';"
+    "INSERT INTO figures (name, slot, value) SELECT 'users', 0, COUNT(*) FROM users;"
+    "INSERT INTO figures (name, slot, value) SELECT 'shops', 0, COUNT(*) FROM shops;"
+    // The audit re-derives each account from its postings.
+    "CREATE INDEX postings_by_debit ON postings (debit);"
+    "CREATE INDEX postings_by_credit ON postings (credit);";
+
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 3> list = {
-      {{1, schema}, {2, kTransfersSql}, {3, kPaidOrdersSql}}};
+  static const std::array<store::Migration, 4> list = {
+      {{1, schema}, {2, kTransfersSql}, {3, kPaidOrdersSql}, {4, kStripesSql}}};
   return list;
 }
+
+constexpr int kStripes = 16;
+
+// The stripe of account that a request (or transfer) with this ID writes.
+std::string stripe(const std::string& account, const Id128& by) {
+  const int k = by.bytes().back() % kStripes;
+  return k == 0 ? account : account + "#" + std::to_string(k);
+}
+// Every stripe of account, for queries: id = ?1 OR id GLOB ?2.
+std::string stripes_pattern(const std::string& account) { return account + "#*"; }
 
 // Deposits come from here, so it goes negative by the total deposited.
 const std::string kFundingAccount = "funding:card";
@@ -105,6 +142,30 @@ Status chain(bool matches, const char* what) {
   if (!matches)
     return fail(ErrorCode::bad_signature, std::string(what) + ": the chain does not match");
   return {};
+}
+
+// Adds delta to a running figure, in the stripe slot picks.
+Status add_figure(store::Transaction& tx, const char* name, int slot, std::int64_t delta) {
+  if (delta == 0) return {};
+  auto n = tx.exec(
+      "INSERT INTO figures (name, slot, value) VALUES (?, ?, ?) "
+      "ON CONFLICT (name, slot) DO UPDATE SET value = value + excluded.value",
+      {std::string(name), static_cast<std::int64_t>(slot), delta});
+  if (!n) return std::unexpected(n.error());
+  return {};
+}
+
+// A user's figures stripe: from the last character of the account name (a base32 ID).
+int user_slot(const std::string& account) { return static_cast<unsigned char>(account.back()) % kStripes; }
+
+// A user account moved from before to after: the held and owed totals follow.
+Status track_user(store::Transaction& tx, const std::string& account, std::int64_t before,
+                  std::int64_t after) {
+  const auto held = [](std::int64_t b) { return b > 0 ? b : 0; };
+  const auto owed = [](std::int64_t b) { return b < 0 ? -b : 0; };
+  const int slot = user_slot(account);
+  if (auto ok = add_figure(tx, "held", slot, held(after) - held(before)); !ok) return ok;
+  return add_figure(tx, "owed", slot, owed(after) - owed(before));
 }
 
 Result<Amount> balance(store::Transaction& tx, Currency currency, const std::string& account) {
@@ -146,10 +207,31 @@ Status post(store::Transaction& tx, const Id128& request_id, const std::string& 
   if (!to_after) return std::unexpected(to_after.error());
   if (auto ok = set_balance(tx, debit, *from_after); !ok) return ok;
   if (auto ok = set_balance(tx, credit, *to_after); !ok) return ok;
+  for (const auto& [account, before, after] :
+       {std::tuple{&debit, *from, *from_after}, std::tuple{&credit, *to, *to_after}}) {
+    if (account->starts_with("user:")) {
+      if (auto ok = track_user(tx, *account, before.minor(), after.minor()); !ok) return ok;
+    }
+  }
   auto inserted = tx.exec(
       "INSERT INTO postings (request_id, debit, credit, amount, created) VALUES (?, ?, ?, ?, ?)",
       {request_id.to_string(), debit, credit, amount.minor(), now});
   if (!inserted) return std::unexpected(inserted.error());
+  return {};
+}
+
+// A payout that will not happen: what it set aside goes back to the sales stripes it came from
+// (its own postings say which), so the sales are as they were.
+Status return_to_sales(store::Transaction& tx, const Id128& payout, const std::string& paying_out,
+                       Currency currency, UnixSeconds now) {
+  auto parts = tx.query("SELECT debit, amount FROM postings WHERE request_id = ? AND credit = ?",
+                        {payout.to_string(), paying_out});
+  if (!parts) return std::unexpected(parts.error());
+  for (const auto& row : *parts) {
+    auto amount = Amount::from_minor(currency, *store::int_at(row, 1));
+    if (!amount) return std::unexpected(amount.error());
+    if (auto ok = post(tx, payout, paying_out, *store::text_at(row, 0), *amount, now); !ok) return ok;
+  }
   return {};
 }
 
@@ -193,12 +275,6 @@ Status check_shop(store::Transaction& tx, const Id128& shop_id, const pki::Certi
                 "this certificate does not hold shop ID " + shop_id.to_string());
   }
   return {};
-}
-
-// The new balance, readable only by the user (the patent's balance encrypted to the user).
-Bytes seal_balance(const pki::Certificate& wallet, const Amount& balance) {
-  const std::string text = balance.to_string();
-  return crypto::seal(wallet.sealing_key(), as_bytes(text));
 }
 
 // What the bank changed in a user's balance since it last told the device (an expired transfer
@@ -363,22 +439,33 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
           if (auto ok = open_account(tx, user_account(user_id)); !ok) {
             return std::unexpected(ok.error());
           }
+          if (auto ok = add_figure(tx, "users", user_slot(user_account(user_id)), 1); !ok) {
+            return std::unexpected(ok.error());
+          }
         } else if (auto ok = check_user(tx, user_id, *wallet); !ok) {
           return std::unexpected(ok.error());
         }
         const auto account = user_account(user_id);
-        if (auto ok = post(tx, o.request_id, kFundingAccount, account, o.amount, now); !ok) {
+        auto before = balance(tx, m_currency, account);
+        if (!before) return std::unexpected(before.error());
+        auto adjusted = change_since_told(tx, user_id, *before);
+        if (!adjusted) return std::unexpected(adjusted.error());
+        if (auto ok = post(tx, o.request_id, stripe(kFundingAccount, o.request_id), account,
+                           o.amount, now);
+            !ok) {
           return std::unexpected(ok.error());
         }
         auto balance_now = balance(tx, m_currency, account);
         if (!balance_now) return std::unexpected(balance_now.error());
         if (auto ok = remember_told(tx, user_id, *balance_now); !ok) return std::unexpected(ok.error());
+        auto notice = protocol::BalanceNotice::of(*balance_now);
+        notice.adjusted = *adjusted;
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
             protocol::DepositReceipt{.request_id = o.request_id,
                                      .user_id = user_id,
                                      .amount = o.amount,
-                                     .sealed_balance = seal_balance(*wallet, *balance_now),
+                                     .sealed_balance = notice.seal(wallet->sealing_key()),
                                      .order = order_digest});
         return Json{{"receipt", receipt.to_json()}};
       });
@@ -430,8 +517,13 @@ Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const J
             {shop_id.to_string(), key_bytes(shop->verify_key()), key_bytes(shop->sealing_key()),
              shop->serial(), now});
         if (!inserted) return std::unexpected(inserted.error());
-        for (const auto& account : {sales_account(shop_id), paying_out_account(shop_id)}) {
+        std::vector<std::string> accounts = {sales_account(shop_id), paying_out_account(shop_id)};
+        for (int k = 1; k < kStripes; ++k) accounts.push_back(sales_account(shop_id) + "#" + std::to_string(k));
+        for (const auto& account : accounts) {
           if (auto ok = open_account(tx, account); !ok) return std::unexpected(ok.error());
+        }
+        if (auto ok = add_figure(tx, "shops", shop_id.bytes().back() % kStripes, 1); !ok) {
+          return std::unexpected(ok.error());
         }
         const auto registered = protocol::sign(
             m_identity.keys.signing, protocol::ShopRegistered{.request_id = request_id,
@@ -531,7 +623,8 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
             !ok) {
           return std::unexpected(ok.error());
         }
-        if (auto ok = post(tx, o.request_id, account, sales_account(c.shop_id), o.amount, now);
+        if (auto ok = post(tx, o.request_id, account, stripe(sales_account(c.shop_id), o.request_id),
+                           o.amount, now);
             !ok) {
           return std::unexpected(ok.error());
         }
@@ -542,13 +635,14 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
         if (auto ok = remember_told(tx, c.user_id, *after); !ok) return std::unexpected(ok.error());
         // The new balance, and what changed before this payment that the device was not told of,
         // so it can check new = old + adjusted - price (S166).
-        const Json told_now = {{"balance", after->to_string()}, {"adjusted", adjusted->to_string()}};
+        auto notice = protocol::BalanceNotice::of(*after);
+        notice.adjusted = *adjusted;
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
             protocol::PaymentReceiptBank{
                 .request_id = o.request_id,
                 .amount = o.amount,
-                .sealed_balance = crypto::seal(wallet->sealing_key(), as_bytes(told_now.dump())),
+                .sealed_balance = notice.seal(wallet->sealing_key()),
                 .order = order_digest});
         return Json{{"receipt", receipt.to_json()}};
       });
@@ -577,19 +671,29 @@ Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Js
   return answer_once(
       *m_db, "payout_start", request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
         if (auto ok = check_shop(tx, shop_id, *shop); !ok) return std::unexpected(ok.error());
-        auto sales = balance(tx, m_currency, sales_account(shop_id));
-        if (!sales) return std::unexpected(sales.error());
-        if (sales->is_negative()) {
-          return fail(ErrorCode::internal,
-                      "shop " + shop_id.to_string() + " has negative sales " + sales->to_string());
-        }
-        if (sales->is_positive()) {
-          if (auto ok = post(tx, request_id, sales_account(shop_id), paying_out_account(shop_id),
-                             *sales, now);
+        // The sales are summed now, from their stripes, and each stripe is set aside.
+        auto stripes = tx.query("SELECT id, balance FROM accounts WHERE id = ? OR id GLOB ?",
+                                {sales_account(shop_id), stripes_pattern(sales_account(shop_id))});
+        if (!stripes) return std::unexpected(stripes.error());
+        Amount total = Amount::zero(m_currency);
+        for (const auto& row : *stripes) {
+          auto part = Amount::from_minor(m_currency, *store::int_at(row, 1));
+          if (!part) return std::unexpected(part.error());
+          if (part->is_negative()) {
+            return fail(ErrorCode::internal, "shop " + shop_id.to_string() + " has negative sales " +
+                                                 part->to_string() + " in " + *store::text_at(row, 0));
+          }
+          if (!part->is_positive()) continue;
+          if (auto ok = post(tx, request_id, *store::text_at(row, 0), paying_out_account(shop_id),
+                             *part, now);
               !ok) {
             return std::unexpected(ok.error());
           }
+          auto sum = total.add(*part);
+          if (!sum) return std::unexpected(sum.error());
+          total = *sum;
         }
+        const auto* sales = &total;
         // Nothing to pay out is finished at once: clearing is never asked to transfer zero.
         auto inserted = tx.exec(
             "INSERT INTO payouts (request_id, shop_id, amount, state, created, finished) "
@@ -638,11 +742,11 @@ Result<Json> VirtualBank::payout_finish(const Json& body) {
                                                set_aside->to_string() + ", the result is for " +
                                                r.amount.to_string());
         }
-        const std::string to = r.paid ? kPayoutAccount : sales_account(*shop_id);
-        if (auto ok = post(tx, r.request_id, paying_out_account(*shop_id), to, r.amount, now);
-            !ok) {
-          return std::unexpected(ok.error());
-        }
+        const auto done = r.paid ? post(tx, r.request_id, paying_out_account(*shop_id),
+                                        stripe(kPayoutAccount, r.request_id), r.amount, now)
+                                 : return_to_sales(tx, r.request_id, paying_out_account(*shop_id),
+                                                   m_currency, now);
+        if (!done) return std::unexpected(done.error());
         const std::string finished = r.paid ? "paid" : "failed";
         auto updated = tx.exec("UPDATE payouts SET state = ?, finished = ? WHERE request_id = ?",
                                {finished, now, r.request_id.to_string()});
@@ -684,8 +788,7 @@ Result<Json> VirtualBank::payout_cancel(const crypto::VerifyKey& center, const J
         }
         auto set_aside = Amount::from_minor(m_currency, *minor);
         if (!set_aside) return std::unexpected(set_aside.error());
-        if (auto ok = post(tx, request_id, paying_out_account(*shop_id), sales_account(*shop_id),
-                           *set_aside, now);
+        if (auto ok = return_to_sales(tx, request_id, paying_out_account(*shop_id), m_currency, now);
             !ok) {
           return std::unexpected(ok.error());
         }
@@ -697,25 +800,9 @@ Result<Json> VirtualBank::payout_cancel(const crypto::VerifyKey& center, const J
 }
 
 Result<Json> VirtualBank::report() {
-  auto figures = ledger_figures();
+  auto figures = totals();
   if (!figures) return std::unexpected(figures.error());
-  const auto& [t, sum] = *figures;
-  return Json{{"currency", std::string(m_currency.code())},
-              {"deposited", t.deposited.to_string()},
-              {"paid_out", t.paid_out.to_string()},
-              {"balances", t.balances.to_string()},
-              {"sales", t.sales.to_string()},
-              {"paying_out", t.paying_out.to_string()},
-              {"in_flight", t.in_flight.to_string()},
-              {"ledger_sum", sum.to_string()},
-              {"users", t.users},
-              {"shops", t.shops}};
-}
-
-Result<VirtualBank::Totals> VirtualBank::totals() const {
-  auto figures = ledger_figures();
-  if (!figures) return std::unexpected(figures.error());
-  return figures->first;
+  return figures->to_json();
 }
 
 // Reconciliation of device-to-device transfers (DESIGN §4): each incoming transfer a wallet
@@ -755,8 +842,9 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
   return answer_once(*m_db, "sync", o.request_id, body, now,
                      [&](store::Transaction& tx) -> Result<Json> {
     if (auto ok = check_user(tx, user, *wallet); !ok) return std::unexpected(ok.error());
-    Json accepted = Json::array(), refused = Json::array(), returned = Json::array(),
-         cases = Json::array();
+    std::vector<std::string> accepted, returned;
+    std::vector<protocol::BalanceNotice::Refusal> refused;
+    Json cases = Json::array();
     const auto flag = [&](const Id128& who, const std::string& kind, const Json& evidence) -> Status {
       const auto statement = protocol::sign(
           m_identity.keys.signing,
@@ -777,7 +865,7 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
       return {};
     };
     const auto refuse = [&](const std::string& id, ErrorCode code, const std::string& why) {
-      refused.push_back({{"transfer_id", id}, {"code", std::string(to_string(code))}, {"why", why}});
+      refused.push_back({id, code, why});
     };
     const auto user_of_key = [&](const crypto::VerifyKey& key) -> Result<std::optional<Id128>> {
       auto row = tx.query_one("SELECT user_id FROM users WHERE verify_key = ?",
@@ -822,7 +910,10 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
       const auto id = *store::text_at(row, 0);
       const auto sender = Id128::parse(*store::text_at(row, 1)).value();
       const auto amount = Amount::from_minor(m_currency, *store::int_at(row, 2)).value();
-      if (auto ok = post(tx, o.request_id, kInFlightAccount, user_account(sender), amount, now); !ok) {
+      const auto transfer_id = Id128::parse(id).value();
+      if (auto ok = post(tx, o.request_id, stripe(kInFlightAccount, transfer_id), user_account(sender),
+                         amount, now);
+          !ok) {
         return std::unexpected(ok.error());
       }
       auto n = tx.exec("UPDATE transfers SET state = 'returned' WHERE transfer_id = ?", {id});
@@ -903,7 +994,9 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
             if (auto ok = flag(user, "replayed_record", record); !ok) return std::unexpected(ok.error());
           }
         } else {  // in flight: the sender was debited already
-          if (auto ok = post(tx, o.request_id, kInFlightAccount, user_account(user), t.amount, now); !ok) {
+          if (auto ok = post(tx, o.request_id, stripe(kInFlightAccount, t.transfer_id),
+                             user_account(user), t.amount, now);
+              !ok) {
             return std::unexpected(ok.error());
           }
           auto n = tx.exec("UPDATE transfers SET state = 'claimed', receiver_user = ? WHERE transfer_id = ?",
@@ -952,7 +1045,9 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
         }
         if (auto ok = insert("claimed", true); !ok) return std::unexpected(ok.error());
       } else {
-        if (auto ok = post(tx, o.request_id, user_account(user), kInFlightAccount, t.amount, now); !ok) {
+        if (auto ok = post(tx, o.request_id, user_account(user), stripe(kInFlightAccount, t.transfer_id),
+                           t.amount, now);
+            !ok) {
           return std::unexpected(ok.error());
         }
         if (auto ok = insert("in_flight", false); !ok) return std::unexpected(ok.error());
@@ -965,12 +1060,14 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
     auto after = balance(tx, m_currency, user_account(user));
     if (!after) return std::unexpected(after.error());
     if (auto ok = remember_told(tx, user, *after); !ok) return std::unexpected(ok.error());
-    const Json result = {{"balance", after->to_string()}, {"accepted", accepted},
-                         {"refused", refused}, {"returned", returned}};
+    auto notice = protocol::BalanceNotice::of(*after);
+    notice.accepted = std::move(accepted);
+    notice.refused = std::move(refused);
+    notice.returned = std::move(returned);
     const auto receipt = protocol::sign(
         m_identity.keys.signing,
         protocol::SyncReceipt{.request_id = o.request_id,
-                              .sealed_result = crypto::seal(wallet->sealing_key(), as_bytes(result.dump())),
+                              .sealed_result = notice.seal(wallet->sealing_key()),
                               .order = order->digest()});
     return Json{{"receipt", receipt.to_json()}, {"cases", cases}};
   });
@@ -999,6 +1096,25 @@ Result<Json> VirtualBank::audit() const {
       }
     }
     if (sum != 0) problems.push_back("bank ledger sums to " + std::to_string(sum) + ", not zero");
+    // The running figures the report reads, against what they sum.
+    auto figures = tx.query(
+        "SELECT f.name, f.total, CASE f.name "
+        "  WHEN 'held' THEN (SELECT COALESCE(SUM(CASE WHEN balance > 0 THEN balance END), 0) "
+        "                    FROM accounts WHERE id GLOB 'user:*') "
+        "  WHEN 'owed' THEN (SELECT COALESCE(SUM(CASE WHEN balance < 0 THEN -balance END), 0) "
+        "                    FROM accounts WHERE id GLOB 'user:*') "
+        "  WHEN 'users' THEN (SELECT COUNT(*) FROM users) "
+        "  WHEN 'shops' THEN (SELECT COUNT(*) FROM shops) END "
+        "FROM (SELECT name, SUM(value) AS total FROM figures GROUP BY name) f");
+    if (!figures) return std::unexpected(figures.error());
+    for (const auto& row : *figures) {
+      ++checked;
+      if (store::is_null_at(row, 2) || *store::int_at(row, 1) != *store::int_at(row, 2)) {
+        problems.push_back("bank figure " + *store::text_at(row, 0) + ": kept " +
+                           std::to_string(*store::int_at(row, 1)) + " but the ledger sums to " +
+                           (store::is_null_at(row, 2) ? "nothing" : std::to_string(*store::int_at(row, 2))));
+      }
+    }
     auto transfers = tx.query("SELECT transfer_id, sender_key, statement FROM transfers");
     if (!transfers) return std::unexpected(transfers.error());
     for (const auto& row : *transfers) {
@@ -1027,48 +1143,52 @@ Result<Json> VirtualBank::audit() const {
   return Json{{"checked", checked}, {"problems", problems}};
 }
 
-Result<std::pair<VirtualBank::Totals, Amount>> VirtualBank::ledger_figures() const {
-  std::optional<std::pair<Totals, Amount>> out;
+Result<protocol::Circulation> VirtualBank::totals() const {
+  auto out = protocol::Circulation::zero(m_currency);
   auto done = m_db->read([&](store::Transaction& tx) -> Status {
-    // SQLite's SUM of integers fails on overflow rather than wrapping.
+    // Only the striped system accounts, the shops' accounts and the running figures are read:
+    // never every user's account. SQLite's SUM of integers fails on overflow rather than wrapping.
     auto row = tx.query_one(
         "SELECT "
-        "COALESCE(SUM(CASE WHEN id = 'funding:card' THEN balance END), 0), "
-        "COALESCE(SUM(CASE WHEN id = 'payout:bank' THEN balance END), 0), "
-        "COALESCE(SUM(CASE WHEN id GLOB 'user:*' THEN balance END), 0), "
-        "COALESCE(SUM(CASE WHEN id GLOB 'shop:*:sales' THEN balance END), 0), "
-        "COALESCE(SUM(CASE WHEN id GLOB 'shop:*:paying_out' THEN balance END), 0), "
-        "COALESCE(SUM(balance), 0), "
-        "(SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM shops), "
-        "COALESCE(SUM(CASE WHEN id = 'transfers:in_flight' THEN balance END), 0) "
-        "FROM accounts");
+        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'funding:card' "
+        "   OR id GLOB 'funding:card#*'), "
+        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'payout:bank' "
+        "   OR id GLOB 'payout:bank#*'), "
+        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'transfers:in_flight' "
+        "   OR id GLOB 'transfers:in_flight#*'), "
+        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id GLOB 'shop:*:sales*'), "
+        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id GLOB 'shop:*:paying_out'), "
+        "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'held'), "
+        "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'owed'), "
+        "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'users'), "
+        "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'shops'), "
+        "(SELECT COUNT(*) FROM cases)");
     if (!row) return std::unexpected(row.error());
-    if (!*row) return fail(ErrorCode::internal, "the ledger query returned no row");
-    std::array<std::int64_t, 9> v{};
+    std::array<std::int64_t, 10> v{};
     for (std::size_t i = 0; i < v.size(); ++i) {
       auto value = store::int_at(**row, i);
       if (!value) return std::unexpected(value.error());
       v[i] = *value;
     }
-    std::array<std::optional<Amount>, 6> amounts;
-    for (std::size_t i = 0; i < amounts.size(); ++i) {
-      auto amount = Amount::from_minor(m_currency, v[i]);
+    const std::array<std::pair<Amount*, std::int64_t>, 7> amounts = {{{&out.deposited, -v[0]},
+                                                                       {&out.paid_out, v[1]},
+                                                                       {&out.in_flight, v[2]},
+                                                                       {&out.unpaid_sales, v[3]},
+                                                                       {&out.paying_out, v[4]},
+                                                                       {&out.balances, v[5]},
+                                                                       {&out.owed, v[6]}}};
+    for (const auto& [field, minor] : amounts) {
+      auto amount = Amount::from_minor(m_currency, minor);
       if (!amount) return std::unexpected(amount.error());
-      amounts[i] = *amount;
+      *field = *amount;
     }
-    out.emplace(Totals{.deposited = amounts[0]->negate(),
-                       .paid_out = *amounts[1],
-                       .balances = *amounts[2],
-                       .sales = *amounts[3],
-                       .paying_out = *amounts[4],
-                       .users = v[6],
-                       .shops = v[7],
-                       .in_flight = Amount::from_minor(m_currency, v[8]).value()},
-                *amounts[5]);
+    out.users = v[7];
+    out.shops = v[8];
+    out.open_cases = v[9];
     return {};
   });
   if (!done) return std::unexpected(done.error());
-  return std::move(*out);
+  return out;
 }
 
 }  // namespace ecash::bank

@@ -16,6 +16,7 @@
 #include "base/id.hpp"
 #include "parties/common/party_kit.hpp"
 #include "pki/trust_store.hpp"
+#include "protocol/circulation.hpp"
 #include "protocol/transport.hpp"
 #include "store/database.hpp"
 
@@ -30,8 +31,7 @@ namespace ecash::bank {
 //   payout_finish  {result}                                                -> {state, amount}
 //   payout_cancel  {center}  (clearing refused; the sales come back)       -> {state, amount}
 //   sync           {wallet_certificate, order, center}  (reconcile transfers) -> {receipt, cases}
-//   report         {} -> {currency, deposited, paid_out, balances, sales, paying_out, ledger_sum,
-//                         users, shops}
+//   report         {} -> protocol::Circulation's JSON (the bank's figures; no institutions)
 class VirtualBank final : public protocol::Endpoint {
  public:
   // Opens or creates the bank's store at db_path (conflict if it was created for another currency).
@@ -45,16 +45,9 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
                                 const protocol::Json& body) override;
 
-  // The circulation figures, from the ledger:
-  // deposited - paid_out == balances + sales + paying_out.
-  struct Totals {
-    Amount deposited, paid_out, balances, sales, paying_out;
-    std::int64_t users, shops;
-    Amount in_flight;  // transfers debited from their sender, not yet claimed
-
-    friend bool operator==(const Totals&, const Totals&) = default;
-  };
-  Result<Totals> totals() const;
+  // The circulation figures, from the ledger's running totals (never a scan of every account):
+  // deposited - paid_out == balances - owed + in_flight + unpaid_sales + paying_out.
+  Result<protocol::Circulation> totals() const;
   // Re-derives balances from postings and re-verifies stored statements:
   // {"checked": n, "problems": [...]}.
   Result<protocol::Json> audit() const;
@@ -79,8 +72,6 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> payout_cancel(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> report();
   Result<protocol::Json> sync(const crypto::VerifyKey& center, const protocol::Json& body);
-  // The totals and the sum over every account (zero unless the ledger is broken), one snapshot.
-  Result<std::pair<Totals, Amount>> ledger_figures() const;
 
   // invalid_argument unless positive, currency_mismatch unless in the bank's currency.
   Status check_amount(const char* what, const Amount& amount) const;

@@ -4,6 +4,7 @@
 
 #include "base/account_number.hpp"
 #include "crypto/encoding.hpp"
+#include "protocol/notice.hpp"
 #include "protocol/statements.hpp"
 
 namespace ecash::wallet {
@@ -111,9 +112,9 @@ Result<Amount> Wallet::balance() {
 }
 
 Result<Amount> Wallet::opened_balance(const Bytes& sealed) {
-  auto plain = m_keys.sealing.open(sealed);
-  if (!plain) return std::unexpected(plain.error());
-  return Amount::parse(as_text(*plain));
+  auto notice = protocol::BalanceNotice::open(m_keys.sealing, sealed);
+  if (!notice) return std::unexpected(notice.error());
+  return notice->balance;
 }
 
 Status Wallet::save_pending(const Id128& request_id, const std::string& route, const Json& body,
@@ -344,15 +345,11 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
   if (receipt->body.amount != o.amount) {
     return fail(ErrorCode::bad_signature, "the receipt is for another payment");
   }
-  auto plain = m_keys.sealing.open(receipt->body.sealed_balance);
-  if (!plain) return std::unexpected(plain.error());
-  const Json told = protocol::parse_limited(as_text(*plain));
-  protocol::FieldReader tr(told, "payment balance");
-  const Result<Amount> new_balance = tr.amount("balance");
-  const auto adjusted = tr.amount("adjusted");
-  if (auto ok = tr.status(); !ok) return std::unexpected(ok.error());
+  auto notice = protocol::BalanceNotice::open(m_keys.sealing, receipt->body.sealed_balance);
+  if (!notice) return std::unexpected(notice.error());
+  const Result<Amount> new_balance = notice->balance;
   // S166, with what the bank changed meanwhile (an expired transfer of ours returned).
-  auto with_adjustment = balance_before.add(adjusted);
+  auto with_adjustment = balance_before.add(notice->adjusted);
   if (!with_adjustment) return std::unexpected(with_adjustment.error());
   auto expected = with_adjustment->sub(o.amount);
   if (*new_balance != *expected) {
@@ -720,21 +717,11 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
   if (!checked) return std::unexpected(checked.error());
   const auto* order = &checked->order;
   const auto* receipt = &checked->receipt;
-  auto plain = m_keys.sealing.open(receipt->body.sealed_result);
-  if (!plain) return std::unexpected(plain.error());
-  const Json result = protocol::parse_limited(as_text(*plain));
-  protocol::FieldReader r(result, "sync result");
-  const auto balance = r.amount("balance");
-  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
-  Sync out{balance, 0, 0, 0};
-  for (const char* list : {"accepted", "refused", "returned"}) {
-    if (!result.contains(list) || !result[list].is_array()) {
-      return fail(ErrorCode::malformed, std::string("sync result: no list ") + list);
-    }
-  }
-  out.accepted = static_cast<int>(result["accepted"].size());
-  out.refused = static_cast<int>(result["refused"].size());
-  out.returned = static_cast<int>(result["returned"].size());
+  auto notice = protocol::BalanceNotice::open(m_keys.sealing, receipt->body.sealed_result);
+  if (!notice) return std::unexpected(notice.error());
+  const auto balance = notice->balance;
+  Sync out{balance, static_cast<int>(notice->accepted.size()),
+           static_cast<int>(notice->refused.size()), static_cast<int>(notice->returned.size())};
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     // Every record sent in this sync is settled, whatever the bank judged.
     for (const char* sql : {"UPDATE incoming SET reconciled = 1 WHERE sync_request = ?",
