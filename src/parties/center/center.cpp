@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "crypto/random.hpp"
+
 #include "protocol/statements.hpp"
 
 namespace ecash::center {
@@ -11,7 +13,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 2> kMigrations = {{
+constexpr std::array<store::Migration, 3> kMigrations = {{
     {1, "CREATE TABLE users (user_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
         "certificate_serial TEXT NOT NULL, certificate TEXT NOT NULL, sealed_card BLOB NOT NULL);"
         "CREATE TABLE shops (shop_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
@@ -23,6 +25,10 @@ constexpr std::array<store::Migration, 2> kMigrations = {{
     {2, "CREATE TABLE cases (case_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, "
         "statement TEXT NOT NULL, evidence TEXT NOT NULL, opened INTEGER NOT NULL, "
         "state TEXT NOT NULL);"},
+    // Which node runs an open saga, until when (a lease, so one runs it at a time).
+    {3, "ALTER TABLE sagas ADD COLUMN lease_owner TEXT;"
+        "ALTER TABLE sagas ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX sagas_open ON sagas (state);"},
 }};
 
 // Errors that say nothing was decided (a party out of reach): the saga stays open for resume().
@@ -60,7 +66,10 @@ Center::Center(std::unique_ptr<store::Database> db, parties::Identity identity,
       m_clock(clock),
       m_currency(currency),
       m_clearing(std::move(clearing)),
-      m_bank(std::move(bank)) {}
+      m_bank(std::move(bank)) {
+  crypto::SecureRandom random;
+  m_node = Id128::random(random).to_string();
+}
 
 Result<std::unique_ptr<Center>> Center::open(const std::string& db_path, parties::Identity identity,
                                              parties::Directory directory,
@@ -104,21 +113,25 @@ Result<Json> Center::dispatch(const pki::Certificate& caller, std::string_view r
 Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
                               const pki::Certificate& caller, const Json& body,
                               const crypto::Digest& digest, const Steps& steps) {
-  std::lock_guard lock(m_mutex);
   const auto id = request_id.to_string();
   const Bytes digest_bytes(digest.begin(), digest.end());
+  // The saga is leased to this node while it runs: no lock is held across the calls to clearing
+  // and the bank, and a second copy of the request (a wallet's retry) does not run it twice
+  // meanwhile. A lease left by a crash runs out, and the saga is taken over.
   std::optional<Result<Json>> settled;
+  const auto lease_now = m_clock.now();
   auto opened = m_db->transact([&](store::Transaction& tx) -> Status {
     auto row = tx.query_one(
-        "SELECT route, digest, state, answer, error_code, error_message FROM sagas "
-        "WHERE request_id = ?",
+        "SELECT route, digest, state, answer, error_code, error_message, lease_owner, lease_until "
+        "FROM sagas WHERE request_id = ?",
         {id});
     if (!row) return std::unexpected(row.error());
     if (!*row) {
       auto n = tx.exec(
-          "INSERT INTO sagas (request_id, route, digest, caller, body, state, updated) "
-          "VALUES (?, ?, ?, ?, ?, 'open', ?)",
-          {id, std::string(route), digest_bytes, caller.to_pem(), body.dump(), m_clock.now()});
+          "INSERT INTO sagas (request_id, route, digest, caller, body, state, updated, lease_owner, "
+          "lease_until) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+          {id, std::string(route), digest_bytes, caller.to_pem(), body.dump(), lease_now, m_node,
+           lease_now + kSagaLease});
       if (!n) return std::unexpected(n.error());
       return {};
     }
@@ -127,23 +140,45 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
       return fail(ErrorCode::replayed, "request ID " + id + " was used by another request");
     }
     const auto state = *store::text_at(r, 2);
-    if (state == "done") settled = Json::parse(*store::text_at(r, 3));
+    if (state == "done") {
+      settled = Json::parse(*store::text_at(r, 3));
+      return {};
+    }
     if (state == "failed") {
       settled = std::unexpected(Error{error_code_from_string(*store::text_at(r, 4)),
                                       *store::text_at(r, 5)});
+      return {};
     }
+    const bool leased = !store::is_null_at(r, 6) && *store::text_at(r, 6) != m_node &&
+                        *store::int_at(r, 7) > lease_now;
+    if (leased && !m_take_over) {
+      settled = fail(ErrorCode::unavailable, "request " + id + " is being answered: ask again");
+      return {};
+    }
+    auto n = tx.exec("UPDATE sagas SET lease_owner = ?, lease_until = ? WHERE request_id = ?",
+                     {m_node, lease_now + kSagaLease, id});
+    if (!n) return std::unexpected(n.error());
     return {};
   });
   if (!opened) return std::unexpected(opened.error());
   if (settled) return *settled;
 
+  const auto release = [&](store::Transaction& tx) -> Status {
+    auto n = tx.exec("UPDATE sagas SET lease_until = 0 WHERE request_id = ? AND lease_owner = ?",
+                     {id, m_node});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  };
   auto outcome = steps();
   if (!outcome) {
-    if (is_transient(outcome.error())) return std::unexpected(outcome.error());
+    if (is_transient(outcome.error())) {
+      (void)m_db->transact(release);  // open for a retry or resume() at once
+      return std::unexpected(outcome.error());
+    }
     auto recorded = m_db->transact([&](store::Transaction& tx) -> Status {
       auto n = tx.exec(
           "UPDATE sagas SET state = 'failed', error_code = ?, error_message = ?, updated = ? "
-          "WHERE request_id = ?",
+          "WHERE request_id = ? AND state = 'open'",
           {std::string(to_string(outcome.error().code)), outcome.error().message, m_clock.now(),
            id});
       if (!n) return std::unexpected(n.error());
@@ -152,16 +187,27 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
     if (!recorded) return std::unexpected(recorded.error());
     return std::unexpected(outcome.error());
   }
+  std::optional<Json> finished_first;
   auto finished = m_db->transact([&](store::Transaction& tx) -> Status {
+    // Finished meanwhile by a node that took the lease over: its answer stands.
+    auto row = tx.query_one("SELECT state, answer FROM sagas WHERE request_id = ?", {id});
+    if (!row) return std::unexpected(row.error());
+    if (*row && *store::text_at(**row, 0) == "done") {
+      finished_first = Json::parse(*store::text_at(**row, 1));
+      return {};
+    }
     if (outcome->effects) {
       if (auto ok = outcome->effects(tx); !ok) return ok;
     }
-    auto n = tx.exec("UPDATE sagas SET state = 'done', answer = ?, updated = ? WHERE request_id = ?",
-                     {outcome->answer.dump(), m_clock.now(), id});
+    auto n = tx.exec(
+        "UPDATE sagas SET state = 'done', answer = ?, updated = ?, lease_until = 0 "
+        "WHERE request_id = ?",
+        {outcome->answer.dump(), m_clock.now(), id});
     if (!n) return std::unexpected(n.error());
     return {};
   });
   if (!finished) return std::unexpected(finished.error());
+  if (finished_first) return *finished_first;
   return outcome->answer;
 }
 
@@ -178,6 +224,8 @@ Result<int> Center::resume() {
   });
   if (!listed) return std::unexpected(listed.error());
   int finished = 0;
+  // Before serving, as the only center: leases a crashed run left are taken over at once.
+  m_take_over = true;
   for (const auto& [route, caller_pem, body_text] : open_sagas) {
     auto caller = pki::Certificate::from_pem(caller_pem);
     if (!caller) return std::unexpected(caller.error());
@@ -185,6 +233,7 @@ Result<int> Center::resume() {
     auto result = dispatch(*caller, route, Json::parse(body_text));
     if (result || !is_transient(result.error())) ++finished;
   }
+  m_take_over = false;
   return finished;
 }
 

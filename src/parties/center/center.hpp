@@ -3,11 +3,12 @@
 // (certificate, card number sealed to clearing) and shop ID -> (certificate, account number sealed
 // to clearing), and never sees an article or a balance. Each request runs as a saga recorded before
 // its first outside call, so a crash is finished by resume(): a charge is always credited or
-// refunded. Thread-safe: sagas are serialised.
+// refunded. Thread-safe: requests run in parallel; a saga is leased (in the store) to the node
+// running it, and no lock is held across a call to another party.
 #pragma once
 
 #include <memory>
-#include <mutex>
+#include <atomic>
 #include <string>
 
 #include "base/amount.hpp"
@@ -41,7 +42,8 @@ class Center final : public protocol::Endpoint {
   // Re-verifies every stored signature chain: {"checked": n, "problems": [...]}.
   Result<protocol::Json> audit();
 
-  // Finishes the sagas a crash left open; the number finished.
+  // Finishes the sagas a crash left open, taking over the leases a crashed run left (call it
+  // before serving, as the only center); the number finished.
   Result<int> resume();
 
   Center(std::unique_ptr<store::Database> db, parties::Identity identity,
@@ -85,7 +87,10 @@ class Center final : public protocol::Endpoint {
   // A certificate in a message, parsed but not checked against trust (a saga already begun).
   static Result<pki::Certificate> certificate_field(const protocol::Json& body, const char* name);
 
-  std::recursive_mutex m_mutex;  // one saga at a time
+  // How long a node holds an open saga before another may take it over.
+  static constexpr UnixSeconds kSagaLease = 15;
+  std::string m_node;  // this node's name in the leases, new on every start
+  std::atomic<bool> m_take_over = false;
   std::unique_ptr<store::Database> m_db;
   parties::Identity m_identity;
   parties::Directory m_directory;

@@ -178,6 +178,24 @@ Status DeviceState::connect(store::Database& db, protocol::Channel& center, cons
   const Json saved = {{"directory", view->directory.to_json()},
                       {"crl", view->crl.to_pem()},
                       {"currency", std::string(view->currency.code())}};
+  if (m_view && m_trust) {
+    // Connected before, and maybe serving: the view stays as it is (requests may be reading it);
+    // only the CRL, which the trust store takes while others verify, is brought up to date.
+    const auto same = [](const pki::Certificate& a, const pki::Certificate& b) {
+      return a.fingerprint() == b.fingerprint();
+    };
+    const auto& d = m_view->directory;
+    if (!same(d.ca, view->directory.ca) || !same(d.center, view->directory.center) ||
+        !same(d.bank, view->directory.bank) || !same(d.clearing, view->directory.clearing) ||
+        m_view->currency != view->currency) {
+      return fail(ErrorCode::conflict,
+                  "the operator's certificates or currency changed: restart to take them");
+    }
+    if (view->crl.this_update() > m_trust->anchor().crl.this_update()) {
+      if (auto ok = m_trust->update_crl(view->crl); !ok) return ok;
+    }
+    return write_setting(db, "operator", saved.dump());
+  }
   if (auto ok = write_setting(db, "operator", saved.dump()); !ok) return ok;
   m_trust = std::make_unique<pki::TrustStore>(pki::TrustAnchor{*m_ca, view->crl});
   m_view = std::move(*view);

@@ -47,7 +47,9 @@ Result<OperatorView> fetch_operator(protocol::Channel& center, const pki::Certif
                                     const Clock& clock);
 
 // A device's enrolment and its view of the operator, kept in its settings table: what wallets
-// and shops hold alike. Not thread-safe.
+// and shops hold alike. Once connected, connecting again (a refresh) only brings the CRL in the
+// trust store up to date, which is safe while other threads read the view and verify; load, enrol
+// and the first connect are not thread-safe.
 class DeviceState {
  public:
   // Reads what earlier runs saved.
@@ -57,7 +59,8 @@ class DeviceState {
   Status enrol(store::Database& db, protocol::Channel& ca, const crypto::PartyKeys& keys,
                pki::Role role, const std::string& name, const std::string& address,
                const std::string& account_number, const Clock& clock, RandomSource& random);
-  // Fetches and saves the operator's directory and CRL (checked against the pinned CA).
+  // Fetches and saves the operator's directory and CRL (checked against the pinned CA). A later
+  // call takes a newer CRL; conflict if the operator's certificates or currency changed.
   Status connect(store::Database& db, protocol::Channel& center, const Clock& clock);
   // invalid_argument until enrolled and connected.
   Status ready() const;
