@@ -4,10 +4,8 @@
 // picks; each wallet command is a process of its own.
 #include "demo.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
+#include "processes.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -20,8 +18,6 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace ecash::app {
 namespace {
 
@@ -31,43 +27,16 @@ using Json = nlohmann::json;
 void step(const std::string& text) { std::cout << "\n== " << text << "\n"; }
 void say(const std::string& text) { std::cout << "   " << text << "\n"; }
 
-std::string self_path() {
-  std::error_code ec;
-  auto path = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("ecash") : path.string();
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class Demo {
  public:
-  explicit Demo(fs::path dir) : m_dir(std::move(dir)), m_self(self_path()) {}
+  explicit Demo(fs::path dir) : m_dir(std::move(dir)), m_processes(m_dir) {}
 
-  ~Demo() { stop_all(); }
-
-  struct Output {
-    int status = -1;
-    std::string out;
-    std::string err;
-  };
+  using Output = Processes::Output;
 
   // Runs `ecash ARGS...` to its end, stdin from `input` when given; shows the command line.
   Output run(const std::vector<std::string>& args, const std::string& input = {}, bool show = true) {
     if (show) std::cout << "   $ ecash " << shown(args) << "\n";
-    const auto out_path = m_dir / "last.out";
-    const auto err_path = m_dir / "last.err";
-    const auto in_path = m_dir / "last.in";
-    std::ofstream(in_path) << input;
-    pid_t pid = spawn(args, out_path, err_path, in_path);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    Output o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out_path), read_file(err_path)};
-    return o;
+    return m_processes.run(args, input);
   }
 
   // Runs, shows what it printed (indented), and stops the demo if it failed.
@@ -93,33 +62,17 @@ class Demo {
   std::string start(const std::string& name, const std::vector<std::string>& args,
                     const fs::path& listening) {
     std::cout << "   $ ecash " << shown(args) << " &\n";
-    fs::remove(listening);
-    const auto log = m_dir / (name + ".log");
-    m_background.push_back({name, spawn(args, log, log, "/dev/null")});
-    for (int i = 0; i < 300; ++i) {
-      auto url = read_file(listening);
-      while (!url.empty() && url.back() == '\n') url.pop_back();
-      if (!url.empty()) return url;
-      int status = 0;
-      if (waitpid(m_background.back().pid, &status, WNOHANG) != 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    unexpected(name + " did not start", read_file(log));
+    auto url = m_processes.start(name, args, listening);
+    if (!url) unexpected(name + " did not start", url.error().message);
+    return *url;
   }
 
-  void stop_all() {
-    for (const auto& b : m_background) kill(b.pid, SIGTERM);
-    for (const auto& b : m_background) {
-      int status = 0;
-      waitpid(b.pid, &status, 0);
-    }
-    m_background.clear();
-  }
+  void stop_all() { m_processes.stop_all(); }
 
   [[noreturn]] void unexpected(const std::string& what, const std::string& detail) {
     std::cout << "UNEXPECTED: " << what << "\n" << detail << "\n";
-    for (const auto& b : m_background) {
-      std::cout << "--- " << b.name << ".log\n" << read_file(m_dir / (b.name + ".log"));
+    for (const auto& b : m_processes.background()) {
+      std::cout << "--- " << b.name << ".log\n" << m_processes.log(b.name);
     }
     stop_all();
     std::exit(1);
@@ -135,11 +88,6 @@ class Demo {
   const fs::path& dir() const { return m_dir; }
 
  private:
-  struct Background {
-    std::string name;
-    pid_t pid;
-  };
-
   static std::string shown(const std::vector<std::string>& args) {
     std::string line;
     for (const auto& a : args) {
@@ -150,32 +98,8 @@ class Demo {
     return line;
   }
 
-  pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
-              const fs::path& in) {
-    std::vector<std::string> all{m_self};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 0, in.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&files, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (err == out) {
-      posix_spawn_file_actions_adddup2(&files, 1, 2);
-    } else {
-      posix_spawn_file_actions_addopen(&files, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    }
-    pid_t pid = 0;
-    const int failed = posix_spawn(&pid, m_self.c_str(), &files, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&files);
-    if (failed != 0) unexpected("cannot start " + m_self, std::strerror(failed));
-    return pid;
-  }
-
   fs::path m_dir;
-  std::string m_self;
-  std::vector<Background> m_background;
+  Processes m_processes;
 };
 
 std::string trimmed(std::string text) {

@@ -1,5 +1,7 @@
 #include "crypto/keys.hpp"
 
+#include <atomic>
+
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -61,7 +63,22 @@ Result<SigningKey> SigningKey::from_seed(ByteView seed) {
   return key;
 }
 
+namespace {
+struct Counters {
+  std::atomic<std::uint64_t> signs{0}, verifies{0}, seals{0}, opens{0};
+};
+Counters g_counters;
+}  // namespace
+
+OperationCounts operation_counts() {
+  return {g_counters.signs.load(std::memory_order_relaxed),
+          g_counters.verifies.load(std::memory_order_relaxed),
+          g_counters.seals.load(std::memory_order_relaxed),
+          g_counters.opens.load(std::memory_order_relaxed)};
+}
+
 Signature SigningKey::sign(const CanonicalWriter& statement) const {
+  g_counters.signs.fetch_add(1, std::memory_order_relaxed);
   std::array<std::uint8_t, 64> sig{};
   const auto msg = statement.data();
   crypto_sign_detached(sig.data(), nullptr, msg.data(), msg.size(), m_secret.data());
@@ -69,6 +86,7 @@ Signature SigningKey::sign(const CanonicalWriter& statement) const {
 }
 
 Status verify_encoded(const VerifyKey& key, ByteView encoded, const Signature& signature) {
+  g_counters.verifies.fetch_add(1, std::memory_order_relaxed);
   ensure_sodium();
   if (crypto_sign_verify_detached(signature.bytes().data(), encoded.data(), encoded.size(),
                                   key.bytes().data()) != 0) {
@@ -108,6 +126,7 @@ Result<SealingKey> SealingKey::from_secret(ByteView secret) {
 }
 
 Bytes seal(const SealingPublicKey& to, ByteView plaintext) {
+  g_counters.seals.fetch_add(1, std::memory_order_relaxed);
   ensure_sodium();
   Bytes out(plaintext.size() + crypto_box_SEALBYTES);
   crypto_box_seal(out.data(), plaintext.data(), plaintext.size(), to.bytes().data());
@@ -115,6 +134,7 @@ Bytes seal(const SealingPublicKey& to, ByteView plaintext) {
 }
 
 Result<Bytes> SealingKey::open(ByteView sealed) const {
+  g_counters.opens.fetch_add(1, std::memory_order_relaxed);
   if (sealed.size() < crypto_box_SEALBYTES) {
     return fail(ErrorCode::unseal_failed, "sealed box too short");
   }

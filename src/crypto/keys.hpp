@@ -90,6 +90,13 @@ struct PartyKeys {
   static PartyKeys generate();
 };
 
+// How many of each public-key operation this process has made (what the load generator's floor
+// counts one payment by). Relaxed counters: cheap, and exact once the threads are done.
+struct OperationCounts {
+  std::uint64_t signs = 0, verifies = 0, seals = 0, opens = 0;
+};
+OperationCounts operation_counts();
+
 // conflict if path exists; io_error on failure. The file is written whole or not at all.
 Status write_key_file(const std::string& path, const PartyKeys& keys);
 // insecure_permissions if group or others may read it; malformed for a damaged file.

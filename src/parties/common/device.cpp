@@ -252,6 +252,11 @@ Device::Device(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::
 
 Result<Device::Files> Device::open_files(const std::string& home, const std::string& name,
                                          std::span<const store::Migration> migrations) {
+  if (home.empty()) {
+    auto db = store::open_sqlite(":memory:", migrations);
+    if (!db) return std::unexpected(db.error());
+    return Files{crypto::PartyKeys::generate(), std::move(*db)};
+  }
   std::filesystem::create_directories(home);
   auto keys = load_or_create_keys(home + "/" + name + ".keys");
   if (!keys) return std::unexpected(keys.error());

@@ -104,13 +104,16 @@ class Device {
   std::optional<pki::TrustAnchor> trust_anchor() const;
   // The operator's currency, once connected.
   std::optional<Currency> currency() const;
+  // This device's keys (for its own TLS identity).
+  const crypto::PartyKeys& keys() const { return m_keys; }
   // A setting of the device's own (for the command line: where its operator is).
   Result<std::optional<std::string>> setting(std::string_view key);
   Status set_setting(std::string_view key, const std::string& value);
 
  protected:
   // Opens the device D whose files are home/<name>.keys (created when new) and home/<name>.db,
-  // and loads what earlier runs saved.
+  // and loads what earlier runs saved. An empty home is a device held in memory only (new keys,
+  // an in-memory store): a stand-in for a device, as the load generator makes thousands of.
   template <class D>
   static Result<std::unique_ptr<D>> open_device(const std::string& home, const std::string& name,
                                                 std::span<const store::Migration> migrations,

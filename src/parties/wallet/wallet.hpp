@@ -21,6 +21,10 @@ class Wallet : public parties::Device {
 
   static Result<std::unique_ptr<Wallet>> open(const std::string& home, const Clock& clock,
                                               RandomSource& random);
+  // A wallet held in memory only: new keys, nothing written to disk (the load generator's).
+  static Result<std::unique_ptr<Wallet>> open_in_memory(const Clock& clock, RandomSource& random) {
+    return open("", clock, random);
+  }
 
   // Enrols with the CA: name and address go to the CA alone; the card number stays here and
   // only its salted commitment is certified.
