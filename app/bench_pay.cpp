@@ -496,7 +496,8 @@ class Bench {
   // its own TLS connection to its shop's till.
   Status make_wallets() {
     m_devices.resize(static_cast<std::size_t>(m_options.wallets));
-    const long each = (m_options.payments + m_options.wallets) / m_options.wallets + 2;
+    // Twice what an even share needs: threads run at different speeds.
+    const long each = 2 * (m_options.payments / m_options.wallets) + 10;
     const auto deposit = Amount::from_minor(m_eur, m_amount.minor() * each).value();
     net::Limits till_limits;
     if (full_handshake()) {

@@ -11,16 +11,17 @@ namespace ecash::local {
 using protocol::Json;
 
 Result<Json> LocalChannel::call(std::string_view route, const Json& body) {
-  // What crosses a link is text: parse it again as the receiver would.
+  Tap* const tap = *m_tap;
+  // Co-hosted roles hand each other the message itself (the receiver only reads it); with a tap
+  // in place, what crosses the link is text, parsed again as the receiver would over the network.
+  if (tap == nullptr) return m_target.handle(m_caller, route, body);
   Json request = Json::parse(body.dump());
-  if (*m_tap != nullptr) {
-    if (auto error = (*m_tap)->cut(m_link, route)) return std::unexpected(*error);
-    (*m_tap)->on_request(m_link, route, request);
-  }
+  if (auto error = tap->cut(m_link, route)) return std::unexpected(*error);
+  tap->on_request(m_link, route, request);
   auto answer = m_target.handle(m_caller, route, request);
   if (!answer) return answer;
   Json reply = Json::parse(answer->dump());
-  if (*m_tap != nullptr) (*m_tap)->on_answer(m_link, route, reply);
+  tap->on_answer(m_link, route, reply);
   return reply;
 }
 

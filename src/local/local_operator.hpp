@@ -1,7 +1,8 @@
 // In-process glue: every operator role (CA, center, bank, clearing) and the institution sandboxes
 // in one process, each with its own keys and store, passing JSON messages through LocalChannels
-// exactly as the network will (text round trip included). A Tap sees, and may change, every
-// message in transit: the tests' man in the middle. Not thread-safe.
+// as the network does (with a tap in place, as text parsed again). A Tap sees, and may change,
+// every message in transit: the tests' man in the middle. The parties are thread-safe; the tap is
+// set while no request runs.
 #pragma once
 
 #include <memory>

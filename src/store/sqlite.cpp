@@ -182,6 +182,8 @@ class SqliteDatabase final : public Database {
     Status result;
     std::exception_ptr exception;
     bool done = false;
+    bool lead = false;
+    std::condition_variable woken;
   };
   // A batch holds at most this many bodies, so that a steady stream of writers still commits.
   static constexpr std::size_t kMaxBatch = 256;
@@ -196,9 +198,8 @@ class SqliteDatabase final : public Database {
   std::unique_ptr<Connection> m_writer;  // only the leader uses it
 
   std::mutex m_queue_mutex;
-  std::condition_variable m_queue_done;
   std::deque<Pending*> m_queue;
-  bool m_leader = false;
+  bool m_leader = false;  // a caller is running a batch, and will hand over to the next in line
 
   std::mutex m_readers_mutex;
   std::condition_variable m_reader_free;
@@ -207,14 +208,14 @@ class SqliteDatabase final : public Database {
 };
 
 Status SqliteDatabase::transact(const std::function<Status(Transaction&)>& body) {
-  Pending mine{&body, {}, nullptr, false};
+  Pending mine{&body, {}, nullptr};
   std::unique_lock lock(m_queue_mutex);
   m_queue.push_back(&mine);
+  if (m_leader) {
+    // Woken once: when a leader has committed this body, or when this one is to lead next.
+    mine.woken.wait(lock, [&] { return mine.done || mine.lead; });
+  }
   while (!mine.done) {
-    if (m_leader) {
-      m_queue_done.wait(lock);
-      continue;
-    }
     m_leader = true;
     std::vector<Pending*> batch;
     while (!m_queue.empty() && batch.size() < kMaxBatch) {
@@ -224,9 +225,17 @@ Status SqliteDatabase::transact(const std::function<Status(Transaction&)>& body)
     lock.unlock();
     run_batch(batch);
     lock.lock();
-    for (auto* p : batch) p->done = true;
-    m_leader = false;
-    m_queue_done.notify_all();
+    for (auto* p : batch) {
+      p->done = true;
+      if (p != &mine) p->woken.notify_one();
+    }
+    // The next body in line leads the next commit; none: nobody leads until one comes.
+    if (!m_queue.empty()) {
+      m_queue.front()->lead = true;
+      m_queue.front()->woken.notify_one();
+    } else {
+      m_leader = false;
+    }
   }
   lock.unlock();
   if (mine.exception) std::rethrow_exception(mine.exception);
