@@ -50,9 +50,10 @@ struct Limits {
   // Client: keep links open for the next call (otherwise a new connection, and handshake, each).
   bool keep_alive = true;
   // Server: a handshake must finish within this, and a kept-alive connection send its next
-  // request's header within the keep-alive time, or it is closed.
+  // request's header within the keep-alive time, or it is closed. An idle connection costs no
+  // thread (the server is event-driven), only its buffers: devices may keep theirs for a while.
   std::chrono::milliseconds handshake_timeout{10000};
-  std::chrono::milliseconds keep_alive_timeout{5000};
+  std::chrono::milliseconds keep_alive_timeout{30000};
   // Server: connections at once (more are closed as they come), threads for the connections'
   // I/O (0: one per core), and workers that answer requests (0: 16 per core; a party's answer
   // may wait on another party or on a commit).

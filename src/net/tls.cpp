@@ -111,6 +111,8 @@ Status configure(SSL_CTX* ctx, bool server, const std::optional<TlsIdentity>& id
   if (ctx == nullptr) return fail(ErrorCode::internal, "no TLS context: " + openssl_errors());
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  // Whole records, and what follows them, in one read from the socket.
+  SSL_CTX_set_read_ahead(ctx, 1);
   if (!resumption) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);
