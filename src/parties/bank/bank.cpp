@@ -577,18 +577,22 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
   }
   if (auto ok = check_amount("the payment", o.amount); !ok) return std::unexpected(ok.error());
 
-  auto transfers = m_identity.keys.sealing.open(o.sealed_transfers);
-  if (!transfers) {
-    return fail(transfers.error().code,
-                "payment_order.sealed_transfers: " + transfers.error().message);
-  }
-  const Json records = protocol::parse_limited(as_text(*transfers));
-  if (records.is_discarded() || !records.is_array()) {
-    return fail(ErrorCode::malformed,
-                "payment_order.sealed_transfers: expected a JSON list of transfer records");
-  }
-  if (!records.empty()) {
-    return fail(ErrorCode::invalid_argument, "transfer records not supported yet");
+  // No transfer records travel as nothing at all (there is nothing to seal); records travel
+  // sealed to the bank.
+  if (!o.sealed_transfers.empty()) {
+    auto transfers = m_identity.keys.sealing.open(o.sealed_transfers);
+    if (!transfers) {
+      return fail(transfers.error().code,
+                  "payment_order.sealed_transfers: " + transfers.error().message);
+    }
+    const Json records = protocol::parse_limited(as_text(*transfers));
+    if (records.is_discarded() || !records.is_array()) {
+      return fail(ErrorCode::malformed,
+                  "payment_order.sealed_transfers: expected a JSON list of transfer records");
+    }
+    if (!records.empty()) {
+      return fail(ErrorCode::invalid_argument, "transfer records not supported yet");
+    }
   }
 
   // The payment is the wallet's order: a retry passes through the shop again and arrives with the

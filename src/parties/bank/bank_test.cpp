@@ -630,6 +630,9 @@ TEST_F(BankTest, RefusesUnknownPartiesShortBalancesAndOtherCurrencies) {
                   {.sealed_transfers =
                        crypto::seal(m_center.keys.sealing.public_key(), as_bytes("[]"))}),
           ErrorCode::unseal_failed);
+  // No records at all travel as nothing: nothing to seal, and the payment goes through.
+  ASSERT_TRUE(call("pay", payment(m_wallet, user_id, m_shop, shop_id, money("EUR:1.00"), fresh_id(),
+                                  {.sealed_transfers = Bytes{}})));
 
   // Shops and payouts.
   refused("register_shop", shop_registration(m_shop, fresh_id()), ErrorCode::conflict);

@@ -297,7 +297,9 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
       .amount = req.amount,
       .sealed_article = crypto::seal(shop_cert->sealing_key(), as_bytes(article.dump())),
       .sealed_user_id = crypto::seal(dir.center.sealing_key(), as_bytes(m_user_id->to_string())),
-      .sealed_transfers = crypto::seal(dir.bank.sealing_key(), as_bytes("[]"))};
+      // A payment is made with every transfer record reconciled (checked above): it carries
+      // none, and nothing needs sealing.
+      .sealed_transfers = {}};
   const Json body = {{"order", protocol::sign(m_keys.signing, order).to_json()}};
   if (auto ok = save_pending(order.request_id, "pay", body, *current, shop_cert->to_pem()); !ok) {
     return std::unexpected(ok.error());
