@@ -630,9 +630,6 @@ TEST_F(BankTest, RefusesUnknownPartiesShortBalancesAndOtherCurrencies) {
                   {.sealed_transfers =
                        crypto::seal(m_center.keys.sealing.public_key(), as_bytes("[]"))}),
           ErrorCode::unseal_failed);
-  // No records at all travel as nothing: nothing to seal, and the payment goes through.
-  ASSERT_TRUE(call("pay", payment(m_wallet, user_id, m_shop, shop_id, money("EUR:1.00"), fresh_id(),
-                                  {.sealed_transfers = Bytes{}})));
 
   // Shops and payouts.
   refused("register_shop", shop_registration(m_shop, fresh_id()), ErrorCode::conflict);
@@ -909,6 +906,18 @@ TEST_F(BankTest, ShopSalesAreStripedAndSummedAtPayout) {
   EXPECT_EQ(minor(sales), "0");
   ASSERT_TRUE(call("payout_finish", payout_finish(payout_id, money("EUR:8.00"), false)));
   EXPECT_EQ(rows("SELECT id, balance FROM accounts WHERE id GLOB 'shop:*' ORDER BY id"), rows_before);
+  expect_ledger_holds();
+}
+
+// No transfer records travel as nothing at all (nothing to seal); the payment goes through.
+TEST_F(BankTest, APaymentWithoutTransferRecordsCarriesNothingSealed) {
+  auto registered = call("register_shop", shop_registration(m_shop, fresh_id())).value();
+  const auto shop_id =
+      protocol::read_signed<protocol::ShopRegistered>(registered, "registered")->body.shop_id;
+  const auto user_id = deposit_ok(m_wallet, {}, "EUR:5.00");
+  ASSERT_TRUE(call("pay", payment(m_wallet, user_id, m_shop, shop_id, money("EUR:1.00"), fresh_id(),
+                                  {.sealed_transfers = Bytes{}})));
+  EXPECT_EQ(minor("user:" + user_id.to_string()), "400");
   expect_ledger_holds();
 }
 
