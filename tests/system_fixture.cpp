@@ -33,7 +33,10 @@ Snapshot snapshot_stores(const std::string& dir) {
     }
     sqlite3_finalize(list);
     for (const auto& table : tables) {
-      if (table == "request_log" || table == "sagas" || table == "schema_version") continue;
+      if (table == "request_log" || table == "sagas" || table == "saga_requests" ||
+          table == "saga_answers" || table == "schema_version") {
+        continue;
+      }
       std::ostringstream rows;
       sqlite3_stmt* stmt = nullptr;
       const std::string sql = "SELECT * FROM \"" + table + "\" ORDER BY 1";

@@ -13,7 +13,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 3> kMigrations = {{
+constexpr std::array<store::Migration, 4> kMigrations = {{
     {1, "CREATE TABLE users (user_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
         "certificate_serial TEXT NOT NULL, certificate TEXT NOT NULL, sealed_card BLOB NOT NULL);"
         "CREATE TABLE shops (shop_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
@@ -29,6 +29,16 @@ constexpr std::array<store::Migration, 3> kMigrations = {{
     {3, "ALTER TABLE sagas ADD COLUMN lease_owner TEXT;"
         "ALTER TABLE sagas ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
         "CREATE INDEX sagas_open ON sagas (state);"},
+    // A saga's request and answer in tables of their own, each written once: a saga's small row
+    // changes state without rewriting kilobytes of JSON.
+    {4, "CREATE TABLE saga_requests (request_id TEXT PRIMARY KEY, caller TEXT NOT NULL, "
+        "body TEXT NOT NULL);"
+        "CREATE TABLE saga_answers (request_id TEXT PRIMARY KEY, answer TEXT NOT NULL);"
+        "INSERT INTO saga_requests SELECT request_id, caller, body FROM sagas;"
+        "INSERT INTO saga_answers SELECT request_id, answer FROM sagas WHERE answer IS NOT NULL;"
+        "ALTER TABLE sagas DROP COLUMN caller;"
+        "ALTER TABLE sagas DROP COLUMN body;"
+        "ALTER TABLE sagas DROP COLUMN answer;"},
 }};
 
 // Errors that say nothing was decided (a party out of reach): the saga stays open for resume().
@@ -120,19 +130,25 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
   // meanwhile. A lease left by a crash runs out, and the saga is taken over.
   std::optional<Result<Json>> settled;
   const auto lease_now = m_clock.now();
+  // Made before the transaction: the store's commit runs transaction bodies one after another.
+  const std::string body_text = body.dump();
+  const std::string caller_pem = caller.to_pem();
   auto opened = m_db->transact([&](store::Transaction& tx) -> Status {
     auto row = tx.query_one(
-        "SELECT route, digest, state, answer, error_code, error_message, lease_owner, lease_until "
-        "FROM sagas WHERE request_id = ?",
+        "SELECT s.route, s.digest, s.state, a.answer, s.error_code, s.error_message, "
+        "s.lease_owner, s.lease_until FROM sagas s LEFT JOIN saga_answers a USING (request_id) "
+        "WHERE s.request_id = ?",
         {id});
     if (!row) return std::unexpected(row.error());
     if (!*row) {
       auto n = tx.exec(
-          "INSERT INTO sagas (request_id, route, digest, caller, body, state, updated, lease_owner, "
-          "lease_until) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
-          {id, std::string(route), digest_bytes, caller.to_pem(), body.dump(), lease_now, m_node,
-           lease_now + kSagaLease});
+          "INSERT INTO sagas (request_id, route, digest, state, updated, lease_owner, lease_until) "
+          "VALUES (?, ?, ?, 'open', ?, ?, ?)",
+          {id, std::string(route), digest_bytes, lease_now, m_node, lease_now + kSagaLease});
       if (!n) return std::unexpected(n.error());
+      auto m = tx.exec("INSERT INTO saga_requests (request_id, caller, body) VALUES (?, ?, ?)",
+                       {id, caller_pem, body_text});
+      if (!m) return std::unexpected(m.error());
       return {};
     }
     const auto& r = **row;
@@ -188,22 +204,23 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
     return std::unexpected(outcome.error());
   }
   std::optional<Json> finished_first;
+  const std::string answer_text = outcome->answer.dump();
   auto finished = m_db->transact([&](store::Transaction& tx) -> Status {
     // Finished meanwhile by a node that took the lease over: its answer stands.
-    auto row = tx.query_one("SELECT state, answer FROM sagas WHERE request_id = ?", {id});
+    auto row = tx.query_one("SELECT answer FROM saga_answers WHERE request_id = ?", {id});
     if (!row) return std::unexpected(row.error());
-    if (*row && *store::text_at(**row, 0) == "done") {
-      finished_first = Json::parse(*store::text_at(**row, 1));
+    if (*row) {
+      finished_first = Json::parse(*store::text_at(**row, 0));
       return {};
     }
     if (outcome->effects) {
       if (auto ok = outcome->effects(tx); !ok) return ok;
     }
-    auto n = tx.exec(
-        "UPDATE sagas SET state = 'done', answer = ?, updated = ?, lease_until = 0 "
-        "WHERE request_id = ?",
-        {outcome->answer.dump(), m_clock.now(), id});
+    auto n = tx.exec("UPDATE sagas SET state = 'done', updated = ?, lease_until = 0 WHERE request_id = ?",
+                     {m_clock.now(), id});
     if (!n) return std::unexpected(n.error());
+    auto m = tx.exec("INSERT INTO saga_answers (request_id, answer) VALUES (?, ?)", {id, answer_text});
+    if (!m) return std::unexpected(m.error());
     return {};
   });
   if (!finished) return std::unexpected(finished.error());
@@ -214,7 +231,9 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
 Result<int> Center::resume() {
   std::vector<std::tuple<std::string, std::string, std::string>> open_sagas;
   auto listed = m_db->read([&](store::Transaction& tx) -> Status {
-    auto rows = tx.query("SELECT route, caller, body FROM sagas WHERE state = 'open'");
+    auto rows = tx.query(
+        "SELECT s.route, r.caller, r.body FROM sagas s JOIN saga_requests r USING (request_id) "
+        "WHERE s.state = 'open'");
     if (!rows) return std::unexpected(rows.error());
     for (const auto& row : *rows) {
       open_sagas.emplace_back(*store::text_at(row, 0), *store::text_at(row, 1),
@@ -698,7 +717,10 @@ Result<Json> Center::audit() {
   const auto& clearing = m_directory.clearing.verify_key();
   const auto& center = m_identity.certificate.verify_key();
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
-    auto sagas = tx.query("SELECT request_id, route, caller, body, answer FROM sagas WHERE state = 'done'");
+    auto sagas = tx.query(
+        "SELECT s.request_id, s.route, r.caller, r.body, a.answer FROM sagas s "
+        "JOIN saga_requests r USING (request_id) JOIN saga_answers a USING (request_id) "
+        "WHERE s.state = 'done'");
     if (!sagas) return std::unexpected(sagas.error());
     for (const auto& row : *sagas) {
       const auto id = *store::text_at(row, 0);
