@@ -260,8 +260,10 @@ void SqliteDatabase::run_batch(const std::vector<Pending*>& batch) {
   }
   SqliteTransaction tx(c);
   bool any = false;
+  // A body alone in its transaction needs no savepoint: its failure rolls the whole back.
+  const bool alone = batch.size() == 1;
   for (auto* p : batch) {
-    if (auto ok = c.exec_plain("SAVEPOINT body"); !ok) {
+    if (auto ok = alone ? Status{} : c.exec_plain("SAVEPOINT body"); !ok) {
       p->result = ok;
       continue;
     }
@@ -272,11 +274,11 @@ void SqliteDatabase::run_batch(const std::vector<Pending*>& batch) {
     }
     if (!p->result || p->exception) {
       // Nothing of a body that failed or threw may stay.
-      (void)c.exec_plain("ROLLBACK TO body");
+      if (!alone) (void)c.exec_plain("ROLLBACK TO body");
     } else {
       any = true;
     }
-    (void)c.exec_plain("RELEASE body");
+    if (!alone) (void)c.exec_plain("RELEASE body");
   }
   if (!any) {
     (void)c.exec_plain("ROLLBACK");
