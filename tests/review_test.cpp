@@ -199,5 +199,40 @@ TEST_F(ReviewTest, PaymentWhoseAnswerTheShopLostIsFinishedLate) {
   expect_circulation_balances();
 }
 
+// An order past its lifetime cannot be paid anew, even by a fresh request (made by hand here: the
+// wallet itself refuses an expired request): the shop passes it on only to be finished if the
+// center began it, and the center, which did not, refuses it; nothing moves.
+TEST_F(ReviewTest, AnExpiredOrderIsNotPaidAnew) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  const auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
+  const auto asked = protocol::Signed<protocol::PaymentRequest>::from_json(request["request"]).value().body;
+  m_clock.advance(16 * 60);  // the order lives 15 minutes
+  const auto shop_cert = *shop.shop->certificate();
+  const auto& keys = alice.wallet->keys();
+  const protocol::Json article = {{"order_id", asked.order_id.to_string()}, {"item", asked.item}};
+  const auto order = protocol::sign(
+      keys.signing,
+      protocol::PaymentOrder{
+          .request_id = Id128::random(m_random),
+          .timestamp = m_clock.now(),
+          .order_id = asked.order_id,
+          .shop = shop_cert.subject(),
+          .amount = asked.amount,
+          .sealed_article = crypto::seal(shop_cert.sealing_key(), as_bytes(article.dump())),
+          .sealed_user_id = crypto::seal(m_op->center_certificate().sealing_key(),
+                                         as_bytes(alice.wallet->user_id()->to_string())),
+          .sealed_transfers = {}});
+  const auto before = snapshot_stores(m_dir);
+  auto late = wallet_to_shop(alice, shop)->call("pay", {{"order", order.to_json()}});
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code, ErrorCode::stale) << late.error().message;
+  EXPECT_NE(late.error().message.find("expired"), std::string::npos) << late.error().message;
+  EXPECT_EQ(describe_difference(before, snapshot_stores(m_dir)), "");
+  EXPECT_EQ(totals().unpaid_sales, eur("EUR:0.00"));
+}
+
 }  // namespace
 }  // namespace ecash::testing

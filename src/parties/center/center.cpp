@@ -461,6 +461,11 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   if (!order) return std::unexpected(order.error());
   // A payment already begun is finished even if the wallet was revoked since.
   const bool begun = saga_begun(order->body.request_id);
+  // The shop passes on a request for an order that has expired only to have it finished, if it
+  // was begun (the shop lost the first answer): it is never begun anew.
+  if (!begun && body.is_object() && body.value("finish_only", false)) {
+    return fail(ErrorCode::stale, "the payment was never begun, and its order has expired");
+  }
   auto wallet = begun ? certificate_field(body, "wallet_certificate")
                       : parties::read_certificate(body, "wallet_certificate", m_trust,
                                                   {pki::Role::wallet}, m_clock.now());

@@ -4,6 +4,7 @@
 
 #include "crypto/encoding.hpp"
 #include "protocol/statements.hpp"
+#include "store/request_log.hpp"
 
 namespace ecash::shop {
 
@@ -162,28 +163,21 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   if (auto ok = ar.status(); !ok) return std::unexpected(ok.error());
 
   const auto now = m_clock.now();
-  // A retry gets its first answer.
-  auto seen = parties::stored_answer(*m_db, "pay", o.request_id, body);
-  if (!seen) return std::unexpected(seen.error());
-  if (*seen) return **seen;
-  // The order is checked and marked as being paid by this request, the center called with no
-  // lock on the store held (orders go on being taken meanwhile), and the answer recorded with the
-  // order checked again. A re-send of the request that is paying an order (its first attempt got
-  // no answer) goes to the center whatever time has passed: the payment may have been made, and
-  // the center answers it as it did the first time.
-  // Whether this request is the one already paying the order; otherwise the order must be open.
-  const auto check_order = [&](store::Transaction& tx) -> Result<bool> {
-    auto row = tx.query_one("SELECT amount, item, expires, state, request_id FROM orders WHERE order_id = ?",
+  // The order is checked here, the center called with nothing held, and the answer recorded in
+  // one commit with the order checked again: the bank takes one payment per order, so two
+  // requests paying one order at once cannot both succeed. A request the center may have
+  // answered before (the shop lost the answer: a crash, a time-out) can come back after the
+  // order expired or the request went stale; it is then passed on to be finished only if the
+  // center began it, never begun anew.
+  const auto check_order = [&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT amount, item, state, request_id FROM orders WHERE order_id = ?",
                             {o.order_id.to_string()});
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(ErrorCode::not_found, "no order " + o.order_id.to_string());
-    const auto state = *store::text_at(**row, 3);
-    const auto paying = store::text_at(**row, 4);
-    const bool ours = state == "paying" && paying && *paying == o.request_id.to_string();
-    if (!ours) {
-      if (state == "paying") return fail(ErrorCode::conflict, "a payment of this order is under way");
-      if (state != "open") return fail(ErrorCode::conflict, "order already paid");
-      if (*store::int_at(**row, 2) < now) return fail(ErrorCode::stale, "the order has expired");
+    const auto state = *store::text_at(**row, 2);
+    const auto paid_by = store::text_at(**row, 3);
+    if (state == "paid" && !(paid_by && *paid_by == o.request_id.to_string())) {
+      return fail(ErrorCode::conflict, "order already paid");
     }
     if (*store::text_at(**row, 0) != o.amount.to_string()) {
       return fail(ErrorCode::invalid_argument, "the order is for " + *store::text_at(**row, 0));
@@ -191,19 +185,28 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
     if (article_order != o.order_id || article_item != *store::text_at(**row, 1)) {
       return fail(ErrorCode::invalid_argument, "the sealed article is not this order's");
     }
-    return ours;
+    return {};
   };
-  auto marked = m_db->transact([&](store::Transaction& tx) -> Status {
-    auto ours = check_order(tx);
-    if (!ours) return std::unexpected(ours.error());
-    if (*ours) return {};  // a re-send: checked for freshness the first time
-    if (auto ok = protocol::check_fresh(o.timestamp, now); !ok) return ok;
-    auto n = tx.exec("UPDATE orders SET state = 'paying', request_id = ? WHERE order_id = ?",
-                     {o.request_id.to_string(), o.order_id.to_string()});
-    if (!n) return std::unexpected(n.error());
+  bool expired = false;
+  std::optional<Json> seen;
+  const auto digest = parties::body_digest(body);
+  auto checked = m_db->read([&](store::Transaction& tx) -> Status {
+    // A retry gets its first answer.
+    auto stored = store::find_answer(tx, o.request_id.to_string(), "pay", digest);
+    if (!stored) return std::unexpected(stored.error());
+    if (*stored) {
+      seen = Json::parse(**stored, nullptr, false);
+      return {};
+    }
+    if (auto ok = check_order(tx); !ok) return ok;
+    auto row = tx.query_one("SELECT expires FROM orders WHERE order_id = ?", {o.order_id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    expired = *store::int_at(**row, 0) < now;
     return {};
   });
-  if (!marked) return std::unexpected(marked.error());
+  if (!checked) return std::unexpected(checked.error());
+  if (seen) return *seen;
+  const bool late = expired || !protocol::check_fresh(o.timestamp, now);
 
   const auto& dir = m_device.directory();
   const auto shop_part = protocol::sign(
@@ -212,20 +215,14 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
           .request_id = o.request_id,
           .order = order->digest(),
           .sealed_shop_id = crypto::seal(dir.center.sealing_key(), as_bytes(m_shop_id->to_string()))});
-  auto answer = m_center->call("pay", {{"wallet_certificate", wallet.to_pem()},
-                                       {"order", order->to_json()},
-                                       {"shop", shop_part.to_json()}});
+  Json to_center = {{"wallet_certificate", wallet.to_pem()},
+                    {"order", order->to_json()},
+                    {"shop", shop_part.to_json()}};
+  if (late) to_center["finish_only"] = true;
+  auto answer = m_center->call("pay", to_center);
   if (!answer) {
-    // Refused outright, the payment was not made: the order is open again. Without an answer the
-    // outcome is unknown, and the order waits for this request's re-send.
-    if (answer.error().code != ErrorCode::unavailable) {
-      (void)m_db->transact([&](store::Transaction& tx) -> Status {
-        auto n = tx.exec("UPDATE orders SET state = 'open', request_id = NULL "
-                         "WHERE order_id = ? AND state = 'paying' AND request_id = ?",
-                         {o.order_id.to_string(), o.request_id.to_string()});
-        if (!n) return std::unexpected(n.error());
-        return {};
-      });
+    if (late && answer.error().code == ErrorCode::stale) {
+      return fail(ErrorCode::stale, expired ? "the order has expired" : answer.error().message);
     }
     return std::unexpected(answer.error());
   }
@@ -254,9 +251,7 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
                     {"shop", shop_endorsement.to_json()}};
   return parties::answer_once(*m_db, "pay", o.request_id, body, now,
                               [&](store::Transaction& tx) -> Result<Json> {
-    auto ours = check_order(tx);
-    if (!ours) return std::unexpected(ours.error());
-    if (!*ours) return fail(ErrorCode::conflict, "order " + o.order_id.to_string() + " is no longer this payment's");
+    if (auto ok = check_order(tx); !ok) return std::unexpected(ok.error());
     auto n = tx.exec("UPDATE orders SET state = 'paid', request_id = ?, receipt = ? WHERE order_id = ?",
                      {o.request_id.to_string(), out.dump(), o.order_id.to_string()});
     if (!n) return std::unexpected(n.error());
