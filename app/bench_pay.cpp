@@ -470,7 +470,13 @@ class Bench {
       auto init = m_processes.run({"shop", "init", "--home", home, "--operator", m_operator_url, "--name",
                                    "Bench Shop " + std::to_string(i), "--account", iban(i)});
       if (init.status != 0) return fail(ErrorCode::internal, "shop init: " + init.err);
-      auto url = m_processes.start("till-" + std::to_string(i), {"shop", "run", "--home", home}, fs::path(home) / "listening");
+      // A till's threads sized to its share of the payments under way at once.
+      const int share = std::max(1, 2 * m_options.concurrency / m_options.shops);
+      std::vector<std::string> run = {"shop", "run", "--home", home};
+      if (m_options.shops > 1) {
+        run.insert(run.end(), {"--io-threads", "1", "--workers", std::to_string(std::min(share, 32))});
+      }
+      auto url = m_processes.start("till-" + std::to_string(i), run, fs::path(home) / "listening");
       if (!url) return std::unexpected(url.error());
       m_servers.push_back({"tills", m_processes.background().back().pid});
       m_till_urls.push_back(*url);

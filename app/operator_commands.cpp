@@ -34,6 +34,8 @@ struct Options {
   std::string listen;
   std::string role = "all";
   int crl_refresh = 60;
+  int io_threads = 0;
+  int workers = 0;
   std::string serial;
   // sandbox
   std::string number;
@@ -133,6 +135,8 @@ void add_operator_commands(CLI::App& app) {
                     "all (default), or one of ca, center, bank, clearing: one role per process, over mutual TLS")
       ->check(CLI::IsMember({"all", "ca", "center", "bank", "clearing"}));
   g_run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
+  g_run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
+  g_run->add_option("--workers", g_options.workers, "Threads answering requests (default: 16 per core)");
   g_run->add_option("--card-company", g_options.card_company, "URL of the card company (overrides init's)");
   g_run->add_option("--bank", g_options.bank, "URL of the shops' bank (overrides init's)");
   g_revoke = op->add_subcommand("revoke", "Revoke a certificate (by serial); running roles refuse it from their next CRL refresh");
@@ -157,6 +161,8 @@ net::NodeOptions node_options() {
   options.role = g_options.role;
   options.listen = g_options.listen;
   options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
+  options.io_threads = g_options.io_threads;
+  options.workers = g_options.workers;
   options.card_company_url = g_options.card_company;
   options.bank_url = g_options.bank;
   options.say = [](const std::string& line) { say_as(g_options.json, line); };

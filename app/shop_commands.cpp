@@ -28,6 +28,8 @@ struct Options {
   std::string ca_fingerprint;
   std::string listen;
   int crl_refresh = 60;
+  int io_threads = 0;
+  int workers = 0;
   std::string amount;
   std::string item;
   bool json = false;
@@ -60,6 +62,8 @@ void add_shop_commands(CLI::App& app) {
   auto* run = g_shop->add_subcommand("run", "Serve wallets paying this shop's requests (until Ctrl-C)");
   run->add_option("--listen", g_options.listen, "HOST:PORT to listen on (default 127.0.0.1:0, a free port)");
   run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
+  run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
+  run->add_option("--workers", g_options.workers, "Threads answering payments (default: 16 per core)");
   auto* order = g_shop->add_subcommand("order", "Print a signed payment request (ecash://pay?...) for a wallet to pay");
   order->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50")->required();
   order->add_option("--item", g_options.item, "What is sold")->required();
@@ -88,6 +92,8 @@ int run_shop_command() {
     options.data = home;
     options.listen = g_options.listen;
     options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
+    options.io_threads = g_options.io_threads;
+    options.workers = g_options.workers;
     options.say = [](const std::string& line) { say_as(g_options.json, line); };
     if (auto ok = net::run_shop(options); !ok) return fail_with(ok.error());
     return 0;

@@ -262,6 +262,14 @@ Result<local::OpenOptions> institutions(const OperatorSettings& settings, const 
   return out;
 }
 
+// The limits of a server this process runs, with the thread counts the command line gave.
+Limits server_limits(const NodeOptions& options) {
+  Limits limits;
+  limits.io_threads = options.io_threads;
+  limits.workers = options.workers;
+  return limits;
+}
+
 constexpr const char* kFrontDoor = "127.0.0.1:8443";
 constexpr const char* kAnyPort = "127.0.0.1:0";
 
@@ -283,7 +291,7 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
   auto center_id = local::load_identity(data + "/center", "center");
   if (!center_id) return std::unexpected(center_id.error());
   PeerPolicy devices{&o.trust(), {Role::wallet, Role::shop}, false};
-  Server server(tls_identity(*center_id), devices, clock);
+  Server server(tls_identity(*center_id), devices, clock, server_limits(options));
   server.mount("center", o.center(), {Role::wallet, Role::shop}, {"directory"});
   server.mount("ca", o.ca(), {}, {"trust", "enrol"});
   if (hosted) options.say("card company and bank: SANDBOXES hosted in this process");
@@ -311,7 +319,7 @@ Status run_ca(const NodeOptions& options, SystemClock& clock, RandomSource& rand
   auto id = local::load_identity(options.data + "/ca", "ca");
   if (!id) return std::unexpected(id.error());
   const std::vector<Role> operators{Role::center, Role::bank, Role::clearing};
-  Server server(tls_identity(*id), {&trust, operators}, clock);
+  Server server(tls_identity(*id), {&trust, operators}, clock, server_limits(options));
   server.mount("ca", **ca, operators);
   const auto refresh = [&] {
     auto crl = (*ca)->crl();
@@ -346,7 +354,7 @@ Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& ra
                                       common->directory, *common->trust, clock, random,
                                       common->settings.currency);
   if (!bank) return std::unexpected(bank.error());
-  Server server(tls, {common->trust.get(), {Role::center}}, clock);
+  Server server(tls, {common->trust.get(), {Role::center}}, clock, server_limits(options));
   server.mount("bank", **bank, {Role::center});
   const auto refresh = [&] { refresh_from_ca(**ca, *common->trust, options); };
   refresh();
@@ -387,7 +395,7 @@ Status run_clearing(const NodeOptions& options, SystemClock& clock) {
       options.data + "/clearing/clearing.db", std::move(*id), common->directory, *common->trust,
       clock, std::move(outside->card_company), std::move(outside->bank_institution));
   if (!clearing) return std::unexpected(clearing.error());
-  Server server(tls, {common->trust.get(), {Role::center}}, clock);
+  Server server(tls, {common->trust.get(), {Role::center}}, clock, server_limits(options));
   server.mount("clearing", **clearing, {Role::center});
   const auto refresh = [&] { refresh_from_ca(**ca, *common->trust, options); };
   refresh();
@@ -423,7 +431,7 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
   // Whatever a crash left open is finished before new requests come in.
   if (auto resumed = (*center)->resume(); !resumed) return std::unexpected(resumed.error());
   Relay relay(std::move(peers[0]));
-  Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock);
+  Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock, server_limits(options));
   server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"});
   server.mount("ca", relay, {}, {"trust", "enrol"});
   const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
@@ -517,7 +525,7 @@ Status run_sandbox(const NodeOptions& options) {
   auto bank = sandbox::BankInstitution::open(data + "/sandbox/bank.db", clock);
   if (!cards) return std::unexpected(cards.error());
   if (!bank) return std::unexpected(bank.error());
-  Server server(tls_identity(*id), {&trust, {Role::clearing}}, clock);
+  Server server(tls_identity(*id), {&trust, {Role::clearing}}, clock, server_limits(options));
   server.mount("card_company", **cards, {Role::clearing});
   server.mount("bank_institution", **bank, {Role::clearing});
   // The CRL comes from the operator's distribution point, the file its CA publishes.
@@ -562,7 +570,7 @@ Status run_shop(const NodeOptions& options) {
   auto refresh_connection = connect(**location, *tls, {&trust, {Role::center}}, clock, refresh_limits());
   if (!refresh_connection) return std::unexpected(refresh_connection.error());
   auto center = channel(*refresh_connection, "center");
-  Server server(*tls, {&trust, {Role::wallet}}, clock);
+  Server server(*tls, {&trust, {Role::wallet}}, clock, server_limits(options));
   server.mount("shop", shop, {Role::wallet});
   // The shop's own view of the operator (what it checks wallets' certificates in payments
   // against) and the handshake's trust are refreshed together, between two payments.

@@ -27,6 +27,10 @@ struct NodeOptions {
   // Override DATA/operator.json's institution URLs (both or neither).
   std::string card_company_url;
   std::string bank_url;
+  // Threads of the servers this process runs: I/O (0: one per core) and request workers
+  // (0: 16 per core).
+  int io_threads = 0;
+  int workers = 0;
   std::function<void(const std::string&)> say = [](const std::string&) {};
 };
 

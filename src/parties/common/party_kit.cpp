@@ -97,7 +97,12 @@ Result<Json> stored_or(store::Database& db, std::string_view route, const Json& 
 Result<Json> answer_once(store::Database& db, std::string_view route, const Id128& request_id,
                          const Json& body, UnixSeconds now,
                          const std::function<Result<Json>(store::Transaction&)>& work) {
-  const auto digest = body_digest(body);
+  return answer_once(db, route, request_id, body_digest(body), now, work);
+}
+
+Result<Json> answer_once(store::Database& db, std::string_view route, const Id128& request_id,
+                         const crypto::Digest& digest, UnixSeconds now,
+                         const std::function<Result<Json>(store::Transaction&)>& work) {
   const auto id = request_id.to_string();
   Json answer;
   auto done = db.transact([&](store::Transaction& tx) -> Status {

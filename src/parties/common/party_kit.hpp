@@ -51,6 +51,11 @@ Result<protocol::Json> answer_once(
     store::Database& db, std::string_view route, const Id128& request_id,
     const protocol::Json& body, UnixSeconds now,
     const std::function<Result<protocol::Json>(store::Transaction&)>& work);
+// The same for a request whose digest (body_digest) is known already.
+Result<protocol::Json> answer_once(
+    store::Database& db, std::string_view route, const Id128& request_id,
+    const crypto::Digest& digest, UnixSeconds now,
+    const std::function<Result<protocol::Json>(store::Transaction&)>& work);
 
 // The answer already given to the request whose ID is body[field].request_id, if any: a retry
 // gets it before any check that depends on time or on revocation runs again, so a flow once begun

@@ -249,11 +249,12 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   const Json out = {{"receipt", receipt->to_json()},
                     {"center", center->to_json()},
                     {"shop", shop_endorsement.to_json()}};
-  return parties::answer_once(*m_db, "pay", o.request_id, body, now,
+  // The receipt is kept once, as this request's answer (found by the order's request ID).
+  return parties::answer_once(*m_db, "pay", o.request_id, digest, now,
                               [&](store::Transaction& tx) -> Result<Json> {
     if (auto ok = check_order(tx); !ok) return std::unexpected(ok.error());
-    auto n = tx.exec("UPDATE orders SET state = 'paid', request_id = ?, receipt = ? WHERE order_id = ?",
-                     {o.request_id.to_string(), out.dump(), o.order_id.to_string()});
+    auto n = tx.exec("UPDATE orders SET state = 'paid', request_id = ? WHERE order_id = ?",
+                     {o.request_id.to_string(), o.order_id.to_string()});
     if (!n) return std::unexpected(n.error());
     return out;
   });
