@@ -37,4 +37,9 @@ std::string Error::to_string() const {
   return out;
 }
 
+bool outcome_unknown(const Error& error) {
+  return error.code == ErrorCode::unavailable || error.code == ErrorCode::io_error ||
+         error.code == ErrorCode::internal;
+}
+
 }  // namespace ecash

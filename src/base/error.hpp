@@ -67,6 +67,11 @@ struct Error {
   std::string to_string() const;
 };
 
+// Whether an error leaves the outcome of a request open: the other side may have acted (it is out
+// of reach, its store failed, or it failed inside). Such a request is kept and sent again under its
+// own ID, never taken as refused; every other code is a definite refusal (nothing changed).
+bool outcome_unknown(const Error& error);
+
 template <class T>
 using Result = std::expected<T, Error>;
 using Status = std::expected<void, Error>;

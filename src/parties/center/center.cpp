@@ -41,10 +41,9 @@ constexpr std::array<store::Migration, 4> kMigrations = {{
         "ALTER TABLE sagas DROP COLUMN answer;"},
 }};
 
-// Errors that say nothing was decided (a party out of reach): the saga stays open for resume().
-bool is_transient(const Error& e) {
-  return e.code == ErrorCode::unavailable || e.code == ErrorCode::io_error;
-}
+// Errors that leave the outcome open (a party out of reach, its store failed): the saga stays
+// open for resume().
+bool is_transient(const Error& e) { return outcome_unknown(e); }
 
 Bytes key_bytes(const crypto::VerifyKey& key) { return Bytes(key.bytes().begin(), key.bytes().end()); }
 

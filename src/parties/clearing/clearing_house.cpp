@@ -178,26 +178,28 @@ Result<Json> ClearingHouse::charge(const pki::Certificate& center, const Json& b
   if (auto ok = check_commitment(*wallet, *card); !ok) return std::unexpected(ok.error());
 
   const auto& o = order->body;
+  // S20: the card company, idempotent by the deposit's request ID, is called with nothing held;
+  // its answer is recorded with this one. A crash between the two: the center's retry charges
+  // again under the same request ID, and the card company answers as it did.
+  auto charged = m_card_company->call("charge", {{"request_id", o.request_id.to_string()},
+                                                 {"card_number", card->number},
+                                                 {"amount", o.amount.to_string()}});
+  if (!charged) return std::unexpected(charged.error());
+  protocol::FieldReader cr(*charged, "card company answer");
+  const auto charge_id = cr.text("charge_id");
+  if (auto ok = cr.status(); !ok) return fail(ErrorCode::unavailable, ok.error().message);
+  const auto receipt = protocol::sign(m_identity.keys.signing,
+                                      protocol::DepositCharged{.request_id = o.request_id,
+                                                               .amount = o.amount,
+                                                               .charge_ref = charge_id,
+                                                               .order = order->digest()});
   return parties::answer_once(*m_db, "charge", o.request_id, body, now,
                               [&](store::Transaction& tx) -> Result<Json> {
-    // S20: the card company, idempotent by the deposit's request ID.
-    auto charged = m_card_company->call("charge", {{"request_id", o.request_id.to_string()},
-                                                   {"card_number", card->number},
-                                                   {"amount", o.amount.to_string()}});
-    if (!charged) return std::unexpected(charged.error());
-    protocol::FieldReader cr(*charged, "card company answer");
-    const auto charge_id = cr.text("charge_id");
-    if (auto ok = cr.status(); !ok) return fail(ErrorCode::unavailable, ok.error().message);
     auto saved = tx.exec(
         "INSERT INTO charges (request_id, charge_ref, amount, currency) VALUES (?, ?, ?, ?)",
         {o.request_id.to_string(), charge_id, o.amount.minor(),
          std::string(o.amount.currency().code())});
     if (!saved) return std::unexpected(saved.error());
-    const auto receipt = protocol::sign(m_identity.keys.signing,
-                                        protocol::DepositCharged{.request_id = o.request_id,
-                                                                 .amount = o.amount,
-                                                                 .charge_ref = charge_id,
-                                                                 .order = order->digest()});
     return Json{{"charged", receipt.to_json()}};
   });
 }
@@ -209,16 +211,25 @@ Result<Json> ClearingHouse::refund(const Json& body) {
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
   // Logged under its own ID: the deposit's request ID already names the charge.
   const auto refund_id = Id128::parse(derived_id("refund", request_id)).value();
-  return parties::answer_once(*m_db, "refund", refund_id, body, m_clock.now(),
-                              [&](store::Transaction& tx) -> Result<Json> {
-    auto row = tx.query_one("SELECT charge_ref, refunded FROM charges WHERE request_id = ?",
-                            {request_id.to_string()});
+  if (auto stored = parties::stored_answer(*m_db, "refund", refund_id, body); !stored || *stored) {
+    if (!stored) return std::unexpected(stored.error());
+    return **stored;
+  }
+  std::string charge_ref;
+  auto found = m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT charge_ref FROM charges WHERE request_id = ?", {request_id.to_string()});
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(ErrorCode::not_found, "no charge for " + request_id.to_string());
-    const auto charge_ref = store::text_at(**row, 0).value();
-    auto refunded = m_card_company->call(
-        "refund", {{"request_id", derived_id("refund", request_id)}, {"charge_id", charge_ref}});
-    if (!refunded) return std::unexpected(refunded.error());
+    charge_ref = *store::text_at(**row, 0);
+    return {};
+  });
+  if (!found) return std::unexpected(found.error());
+  // The card company, idempotent by the refund's ID, is called with nothing held.
+  auto refunded = m_card_company->call(
+      "refund", {{"request_id", derived_id("refund", request_id)}, {"charge_id", charge_ref}});
+  if (!refunded) return std::unexpected(refunded.error());
+  return parties::answer_once(*m_db, "refund", refund_id, body, m_clock.now(),
+                              [&](store::Transaction& tx) -> Result<Json> {
     auto saved = tx.exec("UPDATE charges SET refunded = 1 WHERE request_id = ?",
                          {request_id.to_string()});
     if (!saved) return std::unexpected(saved.error());
@@ -249,7 +260,7 @@ Result<Json> ClearingHouse::verify_account(const pki::Certificate& center, const
   if (auto ok = check_commitment(*shop, *account); !ok) return std::unexpected(ok.error());
   auto known = m_bank_institution->call("account", {{"iban", *iban}});
   if (!known) {
-    if (known.error().code == ErrorCode::unavailable) return std::unexpected(known.error());
+    if (outcome_unknown(known.error())) return std::unexpected(known.error());
     return fail(ErrorCode::bad_account, "the bank knows no account " + mask_account(*iban));
   }
   return parties::answer_once(*m_db, "verify_account", registration->body.request_id, body, now,
@@ -289,33 +300,35 @@ Result<Json> ClearingHouse::payout(const pki::Certificate& center, const Json& b
   if (!iban) return std::unexpected(iban.error());
   if (auto ok = check_commitment(*shop, *account); !ok) return std::unexpected(ok.error());
 
+  // The bank institution, idempotent by the payout's request ID, is called with nothing held;
+  // its answer is recorded with this one.
+  bool paid = true;
+  std::string reference = "nothing to pay";
+  if (a.amount.is_positive()) {
+    auto transfer = m_bank_institution->call(
+        "transfer_in", {{"request_id", a.request_id.to_string()},
+                        {"iban", *iban},
+                        {"amount", a.amount.to_string()},
+                        {"reference", "ecash payout " + a.request_id.to_string()}});
+    if (!transfer && outcome_unknown(transfer.error())) {
+      return std::unexpected(transfer.error());  // not decided: the center retries
+    }
+    paid = transfer.has_value();
+    reference = paid ? transfer->value("transfer_id", std::string("?"))
+                     : "refused: " + transfer.error().to_string();
+  }
+  const auto result = protocol::sign(m_identity.keys.signing,
+                                     protocol::PayoutResult{.request_id = a.request_id,
+                                                            .amount = a.amount,
+                                                            .paid = paid,
+                                                            .reference = reference});
   return parties::answer_once(*m_db, "payout", a.request_id, body, now,
                               [&](store::Transaction& tx) -> Result<Json> {
-    bool paid = true;
-    std::string reference = "nothing to pay";
-    if (a.amount.is_positive()) {
-      auto transfer = m_bank_institution->call(
-          "transfer_in", {{"request_id", a.request_id.to_string()},
-                          {"iban", *iban},
-                          {"amount", a.amount.to_string()},
-                          {"reference", "ecash payout " + a.request_id.to_string()}});
-      if (!transfer && transfer.error().code == ErrorCode::unavailable) {
-        return std::unexpected(transfer.error());  // not decided: the center retries
-      }
-      paid = transfer.has_value();
-      reference = paid ? transfer->value("transfer_id", std::string("?"))
-                       : "refused: " + transfer.error().to_string();
-    }
     auto saved = tx.exec(
         "INSERT INTO payouts (request_id, amount, currency, paid, reference) VALUES (?, ?, ?, ?, ?)",
         {a.request_id.to_string(), a.amount.minor(), std::string(a.amount.currency().code()),
          std::int64_t{paid ? 1 : 0}, reference});
     if (!saved) return std::unexpected(saved.error());
-    const auto result = protocol::sign(m_identity.keys.signing,
-                                       protocol::PayoutResult{.request_id = a.request_id,
-                                                              .amount = a.amount,
-                                                              .paid = paid,
-                                                              .reference = reference});
     return Json{{"result", result.to_json()}};
   });
 }

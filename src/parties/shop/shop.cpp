@@ -68,7 +68,7 @@ Result<Id128> Shop::register_shop(protocol::Channel& center) {
   }
   auto answer = center.call("register_shop", {{"registration", registration.to_json()}});
   if (!answer) {
-    if (answer.error().code != ErrorCode::unavailable) {
+    if (!outcome_unknown(answer.error())) {
       (void)m_db->transact(
           [](store::Transaction& tx) { return parties::erase_setting(tx, "pending_registration"); });
     }
@@ -277,7 +277,7 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
   auto answer = center.call("payout", {{"payout_request", request.to_json()}});
   if (!answer) {
     // Refused: nothing happened, the next payout is a new request. Out of reach: send it again.
-    if (answer.error().code != ErrorCode::unavailable) {
+    if (!outcome_unknown(answer.error())) {
       (void)m_db->transact([](store::Transaction& tx) { return parties::erase_setting(tx, "pending_payout"); });
     }
     return std::unexpected(answer.error());

@@ -162,7 +162,7 @@ Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) 
   auto answer = center.call("deposit", body);
   if (!answer) {
     // Refused outright: nothing happened, so nothing is pending. Out of reach: keep it to retry.
-    if (answer.error().code != ErrorCode::unavailable) (void)drop_pending(order.request_id);
+    if (!outcome_unknown(answer.error())) (void)drop_pending(order.request_id);
     return std::unexpected(answer.error());
   }
   return finish_deposit(body, *answer);
@@ -242,7 +242,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     auto answer = shop.call("pay", unanswered->first);
     if (!answer) {
       // A definite refusal means it was not paid: the request may be paid afresh.
-      if (answer.error().code != ErrorCode::unavailable) (void)drop_pending(unanswered_id);
+      if (!outcome_unknown(answer.error())) (void)drop_pending(unanswered_id);
       return std::unexpected(answer.error());
     }
     auto payment = finish_payment(unanswered->first, *answer, *before, *shop_cert);
@@ -306,7 +306,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   }
   auto answer = shop.call("pay", body);
   if (!answer) {
-    if (answer.error().code != ErrorCode::unavailable) (void)drop_pending(order.request_id);
+    if (!outcome_unknown(answer.error())) (void)drop_pending(order.request_id);
     return std::unexpected(answer.error());
   }
   auto payment = finish_payment(body, *answer, *current, *shop_cert);
@@ -694,7 +694,7 @@ Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
   const auto& order_id = request_id;
   auto answer = center.call("sync", body);
   if (!answer) {
-    if (answer.error().code != ErrorCode::unavailable) {
+    if (!outcome_unknown(answer.error())) {
       // Refused: the records go back to waiting for the next sync.
       (void)m_db->transact([&](store::Transaction& tx) -> Status {
         for (const char* sql : {"UPDATE incoming SET sync_request = NULL WHERE sync_request = ?",
