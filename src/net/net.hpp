@@ -58,6 +58,11 @@ struct Limits {
   // I/O (0: one per core), and workers that answer requests (0: 16 per core; a party's answer
   // may wait on another party or on a commit).
   int max_connections = 10000;
+  // Server: answers go to devices (wallets, shops): an error that leaves the outcome open
+  // (outcome_unknown: a store failed, a party was out of reach, a failure inside) is told as its
+  // code and a plain sentence, never the operator's file paths or internal addresses; the detail
+  // goes to this process's log.
+  bool devices_facing = false;
   int io_threads = 0;
   int workers = 0;
   // Client: a request that got no answer (connection refused, reset, timed out) is sent again, as

@@ -354,6 +354,41 @@ TEST_F(NetTest, AStaleCrlIsRenewedFromTheServerButOnlyIfTheCaSignedIt) {
   b.join();
 }
 
+// Fails every request inside, with a detail that names a file and an address.
+class Broken final : public protocol::Endpoint {
+ public:
+  Result<Json> handle(const protocol::Caller&, std::string_view route, const Json&) override {
+    if (route == "store") return fail(ErrorCode::io_error, "COMMIT: database or disk is full (/srv/op/bank/bank.db)");
+    if (route == "peer") return fail(ErrorCode::unavailable, "no answer from https://10.1.2.3:40001 after 5 attempts");
+    return fail(ErrorCode::insufficient_funds, "short by EUR:1.00");
+  }
+};
+
+// A server facing devices tells an open outcome by its code and a plain sentence: no file path
+// or internal address of the operator reaches a wallet; refusals keep their own words.
+TEST_F(NetTest, DevicesAreNotToldTheOperatorsInternals) {
+  Broken broken;
+  Limits facing;
+  facing.devices_facing = true;
+  Server server(m_center.identity(), PeerPolicy{m_trust.get(), {Role::wallet}}, m_clock, facing);
+  server.mount("center", broken, {Role::wallet});
+  const auto url = "https://127.0.0.1:" + std::to_string(server.bind("127.0.0.1", 0).value());
+  std::thread serving([&] { server.run(); });
+  for (const char* route : {"store", "peer"}) {
+    auto answer = call(url, &m_wallet, Role::center, "center", route);
+    ASSERT_FALSE(answer);
+    EXPECT_TRUE(outcome_unknown(answer.error())) << answer.error().to_string();
+    for (const char* secret : {"/srv", "bank.db", "10.1.2.3", "40001"}) {
+      EXPECT_EQ(answer.error().message.find(secret), std::string::npos) << answer.error().message;
+    }
+  }
+  EXPECT_EQ(call(url, &m_wallet, Role::center, "center", "store").error().code, ErrorCode::io_error);
+  auto refused = call(url, &m_wallet, Role::center, "center", "short");
+  EXPECT_EQ(refused.error().message, "short by EUR:1.00");
+  server.stop();
+  serving.join();
+}
+
 // Holds "wait" calls until released; answers "go" at once.
 class Gate final : public protocol::Endpoint {
  public:

@@ -263,10 +263,11 @@ Result<local::OpenOptions> institutions(const OperatorSettings& settings, const 
 }
 
 // The limits of a server this process runs, with the thread counts the command line gave.
-Limits server_limits(const NodeOptions& options) {
+Limits server_limits(const NodeOptions& options, bool devices_facing = false) {
   Limits limits;
   limits.io_threads = options.io_threads;
   limits.workers = options.workers;
+  limits.devices_facing = devices_facing;
   return limits;
 }
 
@@ -291,7 +292,7 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
   auto center_id = local::load_identity(data + "/center", "center");
   if (!center_id) return std::unexpected(center_id.error());
   PeerPolicy devices{&o.trust(), {Role::wallet, Role::shop}, false};
-  Server server(tls_identity(*center_id), devices, clock, server_limits(options));
+  Server server(tls_identity(*center_id), devices, clock, server_limits(options, true));
   server.mount("center", o.center(), {Role::wallet, Role::shop}, {"directory"});
   server.mount("ca", o.ca(), {}, {"trust", "enrol"});
   if (hosted) options.say("card company and bank: SANDBOXES hosted in this process");
@@ -431,7 +432,8 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
   // Whatever a crash left open is finished before new requests come in.
   if (auto resumed = (*center)->resume(); !resumed) return std::unexpected(resumed.error());
   Relay relay(std::move(peers[0]));
-  Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock, server_limits(options));
+  Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock,
+                server_limits(options, true));
   server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"});
   server.mount("ca", relay, {}, {"trust", "enrol"});
   const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
@@ -570,7 +572,7 @@ Status run_shop(const NodeOptions& options) {
   auto refresh_connection = connect(**location, *tls, {&trust, {Role::center}}, clock, refresh_limits());
   if (!refresh_connection) return std::unexpected(refresh_connection.error());
   auto center = channel(*refresh_connection, "center");
-  Server server(*tls, {&trust, {Role::wallet}}, clock, server_limits(options));
+  Server server(*tls, {&trust, {Role::wallet}}, clock, server_limits(options, true));
   server.mount("shop", shop, {Role::wallet});
   // The shop's own view of the operator (what it checks wallets' certificates in payments
   // against) and the handshake's trust are refreshed together, between two payments.

@@ -260,7 +260,18 @@ void Server::Impl::accept() {
 std::pair<int, std::string> Server::Impl::answer(const protocol::Caller& caller,
                                                  const std::string& party, const std::string& route,
                                                  const std::string& text) {
-  const auto error = [](const Error& e) { return std::pair{http_status(e.code), error_body(e).dump()}; };
+  const auto error = [&](const Error& e) {
+    if (limits.devices_facing && outcome_unknown(e)) {
+      std::cerr << "ecash: " << party << "/" << route << ": " << e.to_string() << std::endl;
+      const Error told{e.code, e.code == ErrorCode::io_error
+                                   ? "the server's storage failed; the request is kept: ask again later"
+                               : e.code == ErrorCode::unavailable
+                                   ? "the server could not finish the request now: ask again"
+                                   : "the server failed inside; the request is kept: ask again later"};
+      return std::pair{http_status(e.code), error_body(told).dump()};
+    }
+    return std::pair{http_status(e.code), error_body(e).dump()};
+  };
   auto found = mounts.find(party);
   if (found == mounts.end()) return error({ErrorCode::not_found, "no party '" + party + "' here"});
   const Mount& mount = found->second;
