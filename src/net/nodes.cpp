@@ -171,10 +171,15 @@ Limits refresh_limits() {
 // is read again (the role may have been restarted on another port) and the call made once more.
 class Peer final : public protocol::Channel {
  public:
+  // The peer is asked `limits.attempts` times in all; each link is asked once per attempt, so
+  // that a peer restarted on another port is found at the next attempt, not after the last.
   Peer(std::string folder, std::string party, TlsIdentity identity, PeerPolicy policy,
        const Clock& clock, Limits limits = {})
       : m_folder(std::move(folder)), m_party(std::move(party)), m_identity(std::move(identity)),
-        m_policy(std::move(policy)), m_clock(clock), m_limits(limits) {}
+        m_policy(std::move(policy)), m_clock(clock), m_attempts(std::max(1, limits.attempts)),
+        m_pause(limits.retry_pause), m_limits(limits) {
+    m_limits.attempts = 1;
+  }
 
   Status open(std::chrono::seconds wait) {
     auto url = listening_url(m_folder, wait);
@@ -187,17 +192,22 @@ class Peer final : public protocol::Channel {
   }
 
   Result<Json> call(std::string_view route, const Json& body) override {
-    auto answer = current()->call(route, body);
-    // Nobody there, or someone else there (the port went to another process): look again.
-    const auto code = answer ? ErrorCode::internal : answer.error().code;
-    if (answer || (code != ErrorCode::unavailable && code != ErrorCode::wrong_role &&
-                   code != ErrorCode::untrusted_issuer && code != ErrorCode::bad_certificate)) {
-      return answer;
+    Result<Json> answer = fail(ErrorCode::unavailable, "not asked");
+    for (int attempt = 1; attempt <= m_attempts; ++attempt) {
+      answer = current()->call(route, body);
+      // Nobody there, or someone else there (the port went to another process): look again at
+      // where it says it listens, at once.
+      const auto code = answer ? ErrorCode::internal : answer.error().code;
+      if (answer || (code != ErrorCode::unavailable && code != ErrorCode::wrong_role &&
+                     code != ErrorCode::untrusted_issuer && code != ErrorCode::bad_certificate)) {
+        return answer;
+      }
+      auto url = listening_url(m_folder, std::chrono::seconds(0));
+      if (url && *url != this->url() && reconnect(*url)) continue;
+      if (code != ErrorCode::unavailable) return answer;
+      if (attempt < m_attempts) std::this_thread::sleep_for(m_pause * attempt);
     }
-    auto url = listening_url(m_folder, std::chrono::seconds(0));
-    if (!url || *url == this->url()) return answer;
-    if (auto ok = reconnect(*url); !ok) return answer;
-    return current()->call(route, body);
+    return answer;
   }
 
  private:
@@ -218,6 +228,8 @@ class Peer final : public protocol::Channel {
   TlsIdentity m_identity;
   PeerPolicy m_policy;
   const Clock& m_clock;
+  int m_attempts;
+  std::chrono::milliseconds m_pause;
   Limits m_limits;
   std::mutex m_mutex;
   std::string m_url;
