@@ -50,7 +50,7 @@ kill -TERM "$pid"
 wait "$pid" || fail "the operator did not stop cleanly"
 
 # Killed between doing the deposit and answering it.
-start_operator "$listen" ECASH_FAILPOINT=exit_before_answer:center/deposit
+start_operator "$listen" ECASH_FAILPOINT=answer/center/deposit
 if "$ecash" wallet --home "$dir/alice" deposit 10.00 >"$dir/out" 2>"$dir/err"; then
   fail "the deposit was answered"
 fi
@@ -60,7 +60,7 @@ wait "$pid"
 status=$?
 set -e
 [ "$status" -eq 86 ] || fail "the operator exited with $status, not at the failpoint"
-grep -q "exiting before answering center/deposit" "$dir/operator.log" || fail "no failpoint"
+grep -q "crashing at answer/center/deposit" "$dir/operator.log" || fail "no failpoint"
 [ "$(charged)" -eq 3000 ] || fail "the card was charged $(charged) cents, not 3000"
 [ "$(sagas)" -eq 2 ] || fail "$(sagas) deposits at the center"
 # The wallet has not seen an answer: its balance is the old one, the request kept for a retry.
@@ -87,7 +87,7 @@ shop_pid=$!
 request=$("$ecash" shop --home "$dir/shop" order 7.00 --item "lunch")
 kill -TERM "$pid"
 wait "$pid" || fail "the operator did not stop cleanly"
-start_operator "$listen" ECASH_FAILPOINT=exit_before_answer:center/pay
+start_operator "$listen" ECASH_FAILPOINT=answer/center/pay
 if "$ecash" wallet --home "$dir/alice" pay "$request" >"$dir/out" 2>"$dir/err"; then
   fail "the payment was answered"
 fi

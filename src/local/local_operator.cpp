@@ -1,5 +1,7 @@
 #include "local/local_operator.hpp"
 
+#include "base/failpoint.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -11,6 +13,17 @@ namespace ecash::local {
 using protocol::Json;
 
 Result<Json> LocalChannel::call(std::string_view route, const Json& body) {
+  // "center->bank" calling "credit" is the call "bank/credit" in failpoints, as over the network.
+  const auto arrow = m_link.find("->");
+  const std::string point =
+      "call/" + (arrow == std::string::npos ? m_link : m_link.substr(arrow + 2)) + "/" + std::string(route);
+  failpoint(point + "/before");
+  auto answer = deliver(route, body);
+  if (answer) failpoint(point + "/after");
+  return answer;
+}
+
+Result<Json> LocalChannel::deliver(std::string_view route, const Json& body) {
   Tap* const tap = *m_tap;
   // Co-hosted roles hand each other the message itself (the receiver only reads it); with a tap
   // in place, what crosses the link is text, parsed again as the receiver would over the network.

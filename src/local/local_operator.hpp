@@ -47,6 +47,8 @@ class LocalChannel final : public protocol::Channel {
   Result<protocol::Json> call(std::string_view route, const protocol::Json& body) override;
 
  private:
+  Result<protocol::Json> deliver(std::string_view route, const protocol::Json& body);
+
   std::string m_link;
   protocol::Endpoint& m_target;
   protocol::Caller m_caller;

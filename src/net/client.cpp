@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/failpoint.hpp"
 #include "net/net.hpp"
 #include "net/tls.hpp"
 #include "protocol/json_fields.hpp"
@@ -94,6 +95,9 @@ class Connection {
 
   Result<Json> post(const std::string& path, const Json& body) {
     if (!m_configured) return std::unexpected(m_configured.error());
+    // "/v1/bank/credit" is the call "bank/credit" in failpoints.
+    const std::string point = "call/" + path.substr(std::min<std::size_t>(path.size(), 4));
+    failpoint(point + "/before");
     const std::string text = body.dump();
     const std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + m_address.host +
                                 "\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -118,6 +122,7 @@ class Connection {
       link->healthy = answer.has_value();
       if (answer) {
         if (m_limits.keep_alive && answer->keep_alive) give_back(std::move(link));
+        failpoint(point + "/after");
         return read_answer(answer->status, answer->body);
       }
       if (answer.error().refused) return std::unexpected(answer.error().error);

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/failpoint.hpp"
 #include "net/net.hpp"
 #include "net/tls.hpp"
 #include "protocol/json_fields.hpp"
@@ -42,15 +43,6 @@ constexpr std::size_t kMaxHeader = 16 * 1024;
 
 Json error_body(const Error& error) {
   return Json{{"code", std::string(to_string(error.code))}, {"message", error.message}};
-}
-
-// ECASH_FAILPOINT=exit_before_answer:<party>/<route>: the process ends the moment it has handled
-// such a request, before the answer leaves: a crash at the worst time, for recovery tests.
-std::string failpoint_route() {
-  const char* spec = std::getenv("ECASH_FAILPOINT");
-  const std::string_view prefix = "exit_before_answer:";
-  if (spec == nullptr || std::string_view(spec).substr(0, prefix.size()) != prefix) return {};
-  return std::string(std::string_view(spec).substr(prefix.size()));
 }
 
 // "/v1/<party>/<route>" with lower-case names: the two names.
@@ -87,7 +79,6 @@ struct Server::Impl {
   // In this order: what sessions use outlives the I/O context that may still hold sessions.
   tls::PeerCheck check;
   Limits limits;
-  std::string failpoint;
   std::atomic<int> connections{0};
   std::once_flag stopped;
   asio::ssl::context ssl;
@@ -295,10 +286,8 @@ std::pair<int, std::string> Server::Impl::answer(const protocol::Caller& caller,
   } catch (const std::exception& e) {
     result = fail(ErrorCode::internal, e.what());
   }
-  if (!failpoint.empty() && failpoint == party + "/" + route) {
-    std::cerr << "ECASH_FAILPOINT: exiting before answering " << failpoint << std::endl;
-    std::_Exit(86);
-  }
+  // The party has done its work, and the answer has not left: the worst time to crash.
+  ecash::failpoint("answer/" + party + "/" + route);
   if (!result) return error(result.error());
   return {200, result->dump()};
 }
@@ -308,7 +297,6 @@ Server::Server(TlsIdentity identity, PeerPolicy clients, const Clock& clock, Lim
   ignore_sigpipe();
   m->check.policy = std::move(clients);
   m->check.clock = &clock;
-  m->failpoint = failpoint_route();
   const int mode = SSL_VERIFY_PEER |
                    (m->check.policy.certificate_required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
   m_configured = tls::configure(m->ssl.native_handle(), true, identity, &m->check, mode,

@@ -3,10 +3,12 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "base/failpoint.hpp"
 #include "store/database.hpp"
 
 namespace ecash::store {
@@ -171,7 +173,7 @@ class SqliteTransaction final : public Transaction {
 // them all. Every caller still returns only after the commit that holds its work is durable.
 class SqliteDatabase final : public Database {
  public:
-  explicit SqliteDatabase(std::string path) : m_path(std::move(path)) {}
+  explicit SqliteDatabase(std::string path) : m_path(std::move(path)), m_name(store_name(m_path)) {}
 
   Status open(std::span<const Migration> migrations);
   Status transact(const std::function<Status(Transaction&)>& body) override;
@@ -196,7 +198,16 @@ class SqliteDatabase final : public Database {
   void give_back(std::unique_ptr<Connection> reader);
   bool in_memory() const { return m_path == ":memory:" || m_path.empty(); }
 
+  // A store is named in failpoints by its file: "bank", "wallet", "sandbox.card_company".
+  static std::string store_name(const std::string& path) {
+    const std::filesystem::path p(path);
+    const auto stem = p.stem().string();
+    const auto folder = p.parent_path().filename().string();
+    return folder == "sandbox" ? "sandbox." + stem : stem;
+  }
+
   std::string m_path;
+  std::string m_name;
   std::unique_ptr<Connection> m_writer;  // only the leader uses it
 
   std::mutex m_memory_mutex;  // an in-memory store's one connection
@@ -284,13 +295,16 @@ void SqliteDatabase::run_batch(const std::vector<Pending*>& batch) {
     (void)c.exec_plain("ROLLBACK");
     return;
   }
+  failpoint("commit/" + m_name + "/before");
   if (auto committed = c.exec_plain("COMMIT"); !committed) {
     (void)c.exec_plain("ROLLBACK");
     // The work of every body that succeeded is lost with the commit.
     for (auto* p : batch) {
       if (p->result && !p->exception) p->result = committed;
     }
+    return;
   }
+  failpoint("commit/" + m_name + "/after");
 }
 
 Result<std::unique_ptr<Connection>> SqliteDatabase::take_reader() {
