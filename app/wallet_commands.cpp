@@ -35,6 +35,7 @@ struct Options {
   std::string input = "-";
   bool json = false;
   bool top_up = false;
+  bool again = false;
 };
 
 Options g_options;
@@ -111,9 +112,14 @@ void add_wallet_commands(CLI::App& app) {
   init->add_option("--name", g_options.name, "Your name (goes to the CA alone)")->required();
   init->add_option("--address", g_options.address, "Your address (goes to the CA alone)");
   init->add_option("--card", g_options.card, "Your card number (stays on this device)")->required();
-  g_wallet->add_subcommand("deposit", "Deposit from your card (reconciles transfers first)")
-      ->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50 in the operator's currency")
+  auto* deposit = g_wallet->add_subcommand(
+      "deposit",
+      "Deposit from your card (reconciles transfers first). A deposit an earlier run left "
+      "unanswered is finished first; when it was of the same amount, that is all");
+  deposit->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50 in the operator's currency")
       ->required();
+  deposit->add_flag("--again", g_options.again,
+                    "Deposit the amount even when an unanswered deposit of it was just finished");
   g_wallet->add_subcommand("balance", "Balance at the bank and value received or sent offline");
   g_wallet->add_subcommand("history", "What this wallet did");
   g_wallet->add_subcommand("sync", "Report offline transfers to the bank and take its balance");
@@ -194,10 +200,25 @@ int run_wallet_command() {
     if (chosen == "deposit") {
       auto amount = amount_arg();
       if (!amount) return fail_with(amount.error());
-      auto balance = w.deposit(link->center(), *amount);
-      if (!balance) return fail_online(balance.error());
-      print({{"deposited", amount->to_string()}, {"balance", balance->to_string()}},
-            "deposited " + amount->to_string() + "; balance " + balance->to_string());
+      auto done = w.deposit(link->center(), *amount, g_options.again);
+      if (!done) return fail_online(done.error());
+      Json finished = Json::array();
+      std::string text;
+      for (const auto& earlier : done->finished_earlier) {
+        finished.push_back(earlier.to_string());
+        text += "finished an earlier deposit of " + earlier.to_string() +
+                " (its answer had not arrived)\n";
+      }
+      if (done->made) {
+        text += "deposited " + amount->to_string() + "; balance " + done->balance.to_string();
+      } else {
+        text += "that was the deposit of " + amount->to_string() + " asked for: nothing more charged (" +
+                "--again deposits it a second time); balance " + done->balance.to_string();
+      }
+      print({{"deposited", done->made ? amount->to_string() : Amount::zero(amount->currency()).to_string()},
+             {"finished_earlier", finished},
+             {"balance", done->balance.to_string()}},
+            text);
     } else {
       auto done = w.sync(link->center());
       if (!done) return fail_online(done.error());

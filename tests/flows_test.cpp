@@ -31,7 +31,7 @@ TEST_F(FlowsTest, RegisterAndFirstDeposit) {
   auto alice = make_wallet("Alice", kAliceCard);
   auto balance = alice.wallet->deposit(*alice.center, eur("EUR:50.00"));
   ASSERT_TRUE(balance.has_value()) << balance.error().to_string();
-  EXPECT_EQ(*balance, eur("EUR:50.00"));
+  EXPECT_EQ(balance->balance, eur("EUR:50.00"));
   ASSERT_TRUE(alice.wallet->user_id().has_value());
   EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:50.00"));
   // The card company charged the card; the bank credited the user; circulation balances.
@@ -68,7 +68,7 @@ TEST_F(FlowsTest, DepositAgainAddsToTheSameUser) {
   const auto user = *alice.wallet->user_id();
   auto balance = alice.wallet->deposit(*alice.center, eur("EUR:30.00"));
   ASSERT_TRUE(balance.has_value()) << balance.error().to_string();
-  EXPECT_EQ(*balance, eur("EUR:80.00"));
+  EXPECT_EQ(balance->balance, eur("EUR:80.00"));
   EXPECT_EQ(*alice.wallet->user_id(), user);
   EXPECT_EQ(card(kAliceCard)["charged"], "EUR:80.00");
   EXPECT_EQ(totals().users, 1);

@@ -1,5 +1,6 @@
 #include "parties/wallet/wallet.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "base/account_number.hpp"
@@ -14,7 +15,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 2> kMigrations = {{
+constexpr std::array<store::Migration, 3> kMigrations = {{
     {1, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE pending (request_id TEXT PRIMARY KEY, route TEXT NOT NULL, body TEXT NOT NULL, "
         "balance_before TEXT NOT NULL, shop_certificate TEXT NOT NULL, created INTEGER NOT NULL);"
@@ -29,6 +30,10 @@ constexpr std::array<store::Migration, 2> kMigrations = {{
         "CREATE TABLE incoming (transfer_id TEXT PRIMARY KEY, amount TEXT NOT NULL, "
         "sender_certificate TEXT NOT NULL, transfer TEXT NOT NULL, "
         "reconciled INTEGER NOT NULL DEFAULT 0, sync_request TEXT, created INTEGER NOT NULL);"},
+    // A transfer answers one request: sent again for the same request, it is the same transfer.
+    {3, "ALTER TABLE outgoing ADD COLUMN nonce TEXT;"
+        "ALTER TABLE outgoing ADD COLUMN envelope TEXT;"
+        "CREATE UNIQUE INDEX outgoing_by_request ON outgoing (nonce);"},
 }};
 
 // How long a transfer may wait to be claimed before it returns to its sender.
@@ -130,11 +135,20 @@ Status Wallet::save_pending(const Id128& request_id, const std::string& route, c
   });
 }
 
-Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) {
+Result<Wallet::Deposit> Wallet::deposit(protocol::Channel& center, const Amount& amount, bool again) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (auto ok = check_currency(amount); !ok) return std::unexpected(ok.error());
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "a deposit must be positive");
-  if (auto ok = settle_pending(center); !ok) return std::unexpected(ok.error());
+  auto settled = settle_pending(center);
+  if (!settled) return std::unexpected(settled.error());
+  // The same command run again after a failure or a kill: the unanswered deposit was the one.
+  const bool same = std::find(settled->deposits.begin(), settled->deposits.end(), amount) !=
+                    settled->deposits.end();
+  if (same && !again) {
+    auto now_balance = balance();
+    if (!now_balance) return std::unexpected(now_balance.error());
+    return Deposit{*now_balance, settled->deposits, false};
+  }
   if (auto ok = sync_if_needed(center); !ok) return std::unexpected(ok.error());
   auto before = balance();
   if (!before) return std::unexpected(before.error());
@@ -165,7 +179,9 @@ Result<Amount> Wallet::deposit(protocol::Channel& center, const Amount& amount) 
     if (!outcome_unknown(answer.error())) (void)drop_pending(order.request_id);
     return std::unexpected(answer.error());
   }
-  return finish_deposit(body, *answer);
+  auto new_balance = finish_deposit(body, *answer);
+  if (!new_balance) return std::unexpected(new_balance.error());
+  return Deposit{*new_balance, settled->deposits, true};
 }
 
 // S29/S88: check the bank's receipt and the center's countersignature, then store the user ID
@@ -282,7 +298,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     }
     auto deposited = deposit(*top_up, shortfall);
     if (!deposited) return std::unexpected(deposited.error());
-    current = *deposited;
+    current = deposited->balance;  // an unanswered top-up of this amount finished counts as it
     topped_up = shortfall;
   }
 
@@ -439,6 +455,20 @@ Result<Json> Wallet::send(const Json& request_json) {
   // transfer exists, so a broken exchange can lose the receiver's claim but never create money.
   Json envelope;
   auto sent = m_db->transact([&](store::Transaction& tx) -> Status {
+    // Sent before (the output was lost, the command run again): the same transfer, again.
+    auto before = tx.query_one(
+        "SELECT amount, receiver_certificate, envelope FROM outgoing WHERE nonce = ?",
+        {req.nonce.to_string()});
+    if (!before) return std::unexpected(before.error());
+    if (*before) {
+      auto first = pki::Certificate::from_pem(*store::text_at(**before, 1));
+      if (!first || first->serial() != receiver->serial() ||
+          *store::text_at(**before, 0) != req.amount.to_string() || store::is_null_at(**before, 2)) {
+        return fail(ErrorCode::conflict, "this request was answered with another transfer");
+      }
+      envelope = Json::parse(*store::text_at(**before, 2));
+      return {};
+    }
     auto bal = setting_amount(tx, "balance");
     auto unc = setting_amount(tx, "uncleared");
     auto offline = setting_amount(tx, "offline_sent");
@@ -482,21 +512,22 @@ Result<Json> Wallet::send(const Json& request_json) {
           {"offline_sent", offline_after->to_string()}}) {
       if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
     }
+    // The whole transfer is sealed to the receiver: only that device can open it.
+    envelope = {{"to", receiver->serial()},
+                {"sealed_transfer",
+                 protocol::to_text(crypto::seal(receiver->sealing_key(), as_bytes(inner.dump())))}};
     auto n = tx.exec(
         "INSERT INTO outgoing (transfer_id, counter, amount, receiver_certificate, transfer, state, "
-        "created) VALUES (?, ?, ?, ?, ?, 'sent', ?)",
+        "created, nonce, envelope) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?, ?)",
         {transfer.body.transfer_id.to_string(), static_cast<std::int64_t>(counter),
-         req.amount.to_string(), receiver->to_pem(), inner.dump(), now});
+         req.amount.to_string(), receiver->to_pem(), inner.dump(), now, req.nonce.to_string(),
+         envelope.dump()});
     if (!n) return std::unexpected(n.error());
     if (auto ok = record_history(tx, now, "sent", transfer.body.transfer_id, req.amount.negate(),
                                  *bal, "offline to " + receiver->subject());
         !ok) {
       return ok;
     }
-    // The whole transfer is sealed to the receiver: only that device can open it.
-    envelope = {{"to", receiver->serial()},
-                {"sealed_transfer",
-                 protocol::to_text(crypto::seal(receiver->sealing_key(), as_bytes(inner.dump())))}};
     return {};
   });
   if (!sent) return std::unexpected(sent.error());
@@ -624,7 +655,8 @@ Status Wallet::sync_if_needed(protocol::Channel& center) {
 // Requests sent before and never answered are sent again first, under their own IDs, so the bank
 // and this wallet agree on what happened before anything new is asked (payments need the shop and
 // wait for retry_pending).
-Status Wallet::settle_pending(protocol::Channel& center) {
+Result<Wallet::Settled> Wallet::settle_pending(protocol::Channel& center) {
+  Settled out;
   std::vector<std::pair<std::string, std::string>> rows;
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
     auto found = tx.query(
@@ -633,18 +665,27 @@ Status Wallet::settle_pending(protocol::Channel& center) {
     for (const auto& r : *found) rows.emplace_back(*store::text_at(r, 0), *store::text_at(r, 1));
     return {};
   });
-  if (!read) return read;
+  if (!read) return std::unexpected(read.error());
   for (const auto& [route, body_text] : rows) {
     const Json body = Json::parse(body_text);
     auto answer = center.call(route, body);
-    if (!answer) return std::unexpected(answer.error());
+    if (!answer) {
+      // Refused now: it never happened (a refusal is never the answer to work done); forgotten.
+      if (!outcome_unknown(answer.error())) {
+        protocol::FieldReader r(body["order"], "pending request");
+        (void)drop_pending(r.id("request_id"));
+      }
+      return std::unexpected(answer.error());
+    }
     if (route == "deposit") {
-      if (auto ok = finish_deposit(body, *answer); !ok) return std::unexpected(ok.error());
+      auto done = finish_deposit(body, *answer);
+      if (!done) return std::unexpected(done.error());
+      out.deposits.push_back(protocol::Signed<protocol::DepositOrder>::from_json(body["order"])->body.amount);
     } else if (auto ok = finish_sync(body, *answer); !ok) {
       return std::unexpected(ok.error());
     }
   }
-  return {};
+  return out;
 }
 
 Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {

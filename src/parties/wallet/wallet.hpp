@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/amount.hpp"
 #include "base/clock.hpp"
@@ -33,8 +34,15 @@ class Wallet : public parties::Device {
   // Fetches the operator's directory and CRL (CA pinned at enrolment).
   Status connect(protocol::Channel& center) override;
 
-  // Figs 2 and 5: the new balance.
-  Result<Amount> deposit(protocol::Channel& center, const Amount& amount);
+  // Figs 2 and 5. A deposit an earlier run left unanswered (the command failed or was killed)
+  // is finished first; when it was for the same amount that is all, unless `again` asks for a
+  // second deposit of it: running the same command again never charges the card twice.
+  struct Deposit {
+    Amount balance;
+    std::vector<Amount> finished_earlier;  // unanswered deposits finished now
+    bool made = true;                      // a new deposit of the amount asked was made
+  };
+  Result<Deposit> deposit(protocol::Channel& center, const Amount& amount, bool again = false);
 
   struct Payment {
     Amount paid;
@@ -54,7 +62,8 @@ class Wallet : public parties::Device {
   Result<protocol::Json> request_transfer(const Amount& amount);
   // The sender's side: checks the request, durably takes the amount out of this wallet first,
   // then returns the signed transfer sealed to the receiver. limit_exceeded past the offline limit
-  // since the last reconciliation; insufficient_funds past balance + uncleared amount.
+  // since the last reconciliation; insufficient_funds past balance + uncleared amount. The same
+  // request sent again (the output was lost) gets the same transfer; nothing more leaves.
   Result<protocol::Json> send(const protocol::Json& request);
   // The receiver's side: checks and credits the transfer (once, before it expires, only on the
   // device it was made for) and returns the signed acknowledgement.
@@ -94,9 +103,13 @@ class Wallet : public parties::Device {
                       const std::string& shop_pem);
   Result<Amount> opened_balance(const Bytes& sealed);
   Result<Sync> finish_sync(const protocol::Json& body, const protocol::Json& answer);
+  // Deposits finished by settle_pending, by amount.
+  struct Settled {
+    std::vector<Amount> deposits;
+  };
   // Reconciles first when there are transfer records the bank has not seen.
   Status sync_if_needed(protocol::Channel& center);
-  Status settle_pending(protocol::Channel& center);
+  Result<Settled> settle_pending(protocol::Channel& center);
   // Forgets a request that was definitely refused (so it did nothing).
   Status drop_pending(const Id128& request_id);
   Result<std::int64_t> unreconciled_records();

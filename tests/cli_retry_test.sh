@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Commands are safe to run again (issue "Nothing moves twice", findings 1 and 2): a user who runs
+# the same command after it failed or was killed never moves money twice.
+#  - `wallet deposit` again after it failed (the operator was down) or was killed (after the
+#    operator had answered): the earlier deposit is finished and said so; the card is charged once.
+#    `--again` deposits the amount a second time on purpose; another amount follows the earlier.
+#  - `wallet send` again for a request already sent (its output lost): the same transfer, byte for
+#    byte, and the money left the wallet once.
+set -euo pipefail
+ecash=$1
+dir=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAILED: $*"
+  for log in "$dir"/*.log "$dir"/out "$dir"/err; do [ -f "$log" ] && { echo "--- $log"; cat "$log"; }; done
+  exit 1
+}
+start_operator() {  # start_operator LISTEN
+  rm -f "$dir/op/center/listening"
+  "$ecash" operator run --data "$dir/op" --listen "$1" >>"$dir/operator.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do
+    [ -s "$dir/op/center/listening" ] && return 0
+    sleep 0.1
+  done
+  fail "the operator did not start"
+}
+stop_operator() {
+  kill -TERM "$pid"
+  wait "$pid" || fail "the operator did not stop cleanly"
+  pid=
+}
+charged() {  # cents charged to Alice's card
+  sqlite3 "$dir/op/sandbox/card_company.db" \
+    "SELECT COALESCE(SUM(minor), 0) FROM charges WHERE card_number = '4111111111111111'"
+}
+alice() { "$ecash" wallet --home "$dir/alice" "$@"; }
+bob() { "$ecash" wallet --home "$dir/bob" "$@"; }
+
+"$ecash" operator init --data "$dir/op" >/dev/null
+"$ecash" sandbox card 4111111111111111 --data "$dir/op" --limit 5000.00 >/dev/null
+"$ecash" sandbox card 5555555555554444 --data "$dir/op" >/dev/null
+start_operator 127.0.0.1:0
+url=$(cat "$dir/op/center/listening")
+listen=${url#https://}
+alice init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
+bob init --operator "$url" --name Bob --card 5555555555554444 >/dev/null
+alice deposit 10.00 >/dev/null
+bob deposit 5.00 >/dev/null
+[ "$(charged)" -eq 1000 ] || fail "charged $(charged)"
+
+# 1a. The operator is down: the deposit fails, and is kept.
+stop_operator
+if alice deposit 20.00 >"$dir/out" 2>"$dir/err"; then fail "a deposit with the operator down succeeded"; fi
+grep -q "unavailable" "$dir/err" || fail "not unavailable"
+start_operator "$listen"
+alice deposit 20.00 >"$dir/out" 2>"$dir/err" || fail "the deposit run again failed"
+grep -q "finished an earlier deposit of EUR:20.00" "$dir/out" || fail "did not say it finished the earlier one"
+grep -q "nothing more charged" "$dir/out" || fail "did not say it charged nothing more"
+grep -q "balance EUR:30.00" "$dir/out" || fail "balance"
+[ "$(charged)" -eq 3000 ] || fail "the card was charged $(charged) cents, not 3000: twice for one deposit"
+
+# 1b. The command is killed after the operator answered, before the wallet kept the answer.
+set +e
+ECASH_FAILPOINT=call/center/deposit/after alice deposit 7.00 >"$dir/out" 2>"$dir/err"
+status=$?
+set -e
+[ "$status" -eq 86 ] || fail "the wallet was not killed at the failpoint ($status)"
+[ "$(charged)" -eq 3700 ] || fail "charged $(charged)"
+alice balance | grep -q "EUR:30.00" || fail "the killed deposit's balance was kept"
+alice deposit 7.00 >"$dir/out" || fail "the deposit run again failed"
+grep -q "finished an earlier deposit of EUR:7.00" "$dir/out" || fail "not finished: $(cat "$dir/out")"
+[ "$(charged)" -eq 3700 ] || fail "the card was charged $(charged) cents, not 3700"
+alice balance | grep -q "EUR:37.00" || fail "balance after the retry"
+
+# 1c. On purpose, the same amount again: --again.
+alice deposit 7.00 --again | grep -q "deposited EUR:7.00; balance EUR:44.00" || fail "--again"
+[ "$(charged)" -eq 4400 ] || fail "charged $(charged)"
+
+# 1d. Killed again, then another amount: the earlier one is finished, and the new one follows.
+set +e
+ECASH_FAILPOINT=call/center/deposit/after alice deposit 3.00 >/dev/null 2>&1
+set -e
+alice deposit 1.00 >"$dir/out" || fail "the next deposit failed"
+grep -q "finished an earlier deposit of EUR:3.00" "$dir/out" || fail "the earlier 3.00"
+grep -q "deposited EUR:1.00; balance EUR:48.00" "$dir/out" || fail "the new 1.00: $(cat "$dir/out")"
+[ "$(charged)" -eq 4800 ] || fail "charged $(charged)"
+
+# 2. The same transfer request sent twice (the first output lost): one transfer.
+bob receive 4.00 >"$dir/request"
+alice send "$dir/request" | true || true  # the output lost (the sender may die of SIGPIPE)
+alice send "$dir/request" >"$dir/transfer1" || fail "the send run again failed"
+alice send "$dir/request" >"$dir/transfer2" || fail "the third send failed"
+cmp -s "$dir/transfer1" "$dir/transfer2" || fail "sending the same request again made another transfer"
+alice balance --json | grep -q '"uncleared":"EUR:-4.00"' || fail "the money left more than once: $(alice balance --json)"
+bob accept "$dir/transfer1" >"$dir/ack" || fail "accept"
+alice confirm "$dir/ack" >/dev/null || fail "confirm"
+bob sync | grep -q "balance EUR:9.00" || fail "bob's balance"
+alice sync | grep -q "balance EUR:44.00" || fail "alice's balance"
+"$ecash" operator report --data "$dir/op" | grep -q "balanced: every cent accounted for" || fail "books"
+"$ecash" operator audit --data "$dir/op" | grep -q "audit passed" || fail "audit"
+stop_operator
+echo "cli retry test passed"
