@@ -91,7 +91,7 @@ Result<pki::TrustAnchor> fetch_operator_ca(const std::string& url, const std::st
   pki::TrustAnchor anchor{*ca, *crl};
   // The CRL must be the CA's own.
   pki::TrustStore check(anchor);
-  if (auto ok = check.update_crl(*crl); !ok) return std::unexpected(ok.error());
+  if (auto ok = check.update_crl(*crl, SystemClock().now()); !ok) return std::unexpected(ok.error());
   return anchor;
 }
 

@@ -87,7 +87,11 @@ Result<std::unique_ptr<OperatorLink>> link_device(Device& device, const std::str
   auto link = OperatorLink::open(**location, *identity, device.trust_anchor(), clock, random);
   if (!link) return std::unexpected(link.error());
   const auto held = device.trust_anchor();
-  if (held && held->crl.this_update() + 3600 < clock.now()) {
+  // Over an hour old, or dated ahead of the clock (a clock that ran ahead, put right): fetched
+  // again.
+  const auto now = clock.now();
+  if (held && (held->crl.this_update() + 3600 < now ||
+               held->crl.this_update() > now + pki::TrustStore::kClockTolerance)) {
     if (auto ok = device.connect((*link)->center()); !ok) return std::unexpected(ok.error());
   }
   return link;

@@ -101,5 +101,31 @@ TEST_F(RecoveryTest, PayoutInterruptedAfterTheTransferSettlesOnRestart) {
   expect_circulation_balances();
 }
 
+// The machine's clock (operator and wallets alike) ran eight days ahead and was put right: the
+// CRLs issued meanwhile are dated in the future. Everything recovers at once: the operator's
+// roles take the CA's new CRL, and a wallet renews its own at its next contact and pays again.
+TEST_F(RecoveryTest, AClockThatRanAheadAndIsPutRightLocksNobodyOut) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  const auto right = m_clock.now();
+  m_clock.advance(8 * kDay);
+  ASSERT_TRUE(m_op->refresh_crl().has_value());
+  ASSERT_TRUE(alice.wallet->sync(*alice.center).has_value());  // the wallet takes the CRL from then
+  ASSERT_TRUE(shop.shop->connect(*shop.center).has_value());
+  m_clock.set(right + 60);
+  // Held as they are, the CRLs from the future make every certificate look bad.
+  const auto order = shop.shop->create_order(eur("EUR:2.00"), "tea").value();
+  ASSERT_TRUE(m_op->refresh_crl().has_value()) << "the operator took no CRL dated now";
+  auto synced = alice.wallet->sync(*alice.center);
+  ASSERT_TRUE(synced.has_value()) << synced.error().to_string();
+  ASSERT_TRUE(shop.shop->connect(*shop.center).has_value());
+  auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), order, nullptr);
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_EQ(paid->balance, eur("EUR:28.00"));
+  expect_circulation_balances();
+}
+
 }  // namespace
 }  // namespace ecash::testing

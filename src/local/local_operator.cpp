@@ -91,6 +91,7 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
                                                            OpenOptions options) {
   auto op = std::make_unique<LocalOperator>();
   op->m_dir = dir;
+  op->m_clock = &clock;
   op->m_currency = currency;
   auto ca = ca::CaParty::open(dir + "/ca", "ecash CA", clock, random);
   if (!ca) return std::unexpected(ca.error());
@@ -200,7 +201,7 @@ Status LocalOperator::revoke(const std::string& serial) {
 Status LocalOperator::refresh_crl() {
   auto crl = m_ca->crl();
   if (!crl) return std::unexpected(crl.error());
-  return m_trust->update_crl(*crl);
+  return m_trust->update_crl(*crl, m_clock->now());
 }
 
 Result<Json> LocalOperator::report() {

@@ -124,6 +124,7 @@ class LocalOperator {
 
  private:
   std::string m_dir;
+  const Clock* m_clock = nullptr;
   Currency m_currency = Currency::from_code("EUR").value();
   Tap* m_tap = nullptr;
   std::unique_ptr<ca::CaParty> m_ca;

@@ -377,7 +377,8 @@ Result<Json> fetch_trust_unverified(const std::string& url, const Limits& limits
 
 Result<pki::TrustAnchor> fresh_anchor(const std::string& url, pki::TrustAnchor anchor,
                                       UnixSeconds now, const Limits& limits) {
-  if (anchor.crl.next_update() > now + 3600) return anchor;
+  const bool from_the_future = anchor.crl.this_update() > now + pki::TrustStore::kClockTolerance;
+  if (anchor.crl.next_update() > now + 3600 && !from_the_future) return anchor;
   auto trust = fetch_trust_unverified(url, limits);
   if (!trust) return std::unexpected(trust.error());
   if (!trust->contains("crl") || !(*trust)["crl"].is_string()) {
@@ -386,7 +387,7 @@ Result<pki::TrustAnchor> fresh_anchor(const std::string& url, pki::TrustAnchor a
   auto crl = pki::Crl::from_pem((*trust)["crl"].get<std::string>());
   if (!crl) return std::unexpected(crl.error());
   pki::TrustStore store(anchor);
-  if (auto ok = store.update_crl(*crl); !ok) return std::unexpected(ok.error());
+  if (auto ok = store.update_crl(*crl, now); !ok) return std::unexpected(ok.error());
   return store.anchor();
 }
 

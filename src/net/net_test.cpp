@@ -473,7 +473,7 @@ TEST_F(NetTest, AResumedSessionIsCheckedAgain) {
   EXPECT_EQ(stats(*connection).handshakes, 2u);
   EXPECT_EQ(stats(*connection).resumed, 1u);
   m_ca.revoke(caller.cert.serial(), m_now - 5);
-  ASSERT_TRUE(server_trust.update_crl(m_ca.issue_crl(m_now - 5, m_now + kDay).value()));
+  ASSERT_TRUE(server_trust.update_crl(m_ca.issue_crl(m_now - 5, m_now + kDay).value(), m_now));
   auto refused = bank->call("credit", Json::object());
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::certificate_revoked) << refused.error().message;

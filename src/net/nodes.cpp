@@ -96,7 +96,7 @@ void refresh_from_ca(protocol::Channel& ca, pki::TrustStore& trust, const NodeOp
   auto answer = ca.call("trust", Json::object());
   if (answer && answer->contains("crl") && (*answer)["crl"].is_string()) {
     auto crl = pki::Crl::from_pem((*answer)["crl"].get<std::string>());
-    if (crl && trust.update_crl(*crl)) return;
+    if (crl && trust.update_crl(*crl, SystemClock().now())) return;
   }
   options.say("warning: could not refresh the CRL from the CA" +
               (answer ? std::string() : ": " + answer.error().to_string()));
@@ -311,7 +311,7 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
   const auto refresh = [&] {
     auto crl = o.ca().crl();
     if (!crl || !o.refresh_crl() || !publish_crl(data, *crl) ||
-        !common->trust->update_crl(*crl)) {
+        !common->trust->update_crl(*crl, SystemClock().now())) {
       options.say("warning: could not refresh the CRL");
     }
   };
@@ -336,7 +336,7 @@ Status run_ca(const NodeOptions& options, SystemClock& clock, RandomSource& rand
   server.mount("ca", **ca, operators);
   const auto refresh = [&] {
     auto crl = (*ca)->crl();
-    if (!crl || !trust.update_crl(*crl) || !publish_crl(options.data, *crl)) {
+    if (!crl || !trust.update_crl(*crl, SystemClock().now()) || !publish_crl(options.data, *crl)) {
       options.say("warning: could not refresh the CRL");
     }
   };
@@ -545,7 +545,7 @@ Status run_sandbox(const NodeOptions& options) {
   // The CRL comes from the operator's distribution point, the file its CA publishes.
   const auto refresh = [&] {
     auto latest = read_trust(data);
-    if (!latest || !trust.update_crl(latest->crl)) options.say("warning: could not refresh the CRL");
+    if (!latest || !trust.update_crl(latest->crl, SystemClock().now())) options.say("warning: could not refresh the CRL");
   };
   return listen_and_serve(server, options, data + "/sandbox", kAnyPort,
                           "SANDBOX card company and bank", refresh);
@@ -592,7 +592,7 @@ Status run_shop(const NodeOptions& options) {
     Status done;
     done = shop.connect(*center);
     auto held = shop.trust_anchor();
-    if (!done || !held || !trust.update_crl(held->crl)) {
+    if (!done || !held || !trust.update_crl(held->crl, SystemClock().now())) {
       options.say("warning: could not refresh the CRL" + (done ? std::string() : ": " + done.error().to_string()));
     }
   };

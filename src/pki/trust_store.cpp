@@ -13,19 +13,28 @@ std::size_t TrustStore::DigestHash::operator()(const crypto::Digest& d) const {
   return h;
 }
 
-Status TrustStore::update_crl(const Crl& crl) {
+Status TrustStore::update_crl(const Crl& crl, UnixSeconds now) {
   std::lock_guard lock(m_mutex);
   EVP_PKEY* ca_key = X509_get0_pubkey(m_anchor.ca.native());
   if (ca_key == nullptr || X509_CRL_verify(crl.native(), ca_key) != 1) {
     return fail(ErrorCode::bad_crl, "CRL not signed by this CA");
   }
-  if (crl.this_update() < m_anchor.crl.this_update()) {
+  if (crl.this_update() > now + kClockTolerance) {
+    return fail(ErrorCode::bad_crl, "CRL is dated ahead of this party's clock");
+  }
+  const bool held_from_the_future = m_anchor.crl.this_update() > now + kClockTolerance;
+  if (crl.this_update() < m_anchor.crl.this_update() && !held_from_the_future) {
     return fail(ErrorCode::bad_crl, "CRL is older than the one held");
   }
   m_anchor.crl = crl;
   ++m_epoch;
   m_verified.clear();
   return {};
+}
+
+bool TrustStore::crl_from_the_future(UnixSeconds now) const {
+  std::lock_guard lock(m_mutex);
+  return m_anchor.crl.this_update() > now + kClockTolerance;
 }
 
 Status TrustStore::verify(const Certificate& cert, std::span<const Role> allowed_roles,

@@ -28,9 +28,17 @@ class TrustStore {
     std::lock_guard lock(m_mutex);
     return m_anchor;
   }
-  // Takes a newer CRL; bad_crl unless the CA signed it. Every certificate is verified afresh
-  // after it.
-  Status update_crl(const Crl& crl);
+  // How far a CRL may be dated ahead of this party's clock before it counts as from a clock that
+  // ran ahead.
+  static constexpr UnixSeconds kClockTolerance = 300;
+
+  // Takes a newer CRL; bad_crl unless the CA signed it, or when it is dated ahead of now (beyond
+  // the tolerance). An older CRL is taken only in place of one dated ahead of now: a clock that
+  // ran ahead, put right, must not leave the party stuck with a CRL from its future. Every
+  // certificate is verified afresh after it.
+  Status update_crl(const Crl& crl, UnixSeconds now);
+  // Whether the CRL held is dated ahead of now, beyond the tolerance (to be renewed).
+  bool crl_from_the_future(UnixSeconds now) const;
 
   // verify_certificate() against the anchor held now. A certificate that passed under the
   // current CRL is not checked again while its dates and the CRL's still hold at `now`; its role

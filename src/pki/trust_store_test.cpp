@@ -63,9 +63,27 @@ TEST_F(TrustStoreTest, ForgetsOnRevocationAndOnExpiry) {
   ASSERT_TRUE(trust.verify(lasting, kWallet, kNow));
   EXPECT_EQ(trust.verify(lasting, kWallet, kNow + 8 * kDay).error().code, ErrorCode::bad_crl);
   m_ca.revoke(cert.serial(), kNow);
-  ASSERT_TRUE(trust.update_crl(crl(kNow)));
+  ASSERT_TRUE(trust.update_crl(crl(kNow), kNow + 1));
   EXPECT_EQ(trust.verify(cert, kWallet, kNow + 1).error().code, ErrorCode::certificate_revoked);
   EXPECT_FALSE(trust.verify_pem(cert.to_pem(), kWallet, kNow + 1));
+}
+
+// A clock that ran eight days ahead, then was put right: the CRL issued meanwhile is dated in
+// the future; a new one dated now replaces it (an older one never replaces a current one), and a
+// CRL dated ahead of the clock is not taken.
+TEST_F(TrustStoreTest, ACrlFromAClockThatRanAheadIsReplaced) {
+  constexpr UnixSeconds kAhead = 8 * kDay;
+  TrustStore trust({m_ca.certificate(), crl(kNow - 60)});
+  ASSERT_TRUE(trust.update_crl(crl(kNow + kAhead), kNow + kAhead));  // taken while ahead
+  EXPECT_TRUE(trust.crl_from_the_future(kNow));
+  const auto cert = issue(kNow + 30 * kDay);
+  EXPECT_EQ(trust.verify(cert, kWallet, kNow).error().code, ErrorCode::bad_crl);  // "not yet valid"
+  EXPECT_EQ(trust.update_crl(crl(kNow + kAhead), kNow).error().code, ErrorCode::bad_crl);
+  ASSERT_TRUE(trust.update_crl(crl(kNow), kNow));  // older than the one held, which was from the future
+  EXPECT_FALSE(trust.crl_from_the_future(kNow));
+  EXPECT_TRUE(trust.verify(cert, kWallet, kNow));
+  // Without a clock anomaly, an older CRL (one from before a revocation) is refused.
+  EXPECT_EQ(trust.update_crl(crl(kNow - 60), kNow).error().code, ErrorCode::bad_crl);
 }
 
 TEST_F(TrustStoreTest, MemoryIsBounded) {

@@ -442,7 +442,7 @@ TEST_F(BankTest, AnswersOnlyTheCenterOfTheDirectory) {
   // The center itself is heard; once revoked, it is not.
   ASSERT_TRUE(call("credit", body).has_value());
   m_ca.revoke(m_center.certificate.serial(), kNow);
-  ASSERT_TRUE(m_trust->update_crl(m_ca.issue_crl(kNow, kNow + kDay).value()).has_value());
+  ASSERT_TRUE(m_trust->update_crl(m_ca.issue_crl(kNow, kNow + kDay).value(), kNow).has_value());
   refused("credit", deposit(m_wallet, {}, money("EUR:5.00"), fresh_id()),
           ErrorCode::certificate_revoked);
 }

@@ -191,8 +191,9 @@ Status DeviceState::connect(store::Database& db, protocol::Channel& center, cons
       return fail(ErrorCode::conflict,
                   "the operator's certificates or currency changed: restart to take them");
     }
-    if (view->crl.this_update() > m_trust->anchor().crl.this_update()) {
-      if (auto ok = m_trust->update_crl(view->crl); !ok) return ok;
+    if (view->crl.this_update() > m_trust->anchor().crl.this_update() ||
+        m_trust->crl_from_the_future(clock.now())) {
+      if (auto ok = m_trust->update_crl(view->crl, clock.now()); !ok) return ok;
     }
     return write_setting(db, "operator", saved.dump());
   }
@@ -213,7 +214,10 @@ Result<pki::Certificate> DeviceState::peer_certificate(const Json& body, const c
                                                        pki::Role role, UnixSeconds now) const {
   const auto anchor = m_trust->anchor();
   const auto crl_end = anchor.crl.next_update();
-  if (now < crl_end) return read_certificate(body, field, *m_trust, {role}, now);
+  // A CRL dated ahead of now (a clock that ran ahead, put right) is judged like one that ran out:
+  // by its list, at a time inside it, until a fresh one is fetched.
+  const bool from_the_future = m_trust->crl_from_the_future(now);
+  if (now < crl_end && !from_the_future) return read_certificate(body, field, *m_trust, {role}, now);
   protocol::FieldReader r(body, "message");
   const auto pem = r.text(field);
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
@@ -221,7 +225,12 @@ Result<pki::Certificate> DeviceState::peer_certificate(const Json& body, const c
   if (!cert) return std::unexpected(cert.error());
   if (cert->not_after() < now) return fail(ErrorCode::certificate_expired, "the certificate expired");
   const std::array roles = {role};
-  if (auto ok = pki::verify_certificate(*cert, anchor, roles, crl_end - 1); !ok) {
+  if (cert->not_before() > now + pki::TrustStore::kClockTolerance) {
+    return fail(ErrorCode::certificate_not_yet_valid, "the certificate is not valid yet");
+  }
+  const auto judged_at = from_the_future ? anchor.crl.this_update() : crl_end - 1;
+  if (auto ok = pki::verify_certificate(*cert, anchor, roles, std::max(judged_at, cert->not_before()));
+      !ok) {
     return std::unexpected(ok.error());
   }
   return cert;
