@@ -36,6 +36,7 @@ struct Options {
   int crl_refresh = 60;
   int io_threads = 0;
   int workers = 0;
+  int credit_deadline = 24 * 3600;
   std::string serial;
   // sandbox
   std::string number;
@@ -137,6 +138,9 @@ void add_operator_commands(CLI::App& app) {
   g_run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
   g_run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
   g_run->add_option("--workers", g_options.workers, "Threads answering requests (default: 16 per core)");
+  g_run->add_option("--credit-deadline", g_options.credit_deadline,
+                    "Seconds a charged deposit may wait for its credit before the charge is reversed")
+      ->capture_default_str();
   g_run->add_option("--card-company", g_options.card_company, "URL of the card company (overrides init's)");
   g_run->add_option("--bank", g_options.bank, "URL of the shops' bank (overrides init's)");
   g_revoke = op->add_subcommand("revoke", "Revoke a certificate (by serial); running roles refuse it from their next CRL refresh");
@@ -163,6 +167,7 @@ net::NodeOptions node_options() {
   options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
   options.io_threads = g_options.io_threads;
   options.workers = g_options.workers;
+  options.credit_deadline = std::chrono::seconds(std::max(1, g_options.credit_deadline));
   options.card_company_url = g_options.card_company;
   options.bank_url = g_options.bank;
   options.say = [](const std::string& line) { say_as(g_options.json, line); };

@@ -204,6 +204,13 @@ int run_wallet_command() {
       if (!done) return fail_online(done.error());
       Json finished = Json::array();
       std::string text;
+      Json refused = Json::array();
+      for (const auto& [earlier, why] : done->refused_earlier) {
+        refused.push_back({{"amount", earlier.to_string()}, {"code", std::string(to_string(why.code))},
+                           {"message", why.message}});
+        text += "an earlier deposit of " + earlier.to_string() + " was refused (" + why.to_string() +
+                "): forgotten\n";
+      }
       for (const auto& earlier : done->finished_earlier) {
         finished.push_back(earlier.to_string());
         text += "finished an earlier deposit of " + earlier.to_string() +
@@ -217,6 +224,7 @@ int run_wallet_command() {
       }
       print({{"deposited", done->made ? amount->to_string() : Amount::zero(amount->currency()).to_string()},
              {"finished_earlier", finished},
+             {"refused_earlier", refused},
              {"balance", done->balance.to_string()}},
             text);
     } else {

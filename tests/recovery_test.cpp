@@ -127,5 +127,57 @@ TEST_F(RecoveryTest, AClockThatRanAheadAndIsPutRightLocksNobodyOut) {
   expect_circulation_balances();
 }
 
+// A deposit the bank could not credit (down, its disk full) stays open and is finished while the
+// center runs, after a back-off, with no restart; the wallet's retry then gets the answer.
+TEST_F(RecoveryTest, AnOpenDepositIsFinishedWhileTheCenterRuns) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  Outage bank_down("center->bank", "credit");
+  m_op->set_tap(&bank_down);
+  ASSERT_EQ(alice.wallet->deposit(*alice.center, eur("EUR:40.00")).error().code, ErrorCode::unavailable);
+  EXPECT_EQ(m_op->center().resume_due().value(), 0);  // still down: open, waits its back-off
+  m_op->set_tap(nullptr);
+  EXPECT_EQ(m_op->center().resume_due().value(), 0);  // back up, but the back-off has not passed
+  EXPECT_EQ(totals().deposited, eur("EUR:0.00"));
+  m_clock.advance(10);
+  EXPECT_EQ(m_op->center().resume_due().value(), 1);
+  EXPECT_EQ(totals().deposited, eur("EUR:40.00"));
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:40.00");
+  auto retried = alice.wallet->deposit(*alice.center, eur("EUR:40.00"));
+  ASSERT_TRUE(retried.has_value()) << retried.error().to_string();
+  EXPECT_FALSE(retried->made);  // the kept deposit, finished: nothing more charged
+  EXPECT_EQ(retried->balance, eur("EUR:40.00"));
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:40.00");
+  expect_circulation_balances();
+}
+
+// A charge that cannot be credited within a day is reversed at the card company: the bank is
+// told to give the credit up first, so the money is credited or reversed, never neither, never
+// both; the wallet is told, and forgets the request.
+TEST_F(RecoveryTest, AChargeNotCreditedWithinADayIsReversed) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  Outage credit_fails("center->bank", "credit");
+  m_op->set_tap(&credit_fails);
+  ASSERT_EQ(alice.wallet->deposit(*alice.center, eur("EUR:25.00")).error().code, ErrorCode::unavailable);
+  m_clock.advance(23 * 3600);
+  (void)m_op->center().resume_due();
+  EXPECT_EQ(card(kAliceCard)["charged"], "EUR:25.00");  // within the day: still waiting
+  EXPECT_EQ(card(kAliceCard)["refunded"], "EUR:0.00");
+  m_clock.advance(2 * 3600);
+  EXPECT_EQ(m_op->center().resume_due().value(), 1);
+  m_op->set_tap(nullptr);
+  EXPECT_EQ(card(kAliceCard)["refunded"], "EUR:25.00");
+  EXPECT_EQ(totals().deposited, eur("EUR:0.00"));
+  // The next deposit says so, forgets the first, and goes through; the bank never credits it.
+  auto next = alice.wallet->deposit(*alice.center, eur("EUR:5.00"));
+  ASSERT_TRUE(next.has_value()) << next.error().to_string();
+  ASSERT_EQ(next->refused_earlier.size(), 1u);
+  EXPECT_EQ(next->refused_earlier[0].first, eur("EUR:25.00"));
+  EXPECT_EQ(next->refused_earlier[0].second.code, ErrorCode::declined);
+  EXPECT_TRUE(next->made);
+  EXPECT_EQ(next->balance, eur("EUR:5.00"));
+  EXPECT_EQ(totals().deposited, eur("EUR:5.00"));
+  expect_circulation_balances();
+}
+
 }  // namespace
 }  // namespace ecash::testing

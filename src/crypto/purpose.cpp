@@ -14,6 +14,7 @@ std::string_view to_string(Purpose purpose) {
     ECASH_P(deposit_center_credit)
     ECASH_P(deposit_receipt)
     ECASH_P(deposit_receipt_center)
+    ECASH_P(deposit_center_void)
     ECASH_P(shop_registration)
     ECASH_P(shop_registration_center)
     ECASH_P(shop_account_verified)

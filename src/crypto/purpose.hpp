@@ -18,6 +18,8 @@ enum class Purpose : std::uint16_t {
   deposit_center_credit = 13, // center to bank (S23)
   deposit_receipt = 14,       // bank: user ID and new balance (S26)
   deposit_receipt_center = 15,// center's countersignature for the wallet (S28)
+  deposit_center_void = 16,   // center to bank: this charged order is not to be credited (its
+                              // charge is being reversed, after a day without a credit)
   // Register a shop (Fig 6).
   shop_registration = 20,          // shop: sealed account number (S94)
   shop_registration_center = 21,   // center to clearing (S96)

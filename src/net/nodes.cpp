@@ -54,14 +54,15 @@ sigset_t block_stop_signals() {
   return set;
 }
 
-// Serves until a stop signal, calling refresh every `every`.
+// Serves until a stop signal, calling refresh every `every` and tick (when given) every second.
 void serve_until_stopped(Server& server, const sigset_t& signals, std::chrono::seconds every,
-                         const std::function<void()>& refresh) {
+                         const std::function<void()>& refresh, const std::function<void()>& tick) {
   std::thread serving([&] { server.run(); });
   auto next = std::chrono::steady_clock::now() + every;
   for (;;) {
-    timespec tick{1, 0};
-    if (sigtimedwait(&signals, nullptr, &tick) > 0) break;
+    timespec second{1, 0};
+    if (sigtimedwait(&signals, nullptr, &second) > 0) break;
+    if (tick) tick();
     if (std::chrono::steady_clock::now() >= next) {
       refresh();
       next = std::chrono::steady_clock::now() + every;
@@ -74,7 +75,8 @@ void serve_until_stopped(Server& server, const sigset_t& signals, std::chrono::s
 // Binds, announces the URL (folder/listening and a line said), serves, and removes the file.
 Status listen_and_serve(Server& server, const NodeOptions& options, const std::string& folder,
                         const std::string& default_listen, const std::string& what,
-                        const std::function<void()>& refresh) {
+                        const std::function<void()>& refresh,
+                        const std::function<void()>& tick = {}) {
   const sigset_t signals = block_stop_signals();
   auto address = parse_listen(options.listen.empty() ? default_listen : options.listen);
   if (!address) return std::unexpected(address.error());
@@ -84,11 +86,18 @@ Status listen_and_serve(Server& server, const NodeOptions& options, const std::s
   const std::string file = folder + "/listening";
   if (auto ok = write_atomically(file, bound.url() + "\n"); !ok) return ok;
   options.say(what + " listening on " + bound.url());
-  serve_until_stopped(server, signals, options.crl_refresh, refresh);
+  serve_until_stopped(server, signals, options.crl_refresh, refresh, tick);
   std::error_code ec;
   fs::remove(file, ec);
   options.say(what + " stopped");
   return {};
+}
+
+// Sagas left open (a party was out of reach, a store failed) are tried again while the center
+// runs, each after its back-off.
+void resume_sagas(center::Center& center, const NodeOptions& options) {
+  auto done = center.resume_due();
+  if (done && *done > 0) options.say("center: finished " + std::to_string(*done) + " open requests");
 }
 
 // A CRL fetched from the CA ("trust" route) into trust.
@@ -316,8 +325,10 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
     }
   };
   refresh();
+  o.center().set_credit_deadline(options.credit_deadline.count());
   return listen_and_serve(server, options, data + "/center", kFrontDoor,
-                          "operator (ca, center, bank, clearing)", refresh);
+                          "operator (ca, center, bank, clearing)", refresh,
+                          [&] { resume_sagas(o.center(), options); });
 }
 
 Status run_ca(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
@@ -449,7 +460,9 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
   server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"});
   server.mount("ca", relay, {}, {"trust", "enrol"});
   const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
-  return listen_and_serve(server, options, options.data + "/center", kFrontDoor, "center", refresh);
+  (*center)->set_credit_deadline(options.credit_deadline.count());
+  return listen_and_serve(server, options, options.data + "/center", kFrontDoor, "center", refresh,
+                          [&] { resume_sagas(**center, options); });
 }
 
 }  // namespace

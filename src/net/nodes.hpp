@@ -24,6 +24,8 @@ struct NodeOptions {
   // How often the CRL is fetched again, and how long the center waits for its peers to be up.
   std::chrono::seconds crl_refresh{60};
   std::chrono::seconds peer_wait{30};
+  // A charged deposit not credited within this long has its charge reversed.
+  std::chrono::seconds credit_deadline{24 * 3600};
   // Override DATA/operator.json's institution URLs (both or neither).
   std::string card_company_url;
   std::string bank_url;

@@ -54,6 +54,9 @@ ECASH_STATEMENT(DepositReceipt, deposit_receipt, (Id128, request_id), (Id128, us
                 (Amount, amount), (Bytes, sealed_balance), (crypto::Digest, order));
 // S28: center to wallet, endorsing [receipt].
 using DepositReceiptCenter = Endorsement<Purpose::deposit_receipt_center>;
+// Center to bank, endorsing [order]: a charged deposit not credited within a day is not to be
+// credited after; its charge is reversed.
+using DepositCenterVoid = Endorsement<Purpose::deposit_center_void>;
 
 // --- Register a shop (Fig 6) ---
 

@@ -97,10 +97,15 @@ constexpr std::string_view kStripesSql =
     "CREATE INDEX postings_by_debit ON postings (debit);"
     "CREATE INDEX postings_by_credit ON postings (credit);";
 
+// Charged deposits the center gave up crediting (a day passed): never credited after, since
+// their charge is reversed.
+constexpr std::string_view kVoidedSql =
+    "CREATE TABLE voided_credits (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 4> list = {
-      {{1, schema}, {2, kTransfersSql}, {3, kPaidOrdersSql}, {4, kStripesSql}}};
+  static const std::array<store::Migration, 5> list = {
+      {{1, schema}, {2, kTransfersSql}, {3, kPaidOrdersSql}, {4, kStripesSql}, {5, kVoidedSql}}};
   return list;
 }
 
@@ -372,6 +377,7 @@ Result<Json> VirtualBank::handle(const protocol::Caller& caller, std::string_vie
       return parties::stored_or(*m_db, route, body, "payout_request", [&] { return payout_start(center_key, body); });
     }
     if (route == "payout_finish") return payout_finish(body);
+    if (route == "void_credit") return void_credit(center_key, body);
     if (route == "payout_cancel") return payout_cancel(center_key, body);
     if (route == "report") return report();
     if (route == "sync") {
@@ -427,6 +433,13 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
 
   return answer_once(
       *m_db, "credit", o.request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
+        auto voided = tx.query_one("SELECT 1 FROM voided_credits WHERE request_id = ?",
+                                   {o.request_id.to_string()});
+        if (!voided) return std::unexpected(voided.error());
+        if (*voided) {
+          return fail(ErrorCode::conflict, "deposit " + o.request_id.to_string() +
+                                               " was given up, and its charge reversed");
+        }
         Id128 user_id = instruction.user_id;
         if (user_id.is_zero()) {
           user_id = Id128::random(m_random);
@@ -801,6 +814,38 @@ Result<Json> VirtualBank::payout_cancel(const crypto::VerifyKey& center, const J
         if (!updated) return std::unexpected(updated.error());
         return Json{{"state", "failed"}, {"amount", set_aside->to_string()}};
       });
+}
+
+// The center gives up crediting a charged deposit (a day passed without a credit): either it was
+// credited after all (its answer, for the center to finish with), or it is voided now and never
+// credited after. Once per deposit, whatever the order of the two.
+Result<Json> VirtualBank::void_credit(const crypto::VerifyKey& center, const Json& body) {
+  const auto now = m_clock.now();
+  auto order = protocol::read_signed<protocol::DepositOrder>(body, "order");
+  if (!order) return std::unexpected(order.error());
+  auto instruction = protocol::read_signed<protocol::DepositCenterVoid>(body, "center");
+  if (!instruction) return std::unexpected(instruction.error());
+  const auto& id = order->body.request_id;
+  if (auto ok = protocol::check_endorsement(*instruction, center, id, {order->digest()}); !ok) {
+    return std::unexpected(ok.error());
+  }
+  Json out;
+  auto done = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto credited = tx.query_one("SELECT response FROM request_log WHERE id = ? AND route = 'credit'",
+                                 {id.to_string()});
+    if (!credited) return std::unexpected(credited.error());
+    if (*credited) {
+      out = {{"state", "credited"}, {"answer", Json::parse(*store::text_at(**credited, 0))}};
+      return {};
+    }
+    auto n = tx.exec("INSERT INTO voided_credits (request_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                     {id.to_string(), now});
+    if (!n) return std::unexpected(n.error());
+    out = {{"state", "voided"}};
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return out;
 }
 
 Result<Json> VirtualBank::report() {

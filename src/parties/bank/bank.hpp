@@ -30,6 +30,8 @@ namespace ecash::bank {
 //   payout_start   {shop_certificate, payout_request, center}              -> {amount}
 //   payout_finish  {result}                                                -> {state, amount}
 //   payout_cancel  {center}  (clearing refused; the sales come back)       -> {state, amount}
+//   void_credit    {order, center}  (a day without a credit: give it up)    -> {state: credited
+//                                                       with its answer, or voided: never after}
 //   sync           {wallet_certificate, order, center}  (reconcile transfers) -> {receipt, cases}
 //   report         {} -> protocol::Circulation's JSON (the bank's figures; no institutions)
 class VirtualBank final : public protocol::Endpoint {
@@ -70,6 +72,7 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> payout_start(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> payout_finish(const protocol::Json& body);
   Result<protocol::Json> payout_cancel(const crypto::VerifyKey& center, const protocol::Json& body);
+  Result<protocol::Json> void_credit(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> report();
   Result<protocol::Json> sync(const crypto::VerifyKey& center, const protocol::Json& body);
 

@@ -13,7 +13,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 4> kMigrations = {{
+constexpr std::array<store::Migration, 5> kMigrations = {{
     {1, "CREATE TABLE users (user_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
         "certificate_serial TEXT NOT NULL, certificate TEXT NOT NULL, sealed_card BLOB NOT NULL);"
         "CREATE TABLE shops (shop_id TEXT PRIMARY KEY, verify_key BLOB NOT NULL, "
@@ -39,6 +39,11 @@ constexpr std::array<store::Migration, 4> kMigrations = {{
         "ALTER TABLE sagas DROP COLUMN caller;"
         "ALTER TABLE sagas DROP COLUMN body;"
         "ALTER TABLE sagas DROP COLUMN answer;"},
+    // When a saga began, and when an open one is tried again (back-off after each failure).
+    {5, "ALTER TABLE sagas ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE sagas SET created = updated;"
+        "ALTER TABLE sagas ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE sagas ADD COLUMN next_attempt INTEGER NOT NULL DEFAULT 0;"},
 }};
 
 // Errors that leave the outcome open (a party out of reach, its store failed): the saga stays
@@ -141,9 +146,10 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
     if (!row) return std::unexpected(row.error());
     if (!*row) {
       auto n = tx.exec(
-          "INSERT INTO sagas (request_id, route, digest, state, updated, lease_owner, lease_until) "
-          "VALUES (?, ?, ?, 'open', ?, ?, ?)",
-          {id, std::string(route), digest_bytes, lease_now, m_node, lease_now + kSagaLease});
+          "INSERT INTO sagas (request_id, route, digest, state, updated, created, lease_owner, "
+          "lease_until) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+          {id, std::string(route), digest_bytes, lease_now, lease_now, m_node,
+           lease_now + kSagaLease});
       if (!n) return std::unexpected(n.error());
       auto m = tx.exec("INSERT INTO saga_requests (request_id, caller, body) VALUES (?, ?, ?)",
                        {id, caller_pem, body_text});
@@ -178,16 +184,21 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
   if (!opened) return std::unexpected(opened.error());
   if (settled) return *settled;
 
+  // Open for a retry at once (the wallet's), and for resume_due() after a back-off that doubles
+  // with each failure (2 s, 4 s, ... at most 5 minutes).
   const auto release = [&](store::Transaction& tx) -> Status {
-    auto n = tx.exec("UPDATE sagas SET lease_until = 0 WHERE request_id = ? AND lease_owner = ?",
-                     {id, m_node});
+    auto n = tx.exec(
+        "UPDATE sagas SET lease_until = 0, attempts = attempts + 1, "
+        "next_attempt = ? + MIN(300, 1 << MIN(attempts + 1, 9)) "
+        "WHERE request_id = ? AND lease_owner = ?",
+        {m_clock.now(), id, m_node});
     if (!n) return std::unexpected(n.error());
     return {};
   };
   auto outcome = steps();
   if (!outcome) {
     if (is_transient(outcome.error())) {
-      (void)m_db->transact(release);  // open for a retry or resume() at once
+      (void)m_db->transact(release);
       return std::unexpected(outcome.error());
     }
     auto recorded = m_db->transact([&](store::Transaction& tx) -> Status {
@@ -253,6 +264,42 @@ Result<int> Center::resume() {
   }
   m_take_over = false;
   return finished;
+}
+
+Result<int> Center::resume_due(int at_most) {
+  const auto now = m_clock.now();
+  std::vector<std::tuple<std::string, std::string, std::string>> due;
+  auto listed = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(
+        "SELECT s.route, r.caller, r.body FROM sagas s JOIN saga_requests r USING (request_id) "
+        "WHERE s.state = 'open' AND s.lease_until <= ? AND s.next_attempt <= ? "
+        "ORDER BY s.next_attempt LIMIT ?",
+        {now, now, static_cast<std::int64_t>(at_most)});
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      due.emplace_back(*store::text_at(row, 0), *store::text_at(row, 1), *store::text_at(row, 2));
+    }
+    return {};
+  });
+  if (!listed) return std::unexpected(listed.error());
+  int finished = 0;
+  for (const auto& [route, caller_pem, body_text] : due) {
+    auto caller = m_trust.parse_pem(caller_pem);
+    if (!caller) continue;
+    auto result = dispatch(*caller, route, Json::parse(body_text));
+    if (result || !is_transient(result.error())) ++finished;
+  }
+  return finished;
+}
+
+UnixSeconds Center::saga_created(const Id128& request_id) {
+  UnixSeconds created = m_clock.now();
+  (void)m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT created FROM sagas WHERE request_id = ?", {request_id.to_string()});
+    if (row && *row) created = *store::int_at(**row, 0);
+    return {};
+  });
+  return created;
 }
 
 bool Center::saga_begun(const Id128& request_id) {
@@ -375,6 +422,27 @@ Result<Json> Center::deposit(const pki::Certificate& wallet, const Json& body) {
                                 {"charged", charged->to_json()},
                                 {"center", credit_endorsement.to_json()}}),
         "receipt", m_directory.bank.verify_key());
+    if (receipt && receipt->body.order != order->digest()) {
+      return bad_answer("bank receipt is for another deposit");
+    }
+    if (!receipt && is_transient(receipt.error()) &&
+        m_clock.now() - saga_created(o.request_id) >= m_credit_deadline) {
+      // Charged, and not credited for a day: the bank is told to give it up (or says it did
+      // credit it after all), and then the charge is reversed. Credited or reversed, never
+      // neither, never both.
+      const auto give_up = protocol::endorse<crypto::Purpose::deposit_center_void>(
+          m_identity.keys.signing, o.request_id, {order->digest()});
+      auto voided = m_bank->call("void_credit", {{"order", order->to_json()}, {"center", give_up.to_json()}});
+      if (!voided) return std::unexpected(voided.error());
+      if (voided->value("state", "") == "credited" && voided->contains("answer")) {
+        receipt = answer_part<protocol::DepositReceipt>((*voided)["answer"], "receipt",
+                                                         m_directory.bank.verify_key());
+      } else {
+        receipt = fail(ErrorCode::declined, "the deposit could not be credited within " +
+                                                std::to_string(m_credit_deadline / 3600) +
+                                                " hours: its card charge was reversed");
+      }
+    }
     if (receipt && receipt->body.order != order->digest()) {
       return bad_answer("bank receipt is for another deposit");
     }

@@ -45,6 +45,13 @@ class Center final : public protocol::Endpoint {
   // Finishes the sagas a crash left open, taking over the leases a crashed run left (call it
   // before serving, as the only center); the number finished.
   Result<int> resume();
+  // Tries again, while serving, at most at_most open sagas whose lease has run out and whose
+  // back-off has passed (a party was out of reach, a store failed); the number finished. Call it
+  // every second or so: sagas are finished while the center runs, not only when it starts.
+  Result<int> resume_due(int at_most = 100);
+  // A charged deposit not credited within this long is given up at the bank and its charge
+  // reversed (a day by default).
+  void set_credit_deadline(UnixSeconds seconds) { m_credit_deadline = seconds; }
 
   Center(std::unique_ptr<store::Database> db, parties::Identity identity,
          parties::Directory directory, const pki::TrustStore& trust, const Clock& clock,
@@ -82,6 +89,8 @@ class Center final : public protocol::Endpoint {
   Result<Member> find_shop_by_key(const crypto::VerifyKey& key);
   Status check_amount(const Amount& amount) const;
   bool saga_begun(const Id128& request_id);
+  // When the saga of request_id began (now, when it has not).
+  UnixSeconds saga_created(const Id128& request_id);
   // stale unless fresh, or the saga of request_id has already begun.
   Status fresh_or_begun(UnixSeconds timestamp, const Id128& request_id);
   // A certificate in a message, parsed but not checked against trust (a saga already begun).
@@ -91,6 +100,7 @@ class Center final : public protocol::Endpoint {
   static constexpr UnixSeconds kSagaLease = 15;
   std::string m_node;  // this node's name in the leases, new on every start
   std::atomic<bool> m_take_over = false;
+  std::atomic<UnixSeconds> m_credit_deadline = 24 * 3600;
   std::unique_ptr<store::Database> m_db;
   parties::Identity m_identity;
   parties::Directory m_directory;

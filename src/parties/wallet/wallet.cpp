@@ -147,7 +147,7 @@ Result<Wallet::Deposit> Wallet::deposit(protocol::Channel& center, const Amount&
   if (same && !again) {
     auto now_balance = balance();
     if (!now_balance) return std::unexpected(now_balance.error());
-    return Deposit{*now_balance, settled->deposits, false};
+    return Deposit{*now_balance, settled->deposits, false, settled->refused};
   }
   if (auto ok = sync_if_needed(center); !ok) return std::unexpected(ok.error());
   auto before = balance();
@@ -181,7 +181,7 @@ Result<Wallet::Deposit> Wallet::deposit(protocol::Channel& center, const Amount&
   }
   auto new_balance = finish_deposit(body, *answer);
   if (!new_balance) return std::unexpected(new_balance.error());
-  return Deposit{*new_balance, settled->deposits, true};
+  return Deposit{*new_balance, settled->deposits, true, settled->refused};
 }
 
 // S29/S88: check the bank's receipt and the center's countersignature, then store the user ID
@@ -670,12 +670,13 @@ Result<Wallet::Settled> Wallet::settle_pending(protocol::Channel& center) {
     const Json body = Json::parse(body_text);
     auto answer = center.call(route, body);
     if (!answer) {
-      // Refused now: it never happened (a refusal is never the answer to work done); forgotten.
-      if (!outcome_unknown(answer.error())) {
-        protocol::FieldReader r(body["order"], "pending request");
-        (void)drop_pending(r.id("request_id"));
-      }
-      return std::unexpected(answer.error());
+      if (outcome_unknown(answer.error())) return std::unexpected(answer.error());
+      // Refused now: it never happened (a refusal is never the answer to work done); forgotten,
+      // and said.
+      auto order = protocol::Signed<protocol::DepositOrder>::from_json(body["order"]);
+      if (order) (void)drop_pending(order->body.request_id);
+      if (route == "deposit" && order) out.refused.emplace_back(order->body.amount, answer.error());
+      continue;
     }
     if (route == "deposit") {
       auto done = finish_deposit(body, *answer);

@@ -41,6 +41,9 @@ class Wallet : public parties::Device {
     Amount balance;
     std::vector<Amount> finished_earlier;  // unanswered deposits finished now
     bool made = true;                      // a new deposit of the amount asked was made
+    // Unanswered deposits the operator now refused (nothing was charged, or the charge was
+    // reversed): forgotten, with why.
+    std::vector<std::pair<Amount, Error>> refused_earlier;
   };
   Result<Deposit> deposit(protocol::Channel& center, const Amount& amount, bool again = false);
 
@@ -106,6 +109,7 @@ class Wallet : public parties::Device {
   // Deposits finished by settle_pending, by amount.
   struct Settled {
     std::vector<Amount> deposits;
+    std::vector<std::pair<Amount, Error>> refused;
   };
   // Reconciles first when there are transfer records the bank has not seen.
   Status sync_if_needed(protocol::Channel& center);
