@@ -26,6 +26,7 @@ struct Options {
   std::string data;
   std::string currency = "EUR";
   bool json = false;
+  bool books_only = false;
   std::string user_id;
   std::string case_id;
   std::string reason;
@@ -83,9 +84,25 @@ void print_report(const Json& report) {
   std::cout << "  (from sales back to users, in all)\n"
             << "deposited - paid out = " << report["in_circulation"].get<std::string>()
             << "; balances - owed + in flight + offline reserve + unpaid sales + paying out = "
-            << report["accounted_for"].get<std::string>() << "\n"
-            << (report["balanced"].get<bool>() ? "balanced: every cent accounted for\n"
-                                               : "NOT BALANCED\n");
+            << report["accounted_for"].get<std::string>() << "\n";
+  if (report.contains("institutions")) {
+    const auto& i = report["institutions"];
+    if (i.contains("unread")) {
+      std::cout << "institutions     NOT RECONCILED: " << i["unread"].get<std::string>()
+                << "\n                 (--books-only leaves them out)\n";
+    } else {
+      std::cout << "card charges     " << i["card_charges"].get<std::string>() << "  (the card company's statement; "
+                << i["being_credited"].get<std::string>() << " of it being credited)\n"
+                << "bank transfers   " << i["bank_transfers"].get<std::string>() << "  (the bank's statement; "
+                << i["being_recorded"].get<std::string>() << " of it being recorded)\n"
+                << "differences      " << i["differences"] << "  (request by request)\n";
+      for (const auto& named : i["named"]) std::cout << "  DIFFERENCE: " << named.get<std::string>() << "\n";
+    }
+  }
+  std::cout << (report["balanced"].get<bool>()
+                    ? (report.contains("institutions") ? "balanced: every cent accounted for, and the institutions agree\n"
+                                                       : "balanced: every cent accounted for (institutions not read)\n")
+                    : "NOT BALANCED\n");
 }
 
 }  // namespace
@@ -146,10 +163,16 @@ void add_operator_commands(CLI::App& app) {
   g_revoke = op->add_subcommand("revoke", "Revoke a certificate (by serial); running roles refuse it from their next CRL refresh");
   data(g_revoke);
   g_revoke->add_option("SERIAL", g_options.serial, "The certificate's serial (hex)")->required();
-  g_report = op->add_subcommand("report", "Money in circulation, and whether every cent is accounted for");
+  g_report = op->add_subcommand(
+      "report", "Money in circulation, whether every cent is accounted for, and the books reconciled "
+                "request by request with the card company's and the bank's statements");
   data(g_report);
   g_audit = op->add_subcommand("audit", "The report, plus every stored signature chain and the disclosure log re-verified");
   data(g_audit);
+  for (auto* cmd : {g_report, g_audit}) {
+    cmd->add_flag("--books-only", g_options.books_only,
+                  "Leave out the institutions' statements (when they cannot be reached)");
+  }
   g_cases = op->add_subcommand("cases", "Fraud cases the bank has opened, with their evidence");
   data(g_cases);
   g_disclose = op->add_subcommand("disclose", "Ask clearing for the account behind a user ID (needs an open case; logged)");
@@ -266,14 +289,14 @@ int run_operator_command() {
   auto op = open_operator_at(g_options.data, clock, random, false);
   if (!op) return fail_with(op.error());
   if (*g_report) {
-    auto report = (*op)->report();
+    auto report = (*op)->report(!g_options.books_only);
     if (!report) return fail_with(report.error());
     if (g_options.json) std::cout << report->dump() << "\n";
     else print_report(*report);
     return (*report)["balanced"].get<bool>() ? 0 : 1;
   }
   if (*g_audit) {
-    auto audit = (*op)->audit();
+    auto audit = (*op)->audit(!g_options.books_only);
     if (!audit) return fail_with(audit.error());
     if (g_options.json) {
       std::cout << audit->dump() << "\n";

@@ -204,14 +204,54 @@ Status LocalOperator::refresh_crl() {
   return m_trust->update_crl(*crl, m_clock->now());
 }
 
-Result<Json> LocalOperator::report() {
-  auto circulation = m_bank->totals();
-  if (!circulation) return std::unexpected(circulation.error());
-  return circulation->to_json();
+Result<Json> LocalOperator::report(bool institutions) {
+  if (!institutions) {
+    auto circulation = m_bank->totals();
+    if (!circulation) return std::unexpected(circulation.error());
+    return circulation->to_json();
+  }
+  // The books first, then the statements, then what the center has open or finished since: money
+  // moved outside after the books were read belongs to a request open or finished meanwhile.
+  const UnixSeconds since = m_clock->now() - 2;
+  auto books = m_bank->books();
+  if (!books) return std::unexpected(books.error());
+  auto circulation = books->totals;
+  circulation.institutions = reconcile_statements(books->requests, books->payouts_pending, since);
+  return circulation.to_json();
 }
 
-Result<Json> LocalOperator::audit() {
-  auto figures = report();
+protocol::InstitutionFigures LocalOperator::reconcile_statements(
+    const protocol::Books& books, const std::unordered_set<std::string>& pending,
+    UnixSeconds since) {
+  const auto currency = m_bank->currency();
+  const auto unread = [&](const char* what, const Error& e) {
+    return protocol::InstitutionFigures::not_read(currency, std::string(what) + ": " + e.to_string());
+  };
+  protocol::Statements statements;
+  for (const bool cards : {true, false}) {
+    const char* who = cards ? "the card company's statement" : "the bank's statement";
+    Json ask = {{"institution", cards ? "card_company" : "bank"}};
+    for (;;) {
+      auto page = m_clearing->handle({*m_center_cert}, "statement", ask);
+      if (!page) return unread(who, page.error());
+      if (auto ok = protocol::add_statement_page(statements, currency, cards, *page); !ok) {
+        return unread(who, ok.error());
+      }
+      if (!page->contains("next")) break;
+      ask["after"] = page->at("next");
+    }
+  }
+  auto open = m_center->open_requests(since);
+  if (!open) return unread("the center's open requests", open.error());
+  auto figures = protocol::reconcile(currency, books, statements, [&](const std::string& id) {
+    return open->contains(id) || pending.contains(id);
+  });
+  if (!figures) return unread("the reconciliation", figures.error());
+  return *figures;
+}
+
+Result<Json> LocalOperator::audit(bool institutions) {
+  auto figures = report(institutions);
   if (!figures) return std::unexpected(figures.error());
   Json problems = Json::array();
   std::int64_t checked = 0;
@@ -219,6 +259,16 @@ Result<Json> LocalOperator::audit() {
     problems.push_back("circulation does not balance: " + (*figures)["in_circulation"].get<std::string>() +
                        " in circulation, " + (*figures)["accounted_for"].get<std::string>() +
                        " accounted for");
+  }
+  if (figures->contains("institutions")) {
+    const auto& i = (*figures)["institutions"];
+    if (i.contains("unread")) {
+      problems.push_back("the institutions' statements were not read: " + i["unread"].get<std::string>());
+    } else {
+      for (const auto& named : i["named"]) problems.push_back(named);
+      const auto unnamed = i["differences"].get<std::int64_t>() - static_cast<std::int64_t>(i["named"].size());
+      if (unnamed > 0) problems.push_back("and " + std::to_string(unnamed) + " more differences");
+    }
   }
   for (auto part : {m_center->audit(), m_bank->audit()}) {
     if (!part) return std::unexpected(part.error());

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "base/amount.hpp"
 #include "base/clock.hpp"
@@ -112,17 +113,26 @@ class LocalOperator {
   Status refresh_crl();
 
   // The circulation figures and their identity (protocol::Circulation's JSON): deposited - paid
-  // out = balances - owed + in flight + offline reserve + unpaid sales + paying out.
-  Result<protocol::Json> report();
+  // out = balances - owed + in flight + offline reserve + unpaid sales + paying out; with
+  // institutions, the books reconciled request by request with the card company's and the
+  // bank's statements (read through the clearing house; "unread" and not balanced when they
+  // cannot be read).
+  Result<protocol::Json> report(bool institutions = true);
   // report(), plus every stored signature chain re-verified (center sagas and cases, the bank's
-  // transfers, cases and postings, clearing's disclosure log): {"ok": bool, "problems": [...]}.
-  Result<protocol::Json> audit();
+  // transfers, cases and postings, clearing's disclosure log): {"ok": bool, "problems": [...]},
+  // each difference with the institutions a problem.
+  Result<protocol::Json> audit(bool institutions = true);
 
   void set_tap(Tap* tap) { m_tap = tap; }
 
   LocalOperator() = default;
 
  private:
+  // The institutions' statements reconciled with books read at or after since.
+  protocol::InstitutionFigures reconcile_statements(const protocol::Books& books,
+                                                    const std::unordered_set<std::string>& pending,
+                                                    UnixSeconds since);
+
   std::string m_dir;
   const Clock* m_clock = nullptr;
   Currency m_currency = Currency::from_code("EUR").value();

@@ -62,6 +62,15 @@ Result<Amount> Circulation::accounted_for() const {
                         {+1, &paying_out}});
 }
 
+InstitutionFigures InstitutionFigures::not_read(Currency currency, std::string why) {
+  const auto zero = Amount::zero(currency);
+  return {.card_charges = zero,
+          .bank_transfers = zero,
+          .being_credited = zero,
+          .being_recorded = zero,
+          .unread = std::move(why)};
+}
+
 Result<bool> Circulation::balanced() const {
   auto left = in_circulation();
   if (!left) return std::unexpected(left.error());
@@ -69,8 +78,11 @@ Result<bool> Circulation::balanced() const {
   if (!right) return std::unexpected(right.error());
   bool ok = *left == *right;
   if (institutions) {
-    ok = ok && institutions->card_charges == deposited &&
-         institutions->bank_transfers == paid_out && institutions->differences == 0;
+    const auto& i = *institutions;
+    auto credited = deposited.add(i.being_credited);
+    auto recorded = paid_out.add(i.being_recorded);
+    ok = ok && i.unread.empty() && credited && i.card_charges == *credited && recorded &&
+         i.bank_transfers == *recorded && i.differences == 0;
   }
   return ok;
 }
@@ -83,9 +95,17 @@ Json Circulation::to_json() const {
   figures["open_cases"] = open_cases;
   Json out = {{"currency", std::string(currency.code())}, {"figures", figures}};
   if (institutions) {
-    out["institutions"] = {{"card_charges", institutions->card_charges.to_string()},
-                           {"bank_transfers", institutions->bank_transfers.to_string()},
-                           {"differences", institutions->differences}};
+    const auto& i = *institutions;
+    if (!i.unread.empty()) {
+      out["institutions"] = {{"unread", i.unread}};
+    } else {
+      out["institutions"] = {{"card_charges", i.card_charges.to_string()},
+                             {"bank_transfers", i.bank_transfers.to_string()},
+                             {"being_credited", i.being_credited.to_string()},
+                             {"being_recorded", i.being_recorded.to_string()},
+                             {"differences", i.differences},
+                             {"named", i.named}};
+    }
   }
   const auto left = in_circulation();
   const auto right = accounted_for();
@@ -112,9 +132,21 @@ Result<Circulation> Circulation::from_json(const Json& j) {
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
   if (top.has("institutions")) {
     FieldReader i(top.object("institutions"), "report.institutions");
-    out.institutions = InstitutionFigures{.card_charges = i.amount("card_charges"),
-                                          .bank_transfers = i.amount("bank_transfers"),
-                                          .differences = i.integer("differences")};
+    if (i.has("unread")) {
+      out.institutions = InstitutionFigures::not_read(out.currency, i.text("unread"));
+    } else {
+      out.institutions = InstitutionFigures{.card_charges = i.amount("card_charges"),
+                                            .bank_transfers = i.amount("bank_transfers"),
+                                            .being_credited = i.amount("being_credited"),
+                                            .being_recorded = i.amount("being_recorded"),
+                                            .differences = i.integer("differences")};
+      const Json& named = j.at("institutions").value("named", Json::array());
+      if (!named.is_array()) return fail(ErrorCode::malformed, "report.institutions.named is not a list");
+      for (const auto& name : named) {
+        if (!name.is_string()) return fail(ErrorCode::malformed, "report.institutions.named");
+        out.institutions->named.push_back(name.get<std::string>());
+      }
+    }
     if (auto ok = i.status(); !ok) return std::unexpected(ok.error());
   }
   for (const auto& [name, member] : amount_fields(out)) {

@@ -9,20 +9,33 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "base/amount.hpp"
 #include "protocol/transport.hpp"
 
 namespace ecash::protocol {
 
-// What the outside institutions' statements say happened, request by request summed (the way a
-// real scheme reconciles with settlement files), beside what the operator's books say.
+// What the outside institutions' statements say happened, request by request (the way a real
+// scheme reconciles with settlement files), beside what the operator's books say (reconcile.hpp).
 struct InstitutionFigures {
-  Amount card_charges;    // charged to cards, net of charges reversed
+  static constexpr std::size_t kMaxNamed = 100;
+
+  Amount card_charges;    // charged to cards, net of charges refunded
   Amount bank_transfers;  // transferred to shops' bank accounts
-  // Requests where the institutions and the books disagree, each named.
+  Amount being_credited;  // of card_charges: deposits still open at the center (credited soon,
+                          // or refunded)
+  Amount being_recorded;  // of bank_transfers: payouts still open at the center
+  // Requests where the institutions and the books disagree; the first kMaxNamed named.
   std::int64_t differences = 0;
+  std::vector<std::string> named;
+  // Why the statements could not be read; empty when they were.
+  std::string unread;
+
+  static InstitutionFigures not_read(Currency currency, std::string why);
 
   friend bool operator==(const InstitutionFigures&, const InstitutionFigures&) = default;
 };
@@ -54,9 +67,9 @@ struct Circulation {
   Result<Amount> in_circulation() const;
   // balances - owed + in_flight + offline_reserve + unpaid_sales + paying_out.
   Result<Amount> accounted_for() const;
-  // The identity holds (and, when the institutions' statements were read, they agree with the
-  // books: the card charges equal deposited, the bank's transfers equal paid_out, and no request
-  // differs).
+  // The identity holds, and, when the institutions were asked, their statements were read and agree
+  // with the books: the card charges are deposited plus what is being credited, the bank's
+  // transfers paid_out plus what is being recorded, and no request differs.
   Result<bool> balanced() const;
 
   // {"figures": {...}, "in_circulation", "accounted_for", "balanced"}: the report's JSON form.

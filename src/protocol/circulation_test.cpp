@@ -55,20 +55,44 @@ TEST(Circulation, MoneyOwedIsShownApartNotNettedIn) {
   EXPECT_EQ(json["figures"]["balances"], "EUR:40.00");
 }
 
+InstitutionFigures agreeing() {
+  auto i = InstitutionFigures::not_read(kEur, "");
+  i.card_charges = eur("EUR:100.00");
+  i.bank_transfers = eur("EUR:30.00");
+  return i;
+}
+
 TEST(Circulation, InstitutionsMustAgreeForTheBooksToBalance) {
   auto c = example();
-  c.institutions = InstitutionFigures{eur("EUR:100.00"), eur("EUR:30.00"), 0};
+  c.institutions = agreeing();
   EXPECT_TRUE(c.balanced().value());
-  c.institutions->card_charges = eur("EUR:120.00");  // the card company charged 20 more
+  c.institutions->card_charges = eur("EUR:120.00");  // the card company charged 20 more...
   EXPECT_FALSE(c.balanced().value());
-  c.institutions->card_charges = eur("EUR:100.00");
+  c.institutions->being_credited = eur("EUR:20.00");  // ...for a deposit still being credited
+  EXPECT_TRUE(c.balanced().value());
+  c.institutions->bank_transfers = eur("EUR:35.00");
+  EXPECT_FALSE(c.balanced().value());
+  c.institutions->being_recorded = eur("EUR:5.00");
+  EXPECT_TRUE(c.balanced().value());
   c.institutions->differences = 1;
   EXPECT_FALSE(c.balanced().value());
 }
 
+// Statements that could not be read leave the books unreconciled: not balanced, and said why.
+TEST(Circulation, UnreadStatementsAreNotBalanced) {
+  auto c = example();
+  c.institutions = InstitutionFigures::not_read(kEur, "unavailable: the card company is down");
+  EXPECT_FALSE(c.balanced().value());
+  const auto json = c.to_json();
+  EXPECT_EQ(json["institutions"]["unread"], "unavailable: the card company is down");
+  EXPECT_EQ(Circulation::from_json(json).value(), c);
+}
+
 TEST(Circulation, JsonRoundTrip) {
   auto c = example();
-  c.institutions = InstitutionFigures{eur("EUR:100.00"), eur("EUR:30.00"), 0};
+  c.institutions = agreeing();
+  c.institutions->card_charges = eur("EUR:101.00");
+  c.institutions->being_credited = eur("EUR:1.00");
   c.refunded = eur("EUR:2.50");
   c.open_cases = 3;
   const auto json = c.to_json();

@@ -1192,48 +1192,83 @@ Result<Json> VirtualBank::audit() const {
   return Json{{"checked", checked}, {"problems", problems}};
 }
 
+Status VirtualBank::totals_in(store::Transaction& tx, protocol::Circulation& out) const {
+  // Only the striped system accounts, the shops' accounts and the running figures are read:
+  // never every user's account. SQLite's SUM of integers fails on overflow rather than wrapping.
+  auto row = tx.query_one(
+      "SELECT "
+      "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'funding:card' "
+      "   OR id GLOB 'funding:card#*'), "
+      "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'payout:bank' "
+      "   OR id GLOB 'payout:bank#*'), "
+      "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'transfers:in_flight' "
+      "   OR id GLOB 'transfers:in_flight#*'), "
+      "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id GLOB 'shop:*:sales*'), "
+      "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id GLOB 'shop:*:paying_out'), "
+      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'held'), "
+      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'owed'), "
+      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'users'), "
+      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'shops'), "
+      "(SELECT COUNT(*) FROM cases)");
+  if (!row) return std::unexpected(row.error());
+  std::array<std::int64_t, 10> v{};
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    auto value = store::int_at(**row, i);
+    if (!value) return std::unexpected(value.error());
+    v[i] = *value;
+  }
+  const std::array<std::pair<Amount*, std::int64_t>, 7> amounts = {{{&out.deposited, -v[0]},
+                                                                     {&out.paid_out, v[1]},
+                                                                     {&out.in_flight, v[2]},
+                                                                     {&out.unpaid_sales, v[3]},
+                                                                     {&out.paying_out, v[4]},
+                                                                     {&out.balances, v[5]},
+                                                                     {&out.owed, v[6]}}};
+  for (const auto& [field, minor] : amounts) {
+    auto amount = Amount::from_minor(m_currency, minor);
+    if (!amount) return std::unexpected(amount.error());
+    *field = *amount;
+  }
+  out.users = v[7];
+  out.shops = v[8];
+  out.open_cases = v[9];
+  return {};
+}
+
 Result<protocol::Circulation> VirtualBank::totals() const {
   auto out = protocol::Circulation::zero(m_currency);
+  auto done = m_db->read([&](store::Transaction& tx) -> Status { return totals_in(tx, out); });
+  if (!done) return std::unexpected(done.error());
+  return out;
+}
+
+Result<VirtualBank::Books> VirtualBank::books() const {
+  Books out{.totals = protocol::Circulation::zero(m_currency)};
   auto done = m_db->read([&](store::Transaction& tx) -> Status {
-    // Only the striped system accounts, the shops' accounts and the running figures are read:
-    // never every user's account. SQLite's SUM of integers fails on overflow rather than wrapping.
-    auto row = tx.query_one(
-        "SELECT "
-        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'funding:card' "
-        "   OR id GLOB 'funding:card#*'), "
-        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'payout:bank' "
-        "   OR id GLOB 'payout:bank#*'), "
-        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = 'transfers:in_flight' "
-        "   OR id GLOB 'transfers:in_flight#*'), "
-        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id GLOB 'shop:*:sales*'), "
-        "(SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id GLOB 'shop:*:paying_out'), "
-        "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'held'), "
-        "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'owed'), "
-        "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'users'), "
-        "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'shops'), "
-        "(SELECT COUNT(*) FROM cases)");
-    if (!row) return std::unexpected(row.error());
-    std::array<std::int64_t, 10> v{};
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      auto value = store::int_at(**row, i);
-      if (!value) return std::unexpected(value.error());
-      v[i] = *value;
+    if (auto ok = totals_in(tx, out.totals); !ok) return ok;
+    // Each deposit's credit debits a stripe of the card funding account, each payout credits a
+    // stripe of the payout account; postings are never changed, so these are the books.
+    const std::array<std::pair<const char*, protocol::RequestAmounts*>, 2> kinds = {{
+        {"SELECT request_id, SUM(amount) FROM postings WHERE debit = 'funding:card' "
+         "OR debit GLOB 'funding:card#*' GROUP BY request_id",
+         &out.requests.deposits},
+        {"SELECT request_id, SUM(amount) FROM postings WHERE credit = 'payout:bank' "
+         "OR credit GLOB 'payout:bank#*' GROUP BY request_id",
+         &out.requests.payouts},
+    }};
+    for (const auto& [sql, into] : kinds) {
+      auto rows = tx.query(sql);
+      if (!rows) return std::unexpected(rows.error());
+      for (const auto& row : *rows) {
+        auto id = store::text_at(row, 0);
+        auto minor = store::int_at(row, 1);
+        if (!id || !minor) return fail(ErrorCode::internal, "damaged posting");
+        (*into)[*id] = *minor;
+      }
     }
-    const std::array<std::pair<Amount*, std::int64_t>, 7> amounts = {{{&out.deposited, -v[0]},
-                                                                       {&out.paid_out, v[1]},
-                                                                       {&out.in_flight, v[2]},
-                                                                       {&out.unpaid_sales, v[3]},
-                                                                       {&out.paying_out, v[4]},
-                                                                       {&out.balances, v[5]},
-                                                                       {&out.owed, v[6]}}};
-    for (const auto& [field, minor] : amounts) {
-      auto amount = Amount::from_minor(m_currency, minor);
-      if (!amount) return std::unexpected(amount.error());
-      *field = *amount;
-    }
-    out.users = v[7];
-    out.shops = v[8];
-    out.open_cases = v[9];
+    auto pending = tx.query("SELECT request_id FROM payouts WHERE state = 'pending'");
+    if (!pending) return std::unexpected(pending.error());
+    for (const auto& row : *pending) out.payouts_pending.insert(store::text_at(row, 0).value_or(""));
     return {};
   });
   if (!done) return std::unexpected(done.error());

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include "base/amount.hpp"
@@ -17,6 +18,7 @@
 #include "parties/common/party_kit.hpp"
 #include "pki/trust_store.hpp"
 #include "protocol/circulation.hpp"
+#include "protocol/reconcile.hpp"
 #include "protocol/transport.hpp"
 #include "store/database.hpp"
 
@@ -50,6 +52,16 @@ class VirtualBank final : public protocol::Endpoint {
   // The circulation figures, from the ledger's running totals (never a scan of every account):
   // deposited - paid_out == balances - owed + in_flight + unpaid_sales + paying_out.
   Result<protocol::Circulation> totals() const;
+  Currency currency() const { return m_currency; }
+  // The books the institutions' statements are reconciled with, read with the totals in one
+  // transaction: per request, what was credited from cards and paid out to banks, and the
+  // payouts under way.
+  struct Books {
+    protocol::Circulation totals;
+    protocol::Books requests;
+    std::unordered_set<std::string> payouts_pending;
+  };
+  Result<Books> books() const;
   // Re-derives balances from postings and re-verifies stored statements:
   // {"checked": n, "problems": [...]}.
   Result<protocol::Json> audit() const;
@@ -76,6 +88,7 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> report();
   Result<protocol::Json> sync(const crypto::VerifyKey& center, const protocol::Json& body);
 
+  Status totals_in(store::Transaction& tx, protocol::Circulation& out) const;
   // invalid_argument unless positive, currency_mismatch unless in the bank's currency.
   Status check_amount(const char* what, const Amount& amount) const;
 

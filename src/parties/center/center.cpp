@@ -238,6 +238,18 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
   return outcome->answer;
 }
 
+Result<std::unordered_set<std::string>> Center::open_requests(UnixSeconds since) {
+  std::unordered_set<std::string> out;
+  auto listed = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query("SELECT request_id FROM sagas WHERE state = 'open' OR updated >= ?", {since});
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) out.insert(store::text_at(row, 0).value_or(""));
+    return {};
+  });
+  if (!listed) return std::unexpected(listed.error());
+  return out;
+}
+
 Result<int> Center::resume() {
   std::vector<std::tuple<std::string, std::string, std::string>> open_sagas;
   auto listed = m_db->read([&](store::Transaction& tx) -> Status {

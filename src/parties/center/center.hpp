@@ -10,6 +10,7 @@
 #include <memory>
 #include <atomic>
 #include <string>
+#include <unordered_set>
 
 #include "base/amount.hpp"
 #include "base/clock.hpp"
@@ -41,6 +42,10 @@ class Center final : public protocol::Endpoint {
 
   // Re-verifies every stored signature chain: {"checked": n, "problems": [...]}.
   Result<protocol::Json> audit();
+
+  // The requests being finished: sagas open now, or changed at or after since (a reconciliation
+  // read over a stretch of time counts a request finished during it as open).
+  Result<std::unordered_set<std::string>> open_requests(UnixSeconds since);
 
   // Finishes the sagas a crash left open, taking over the leases a crashed run left (call it
   // before serving, as the only center); the number finished.

@@ -1,6 +1,7 @@
 #include "parties/clearing/clearing_house.hpp"
 
 #include <array>
+#include <nlohmann/json.hpp>
 
 #include "base/account_number.hpp"
 #include "crypto/encoding.hpp"
@@ -144,6 +145,7 @@ Result<Json> ClearingHouse::handle(const protocol::Caller& caller, std::string_v
       return parties::stored_or(*m_db, route, body, "amount", [&] { return payout(*center, body); });
     }
     if (route == "report") return report();
+    if (route == "statement") return statement(body);
     if (route == "disclose") return disclose(*center, body);
     if (route == "audit") return audit();
     return fail(ErrorCode::not_found, "clearing has no route " + std::string(route));
@@ -350,6 +352,43 @@ Result<Json> ClearingHouse::report() {
     return {};
   });
   if (!done) return std::unexpected(done.error());
+  return out;
+}
+
+// The institutions' statements, for the operator's reconciliation: relayed page by page, each
+// entry rebuilt from the fields a reconciliation needs, so nothing else an institution might send
+// (a card or account number) passes the clearing house.
+Result<Json> ClearingHouse::statement(const Json& body) {
+  protocol::FieldReader r(body, "statement");
+  const auto institution = r.text("institution");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  const bool cards = institution == "card_company";
+  if (!cards && institution != "bank") {
+    return fail(ErrorCode::invalid_argument, "statement of card_company or bank, not " + institution);
+  }
+  Json ask = Json::object();
+  for (const char* name : {"after", "limit"}) {
+    if (body.contains(name)) ask[name] = body.at(name);
+  }
+  auto page = (cards ? m_card_company : m_bank_institution)->call("statement", ask);
+  if (!page) return std::unexpected(page.error());
+  Json entries = Json::array();
+  try {
+    for (const auto& e : page->at("entries")) {
+      Json entry = {{"seq", e.at("seq").get<std::int64_t>()},
+                    {"request_id", e.at("request_id").get<std::string>()},
+                    {"amount", e.at("amount").get<std::string>()}};
+      if (cards && e.contains("refund_id")) {
+        entry["refunded"] = true;
+      }
+      entries.push_back(std::move(entry));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return fail(ErrorCode::malformed,
+                std::string(cards ? "the card company's" : "the bank's") + " statement: " + e.what());
+  }
+  Json out = {{"entries", std::move(entries)}};
+  if (page->contains("next")) out["next"] = page->at("next");
   return out;
 }
 

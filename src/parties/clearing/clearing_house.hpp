@@ -23,7 +23,9 @@ class ClearingHouse final : public protocol::Endpoint {
       std::unique_ptr<protocol::Channel> bank_institution);
 
   // Routes, for the center only: "charge" (S18-S21), "refund", "verify_account" (S97-S99),
-  // "payout" (S190-S191), "report", "disclose" and "audit" (the disclosure log, DESIGN §4).
+  // "payout" (S190-S191), "report", "statement" {institution: "card_company" | "bank", after?,
+  // limit?} (an institution's statement: {entries: [{seq, request_id, amount, refunded?}],
+  // next?}, with no card or account data), "disclose" and "audit" (the disclosure log, DESIGN §4).
   // One exception to "nothing changes on an error": a refused "disclose" is still logged.
   Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
                                 const protocol::Json& body) override;
@@ -39,6 +41,7 @@ class ClearingHouse final : public protocol::Endpoint {
   Result<protocol::Json> verify_account(const pki::Certificate& center, const protocol::Json& body);
   Result<protocol::Json> payout(const pki::Certificate& center, const protocol::Json& body);
   Result<protocol::Json> report();
+  Result<protocol::Json> statement(const protocol::Json& body);
   Result<protocol::Json> disclose(const pki::Certificate& center, const protocol::Json& body);
   Result<protocol::Json> disclose_checked(const pki::Certificate& center, const protocol::Json& body,
                                           UnixSeconds now);

@@ -1,5 +1,6 @@
 #include "parties/sandbox/bank_institution.hpp"
 
+#include <array>
 #include <functional>
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,16 @@ constexpr std::string_view kSchemaSql =
     "  reference TEXT NOT NULL, created INTEGER NOT NULL);"
     "CREATE INDEX transfers_by_account ON transfers (iban, seq);";
 
+// The payer's reference of each transfer (the request ID it came under), as a statement carries
+// it: filled for earlier rows from the answers the bank gave.
+constexpr std::string_view kReferencesSql =
+    "ALTER TABLE transfers ADD COLUMN request_id TEXT;"
+    "UPDATE transfers SET request_id = (SELECT l.id FROM request_log l WHERE "
+    "  l.route = 'transfer_in' AND json_extract(l.response, '$.transfer_id') = "
+    "  transfers.transfer_id);";
+
+constexpr std::array<std::string_view, 2> kVersions = {kSchemaSql, kReferencesSql};
+
 Result<std::string> iban_field(const Json& body) {
   auto text = text_field(body, "iban");
   if (!text) return text;
@@ -41,11 +52,12 @@ BankInstitution::BankInstitution(std::unique_ptr<store::Database> db, const Cloc
     : Institution("the bank", std::move(db), clock,
                   {{"open_account", std::bind_front(&BankInstitution::open_account, this)},
                    {"transfer_in", std::bind_front(&BankInstitution::transfer_in, this)},
-                   {"account", std::bind_front(&BankInstitution::account, this)}}) {}
+                   {"account", std::bind_front(&BankInstitution::account, this)},
+                   {"statement", std::bind_front(&BankInstitution::statement, this)}}) {}
 
 Result<std::unique_ptr<BankInstitution>> BankInstitution::open(const std::string& db_path,
                                                                const Clock& clock) {
-  return open_as<BankInstitution>(db_path, kSchemaSql, clock);
+  return open_as<BankInstitution>(db_path, kVersions, clock);
 }
 
 Result<Json> BankInstitution::open_account(const Json& body) {
@@ -116,9 +128,9 @@ Result<Json> BankInstitution::transfer_in(const Json& body) {
         if (!seq) return std::unexpected(seq.error());
         const std::string transfer_id = sequence_id("TR", *seq);
         auto inserted = tx.exec(
-            "INSERT INTO transfers (seq, transfer_id, iban, minor, reference, created) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            {*seq, transfer_id, *iban, amount->minor(), *reference, m_clock.now()});
+            "INSERT INTO transfers (seq, transfer_id, iban, minor, reference, created, request_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            {*seq, transfer_id, *iban, amount->minor(), *reference, m_clock.now(), *request_id});
         if (!inserted) return std::unexpected(inserted.error());
         auto updated = tx.exec("UPDATE accounts SET balance_minor = ? WHERE iban = ?",
                                {new_balance->minor(), *iban});
@@ -166,6 +178,33 @@ Result<Json> BankInstitution::account(const Json& body) {
   });
   if (!done) return std::unexpected(done.error());
   return answer;
+}
+
+// Every transfer in order with the payer's reference: what the payer (the clearing house)
+// reconciles with. No account numbers: the payer's references are enough to match.
+Result<Json> BankInstitution::statement(const Json& body) {
+  auto page = page_field(body);
+  if (!page) return std::unexpected(page.error());
+  Json entries = Json::array();
+  auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(
+        "SELECT t.seq, t.transfer_id, COALESCE(t.request_id, ''), a.currency, t.minor "
+        "FROM transfers t JOIN accounts a ON a.iban = t.iban WHERE t.seq > ? ORDER BY t.seq "
+        "LIMIT ?",
+        {page->after, page->limit});
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto amount = amount_at(row, 3, 4);
+      if (!amount) return std::unexpected(amount.error());
+      entries.push_back(Json{{"seq", *store::int_at(row, 0)},
+                             {"transfer_id", store::text_at(row, 1).value_or("")},
+                             {"request_id", store::text_at(row, 2).value_or("")},
+                             {"amount", amount->to_string()}});
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return statement_page(std::move(entries), *page);
 }
 
 }  // namespace ecash::sandbox

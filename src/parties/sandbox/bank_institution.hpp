@@ -15,6 +15,8 @@ namespace ecash::sandbox {
 //   open_account {iban, holder, currency?}  -> {iban}           (currency defaults to "EUR")
 //   transfer_in  {request_id, iban, amount, reference} -> {transfer_id, status: "credited"}
 //   account      {iban} -> {iban, holder, balance, transfers: [{transfer_id, amount, reference}]}
+//   statement    {after?, limit?} -> {entries: [{seq, transfer_id, request_id, amount}], next?}
+//                                    (every account, in order; paged)
 class BankInstitution final : public Institution {
  public:
   // Opens or creates the store at db_path. clock must outlive the BankInstitution.
@@ -28,6 +30,7 @@ class BankInstitution final : public Institution {
   Result<protocol::Json> open_account(const protocol::Json& body);
   Result<protocol::Json> transfer_in(const protocol::Json& body);
   Result<protocol::Json> account(const protocol::Json& body);
+  Result<protocol::Json> statement(const protocol::Json& body);
 };
 
 }  // namespace ecash::sandbox

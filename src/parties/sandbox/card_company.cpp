@@ -1,5 +1,6 @@
 #include "parties/sandbox/card_company.hpp"
 
+#include <array>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -21,6 +22,18 @@ constexpr std::string_view kSchemaSql =
     "CREATE INDEX charges_by_card ON charges (card_number, seq);"
     "CREATE TABLE refunds (seq INTEGER PRIMARY KEY, refund_id TEXT NOT NULL UNIQUE, "
     "  charge_id TEXT NOT NULL UNIQUE REFERENCES charges (charge_id), created INTEGER NOT NULL);";
+
+// The merchant's reference of each charge and refund (the request ID it came under), as a
+// settlement file carries it: filled for earlier rows from the answers the company gave.
+constexpr std::string_view kReferencesSql =
+    "ALTER TABLE charges ADD COLUMN request_id TEXT;"
+    "UPDATE charges SET request_id = (SELECT l.id FROM request_log l WHERE l.route = 'charge' "
+    "  AND json_extract(l.response, '$.charge_id') = charges.charge_id);"
+    "ALTER TABLE refunds ADD COLUMN request_id TEXT;"
+    "UPDATE refunds SET request_id = (SELECT l.id FROM request_log l WHERE l.route = 'refund' "
+    "  AND json_extract(l.response, '$.refund_id') = refunds.refund_id);";
+
+constexpr std::array<std::string_view, 2> kVersions = {kSchemaSql, kReferencesSql};
 
 // The card's limit; nullopt for a card the company does not know.
 Result<std::optional<Amount>> card_limit(store::Transaction& tx, const std::string& number) {
@@ -47,11 +60,12 @@ CardCompany::CardCompany(std::unique_ptr<store::Database> db, const Clock& clock
                   {{"open_card", std::bind_front(&CardCompany::open_card, this)},
                    {"charge", std::bind_front(&CardCompany::charge, this)},
                    {"refund", std::bind_front(&CardCompany::refund, this)},
-                   {"card", std::bind_front(&CardCompany::card, this)}}) {}
+                   {"card", std::bind_front(&CardCompany::card, this)},
+                   {"statement", std::bind_front(&CardCompany::statement, this)}}) {}
 
 Result<std::unique_ptr<CardCompany>> CardCompany::open(const std::string& db_path,
                                                        const Clock& clock) {
-  return open_as<CardCompany>(db_path, kSchemaSql, clock);
+  return open_as<CardCompany>(db_path, kVersions, clock);
 }
 
 Result<Json> CardCompany::open_card(const Json& body) {
@@ -114,8 +128,9 @@ Result<Json> CardCompany::charge(const Json& body) {
     if (!seq) return std::unexpected(seq.error());
     const std::string charge_id = sequence_id("CH", *seq);
     auto inserted = tx.exec(
-        "INSERT INTO charges (seq, charge_id, card_number, minor, created) VALUES (?, ?, ?, ?, ?)",
-        {*seq, charge_id, *number, amount->minor(), m_clock.now()});
+        "INSERT INTO charges (seq, charge_id, card_number, minor, created, request_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        {*seq, charge_id, *number, amount->minor(), m_clock.now(), *request_id});
     if (!inserted) return std::unexpected(inserted.error());
     return Json{{"charge_id", charge_id}, {"amount", amount->to_string()}, {"status", "approved"}};
   });
@@ -147,8 +162,9 @@ Result<Json> CardCompany::refund(const Json& body) {
     if (!seq) return std::unexpected(seq.error());
     const std::string refund_id = sequence_id("RF", *seq);
     auto inserted =
-        tx.exec("INSERT INTO refunds (seq, refund_id, charge_id, created) VALUES (?, ?, ?, ?)",
-                {*seq, refund_id, *charge_id, m_clock.now()});
+        tx.exec("INSERT INTO refunds (seq, refund_id, charge_id, created, request_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                {*seq, refund_id, *charge_id, m_clock.now(), *request_id});
     if (!inserted) return std::unexpected(inserted.error());
     return Json{{"refund_id", refund_id}, {"amount", amount->to_string()}};
   });
@@ -208,6 +224,39 @@ Result<Json> CardCompany::card(const Json& body) {
   });
   if (!done) return std::unexpected(done.error());
   return answer;
+}
+
+// Every charge in order, with its merchant reference and whether it was refunded: what the
+// merchant (the clearing house) reconciles with. No card numbers: a settlement file needs none.
+Result<Json> CardCompany::statement(const Json& body) {
+  auto page = page_field(body);
+  if (!page) return std::unexpected(page.error());
+  Json entries = Json::array();
+  auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(
+        "SELECT c.seq, c.charge_id, COALESCE(c.request_id, ''), k.currency, c.minor, "
+        "r.refund_id, COALESCE(r.request_id, '') FROM charges c "
+        "JOIN cards k ON k.card_number = c.card_number "
+        "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+        {page->after, page->limit});
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto amount = amount_at(row, 3, 4);
+      if (!amount) return std::unexpected(amount.error());
+      Json entry = {{"seq", *store::int_at(row, 0)},
+                    {"charge_id", store::text_at(row, 1).value_or("")},
+                    {"request_id", store::text_at(row, 2).value_or("")},
+                    {"amount", amount->to_string()}};
+      if (!store::is_null_at(row, 5)) {
+        entry["refund_id"] = store::text_at(row, 5).value_or("");
+        entry["refund_request_id"] = store::text_at(row, 6).value_or("");
+      }
+      entries.push_back(std::move(entry));
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return statement_page(std::move(entries), *page);
 }
 
 }  // namespace ecash::sandbox

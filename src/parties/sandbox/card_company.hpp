@@ -16,6 +16,8 @@ namespace ecash::sandbox {
 //   refund    {request_id, charge_id}           -> {refund_id, amount}
 //   card      {card_number} -> {limit, charged, refunded, available,
 //                               charges: [{charge_id, amount, status, refund_id?}]}
+//   statement {after?, limit?} -> {entries: [{seq, charge_id, request_id, amount, refund_id?,
+//                                  refund_request_id?}], next?}  (every card, in order; paged)
 // It holds card numbers in clear: it is outside the system's privacy boundary and knows them.
 class CardCompany final : public Institution {
  public:
@@ -30,6 +32,7 @@ class CardCompany final : public Institution {
   Result<protocol::Json> charge(const protocol::Json& body);
   Result<protocol::Json> refund(const protocol::Json& body);
   Result<protocol::Json> card(const protocol::Json& body);
+  Result<protocol::Json> statement(const protocol::Json& body);
 };
 
 }  // namespace ecash::sandbox

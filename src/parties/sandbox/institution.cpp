@@ -3,6 +3,8 @@
 #include <array>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "parties/sandbox/fields.hpp"
 #include "store/request_log.hpp"
@@ -28,11 +30,37 @@ Institution::Institution(std::string name, std::unique_ptr<store::Database> db, 
                          Routes routes)
     : m_db(std::move(db)), m_clock(clock), m_name(std::move(name)), m_routes(std::move(routes)) {}
 
-Result<std::unique_ptr<store::Database>> Institution::open_store(const std::string& db_path,
-                                                                 std::string_view schema) {
-  const std::string sql = std::string(schema) + std::string(store::kRequestLogSql);
-  const std::array<store::Migration, 1> migrations = {{{1, sql}}};
+Result<std::unique_ptr<store::Database>> Institution::open_store(
+    const std::string& db_path, std::span<const std::string_view> versions) {
+  const std::string first = std::string(versions.front()) + std::string(store::kRequestLogSql);
+  std::vector<store::Migration> migrations;
+  for (std::size_t i = 0; i < versions.size(); ++i) {
+    migrations.push_back({static_cast<int>(i + 1), i == 0 ? std::string_view(first) : versions[i]});
+  }
   return store::open_sqlite(db_path, migrations);
+}
+
+Result<Institution::Page> Institution::page_field(const Json& body) {
+  Page page{.after = 0, .limit = kMaxStatementPage};
+  for (auto [name, field] : {std::pair{"after", &page.after}, std::pair{"limit", &page.limit}}) {
+    if (!body.contains(name)) continue;
+    const auto& v = body.at(name);
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
+      return fail(ErrorCode::invalid_argument, std::string(name) + " must be a count");
+    }
+    *field = v.get<std::int64_t>();
+  }
+  if (page.limit == 0 || page.limit > kMaxStatementPage) page.limit = kMaxStatementPage;
+  return page;
+}
+
+Json Institution::statement_page(Json entries, const Page& page) {
+  Json out = {{"entries", Json::array()}};
+  if (static_cast<std::int64_t>(entries.size()) == page.limit) {
+    out["next"] = entries.back().at("seq");
+  }
+  out["entries"] = std::move(entries);
+  return out;
 }
 
 Result<Json> Institution::handle(const protocol::Caller& /*caller*/, std::string_view route,

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <functional>
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -33,12 +35,14 @@ class Institution : public protocol::Endpoint {
   Institution(std::string name, std::unique_ptr<store::Database> db, const Clock& clock,
               Routes routes);
 
-  // Opens or creates the institution I with its store at db_path: schema, then the request log.
-  // I's constructor takes (db, clock) and befriends Institution.
+  // Opens or creates the institution I with its store at db_path: versions[0] is the first
+  // schema (the request log is added to it), each later one a migration. I's constructor takes
+  // (db, clock) and befriends Institution.
   template <class I>
-  static Result<std::unique_ptr<I>> open_as(const std::string& db_path, std::string_view schema,
+  static Result<std::unique_ptr<I>> open_as(const std::string& db_path,
+                                            std::span<const std::string_view> versions,
                                             const Clock& clock) {
-    auto db = open_store(db_path, schema);
+    auto db = open_store(db_path, versions);
     if (!db) return std::unexpected(db.error());
     return std::unique_ptr<I>(new I(std::move(*db), clock));
   }
@@ -50,12 +54,23 @@ class Institution : public protocol::Endpoint {
       std::string_view route, const std::string& request_id, const crypto::Digest& digest,
       const std::function<Result<protocol::Json>(store::Transaction&)>& work);
 
+  // A statement page: the body's "after" (a sequence number, 0 when absent) and "limit" (at most
+  // kMaxStatementPage, that when absent); invalid_argument when either is not a count.
+  struct Page {
+    std::int64_t after = 0;
+    std::int64_t limit = 0;
+  };
+  static constexpr std::int64_t kMaxStatementPage = 5000;
+  static Result<Page> page_field(const protocol::Json& body);
+  // {entries, next?}: next (the last entry's "seq") only when the page is full.
+  static protocol::Json statement_page(protocol::Json entries, const Page& page);
+
   std::unique_ptr<store::Database> m_db;
   const Clock& m_clock;
 
  private:
-  static Result<std::unique_ptr<store::Database>> open_store(const std::string& db_path,
-                                                             std::string_view schema);
+  static Result<std::unique_ptr<store::Database>> open_store(
+      const std::string& db_path, std::span<const std::string_view> versions);
 
   std::string m_name;
   Routes m_routes;
