@@ -168,8 +168,9 @@ int run_demo(const DemoOptions& options) {
     step("Alice pays the cafe for a coffee (Fig 10) with its payment request");
     auto request = trimmed(demo.must({"shop", "--home", home("cafe"), "order", "3.50", "--item", "flat white"}));
     demo.must({"wallet", "--home", home("alice"), "pay", request});
-    say("a second payment of the same request is refused:");
-    demo.refused({"wallet", "--home", home("alice"), "pay", request}, "conflict");
+    say("paying the same request again (the answer lost) pays nothing more; Bob paying it is refused:");
+    demo.must({"wallet", "--home", home("alice"), "pay", request});
+    demo.refused({"wallet", "--home", home("bob"), "pay", request}, "conflict");
 
     step("Offline, device to device (Figs 8 and 9): Alice hands Bob EUR:20.00 through three files");
     const auto ask = demo.must({"wallet", "--home", home("bob"), "receive", "20.00"});

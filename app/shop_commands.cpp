@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "base/failpoint.hpp"
 #include "cli_output.hpp"
 #include "crypto/random.hpp"
 #include "operator_location.hpp"
@@ -40,7 +41,15 @@ CLI::App* g_shop = nullptr;
 
 int fail_with(const Error& error) { return fail_as("shop", error); }
 
-void print(const Json& j, const std::string& text) { print_as(g_options.json, j, text); }
+// The command being run: its result passes the failpoint "answer/shop/<command>" before it is
+// printed, as a server's does before it answers (a crash after the work was kept, before it said).
+std::string g_command;
+void reporting() { failpoint("answer/shop/" + g_command); }
+
+void print(const Json& j, const std::string& text) {
+  reporting();
+  print_as(g_options.json, j, text);
+}
 
 }  // namespace
 
@@ -77,6 +86,7 @@ int run_shop_command() {
   crypto::SecureRandom random;
   const auto home = g_options.home.empty() ? default_home("shop") : g_options.home;
   const auto chosen = g_shop->get_subcommands().front()->get_name();
+  g_command = chosen;
   if (chosen != "init" && !std::filesystem::exists(home + "/shop.db")) {
     return fail_with({ErrorCode::not_found, "no shop in " + home + ": run `ecash shop init --home " + home + " ...`"});
   }
@@ -108,7 +118,17 @@ int run_shop_command() {
 
   if (chosen == "init") {
     if (shop.shop_id()) {
-      return fail_with({ErrorCode::conflict, "a shop is registered in " + home + " already"});
+      // Run again (its output lost, or killed after it registered): said so, with the shop ID,
+      // for the same operator; another is refused.
+      auto saved = shop.setting("operator_location");
+      if (!saved) return fail_with(saved.error());
+      if (!*saved || **saved != g_options.operator_location) {
+        return fail_with({ErrorCode::conflict, "a shop is registered in " + home + " already"});
+      }
+      print({{"home", home}, {"shop_id", shop.shop_id()->to_string()}, {"earlier", true}},
+            "shop registered in " + home + " with shop ID " + shop.shop_id()->to_string() +
+                " already (by an earlier init): nothing more to do");
+      return 0;
     }
     const auto address = g_options.address.empty() ? "(not given)" : g_options.address;
     auto enrolled = enrol_device(

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "base/failpoint.hpp"
 #include "cli_output.hpp"
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
@@ -93,7 +94,15 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
   return protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
 }
 
-void print(const Json& j, const std::string& text) { print_as(g_options.json, j, text); }
+// The command being run: its result passes the failpoint "answer/wallet/<command>" before it is
+// printed, as a server's does before it answers (a crash after the work was kept, before it said).
+std::string g_command;
+void reporting() { failpoint("answer/wallet/" + g_command); }
+
+void print(const Json& j, const std::string& text) {
+  reporting();
+  print_as(g_options.json, j, text);
+}
 
 }  // namespace
 
@@ -152,6 +161,7 @@ int run_wallet_command() {
   if (!wallet) return fail_with(wallet.error());
   auto& w = **wallet;
   const auto chosen = g_wallet->get_subcommands().front()->get_name();
+  g_command = chosen;
 
   const auto amount_arg = [&]() -> Result<Amount> {
     auto currency = w.currency();
@@ -173,7 +183,19 @@ int run_wallet_command() {
 
   if (chosen == "init") {
     if (w.certificate() != nullptr && w.trust_anchor()) {
-      return fail_with({ErrorCode::conflict, "a wallet is enrolled in " + home + " already"});
+      // Run again (its output lost, or killed after it enrolled): the same operator is
+      // connected to again, and the wallet said to be enrolled; another is refused.
+      auto saved = w.setting("operator_location");
+      if (!saved) return fail_with(saved.error());
+      if (!*saved || **saved != g_options.operator_location) {
+        return fail_with({ErrorCode::conflict, "a wallet is enrolled in " + home + " already"});
+      }
+      if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
+      if (auto ok = w.connect(link->center()); !ok) return fail_with(ok.error());
+      print({{"home", home}, {"certificate_subject", w.certificate()->subject()}, {"earlier", true}},
+            "wallet enrolled in " + home + " as " + w.certificate()->subject() +
+                " already (by an earlier init): nothing more to do");
+      return 0;
     }
     const auto address = g_options.address.empty() ? "(not given)" : g_options.address;
     auto enrolled = enrol_device(
@@ -216,6 +238,11 @@ int run_wallet_command() {
         text += "finished an earlier deposit of " + earlier.to_string() +
                 " (its answer had not arrived)\n";
       }
+      if (done->unreported_earlier) {
+        finished.push_back(done->unreported_earlier->to_string());
+        text += "an earlier deposit of " + done->unreported_earlier->to_string() +
+                " was made (its command did not get to say so)\n";
+      }
       if (done->made) {
         text += "deposited " + amount->to_string() + "; balance " + done->balance.to_string();
       } else {
@@ -227,6 +254,8 @@ int run_wallet_command() {
              {"refused_earlier", refused},
              {"balance", done->balance.to_string()}},
             text);
+      std::cout.flush();
+      if (std::cout) (void)w.deposit_reported();  // said: a deposit of the same amount is new
     } else {
       auto done = w.sync(link->center());
       if (!done) return fail_online(done.error());
@@ -267,6 +296,7 @@ int run_wallet_command() {
     if (!amount) return fail_with(amount.error());
     auto request = w.request_transfer(*amount);
     if (!request) return fail_with(request.error());
+    reporting();
     std::cout << request->dump() << "\n";
     return 0;
   }
@@ -303,8 +333,11 @@ int run_wallet_command() {
     auto paid = w.pay(*to_shop, uri->request, g_options.top_up ? &link->center() : nullptr);
     if (!paid) return fail_online(paid.error());
     print({{"paid", paid->paid.to_string()}, {"item", paid->item}, {"balance", paid->balance.to_string()},
-           {"topped_up", paid->topped_up ? paid->topped_up->to_string() : "EUR:0.00"}},
-          "paid " + paid->paid.to_string() + " for '" + paid->item + "'" +
+           {"topped_up", paid->topped_up ? paid->topped_up->to_string() : "EUR:0.00"},
+           {"earlier", paid->earlier}},
+          (paid->earlier ? "this wallet paid " + paid->paid.to_string() + " for '" + paid->item +
+                               "' already: nothing more paid"
+                         : "paid " + paid->paid.to_string() + " for '" + paid->item + "'") +
               (paid->topped_up ? " (topped up " + paid->topped_up->to_string() + ")" : "") +
               "; balance " + paid->balance.to_string());
     return 0;
@@ -314,10 +347,16 @@ int run_wallet_command() {
   if (chosen == "send") {
     auto transfer = w.send(*message);
     if (!transfer) return fail_with(transfer.error());
+    reporting();
     std::cout << transfer->dump() << "\n";
   } else if (chosen == "accept") {
     auto ack = w.accept(*message);
     if (!ack) return fail_with(ack.error());
+    reporting();
+    if (ack->contains("again")) {
+      ack->erase("again");
+      std::cerr << "this transfer was accepted already: its acknowledgement again, nothing more credited\n";
+    }
     std::cout << ack->dump() << "\n";
   } else if (chosen == "confirm") {
     if (auto ok = w.confirm(*message); !ok) return fail_with(ok.error());

@@ -75,7 +75,11 @@ expect "matches --ca-fingerprint" "$ecash" wallet --home "$dir/alice" init --ope
   --name Alice --card 4111111111111111 --ca-fingerprint "$fingerprint"
 expect "on first use: fingerprint $fingerprint" "$ecash" wallet --home "$dir/bob" init \
   --operator "$url" --name Bob --card 5555555555554444
-refused "conflict" "$ecash" wallet --home "$dir/bob" init --operator "$url" --name Bob --card 5555555555554444
+# Run again (its output lost): said so, nothing more done; towards another operator: refused.
+expect "already (by an earlier init): nothing more to do" "$ecash" wallet --home "$dir/bob" init \
+  --operator "$url" --name Bob --card 5555555555554444
+refused "conflict" "$ecash" wallet --home "$dir/bob" init --operator "https://127.0.0.1:1" --name Bob \
+  --card 5555555555554444
 refused "give https://127.0.0.1" "$ecash" wallet --home "$dir/carol" init --operator "${url#https://}" \
   --name Carol --card 4111111111111111
 refused "over https://" "$ecash" wallet --home "$dir/carol" init --operator "http://${url#https://}" \
@@ -105,7 +109,9 @@ wait_for "$dir/shop/listening" >/dev/null
 request=$("$ecash" shop --home "$dir/shop" order 12.50 --item "flat white")
 [[ $request == ecash://pay\?shop=127.0.0.1:* ]] || fail "not a payment request: $request"
 expect "paid EUR:12.50 for 'flat white'; balance EUR:37.50" "$ecash" wallet --home "$dir/alice" pay "$request"
-refused "replayed\|conflict" "$ecash" wallet --home "$dir/alice" pay "$request"
+# Paid again (the output lost): said so, and nothing more paid.
+expect "this wallet paid EUR:12.50 for 'flat white' already: nothing more paid; balance EUR:37.50" \
+  "$ecash" wallet --home "$dir/alice" pay "$request"
 expect "paid  EUR:12.50  flat white" "$ecash" shop --home "$dir/shop" sales
 
 # Device to device, offline (Figs 8 and 9): request, transfer and acknowledgement are files.
@@ -113,7 +119,10 @@ expect "paid  EUR:12.50  flat white" "$ecash" shop --home "$dir/shop" sales
 "$ecash" wallet --home "$dir/alice" send "$dir/transfer_request" >"$dir/transfer"
 "$ecash" wallet --home "$dir/bob" accept <"$dir/transfer" >"$dir/ack"
 expect "confirmed" "$ecash" wallet --home "$dir/alice" confirm "$dir/ack"
-refused "replayed" "$ecash" wallet --home "$dir/bob" accept "$dir/transfer"
+# Accepted again (the acknowledgement lost): the same acknowledgement, nothing more credited.
+"$ecash" wallet --home "$dir/bob" accept <"$dir/transfer" >"$dir/ack2" 2>"$dir/err" || fail "accept again"
+cmp -s "$dir/ack" "$dir/ack2" || fail "accepting again gave another acknowledgement"
+grep -q "accepted already" "$dir/err" || fail "accepting again did not say so"
 expect "uncleared (offline, not yet synced) EUR:15.00" "$ecash" wallet --home "$dir/bob" balance
 # Reconciliation through the center and bank.
 expect "balance EUR:35.00" "$ecash" wallet --home "$dir/bob" sync

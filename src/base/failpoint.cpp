@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +72,20 @@ void failpoint(std::string_view name) {
       ::_exit(kFailpointExitCode);
     }
   }
+}
+
+std::optional<std::string> storage_fault(std::string_view store) {
+  const char* file = std::getenv("ECASH_STORE_FAULT");  // read each time: tests set it
+  if (file == nullptr) return std::nullopt;
+  std::ifstream in(file);
+  std::string name;
+  std::string kind;
+  while (in >> name >> kind) {
+    if (name != store && name != "*") continue;
+    if (kind == "full") return "database or disk is full";
+    if (kind == "readonly") return "attempt to write a readonly database";
+  }
+  return std::nullopt;
 }
 
 }  // namespace ecash

@@ -296,7 +296,13 @@ void SqliteDatabase::run_batch(const std::vector<Pending*>& batch) {
     return;
   }
   failpoint("commit/" + m_name + "/before");
-  if (auto committed = c.exec_plain("COMMIT"); !committed) {
+  Status committed;
+  if (auto fault = storage_fault(m_name)) {
+    committed = fail(ErrorCode::io_error, "COMMIT: " + *fault + " (" + m_path + ")");
+  } else {
+    committed = c.exec_plain("COMMIT");
+  }
+  if (!committed) {
     (void)c.exec_plain("ROLLBACK");
     // The work of every body that succeeded is lost with the commit.
     for (auto* p : batch) {

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include "store/database.hpp"
@@ -85,6 +87,37 @@ TEST_F(StoreTest, RefusesSchemaNewerThanProgram) {
   auto older = open_sqlite(path(), std::span(kMigrations).first(1));
   ASSERT_FALSE(older.has_value());
   EXPECT_EQ(older.error().code, ErrorCode::conflict);
+}
+
+// A commit that fails for the disk (full, or a store turned read-only: here injected, as
+// ECASH_STORE_FAULT does for the system tests) keeps nothing, says io_error as SQLite says it,
+// and the store works again once the fault is gone, without reopening it.
+TEST_F(StoreTest, CommitFailingForTheDiskKeepsNothingAndRecovers) {
+  auto db = open_sqlite(path(), kMigrations).value();
+  const auto fault = (m_dir / "fault").string();
+  setenv("ECASH_STORE_FAULT", fault.c_str(), 1);
+  const auto insert = [&](const std::string& id) {
+    return db->transact([&](Transaction& tx) -> Status {
+      auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES (?, 7)", {id});
+      if (!n) return std::unexpected(n.error());
+      return {};
+    });
+  };
+  for (const std::string kind : {"full", "readonly"}) {
+    std::ofstream(fault) << "wallet full\nparty " << kind << "\n";  // another store's line: ignored
+    auto failed = insert("during-" + kind);
+    ASSERT_FALSE(failed.has_value());
+    EXPECT_EQ(failed.error().code, ErrorCode::io_error);
+    EXPECT_NE(failed.error().message.find(kind == "full" ? "database or disk is full"
+                                                         : "attempt to write a readonly database"),
+              std::string::npos)
+        << failed.error().message;
+    EXPECT_EQ(balance(*db, "during-" + kind), -1);
+    std::ofstream(fault) << "wallet full\n";
+    ASSERT_TRUE(insert("after-" + kind).has_value());
+    EXPECT_EQ(balance(*db, "after-" + kind), 7);
+  }
+  unsetenv("ECASH_STORE_FAULT");
 }
 
 TEST_F(StoreTest, ErrorRollsBackEverything) {

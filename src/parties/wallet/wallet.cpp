@@ -15,7 +15,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 3> kMigrations = {{
+constexpr std::array<store::Migration, 4> kMigrations = {{
     {1, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE pending (request_id TEXT PRIMARY KEY, route TEXT NOT NULL, body TEXT NOT NULL, "
         "balance_before TEXT NOT NULL, shop_certificate TEXT NOT NULL, created INTEGER NOT NULL);"
@@ -34,6 +34,10 @@ constexpr std::array<store::Migration, 3> kMigrations = {{
     {3, "ALTER TABLE outgoing ADD COLUMN nonce TEXT;"
         "ALTER TABLE outgoing ADD COLUMN envelope TEXT;"
         "CREATE UNIQUE INDEX outgoing_by_request ON outgoing (nonce);"},
+    // The orders this wallet paid, so paying one again (the output was lost) says so.
+    {4, "CREATE TABLE paid_orders (shop TEXT NOT NULL, order_id TEXT NOT NULL, "
+        "request_id TEXT NOT NULL, amount TEXT NOT NULL, at INTEGER NOT NULL, "
+        "PRIMARY KEY (shop, order_id));"},
 }};
 
 // How long a transfer may wait to be claimed before it returns to its sender.
@@ -139,15 +143,22 @@ Result<Wallet::Deposit> Wallet::deposit(protocol::Channel& center, const Amount&
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (auto ok = check_currency(amount); !ok) return std::unexpected(ok.error());
   if (!amount.is_positive()) return fail(ErrorCode::invalid_argument, "a deposit must be positive");
+  // A deposit an earlier command finished and never reported (read before this command finishes
+  // any of its own).
+  auto unreported = setting("unreported_deposit");
+  if (!unreported) return std::unexpected(unreported.error());
   auto settled = settle_pending(center);
   if (!settled) return std::unexpected(settled.error());
   // The same command run again after a failure or a kill: the unanswered deposit was the one.
   const bool same = std::find(settled->deposits.begin(), settled->deposits.end(), amount) !=
                     settled->deposits.end();
-  if (same && !again) {
+  const bool same_unreported = *unreported && **unreported == amount.to_string();
+  if ((same || same_unreported) && !again) {
     auto now_balance = balance();
     if (!now_balance) return std::unexpected(now_balance.error());
-    return Deposit{*now_balance, settled->deposits, false, settled->refused};
+    Deposit out{*now_balance, settled->deposits, false, settled->refused, std::nullopt};
+    if (!same) out.unreported_earlier = amount;
+    return out;
   }
   if (auto ok = sync_if_needed(center); !ok) return std::unexpected(ok.error());
   auto before = balance();
@@ -181,7 +192,11 @@ Result<Wallet::Deposit> Wallet::deposit(protocol::Channel& center, const Amount&
   }
   auto new_balance = finish_deposit(body, *answer);
   if (!new_balance) return std::unexpected(new_balance.error());
-  return Deposit{*new_balance, settled->deposits, true, settled->refused};
+  return Deposit{*new_balance, settled->deposits, true, settled->refused, std::nullopt};
+}
+
+Status Wallet::deposit_reported() {
+  return m_db->transact([](store::Transaction& tx) { return parties::erase_setting(tx, "unreported_deposit"); });
 }
 
 // S29/S88: check the bank's receipt and the center's countersignature, then store the user ID
@@ -209,6 +224,8 @@ Result<Amount> Wallet::finish_deposit(const Json& body, const Json& answer) {
         !ok) {
       return ok;
     }
+    // Until the command that finished it reports it (deposit_reported).
+    if (auto ok = parties::set_setting(tx, "unreported_deposit", o.amount.to_string()); !ok) return ok;
     auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {o.request_id.to_string()});
     if (!n) return std::unexpected(n.error());
     return {};
@@ -252,6 +269,26 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     return {};
   });
   if (!looked) return std::unexpected(looked.error());
+  // Paid before by this wallet (the command run again after its output was lost): said so, and
+  // nothing more paid.
+  std::optional<Amount> paid_before;
+  auto paid = m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT amount FROM paid_orders WHERE shop = ? AND order_id = ?",
+                            {shop_cert->subject(), req.order_id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (*row) {
+      auto amount = Amount::parse(*store::text_at(**row, 0));
+      if (!amount) return std::unexpected(amount.error());
+      paid_before = *amount;
+    }
+    return {};
+  });
+  if (!paid) return std::unexpected(paid.error());
+  if (paid_before && !unanswered) {
+    auto current = balance();
+    if (!current) return std::unexpected(current.error());
+    return Payment{*paid_before, *current, req.item, std::nullopt, true};
+  }
   if (unanswered) {
     auto before = Amount::parse(unanswered->second);
     if (!before) return std::unexpected(before.error());
@@ -298,6 +335,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     }
     auto deposited = deposit(*top_up, shortfall);
     if (!deposited) return std::unexpected(deposited.error());
+    (void)deposit_reported();  // the payment's answer reports the top-up
     current = deposited->balance;  // an unanswered top-up of this amount finished counts as it
     topped_up = shortfall;
   }
@@ -382,6 +420,11 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
       return ok;
     }
     auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {o.request_id.to_string()});
+    if (!n) return std::unexpected(n.error());
+    n = tx.exec("INSERT OR IGNORE INTO paid_orders (shop, order_id, request_id, amount, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                {shop.subject(), o.order_id.to_string(), o.request_id.to_string(),
+                 o.amount.to_string(), m_clock.now()});
     if (!n) return std::unexpected(n.error());
     return {};
   });
@@ -560,11 +603,25 @@ Result<Json> Wallet::accept(const Json& envelope) {
   // What is kept (and reported to the bank) is what was checked, written afresh: nothing else the
   // sender put in the sealed box travels on.
   const Json kept = {{"transfer", transfer->to_json()}, {"sender_certificate", sender->to_pem()}};
-  Json answer;
+  // Signatures are deterministic: the acknowledgement of a transfer is the same every time.
+  const auto ack = protocol::sign(m_keys.signing,
+                                  protocol::TransferAck{.transfer_id = t.transfer_id,
+                                                        .receiver = m_device.certificate()->serial(),
+                                                        .amount = t.amount});
+  Json answer = {{"ack", ack.to_json()}};
   auto accepted = m_db->transact([&](store::Transaction& tx) -> Status {
-    auto seen = tx.query_one("SELECT 1 FROM incoming WHERE transfer_id = ?", {t.transfer_id.to_string()});
+    auto seen = tx.query_one("SELECT transfer FROM incoming WHERE transfer_id = ?",
+                             {t.transfer_id.to_string()});
     if (!seen) return std::unexpected(seen.error());
-    if (*seen) return fail(ErrorCode::replayed, "this transfer was accepted already");
+    if (*seen) {
+      // Accepted before (the command run again after its output was lost): the same
+      // acknowledgement again, and nothing more credited. Only for the very transfer kept.
+      if (*store::text_at(**seen, 0) != kept.dump()) {
+        return fail(ErrorCode::replayed, "this transfer was accepted already");
+      }
+      answer["again"] = true;
+      return {};
+    }
     auto row = tx.query_one("SELECT amount, state FROM transfer_requests WHERE nonce = ?",
                             {t.nonce.to_string()});
     if (!row) return std::unexpected(row.error());
@@ -595,11 +652,6 @@ Result<Json> Wallet::accept(const Json& envelope) {
         !ok) {
       return ok;
     }
-    const auto ack = protocol::sign(m_keys.signing,
-                                    protocol::TransferAck{.transfer_id = t.transfer_id,
-                                                          .receiver = m_device.certificate()->serial(),
-                                                          .amount = t.amount});
-    answer = {{"ack", ack.to_json()}};
     return {};
   });
   if (!accepted) return std::unexpected(accepted.error());

@@ -44,18 +44,25 @@ class Wallet : public parties::Device {
     // Unanswered deposits the operator now refused (nothing was charged, or the charge was
     // reversed): forgotten, with why.
     std::vector<std::pair<Amount, Error>> refused_earlier;
+    // An earlier command finished a deposit of this amount and was never seen to report it (it
+    // was killed, or its output lost): that one counts as this, and nothing more is charged.
+    std::optional<Amount> unreported_earlier;
   };
   Result<Deposit> deposit(protocol::Channel& center, const Amount& amount, bool again = false);
+  // The last deposit finished was reported to the user (the command printed it).
+  Status deposit_reported();
 
   struct Payment {
     Amount paid;
     Amount balance;
     std::string item;
     std::optional<Amount> topped_up;
+    bool earlier = false;  // this wallet had paid the order already: nothing more paid now
   };
   // Fig 10, paying a shop's payment request ({"request", "shop_certificate"}). When the balance is
   // short: insufficient_funds saying by how much, or with top_up, a deposit of the difference
-  // first (S151) through `center`.
+  // first (S151) through `center`. A request this wallet paid already is not paid again (the
+  // answer says `earlier`); one sent and left unanswered is sent again under its request ID.
   Result<Payment> pay(protocol::Channel& shop, const protocol::Json& payment_request,
                       protocol::Channel* top_up);
 

@@ -1,0 +1,267 @@
+"""The whole system as real processes on loopback, for the crash walk and the soak test.
+
+One process per role (sandbox, ca, bank, clearing, center) and a shop's till, each with its durable
+store; wallets and the shop's other commands run as the command line a user types. A process that
+died (a failpoint, a kill) is started again on the port it had, as an operator's service manager
+would; a command that failed is run again, as its user would.
+"""
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+
+CARDS = {"alice": "4111111111111111", "bob": "5555555555554444", "carol": "378282246310005"}
+SHOP_ACCOUNT = "DE89370400440532013000"
+FAILPOINT_EXIT = 86
+ROLES = ("ca", "bank", "clearing", "center")
+
+
+class Failure(Exception):
+    pass
+
+
+def private_copy(ecash, folder):
+    """The binary copied beside the run's stores: a rebuild meanwhile does not change it."""
+    copy = os.path.join(folder, "ecash")
+    shutil.copy2(ecash, copy)
+    return copy
+
+
+def make_template(ecash, folder):
+    """An operator initialised, with the sandbox's cards and the shop's account: copied for each run."""
+    op = os.path.join(folder, "op")
+    for argv in (["operator", "init", "--data", op],
+                 ["sandbox", "card", CARDS["alice"], "--data", op, "--limit", "100000.00"],
+                 ["sandbox", "card", CARDS["bob"], "--data", op, "--limit", "100000.00"],
+                 ["sandbox", "card", CARDS["carol"], "--data", op, "--limit", "100000.00"],
+                 ["sandbox", "account", SHOP_ACCOUNT, "--holder", "Corner Cafe", "--data", op]):
+        r = subprocess.run([ecash] + argv, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise Failure(f"{' '.join(argv)}: {r.stderr}")
+    return op
+
+
+class System:
+    def __init__(self, ecash, template_op, keep=False):
+        self.ecash = ecash
+        self.dir = tempfile.mkdtemp(prefix="ecash-walk-")
+        self.keep = keep
+        self.op = os.path.join(self.dir, "op")
+        shutil.copytree(template_op, self.op)
+        self.procs = {}     # name -> Popen
+        self.ports = {}     # name -> port it listens on
+        self.envs = {}      # name -> extra environment for its next start only
+        self.restarts = 0
+        self.log = []       # what happened, for a failure's report
+        self.lock = threading.RLock()  # starting, restarting and killing servers
+
+    # --- servers -----------------------------------------------------------------------------
+    def _listening_file(self, name):
+        if name == "till":
+            return os.path.join(self.dir, "shop", "listening")
+        return os.path.join(self.op, name, "listening")
+
+    def _argv(self, name):
+        listen = f"127.0.0.1:{self.ports.get(name, 0)}"
+        if name == "sandbox":
+            return ["sandbox", "run", "--data", self.op, "--listen", listen]
+        if name == "till":
+            return ["shop", "--home", os.path.join(self.dir, "shop"), "run", "--listen", listen,
+                    "--workers", "4"]
+        sandbox = f"https://127.0.0.1:{self.ports['sandbox']}"
+        return ["operator", "run", "--data", self.op, "--role", name, "--listen", listen,
+                "--card-company", sandbox, "--bank", sandbox]
+
+    def start(self, name, env=None):
+        with self.lock:
+            self._start(name, env)
+
+    def _start(self, name, env=None):
+        path = self._listening_file(name)
+        if os.path.exists(path):
+            os.unlink(path)   # left behind by a process that was killed
+        full_env = dict(os.environ)
+        full_env.pop("ECASH_FAILPOINT", None)
+        full_env.update(env or {})
+        full_env.update(self.envs.pop(name, {}))
+        logf = open(os.path.join(self.dir, f"{name}.log"), "a")
+        self.procs[name] = subprocess.Popen([self.ecash] + self._argv(name), stdout=logf,
+                                            stderr=subprocess.STDOUT, env=full_env)
+        logf.close()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if os.path.exists(path) and os.path.getsize(path) > 0:
+                url = open(path).read().strip()
+                self.ports[name] = int(url.rsplit(":", 1)[1])
+                return
+            if self.procs[name].poll() is not None:
+                code = self.procs[name].returncode
+                if code == FAILPOINT_EXIT:   # crashed while starting (its failpoint): again
+                    self.log.append(f"{name} crashed at start")
+                    return self._start(name)
+                raise Failure(f"{name} exited {code} at start: {self.tail(name)}")
+            time.sleep(0.05)
+        raise Failure(f"{name} did not start: {self.tail(name)}")
+
+    def start_operator(self):
+        self.start("sandbox")
+        for role in ROLES:
+            self.start(role)
+
+    def tail(self, name, lines=15):
+        try:
+            return "".join(open(os.path.join(self.dir, f"{name}.log")).readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def dead(self):
+        return [n for n, p in self.procs.items() if p.poll() is not None]
+
+    def revive(self):
+        """Every server that died started again on its port. Returns the names and exit codes."""
+        revived = []
+        with self.lock:
+            for name in self.dead():
+                code = self.procs[name].returncode
+                revived.append((name, code))
+                self.log.append(f"{name} exited {code}: restarted")
+                self.restarts += 1
+                self._start(name)
+        return revived
+
+    def kill(self, name, sig=signal.SIGKILL):
+        with self.lock:
+            proc = self.procs.get(name)
+            if proc and proc.poll() is None:
+                proc.send_signal(sig)
+                proc.wait()
+                self.log.append(f"{name} killed")
+
+    def stop(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- commands ----------------------------------------------------------------------------
+    def home(self, who):
+        return os.path.join(self.dir, who)
+
+    def command(self, who, args):
+        if who in ("alice", "bob", "carol"):
+            return ["wallet", "--home", self.home(who)] + args
+        if who == "shop":
+            return ["shop", "--home", self.home("shop")] + args
+        return args
+
+    def run(self, who, args, env=None, stdin=None, timeout=60, kill_after=None):
+        """Runs a command; with `kill_after` seconds, kills it (SIGKILL) if it is still running
+        then, as a user's Ctrl-C or a phone's dying battery would, and returns None."""
+        full_env = dict(os.environ)
+        full_env.pop("ECASH_FAILPOINT", None)
+        full_env.update(env or {})
+        argv = [self.ecash] + self.command(who, args)
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, env=full_env,
+                               timeout=kill_after or timeout,
+                               stdin=open(stdin) if stdin else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            if kill_after:
+                self.log.append(f"{who} {' '.join(args)} killed after {kill_after:.2f} s")
+                return None
+            raise Failure(f"{who} {' '.join(args)} hung for {timeout} s")
+        self.log.append(f"{who} {' '.join(args)} -> {r.returncode}: {r.stdout.strip()[:200]} "
+                        f"{r.stderr.strip()[:300]}")
+        return r
+
+    def run_until_done(self, who, args, env=None, stdin=None, out=None, tries=12, kill_chance=0.0,
+                       rng=None, revive=True, then=None):
+        """Runs a command as its user would: again after a failure (restarting what died first,
+        unless `revive` is off), until it succeeds. `env` applies to the first attempt only; with
+        `kill_chance`, an attempt may be killed at a random moment; `then(result)` is called
+        after each failure (a user doing what the error asks before trying again)."""
+        last = None
+        for attempt in range(tries):
+            if revive:
+                self.revive()
+            kill_after = None
+            if kill_chance and rng.random() < kill_chance:
+                kill_after = rng.uniform(0.02, 0.4)
+            r = self.run(who, args, env=env if attempt == 0 else None, stdin=stdin,
+                         kill_after=kill_after)
+            if r is None:
+                continue
+            if r.returncode == 0:
+                if out:
+                    with open(out, "w") as f:
+                        f.write(r.stdout)
+                return r
+            last = r
+            if then:
+                then(r)
+            time.sleep(0.2 if attempt < 3 else 1.0)
+        said = last.stderr.strip() if last else "killed every time"
+        raise Failure(f"{who} {' '.join(args)} failed {tries} times; last: {said}")
+
+    def operator(self, args):
+        return self.run("", ["operator"] + args + ["--data", self.op])
+
+    # --- what the books say ------------------------------------------------------------------
+    def totals(self, wallets=("alice", "bob")):
+        """Totals per account, per card and per bank account, for comparing runs."""
+        t = {}
+        for who in wallets:
+            r = self.run(who, ["--json", "balance"])
+            if r.returncode != 0:
+                raise Failure(f"{who} balance: {r.stderr}")
+            b = json.loads(r.stdout)
+            t[f"wallet {who}"] = (b.get("balance"), b.get("uncleared"))
+        with sqlite3.connect(os.path.join(self.op, "sandbox", "card_company.db")) as db:
+            for card, minor in db.execute(
+                    "SELECT card_number, COALESCE(SUM(minor), 0) FROM charges c WHERE NOT EXISTS "
+                    "(SELECT 1 FROM refunds r WHERE r.charge_id = c.charge_id) GROUP BY card_number"):
+                t[f"card {card[-4:]}"] = minor
+        with sqlite3.connect(os.path.join(self.op, "sandbox", "bank.db")) as db:
+            for iban, balance in db.execute("SELECT iban, balance_minor FROM accounts"):
+                t[f"bank account {iban[-4:]}"] = balance
+        r = self.operator(["report", "--json"])
+        if r.returncode == 0:
+            report = json.loads(r.stdout)
+            for key, value in report["figures"].items():
+                if key not in ("users", "shops"):
+                    t[f"report {key}"] = value
+            t["report in circulation"] = report["in_circulation"]
+            for key in ("card_charges", "bank_transfers"):
+                t[f"report {key}"] = report.get("institutions", {}).get(key)
+        return t
+
+    def settle_and_audit(self, wallets=("alice", "bob"), seconds=60):
+        """Syncs every wallet, then waits for the operator's open work to finish and its audit
+        (books and institutions) to pass. Returns the audit's output."""
+        for who in wallets:
+            self.run_until_done(who, ["sync"])
+        deadline = time.time() + seconds
+        last = None
+        while time.time() < deadline:
+            self.revive()
+            last = self.operator(["audit"])
+            if last.returncode == 0 and "audit passed" in last.stdout:
+                report = self.operator(["report"])
+                if "balanced: every cent accounted for, and the institutions agree" in report.stdout:
+                    return last.stdout
+                last = report
+            time.sleep(1.0)
+        raise Failure(f"the audit never passed: {last.stdout} {last.stderr}")
