@@ -58,6 +58,13 @@ STEPS = [
     ("payout", "shop", ["payout"], None, None),
 ]
 
+# What a command's last line says when it is done: a command that said it and died afterwards
+# (a crash after it reported) is done for its user, who read it.
+DONE = {"init": r"^(wallet enrolled|shop registered)", "deposit": r"^(deposited|that was the deposit)",
+        "order": r"^ecash://pay", "pay": r"paid EUR", "receive": r"^\{.*\}$", "send": r"^\{.*\}$",
+        "accept": r"^\{.*\}$", "confirm": r"^transfer confirmed", "sync": r"^balance",
+        "payout": r"^paid out|nothing to pay out"}
+
 MONEY_FLOWS = ("deposit", "pay", "pay --top-up", "payout", "sync", "send", "accept")
 
 
@@ -99,7 +106,8 @@ def run_flows(system, target=None, log_dir=None):
         argv = [a.format(url=url, **files) for a in args]
         out_path = os.path.join(system.dir, out) if out else None
         env = {**log_env(f"step{index}"), **fail_env(index)}
-        system.run_until_done(who, argv, env=env, stdin=files.get(stdin), out=out_path)
+        system.run_until_done(who, argv, env=env, stdin=files.get(stdin), out=out_path,
+                              seen=DONE[argv[0]])
         if out:
             files[out] = out_path
     if log_dir:

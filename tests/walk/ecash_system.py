@@ -8,6 +8,7 @@ would; a command that failed is run again, as its user would.
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -188,11 +189,12 @@ class System:
         return r
 
     def run_until_done(self, who, args, env=None, stdin=None, out=None, tries=12, kill_chance=0.0,
-                       rng=None, revive=True, then=None):
+                       rng=None, revive=True, then=None, seen=None):
         """Runs a command as its user would: again after a failure (restarting what died first,
         unless `revive` is off), until it succeeds. `env` applies to the first attempt only; with
         `kill_chance`, an attempt may be killed at a random moment; `then(result)` is called
-        after each failure (a user doing what the error asks before trying again)."""
+        after each failure (a user doing what the error asks before trying again). With `seen`, a
+        command that died after its last line of output matched it is done: its user read it."""
         last = None
         for attempt in range(tries):
             if revive:
@@ -204,7 +206,8 @@ class System:
                          kill_after=kill_after)
             if r is None:
                 continue
-            if r.returncode == 0:
+            lines = r.stdout.strip().splitlines()
+            if r.returncode == 0 or (seen and lines and re.search(seen, lines[-1])):
                 if out:
                     with open(out, "w") as f:
                         f.write(r.stdout)
