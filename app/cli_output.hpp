@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/error.hpp"
+#include "base/failpoint.hpp"
 
 namespace ecash::app {
 
@@ -23,6 +24,24 @@ inline void print_as(bool json, const nlohmann::json& j, const std::string& text
   if (json) std::cout << j.dump() << "\n";
   else std::cout << text << "\n";
 }
+
+// What a device's command reports passes the failpoint "answer/<device>/<command>" before it is
+// printed, as a server's answer does: the crash walk crashes there, after the work was kept and
+// before its user was told.
+class Reporter {
+ public:
+  explicit Reporter(std::string device) : m_device(std::move(device)) {}
+  void command(const std::string& name) { m_point = "answer/" + m_device + "/" + name; }
+  void reaching() const { failpoint(m_point); }
+  void print(bool json, const nlohmann::json& j, const std::string& text) const {
+    reaching();
+    print_as(json, j, text);
+  }
+
+ private:
+  std::string m_device;
+  std::string m_point;
+};
 
 // A running server's progress line: text, or {"event": line} with --json (flushed at once).
 inline void say_as(bool json, const std::string& line) {

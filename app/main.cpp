@@ -6,9 +6,7 @@
 
 #include "bench_pay.hpp"
 #include "demo.hpp"
-#include "operator_commands.hpp"
-#include "shop_commands.hpp"
-#include "wallet_commands.hpp"
+#include "commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"ecash - an electronic cash system: deposit, pay shops, pass value device to "

@@ -1,4 +1,4 @@
-#include "operator_commands.hpp"
+#include "commands.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,4 +1,4 @@
-#include "shop_commands.hpp"
+#include "commands.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -7,7 +7,6 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "base/failpoint.hpp"
 #include "cli_output.hpp"
 #include "crypto/random.hpp"
 #include "operator_location.hpp"
@@ -41,15 +40,8 @@ CLI::App* g_shop = nullptr;
 
 int fail_with(const Error& error) { return fail_as("shop", error); }
 
-// The command being run: its result passes the failpoint "answer/shop/<command>" before it is
-// printed, as a server's does before it answers (a crash after the work was kept, before it said).
-std::string g_command;
-void reporting() { failpoint("answer/shop/" + g_command); }
-
-void print(const Json& j, const std::string& text) {
-  reporting();
-  print_as(g_options.json, j, text);
-}
+Reporter g_report("shop");
+void print(const Json& j, const std::string& text) { g_report.print(g_options.json, j, text); }
 
 }  // namespace
 
@@ -86,7 +78,7 @@ int run_shop_command() {
   crypto::SecureRandom random;
   const auto home = g_options.home.empty() ? default_home("shop") : g_options.home;
   const auto chosen = g_shop->get_subcommands().front()->get_name();
-  g_command = chosen;
+  g_report.command(chosen);
   if (chosen != "init" && !std::filesystem::exists(home + "/shop.db")) {
     return fail_with({ErrorCode::not_found, "no shop in " + home + ": run `ecash shop init --home " + home + " ...`"});
   }

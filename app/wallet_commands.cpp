@@ -1,4 +1,4 @@
-#include "wallet_commands.hpp"
+#include "commands.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -9,7 +9,6 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
-#include "base/failpoint.hpp"
 #include "cli_output.hpp"
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
@@ -94,15 +93,8 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
   return protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
 }
 
-// The command being run: its result passes the failpoint "answer/wallet/<command>" before it is
-// printed, as a server's does before it answers (a crash after the work was kept, before it said).
-std::string g_command;
-void reporting() { failpoint("answer/wallet/" + g_command); }
-
-void print(const Json& j, const std::string& text) {
-  reporting();
-  print_as(g_options.json, j, text);
-}
+Reporter g_report("wallet");
+void print(const Json& j, const std::string& text) { g_report.print(g_options.json, j, text); }
 
 }  // namespace
 
@@ -161,7 +153,7 @@ int run_wallet_command() {
   if (!wallet) return fail_with(wallet.error());
   auto& w = **wallet;
   const auto chosen = g_wallet->get_subcommands().front()->get_name();
-  g_command = chosen;
+  g_report.command(chosen);
 
   const auto amount_arg = [&]() -> Result<Amount> {
     auto currency = w.currency();
@@ -296,7 +288,7 @@ int run_wallet_command() {
     if (!amount) return fail_with(amount.error());
     auto request = w.request_transfer(*amount);
     if (!request) return fail_with(request.error());
-    reporting();
+    g_report.reaching();
     std::cout << request->dump() << "\n";
     return 0;
   }
@@ -347,12 +339,12 @@ int run_wallet_command() {
   if (chosen == "send") {
     auto transfer = w.send(*message);
     if (!transfer) return fail_with(transfer.error());
-    reporting();
+    g_report.reaching();
     std::cout << transfer->dump() << "\n";
   } else if (chosen == "accept") {
     auto ack = w.accept(*message);
     if (!ack) return fail_with(ack.error());
-    reporting();
+    g_report.reaching();
     if (ack->contains("again")) {
       ack->erase("again");
       std::cerr << "this transfer was accepted already: its acknowledgement again, nothing more credited\n";

@@ -3,35 +3,7 @@
 # balance for a deposit, and is killed before the answer leaves (ECASH_FAILPOINT makes the
 # process exit there). Started again, it answers the wallet's retry of that same request (same
 # request ID) with the original answer: the money moved once. Then a plain kill -9 while idle.
-set -euo pipefail
-ecash=$1
-dir=$(mktemp -d)
-pid=
-shop_pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  [ -n "$shop_pid" ] && kill "$shop_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAILED: $*"
-  for log in "$dir"/*.log; do echo "--- $log"; cat "$log"; done
-  exit 1
-}
-start_operator() {  # start_operator LISTEN [ENV...]
-  local listen=$1
-  shift
-  rm -f "$dir/op/center/listening"
-  env "$@" "$ecash" operator run --data "$dir/op" --listen "$listen" >>"$dir/operator.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 300); do
-    [ -s "$dir/op/center/listening" ] && return 0
-    sleep 0.1
-  done
-  fail "the operator did not start"
-}
+source "$(dirname "$0")/cli_lib.sh"
 charged() {  # total charged to the card at the card company, in cents
   sqlite3 "$dir/op/sandbox/card_company.db" "SELECT COALESCE(SUM(minor), 0) FROM charges"
 }

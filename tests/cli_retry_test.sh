@@ -8,38 +8,7 @@
 #    byte, and the money left the wallet once; `wallet accept` again: the same acknowledgement.
 #  - `wallet pay` again for an order it paid (killed after the payment was kept): said so, and
 #    nothing more paid.
-set -euo pipefail
-ecash=$1
-dir=$(mktemp -d)
-pid=
-till=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  [ -n "$till" ] && kill "$till" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAILED: $*"
-  for log in "$dir"/*.log "$dir"/out "$dir"/err; do [ -f "$log" ] && { echo "--- $log"; cat "$log"; }; done
-  exit 1
-}
-start_operator() {  # start_operator LISTEN
-  rm -f "$dir/op/center/listening"
-  "$ecash" operator run --data "$dir/op" --listen "$1" >>"$dir/operator.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 300); do
-    [ -s "$dir/op/center/listening" ] && return 0
-    sleep 0.1
-  done
-  fail "the operator did not start"
-}
-stop_operator() {
-  kill -TERM "$pid"
-  wait "$pid" || fail "the operator did not stop cleanly"
-  pid=
-}
+source "$(dirname "$0")/cli_lib.sh"
 charged() {  # cents charged to a card (Alice's unless named)
   sqlite3 "$dir/op/sandbox/card_company.db" \
     "SELECT COALESCE(SUM(minor), 0) FROM charges WHERE card_number = '${1:-4111111111111111}'"

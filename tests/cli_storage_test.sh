@@ -8,23 +8,9 @@
 # The full disk is a real one (a small tmpfs mounted over the bank's folder) where the test may
 # mount; elsewhere, and for the read-only store (Linux refuses to remount read-only a filesystem
 # with files open for writing), the fault is injected at the bank's commits (ECASH_STORE_FAULT).
-set -euo pipefail
-ecash=$1
-dir=$(mktemp -d)
-pid=
+source "$(dirname "$0")/cli_lib.sh"
 mounted=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  [ -n "$mounted" ] && umount "$mounted" 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAILED: $*"
-  for log in "$dir"/*.log "$dir"/out "$dir"/err; do [ -f "$log" ] && { echo "--- $log"; cat "$log"; }; done
-  exit 1
-}
+on_exit() { [ -z "$mounted" ] || umount "$mounted" 2>/dev/null || true; }
 charged() {  # cents charged to Alice's card
   sqlite3 "$dir/op/sandbox/card_company.db" \
     "SELECT COALESCE(SUM(minor), 0) FROM charges WHERE card_number = '4111111111111111'"
@@ -54,9 +40,7 @@ fi
 echo "full disk: $mode"
 
 : >"$dir/fault"
-ECASH_STORE_FAULT="$dir/fault" "$ecash" operator run --data "$dir/op" --listen 127.0.0.1:0 >"$dir/operator.log" 2>&1 &
-pid=$!
-for _ in $(seq 300); do [ -s "$dir/op/center/listening" ] && break; sleep 0.1; done
+start_operator 127.0.0.1:0 ECASH_STORE_FAULT="$dir/fault"
 url=$(cat "$dir/op/center/listening")
 alice init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
 alice deposit 10.00 | grep -q "balance EUR:10.00" || fail "the first deposit"
@@ -117,7 +101,5 @@ grep -q "STRAYREQUEST" "$dir/out" || fail "the stray charge's request is not nam
 grep -q "balanced: every cent" "$dir/out" && fail "called balanced with a stray charge: $(cat "$dir/out")"
 if "$ecash" operator audit --data "$dir/op" >"$dir/out" 2>&1; then fail "the audit passed with a stray charge"; fi
 
-kill -TERM "$pid"
-wait "$pid" || fail "the operator did not stop cleanly"
-pid=
+stop_operator
 echo "cli storage test passed ($mode full disk)"

@@ -183,28 +183,17 @@ Result<Json> BankInstitution::account(const Json& body) {
 // Every transfer in order with the payer's reference: what the payer (the clearing house)
 // reconciles with. No account numbers: the payer's references are enough to match.
 Result<Json> BankInstitution::statement(const Json& body) {
-  auto page = page_field(body);
-  if (!page) return std::unexpected(page.error());
-  Json entries = Json::array();
-  auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
-    auto rows = tx.query(
-        "SELECT t.seq, t.transfer_id, COALESCE(t.request_id, ''), a.currency, t.minor "
-        "FROM transfers t JOIN accounts a ON a.iban = t.iban WHERE t.seq > ? ORDER BY t.seq "
-        "LIMIT ?",
-        {page->after, page->limit});
-    if (!rows) return std::unexpected(rows.error());
-    for (const auto& row : *rows) {
-      auto amount = amount_at(row, 3, 4);
-      if (!amount) return std::unexpected(amount.error());
-      entries.push_back(Json{{"seq", *store::int_at(row, 0)},
-                             {"transfer_id", store::text_at(row, 1).value_or("")},
-                             {"request_id", store::text_at(row, 2).value_or("")},
-                             {"amount", amount->to_string()}});
-    }
-    return {};
-  });
-  if (!done) return std::unexpected(done.error());
-  return statement_page(std::move(entries), *page);
+  return statement_of(
+      body,
+      "SELECT t.seq, t.transfer_id, COALESCE(t.request_id, ''), a.currency, t.minor "
+      "FROM transfers t JOIN accounts a ON a.iban = t.iban WHERE t.seq > ? ORDER BY t.seq LIMIT ?",
+      [](const store::Row& row) -> Result<Json> {
+        auto amount = amount_at(row, 3, 4);
+        if (!amount) return std::unexpected(amount.error());
+        return Json{{"transfer_id", store::text_at(row, 1).value_or("")},
+                    {"request_id", store::text_at(row, 2).value_or("")},
+                    {"amount", amount->to_string()}};
+      });
 }
 
 }  // namespace ecash::sandbox

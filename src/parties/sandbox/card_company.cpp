@@ -229,34 +229,24 @@ Result<Json> CardCompany::card(const Json& body) {
 // Every charge in order, with its merchant reference and whether it was refunded: what the
 // merchant (the clearing house) reconciles with. No card numbers: a settlement file needs none.
 Result<Json> CardCompany::statement(const Json& body) {
-  auto page = page_field(body);
-  if (!page) return std::unexpected(page.error());
-  Json entries = Json::array();
-  auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
-    auto rows = tx.query(
-        "SELECT c.seq, c.charge_id, COALESCE(c.request_id, ''), k.currency, c.minor, "
-        "r.refund_id, COALESCE(r.request_id, '') FROM charges c "
-        "JOIN cards k ON k.card_number = c.card_number "
-        "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
-        {page->after, page->limit});
-    if (!rows) return std::unexpected(rows.error());
-    for (const auto& row : *rows) {
-      auto amount = amount_at(row, 3, 4);
-      if (!amount) return std::unexpected(amount.error());
-      Json entry = {{"seq", *store::int_at(row, 0)},
-                    {"charge_id", store::text_at(row, 1).value_or("")},
-                    {"request_id", store::text_at(row, 2).value_or("")},
-                    {"amount", amount->to_string()}};
-      if (!store::is_null_at(row, 5)) {
-        entry["refund_id"] = store::text_at(row, 5).value_or("");
-        entry["refund_request_id"] = store::text_at(row, 6).value_or("");
-      }
-      entries.push_back(std::move(entry));
-    }
-    return {};
-  });
-  if (!done) return std::unexpected(done.error());
-  return statement_page(std::move(entries), *page);
+  return statement_of(
+      body,
+      "SELECT c.seq, c.charge_id, COALESCE(c.request_id, ''), k.currency, c.minor, "
+      "r.refund_id, COALESCE(r.request_id, '') FROM charges c "
+      "JOIN cards k ON k.card_number = c.card_number "
+      "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+      [](const store::Row& row) -> Result<Json> {
+        auto amount = amount_at(row, 3, 4);
+        if (!amount) return std::unexpected(amount.error());
+        Json entry = {{"charge_id", store::text_at(row, 1).value_or("")},
+                      {"request_id", store::text_at(row, 2).value_or("")},
+                      {"amount", amount->to_string()}};
+        if (!store::is_null_at(row, 5)) {
+          entry["refund_id"] = store::text_at(row, 5).value_or("");
+          entry["refund_request_id"] = store::text_at(row, 6).value_or("");
+        }
+        return entry;
+      });
 }
 
 }  // namespace ecash::sandbox

@@ -40,9 +40,11 @@ Result<std::unique_ptr<store::Database>> Institution::open_store(
   return store::open_sqlite(db_path, migrations);
 }
 
-Result<Institution::Page> Institution::page_field(const Json& body) {
-  Page page{.after = 0, .limit = kMaxStatementPage};
-  for (auto [name, field] : {std::pair{"after", &page.after}, std::pair{"limit", &page.limit}}) {
+Result<Json> Institution::statement_of(const Json& body, std::string_view sql,
+                                       const std::function<Result<Json>(const store::Row&)>& entry) {
+  std::int64_t after = 0;
+  std::int64_t limit = kMaxStatementPage;
+  for (auto [name, field] : {std::pair{"after", &after}, std::pair{"limit", &limit}}) {
     if (!body.contains(name)) continue;
     const auto& v = body.at(name);
     if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
@@ -50,15 +52,22 @@ Result<Institution::Page> Institution::page_field(const Json& body) {
     }
     *field = v.get<std::int64_t>();
   }
-  if (page.limit == 0 || page.limit > kMaxStatementPage) page.limit = kMaxStatementPage;
-  return page;
-}
-
-Json Institution::statement_page(Json entries, const Page& page) {
+  if (limit == 0 || limit > kMaxStatementPage) limit = kMaxStatementPage;
+  Json entries = Json::array();
+  auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(sql, {after, limit});
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto made = entry(row);
+      if (!made) return std::unexpected(made.error());
+      made->emplace("seq", *store::int_at(row, 0));
+      entries.push_back(std::move(*made));
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
   Json out = {{"entries", Json::array()}};
-  if (static_cast<std::int64_t>(entries.size()) == page.limit) {
-    out["next"] = entries.back().at("seq");
-  }
+  if (static_cast<std::int64_t>(entries.size()) == limit) out["next"] = entries.back().at("seq");
   out["entries"] = std::move(entries);
   return out;
 }

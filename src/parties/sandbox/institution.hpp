@@ -54,16 +54,15 @@ class Institution : public protocol::Endpoint {
       std::string_view route, const std::string& request_id, const crypto::Digest& digest,
       const std::function<Result<protocol::Json>(store::Transaction&)>& work);
 
-  // A statement page: the body's "after" (a sequence number, 0 when absent) and "limit" (at most
-  // kMaxStatementPage, that when absent); invalid_argument when either is not a count.
-  struct Page {
-    std::int64_t after = 0;
-    std::int64_t limit = 0;
-  };
+  // A statement page (the "statement" route of both institutions): the rows `sql` selects, given
+  // the body's "after" (a sequence number, 0 when absent) and "limit" (at most kMaxStatementPage,
+  // that when absent) as its two parameters, its first column the entry's sequence number, each
+  // row made an entry by `entry`. {entries, next?}: next (the last entry's "seq") only when the
+  // page is full. invalid_argument when after or limit is not a count.
   static constexpr std::int64_t kMaxStatementPage = 5000;
-  static Result<Page> page_field(const protocol::Json& body);
-  // {entries, next?}: next (the last entry's "seq") only when the page is full.
-  static protocol::Json statement_page(protocol::Json entries, const Page& page);
+  Result<protocol::Json> statement_of(
+      const protocol::Json& body, std::string_view sql,
+      const std::function<Result<protocol::Json>(const store::Row&)>& entry);
 
   std::unique_ptr<store::Database> m_db;
   const Clock& m_clock;

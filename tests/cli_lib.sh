@@ -1,0 +1,39 @@
+# Shared by the command-line tests (sourced, with the ecash binary as $1): a folder of their own,
+# removed at exit with every background process they started ($pid, $till, $shop_pid; on_exit if
+# defined); fail() prints what the processes logged; start_operator / stop_operator run the
+# all-in-one operator on $dir/op.
+set -euo pipefail
+ecash=$1
+dir=$(mktemp -d)
+pid=
+till=
+shop_pid=
+cleanup() {
+  for p in "$pid" "$till" "$shop_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if declare -F on_exit >/dev/null; then on_exit; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAILED: $*"
+  for log in "$dir"/*.log "$dir"/out "$dir"/err; do [ -f "$log" ] && { echo "--- $log"; cat "$log"; }; done
+  exit 1
+}
+start_operator() {  # start_operator LISTEN [ENV...]: in the background, as $pid
+  local listen=$1
+  shift
+  rm -f "$dir/op/center/listening"
+  env "$@" "$ecash" operator run --data "$dir/op" --listen "$listen" >>"$dir/operator.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do
+    [ -s "$dir/op/center/listening" ] && return 0
+    sleep 0.1
+  done
+  fail "the operator did not start"
+}
+stop_operator() {
+  kill -TERM "$pid"
+  wait "$pid" || fail "the operator did not stop cleanly"
+  pid=
+}
