@@ -31,7 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ecash_system import CARDS, private_copy, FAILPOINT_EXIT, ROLES, SHOP_ACCOUNT, Failure, System, make_template  # noqa: E402
+from ecash_system import CARDS, DONE, private_copy, FAILPOINT_EXIT, ROLES, SHOP_ACCOUNT, Failure, System, make_template  # noqa: E402
 
 SERVERS = ("sandbox",) + ROLES + ("till",)
 
@@ -57,13 +57,6 @@ STEPS = [
     ("sync", "alice", ["sync"], None, None),
     ("payout", "shop", ["payout"], None, None),
 ]
-
-# What a command's last line says when it is done: a command that said it and died afterwards
-# (a crash after it reported) is done for its user, who read it.
-DONE = {"init": r"^(wallet enrolled|shop registered)", "deposit": r"^(deposited|that was the deposit)",
-        "order": r"^ecash://pay", "pay": r"paid EUR", "receive": r"^\{.*\}$", "send": r"^\{.*\}$",
-        "accept": r"^\{.*\}$", "confirm": r"^transfer confirmed", "sync": r"^balance",
-        "payout": r"^paid out|nothing to pay out"}
 
 MONEY_FLOWS = ("deposit", "pay", "pay --top-up", "payout", "sync", "send", "accept")
 

@@ -12,7 +12,7 @@ synced and paid out, and:
     sent + received), each card was charged exactly the deposits made from it, and the shop's
     bank account received exactly what was paid.
 
-  soak.py ECASH --seconds 60
+  soak.py ECASH --seconds 60 [--operations N]
 """
 
 import argparse
@@ -26,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ecash_system import CARDS, private_copy, ROLES, SHOP_ACCOUNT, Failure, System, make_template  # noqa: E402
+from ecash_system import CARDS, DONE, private_copy, ROLES, SHOP_ACCOUNT, Failure, System, make_template  # noqa: E402
 
 WALLETS = ("alice", "bob", "carol")
 KILLABLE = ("sandbox",) + ROLES + ("till",)
@@ -54,6 +54,7 @@ class Soak:
         self.paid_out = 0
         self.deposits = {}
         self.stop = threading.Event()
+        self.max_operations = 0
         self.error = None
         self.url = None
 
@@ -63,7 +64,8 @@ class Soak:
             if "run sync first" in failed.stderr:
                 self.do(who, ["sync"], rng)
         return self.s.run_until_done(who, args, stdin=stdin, out=out, tries=20,
-                                     kill_chance=self.kill_chance, rng=rng, revive=False, then=then)
+                                     kill_chance=self.kill_chance, rng=rng, revive=False, then=then,
+                                     seen=DONE[args[0]])
 
     def balance(self, who):
         m = self.model[who]
@@ -115,6 +117,10 @@ class Soak:
         rng = random.Random(seed)
         try:
             while not self.stop.is_set():
+                done = self.counts["deposit"] + self.counts["pay"] + self.counts["transfer"]
+                if self.max_operations and done >= self.max_operations:
+                    self.stop.set()
+                    break
                 pick = rng.random()
                 if pick < 0.3:
                     with self.locks[who]:
@@ -143,7 +149,7 @@ class Soak:
             victim = rng.choice(KILLABLE)
             self.s.kill(victim)
             self.counts["kills"] += 1
-            self.stop.wait(rng.uniform(0.0, 1.0))
+            self.stop.wait(rng.uniform(0.0, 3.0))  # some outages outlast the clients' own retries
             self.revive()
         self.revive()  # what was killed last is started again when the time is up, too
 
@@ -159,10 +165,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("ecash")
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--operations", type=int, default=0,
+                    help="stop after this many deposits, payments and transfers too (0: no bound)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--kill-commands", type=float, default=0.05,
                     help="the chance that a user's command is killed mid-flight")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--log", help="write every command run and what it said to this file")
     args = ap.parse_args()
     ecash = os.path.abspath(args.ecash)
     seed = args.seed if args.seed is not None else int(time.time())
@@ -173,6 +182,7 @@ def main():
     template = make_template(ecash, work)
     system = System(ecash, template, keep=args.keep)
     soak = Soak(system, seed, args.kill_commands)
+    soak.max_operations = args.operations
     try:
         system.start_operator()
         url = f"https://127.0.0.1:{system.ports['center']}"
@@ -249,6 +259,9 @@ def main():
                 print(f"--- {name}\n{tail}")
         return 1
     finally:
+        if args.log:
+            with open(args.log, "w") as f:
+                f.write("\n".join(system.log))
         system.stop()
 
 
