@@ -1,6 +1,7 @@
 // The single `ecash` binary: parses the command line and hands over to the parts. No business rule
 // lives here.
 #include <CLI/CLI.hpp>
+#include <sys/stat.h>
 
 #include <iostream>
 
@@ -9,6 +10,8 @@
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
+  // Every folder and file a party makes is its owner's alone (keys, stores, transfers).
+  ::umask(077);
   CLI::App app{"ecash - an electronic cash system: deposit, pay shops, pass value device to "
                "device, pay shops out"};
   app.require_subcommand(1);

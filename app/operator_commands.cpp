@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "private_files.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -231,6 +232,7 @@ int run_sandbox_command() {
 int run_operator_command() {
   SystemClock clock;
   crypto::SecureRandom random;
+  if (!g_options.data.empty()) make_private(g_options.data);
   if (*g_sandbox_run || *g_sandbox_card || *g_sandbox_account) return run_sandbox_command();
   if (*g_run) {
     if (auto ok = net::run_operator(node_options()); !ok) return fail_with(ok.error());

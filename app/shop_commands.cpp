@@ -10,6 +10,7 @@
 #include "cli_output.hpp"
 #include "crypto/random.hpp"
 #include "operator_location.hpp"
+#include "private_files.hpp"
 #include "net/nodes.hpp"
 #include "parties/shop/shop.hpp"
 #include "protocol/payment_uri.hpp"
@@ -82,6 +83,7 @@ int run_shop_command() {
   if (chosen != "init" && !std::filesystem::exists(home + "/shop.db")) {
     return fail_with({ErrorCode::not_found, "no shop in " + home + ": run `ecash shop init --home " + home + " ...`"});
   }
+  make_private(home);
   auto opened = shop::Shop::open(home, clock, random);
   if (!opened) return fail_with(opened.error());
   auto& shop = **opened;

@@ -13,6 +13,7 @@
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
 #include "operator_location.hpp"
+#include "private_files.hpp"
 #include "net/net.hpp"
 #include "parties/shop/shop.hpp"
 #include "parties/wallet/wallet.hpp"
@@ -149,6 +150,7 @@ int run_wallet_command() {
     return fail_with({ErrorCode::not_found,
                       "no wallet in " + home + ": run `ecash wallet init --home " + home + " ...`"});
   }
+  make_private(home);
   auto wallet = wallet::Wallet::open(home, clock, random);
   if (!wallet) return fail_with(wallet.error());
   auto& w = **wallet;
