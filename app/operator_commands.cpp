@@ -312,7 +312,7 @@ int run_operator_command() {
     return (*audit)["ok"].get<bool>() ? 0 : 1;
   }
   if (*g_cases) {
-    auto cases = (*op)->center().cases();
+    auto cases = (*op)->cases();
     if (!cases) return fail_with(cases.error());
     if (g_options.json) {
       std::cout << cases->dump() << "\n";
@@ -321,7 +321,10 @@ int run_operator_command() {
       for (const auto& c : *cases) {
         std::cout << c["case_id"].get<std::string>() << "  " << c["kind"].get<std::string>()
                   << "  user " << c["user_id"].get<std::string>() << "  " << c["state"].get<std::string>()
-                  << "\n    evidence: " << c["evidence"].dump().substr(0, 200) << "\n";
+                  << "\n    evidence (kept by the bank; "
+                  << (c["evidence_matches"].get<bool>() ? "matches the bank's signed case"
+                                                        : "DOES NOT MATCH the bank's signed case")
+                  << "): " << c["evidence"].dump() << "\n";
       }
     }
     return 0;

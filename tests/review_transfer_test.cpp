@@ -1,6 +1,7 @@
 // Regressions found by a second adversarial review (transfers, reconciliation, fraud cases):
 // Each test asserts the behaviour DESIGN §3-§4 asks for.
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include <filesystem>
 
@@ -135,6 +136,23 @@ TEST_F(ReviewTransferTest, FraudCaseEvidenceDoesNotLeakTransfersOrBalancesToTheC
     EXPECT_EQ(all.find(id), std::string::npos) << "the center holds transfer " << id;
   }
   EXPECT_EQ(all.find("EUR:-30.00"), std::string::npos) << "the center holds Alice's balance";
+
+  // The operator sees each case's evidence (kept by the bank, which the operator may read),
+  // checked against the digest in the bank's signed case; a changed evidence shows as such.
+  const auto with_evidence = m_op->cases().value();
+  ASSERT_EQ(with_evidence.size(), cases.size());
+  for (const auto& c : with_evidence) {
+    EXPECT_TRUE(c["evidence_matches"].get<bool>()) << c.dump();
+    EXPECT_TRUE(c["evidence"].is_object() && !c["evidence"].empty()) << c.dump();
+  }
+  sqlite3* bank = nullptr;
+  ASSERT_EQ(sqlite3_open((m_dir + "/operator/bank/bank.db").c_str(), &bank), SQLITE_OK);
+  sqlite3_busy_timeout(bank, 5000);
+  ASSERT_EQ(sqlite3_exec(bank, "UPDATE cases SET evidence = '{\"forged\":true}'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(bank);
+  const auto after = m_op->cases().value();
+  for (const auto& c : after) EXPECT_FALSE(c["evidence_matches"].get<bool>()) << c.dump();
 }
 
 // Second review: the receiver kept the sealed box's JSON as the sender wrote it, extra keys

@@ -1,6 +1,8 @@
 #include "local/local_operator.hpp"
 
 #include "base/failpoint.hpp"
+#include "crypto/hash.hpp"
+#include "protocol/statements.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -202,6 +204,31 @@ Status LocalOperator::refresh_crl() {
   auto crl = m_ca->crl();
   if (!crl) return std::unexpected(crl.error());
   return m_trust->update_crl(*crl, m_clock->now());
+}
+
+Result<Json> LocalOperator::cases() {
+  auto cases = m_center->cases();
+  if (!cases) return std::unexpected(cases.error());
+  auto evidence = m_bank->case_evidence();
+  if (!evidence) return std::unexpected(evidence.error());
+  Json out = Json::array();
+  for (auto c : *cases) {
+    const auto id = c["case_id"].get<std::string>();
+    bool matches = false;
+    Json kept;
+    if (evidence->contains(id)) {
+      const auto text = (*evidence)[id].get<std::string>();
+      kept = Json::parse(text, nullptr, false);
+      auto signed_case = protocol::read_signed<protocol::FraudCase>(c, "statement");
+      matches = signed_case && signed_case->body.case_id.to_string() == id &&
+                signed_case->body.evidence == crypto::blake2b_256(as_bytes(text));
+    }
+    c.erase("statement");
+    c["evidence"] = kept;
+    c["evidence_matches"] = matches;
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Result<Json> LocalOperator::report(bool institutions) {

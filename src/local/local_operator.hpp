@@ -118,6 +118,10 @@ class LocalOperator {
   // bank's statements (read through the clearing house; "unread" and not balanced when they
   // cannot be read).
   Result<protocol::Json> report(bool institutions = true);
+  // The fraud cases, each with the evidence the bank keeps for it and whether that evidence is
+  // the one the bank's signed case names (its digest): [{case_id, user_id, kind, state, opened,
+  // evidence, evidence_matches}].
+  Result<protocol::Json> cases();
   // report(), plus every stored signature chain re-verified (center sagas and cases, the bank's
   // transfers, cases and postings, clearing's disclosure log): {"ok": bool, "problems": [...]},
   // each difference with the institutions a problem.

@@ -1122,6 +1122,18 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
   });
 }
 
+Result<Json> VirtualBank::case_evidence() {
+  Json out = Json::object();
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query("SELECT case_id, evidence FROM cases");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& r : *rows) out[*store::text_at(r, 0)] = *store::text_at(r, 1);
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
 // Re-derives every balance from the immutable postings and re-verifies the transfer statements
 // (by their senders' keys) and the fraud cases (by the bank's own key).
 Result<Json> VirtualBank::audit() const {

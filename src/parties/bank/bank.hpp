@@ -65,6 +65,9 @@ class VirtualBank final : public protocol::Endpoint {
   // Re-derives balances from postings and re-verifies stored statements:
   // {"checked": n, "problems": [...]}.
   Result<protocol::Json> audit() const;
+  // The evidence the bank keeps for each fraud case it opened: {case_id: the evidence's text, as
+  // its digest in the signed case was taken}. The operator's own view; never sent to the center.
+  Result<protocol::Json> case_evidence();
 
  private:
   VirtualBank(std::unique_ptr<store::Database> db, parties::Identity identity,

@@ -728,7 +728,8 @@ Result<Json> Center::cases() {
   Json out = Json::array();
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
     auto rows = tx.query(
-        "SELECT case_id, user_id, kind, evidence, opened, state FROM cases ORDER BY opened, case_id");
+        "SELECT case_id, user_id, kind, evidence, opened, state, statement FROM cases "
+        "ORDER BY opened, case_id");
     if (!rows) return std::unexpected(rows.error());
     for (const auto& r : *rows) {
       out.push_back({{"case_id", *store::text_at(r, 0)},
@@ -736,7 +737,8 @@ Result<Json> Center::cases() {
                      {"kind", *store::text_at(r, 2)},
                      {"evidence", Json::parse(*store::text_at(r, 3), nullptr, false)},
                      {"opened", *store::int_at(r, 4)},
-                     {"state", *store::text_at(r, 5)}});
+                     {"state", *store::text_at(r, 5)},
+                     {"statement", Json::parse(*store::text_at(r, 6), nullptr, false)}});
     }
     return {};
   });
