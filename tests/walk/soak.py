@@ -51,7 +51,6 @@ class Soak:
         self.model = {w: {"deposited": 0, "paid": 0, "sent": 0, "received": 0} for w in WALLETS}
         self.locks = {w: threading.Lock() for w in WALLETS + ("shop",)}
         self.counts = {"deposit": 0, "pay": 0, "transfer": 0, "sync": 0, "payout": 0, "kills": 0}
-        self.paid_out = 0
         self.deposits = {}
         self.stop = threading.Event()
         self.max_operations = 0

@@ -253,6 +253,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   // (whatever time has passed: the payment may have been made).
   std::optional<std::pair<Json, std::string>> unanswered;
   Id128 unanswered_id;
+  std::optional<Amount> paid_before;
   auto looked = m_db->read([&](store::Transaction& tx) -> Status {
     auto rows = tx.query("SELECT body, balance_before, request_id, shop_certificate FROM pending "
                          "WHERE route = 'pay' ORDER BY created");
@@ -266,24 +267,19 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
         unanswered_id = order->body.request_id;
       }
     }
-    return {};
-  });
-  if (!looked) return std::unexpected(looked.error());
-  // Paid before by this wallet (the command run again after its output was lost): said so, and
-  // nothing more paid.
-  std::optional<Amount> paid_before;
-  auto paid = m_db->read([&](store::Transaction& tx) -> Status {
-    auto row = tx.query_one("SELECT amount FROM paid_orders WHERE shop = ? AND order_id = ?",
-                            {shop_cert->subject(), req.order_id.to_string()});
-    if (!row) return std::unexpected(row.error());
-    if (*row) {
-      auto amount = Amount::parse(*store::text_at(**row, 0));
+    // Paid before by this wallet (the command run again after its output was lost): said so,
+    // and nothing more paid.
+    auto paid = tx.query_one("SELECT amount FROM paid_orders WHERE shop = ? AND order_id = ?",
+                             {shop_cert->subject(), req.order_id.to_string()});
+    if (!paid) return std::unexpected(paid.error());
+    if (*paid) {
+      auto amount = Amount::parse(*store::text_at(**paid, 0));
       if (!amount) return std::unexpected(amount.error());
       paid_before = *amount;
     }
     return {};
   });
-  if (!paid) return std::unexpected(paid.error());
+  if (!looked) return std::unexpected(looked.error());
   if (paid_before && !unanswered) {
     auto current = balance();
     if (!current) return std::unexpected(current.error());
