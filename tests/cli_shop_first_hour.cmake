@@ -1,0 +1,1 @@
+# CLI tests of issue 16 (shop_first_hour): registered here, included from tests/CMakeLists.txt.
