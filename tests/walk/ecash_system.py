@@ -178,22 +178,27 @@ class System:
 
     def run(self, who, args, env=None, stdin=None, timeout=60, kill_after=None):
         """Runs a command; with `kill_after` seconds, kills it (SIGKILL) if it is still running
-        then, as a user's Ctrl-C or a phone's dying battery would, and returns None."""
+        then, as a user's Ctrl-C or a phone's dying battery would (its result then has code -9)."""
         full_env = dict(os.environ)
         full_env.pop("ECASH_FAILPOINT", None)
         full_env.update(env or {})
         argv = [self.ecash] + self.command(who, args)
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, env=full_env,
-                               timeout=kill_after or timeout,
-                               stdin=open(stdin) if stdin else subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as e:
-            if kill_after:
-                said = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-                self.log.append(f"{who} {' '.join(args)} killed after {kill_after:.2f} s, "
-                                f"having said: {said.strip()[:200]}")
-                return subprocess.CompletedProcess(argv, -9, said, "")
-            raise Failure(f"{who} {' '.join(args)} hung for {timeout} s")
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=full_env,
+                              stdin=open(stdin) if stdin else subprocess.DEVNULL) as p:
+            try:
+                out, err = p.communicate(timeout=kill_after or timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                # What it wrote before it died was on its user's screen: read it to the end (a
+                # terminal shows output as it is written; a pipe keeps it until read).
+                out, err = p.communicate()
+                if kill_after:
+                    self.log.append(f"{who} {' '.join(args)} killed after {kill_after:.2f} s, "
+                                    f"having said: {out.strip()[:200]}")
+                    return subprocess.CompletedProcess(argv, -9, out, err)
+                raise Failure(f"{who} {' '.join(args)} hung for {timeout} s")
+        r = subprocess.CompletedProcess(argv, p.returncode, out, err)
         self.log.append(f"{who} {' '.join(args)} -> {r.returncode}: {r.stdout.strip()[:200]} "
                         f"{r.stderr.strip()[:300]}")
         return r
