@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +21,7 @@
 #include "parties/wallet/wallet.hpp"
 #include "protocol/json_fields.hpp"
 #include "protocol/payment_uri.hpp"
+#include "protocol/statements.hpp"
 
 namespace ecash::app {
 namespace {
@@ -37,6 +40,8 @@ struct Options {
   bool json = false;
   bool top_up = false;
   bool again = false;
+  bool yes = false;
+  std::string id;
 };
 
 Options g_options;
@@ -54,11 +59,19 @@ int fail_online(const Error& error) {
 
 Result<std::string> read_text(const std::string& input);
 
+// "stdin" or "the file F": where a message came from, for errors.
+std::string source_name(const std::string& input) { return input == "-" ? "stdin" : "the file " + input; }
+
 Result<Json> read_message(const std::string& input) {
   auto text = read_text(input);
   if (!text) return std::unexpected(text.error());
+  if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
+    return fail(ErrorCode::malformed, source_name(input) + " is empty: it should hold what the other wallet printed");
+  }
   Json j = protocol::parse_limited(*text);
-  if (j.is_discarded()) return fail(ErrorCode::malformed, "the message is not JSON");
+  if (j.is_discarded()) {
+    return fail(ErrorCode::malformed, source_name(input) + " does not hold a wallet's message (JSON as `wallet receive`, `send` or `accept` print it)");
+  }
   return j;
 }
 
@@ -68,10 +81,49 @@ Result<std::string> read_text(const std::string& input) {
     text.assign(std::istreambuf_iterator<char>(std::cin), {});
   } else {
     std::ifstream in(input);
-    if (!in) return fail(ErrorCode::not_found, "cannot read " + input);
+    if (!in) return fail(ErrorCode::not_found, "there is no file " + input);
     text.assign(std::istreambuf_iterator<char>(in), {});
   }
   return text;
+}
+
+// Asked on a terminal before money moves; never without a terminal, never with --yes.
+bool confirmed(const std::string& question) {
+  if (g_options.yes || isatty(STDIN_FILENO) == 0 || isatty(STDERR_FILENO) == 0) return true;
+  std::cerr << question << " [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+// "balance EUR:28.70", then, when they differ, the bank's figure and what is on its way: what the
+// wallet can spend comes first.
+std::string balance_text(wallet::Wallet& w) {
+  auto spend = w.spendable();
+  auto bank = w.balance();
+  auto offline = w.uncleared();
+  if (!spend || !bank || !offline) return "balance unknown (the wallet's store cannot be read)";
+  std::string text = "balance " + spend->to_string();
+  if (!offline->is_zero()) {
+    text += " (" + bank->to_string() + " at the bank, " + offline->to_string() +
+            " offline and not yet reported to it)";
+  }
+  return text;
+}
+
+Json balance_json(wallet::Wallet& w) {
+  auto spend = w.spendable();
+  auto bank = w.balance();
+  auto offline = w.uncleared();
+  if (!spend || !bank || !offline) return Json::object();
+  return {{"balance", spend->to_string()}, {"at_bank", bank->to_string()},
+          {"uncleared", offline->to_string()}};
+}
+
+// A JSON object with the balance's fields added.
+Json with_balance(Json j, wallet::Wallet& w) {
+  j.update(balance_json(w));
+  return j;
 }
 
 // A payment request given as the URI itself, a file holding it, or stdin; the JSON a shop
@@ -80,6 +132,10 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
   std::string text = input;
   if (input.rfind("ecash://", 0) != 0) {
     auto read = read_text(input);
+    if (!read && read.error().code == ErrorCode::not_found) {
+      return fail(ErrorCode::not_found, "'" + input + "' is neither a payment request "
+                                        "(ecash://pay?...) nor a file holding one, nor - (stdin)");
+    }
     if (!read) return std::unexpected(read.error());
     text = *read;
   }
@@ -91,7 +147,12 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
     }
     return protocol::PaymentUri{"", j["shop_home"].get<std::string>(), j};
   }
-  return protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
+  auto uri = protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
+  if (!uri && input.rfind("ecash://", 0) != 0) {
+    return fail(uri.error().code, source_name(input) + " holds no payment request (ecash://pay?...): " +
+                                      uri.error().message);
+  }
+  return uri;
 }
 
 Reporter g_report("wallet");
@@ -122,22 +183,42 @@ void add_wallet_commands(CLI::App& app) {
       ->required();
   deposit->add_flag("--again", g_options.again,
                     "Deposit the amount even when an unanswered deposit of it was just finished");
-  g_wallet->add_subcommand("balance", "Balance at the bank and value received or sent offline");
-  g_wallet->add_subcommand("history", "What this wallet did");
-  g_wallet->add_subcommand("sync", "Report offline transfers to the bank and take its balance");
-  auto* pay = g_wallet->add_subcommand("pay", "Pay a shop's payment request (ecash://pay?...)");
+  g_wallet->add_subcommand("balance",
+                           "What you can spend, then the bank's figure and value sent or received "
+                           "offline that the bank has not seen yet");
+  g_wallet->add_subcommand("history", "Every change of your balance: when, what, with whom, and the balance after");
+  g_wallet->add_subcommand("sync",
+                           "Report offline transfers to the bank, finish requests left unanswered, "
+                           "and take the bank's balance");
+  auto* pay = g_wallet->add_subcommand(
+      "pay", "Pay a shop's payment request (ecash://pay?...); reconciles offline transfers first");
   pay->add_option("REQUEST", g_options.input,
                   "The payment request: the ecash://pay?... text, a file holding it, or - (stdin)");
   pay->add_flag("--top-up", g_options.top_up, "When the balance is short, deposit the difference first");
+  pay->add_flag("--yes,-y", g_options.yes, "Do not ask before paying (it asks only on a terminal)");
   g_wallet->add_subcommand("receive", "Ask another wallet for AMOUNT: prints a request")
       ->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50")
       ->required();
-  g_wallet->add_subcommand("send", "Pay a request (file or - for stdin) offline: prints a transfer")
-      ->add_option("REQUEST", g_options.input, "The request (default stdin)");
+  auto* send = g_wallet->add_subcommand(
+      "send", "Pay another wallet's request offline (file or - for stdin): prints a transfer");
+  send->add_option("REQUEST", g_options.input, "The request (default stdin)");
+  send->add_flag("--yes,-y", g_options.yes, "Do not ask before sending (it asks only on a terminal)");
   g_wallet->add_subcommand("accept", "Take a transfer (file or -): prints an acknowledgement")
       ->add_option("TRANSFER", g_options.input, "The transfer (default stdin)");
   g_wallet->add_subcommand("confirm", "Close a sent transfer with its acknowledgement (file or -)")
       ->add_option("ACK", g_options.input, "The acknowledgement (default stdin)");
+  g_wallet->add_subcommand("info", "This wallet: its pseudonym, its operator, the CA it trusts");
+  g_wallet->add_subcommand("pending",
+                           "What is open: requests left unanswered, transfers sent and not "
+                           "confirmed, requests for transfers not yet answered");
+  g_wallet->add_subcommand("cancel", "Cancel an open request for a transfer (see `pending`)")
+      ->add_option("ID", g_options.id, "The ID `pending` shows")
+      ->required();
+  // Every sub-command takes --home and --json after it too, and its --help says so.
+  for (auto* sub : g_wallet->get_subcommands([](CLI::App*) { return true; })) {
+    sub->add_option("--home", g_options.home, "The wallet's folder (default ~/.ecash/wallet)");
+    sub->add_flag("--json", g_options.json, "Print JSON instead of text");
+  }
 }
 
 int run_wallet_command() {
@@ -238,51 +319,123 @@ int run_wallet_command() {
                 " was made (its command did not get to say so)\n";
       }
       if (done->made) {
-        text += "deposited " + amount->to_string() + "; balance " + done->balance.to_string();
+        text += "deposited " + amount->to_string() + "; " + balance_text(w);
       } else {
         text += "that was the deposit of " + amount->to_string() + " asked for: nothing more charged (" +
-                "--again deposits it a second time); balance " + done->balance.to_string();
+                "--again deposits it a second time); " + balance_text(w);
       }
-      print({{"deposited", done->made ? amount->to_string() : Amount::zero(amount->currency()).to_string()},
-             {"finished_earlier", finished},
-             {"refused_earlier", refused},
-             {"balance", done->balance.to_string()}},
+      print(with_balance({{"deposited", done->made ? amount->to_string()
+                                                   : Amount::zero(amount->currency()).to_string()},
+                          {"finished_earlier", finished},
+                          {"refused_earlier", refused}},
+                         w),
             text);
       std::cout.flush();
       if (std::cout) (void)w.deposit_reported();  // said: a deposit of the same amount is new
     } else {
       auto done = w.sync(link->center());
       if (!done) return fail_online(done.error());
-      print({{"balance", done->balance.to_string()}, {"accepted", done->accepted},
-             {"refused", done->refused}, {"returned", done->returned}},
-            "balance " + done->balance.to_string() + " (" + std::to_string(done->accepted) +
-                " transfers accepted, " + std::to_string(done->refused) + " refused, " +
-                std::to_string(done->returned) + " returned)");
+      std::string text;
+      Json finished = Json::array();
+      for (const auto& earlier : done->finished_deposits) {
+        finished.push_back(earlier.to_string());
+        text += "finished an earlier deposit of " + earlier.to_string() + " (its answer had not arrived)\n";
+      }
+      for (const auto& [earlier, why] : done->refused_deposits) {
+        text += "an earlier deposit of " + earlier.to_string() + " was refused (" + why.to_string() +
+                "): forgotten\n";
+      }
+      auto open = w.pending();
+      int payments_open = 0;
+      if (open) {
+        for (const auto& p : *open) payments_open += p["kind"] == "pay" ? 1 : 0;
+      }
+      if (payments_open > 0) {
+        text += std::to_string(payments_open) + " payment(s) to a shop still wait for an answer: "
+                "pay the same request again to finish (`ecash wallet pending` lists them)\n";
+      }
+      text += balance_text(w) + " (" + std::to_string(done->received) + " received and " +
+              std::to_string(done->sent) + " sent transfers cleared at the bank";
+      if (done->refused > 0) text += ", " + std::to_string(done->refused) + " refused";
+      if (done->returned > 0) text += ", " + std::to_string(done->returned) + " unclaimed and returned to you";
+      text += ")";
+      print(with_balance({{"received", done->received}, {"sent", done->sent},
+                          {"accepted", done->accepted}, {"refused", done->refused},
+                          {"returned", done->returned}, {"finished_earlier", finished},
+                          {"payments_waiting", payments_open}},
+                         w),
+            text);
     }
     return 0;
   }
   if (chosen == "balance") {
-    auto balance = w.balance();
-    auto uncleared = w.uncleared();
-    if (!balance) return fail_with(balance.error());
-    if (!uncleared) return fail_with(uncleared.error());
-    print({{"balance", balance->to_string()}, {"uncleared", uncleared->to_string()}},
-          "balance " + balance->to_string() + ", uncleared (offline, not yet synced) " +
-              uncleared->to_string());
+    if (auto ok = w.spendable(); !ok) return fail_with(ok.error());
+    print(balance_json(w), balance_text(w));
     return 0;
   }
   if (chosen == "history") {
     auto history = w.history();
     if (!history) return fail_with(history.error());
+    for (auto& h : *history) h["time"] = utc_time(h["at"].get<UnixSeconds>());
     if (g_options.json) {
       std::cout << history->dump() << "\n";
+    } else if (history->empty()) {
+      std::cout << "nothing yet: `ecash wallet deposit AMOUNT` makes the first entry\n";
     } else {
       for (const auto& h : *history) {
-        std::cout << h["kind"].get<std::string>() << "  " << h["amount"].get<std::string>()
-                  << "  balance " << h["balance"].get<std::string>() << "  "
-                  << h["detail"].get<std::string>() << "\n";
+        char line[160];
+        std::snprintf(line, sizeof line, "%s  %-10s %12s  balance %12s  ",
+                      h["time"].get<std::string>().c_str(), h["kind"].get<std::string>().c_str(),
+                      h["amount"].get<std::string>().c_str(), h["balance"].get<std::string>().c_str());
+        std::cout << line << h["detail"].get<std::string>() << "\n";
       }
     }
+    return 0;
+  }
+  if (chosen == "info") {
+    const auto* cert = w.certificate();
+    auto anchor = w.trust_anchor();
+    auto location = w.setting("operator_location");
+    if (cert == nullptr || !anchor || !location) {
+      return fail_with({ErrorCode::not_found, "this wallet is not enrolled: run `ecash wallet init`"});
+    }
+    const auto user = w.user_id();
+    const Json info = {{"home", home},
+                       {"pseudonym", cert->subject()},
+                       {"certificate_serial", cert->serial()},
+                       {"certificate_expires", utc_time(cert->not_after())},
+                       {"user_id", user ? user->to_string() : ""},
+                       {"operator", *location ? **location : ""},
+                       {"ca_fingerprint", anchor->ca.fingerprint()}};
+    print(info, "wallet in " + home + "\n  pseudonym           " + cert->subject() +
+                    "\n  certificate serial  " + cert->serial() + " (expires " +
+                    utc_time(cert->not_after()) + ")" +
+                    "\n  user ID at the bank " + (user ? user->to_string() : "none yet (no deposit made)") +
+                    "\n  operator            " + (*location ? **location : "?") +
+                    "\n  CA fingerprint      " + anchor->ca.fingerprint());
+    return 0;
+  }
+  if (chosen == "pending") {
+    auto open = w.pending();
+    if (!open) return fail_with(open.error());
+    for (auto& p : *open) p["since_time"] = utc_time(p["since"].get<UnixSeconds>());
+    std::string text;
+    for (const auto& p : *open) {
+      text += p["since_time"].get<std::string>() + "  " + p["kind"].get<std::string>() + "  " +
+              p["amount"].get<std::string>() + "  " + p["id"].get<std::string>() + "\n    " +
+              p["what"].get<std::string>() +
+              (p["cancel"].get<bool>() ? " (`ecash wallet cancel " + p["id"].get<std::string>() + "`)" : "") +
+              "\n";
+    }
+    if (open->empty()) text = "nothing open\n";
+    if (g_options.json) std::cout << open->dump() << "\n";
+    else std::cout << text;
+    return 0;
+  }
+  if (chosen == "cancel") {
+    if (auto ok = w.cancel(g_options.id); !ok) return fail_with(ok.error());
+    print({{"cancelled", g_options.id}},
+          "cancelled the request " + g_options.id + ": a transfer made for it will be refused");
     return 0;
   }
   if (chosen == "receive") {
@@ -324,25 +477,62 @@ int run_wallet_command() {
       if (!connection) return fail_with(connection.error());
       to_shop = net::channel(*connection, "shop");
     }
-    auto paid = w.pay(*to_shop, uri->request, g_options.top_up ? &link->center() : nullptr);
+    // What is to be paid, to whom, until when: asked on a terminal (a typo of 35 for 3.50 shows).
+    auto asked = protocol::read_signed<protocol::PaymentRequest>(uri->request, "request");
+    if (!asked) return fail_with(asked.error());
+    const std::string payee = uri->shop_home.empty() ? "the shop at " + uri->shop : "the shop in " + uri->shop_home;
+    if (!confirmed("Pay " + asked->body.amount.to_string() + " to " + payee + " for '" +
+                   asked->body.item + "' (the request expires " + utc_time(asked->body.expires) + ")?")) {
+      return fail_with({ErrorCode::declined, "not paid: you said no"});
+    }
+    auto paid = w.pay(*to_shop, uri->request, &link->center(), g_options.top_up);
     if (!paid) return fail_online(paid.error());
-    print({{"paid", paid->paid.to_string()}, {"item", paid->item}, {"balance", paid->balance.to_string()},
-           {"topped_up", paid->topped_up ? paid->topped_up->to_string() : "EUR:0.00"},
-           {"earlier", paid->earlier}},
-          (paid->earlier ? "this wallet paid " + paid->paid.to_string() + " for '" + paid->item +
-                               "' already: nothing more paid"
-                         : "paid " + paid->paid.to_string() + " for '" + paid->item + "'") +
-              (paid->topped_up ? " (topped up " + paid->topped_up->to_string() + ")" : "") +
-              "; balance " + paid->balance.to_string());
+    std::string text;
+    for (const auto& line : paid->also) text += line + "\n";
+    if (paid->corrected) {
+      text += "the bank's balance differed from this wallet's by " + paid->corrected->to_string() +
+              " (a change it had not heard of): the bank's figure is kept, and the difference is "
+              "in history\n";
+      auto synced = w.sync(link->center());  // the bank's figure of now, not the answer's
+      if (!synced) text += "(could not sync now: " + synced.error().to_string() + ")\n";
+    }
+    print(with_balance({{"paid", paid->paid.to_string()},
+                        {"item", paid->item},
+                        {"to", uri->shop},
+                        {"topped_up", paid->topped_up ? paid->topped_up->to_string() : "EUR:0.00"},
+                        {"earlier", paid->earlier},
+                        {"also", paid->also},
+                        {"corrected", paid->corrected ? paid->corrected->to_string() : "EUR:0.00"}},
+                       w),
+          text +
+              (paid->earlier ? "this wallet paid " + paid->paid.to_string() + " for '" + paid->item +
+                                   "' already: nothing more paid"
+                             : "paid " + paid->paid.to_string() + " for '" + paid->item + "'") +
+              (paid->topped_up ? " (topped up " + paid->topped_up->to_string() + ")" : "") + "; " +
+              balance_text(w));
     return 0;
   }
   auto message = read_message(g_options.input);
   if (!message) return fail_with(message.error());
   if (chosen == "send") {
+    // What leaves, for whom: asked on a terminal, and said after (stdout is the transfer).
+    auto asked = protocol::read_signed<protocol::TransferRequest>(*message, "request");
+    if (!asked) return fail_with(asked.error());
+    auto receiver = message->contains("receiver_certificate") && (*message)["receiver_certificate"].is_string()
+                        ? pki::Certificate::from_pem((*message)["receiver_certificate"].get<std::string>())
+                        : Result<pki::Certificate>(fail(ErrorCode::malformed, "the request names no receiver"));
+    if (!receiver) return fail_with(receiver.error());
+    const std::string to = "wallet " + receiver->subject();
+    if (!confirmed("Send " + asked->body.amount.to_string() + " offline to " + to +
+                   "? It leaves this wallet now (unclaimed, it comes back after 7 days)")) {
+      return fail_with({ErrorCode::declined, "nothing sent: you said no"});
+    }
     auto transfer = w.send(*message);
     if (!transfer) return fail_with(transfer.error());
     g_report.reaching();
-    std::cout << transfer->dump() << "\n";
+    std::cout << transfer->dump() << std::endl;
+    std::cerr << "sent " << asked->body.amount.to_string() << " offline to " << to
+              << ": hand them the transfer; " << balance_text(w) << "\n";
   } else if (chosen == "accept") {
     auto ack = w.accept(*message);
     if (!ack) return fail_with(ack.error());

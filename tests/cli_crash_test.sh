@@ -44,7 +44,7 @@ start_operator "$listen"
 "$ecash" wallet --home "$dir/alice" deposit 5.00 | grep -q "balance EUR:35.00" || fail "retry: $(cat "$dir/operator.log")"
 [ "$(charged)" -eq 3500 ] || fail "the card was charged $(charged) cents, not 3500: money moved twice"
 [ "$(sagas)" -eq 3 ] || fail "$(sagas) deposits at the center, not 3"
-[ "$("$ecash" wallet --home "$dir/alice" history | grep -c '^deposit')" -eq 3 ] || fail "history: $("$ecash" wallet --home "$dir/alice" history)"
+[ "$("$ecash" wallet --home "$dir/alice" history | grep -c 'Z  deposit ')" -eq 3 ] || fail "history: $("$ecash" wallet --home "$dir/alice" history)"
 "$ecash" operator report --data "$dir/op" | grep -q "deposited        EUR:35.00" || fail "report"
 
 # The same for a payment: killed between paying the shop and answering it. The wallet's retry of

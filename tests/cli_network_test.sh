@@ -123,7 +123,7 @@ expect "confirmed" "$ecash" wallet --home "$dir/alice" confirm "$dir/ack"
 "$ecash" wallet --home "$dir/bob" accept <"$dir/transfer" >"$dir/ack2" 2>"$dir/err" || fail "accept again"
 cmp -s "$dir/ack" "$dir/ack2" || fail "accepting again gave another acknowledgement"
 grep -q "accepted already" "$dir/err" || fail "accepting again did not say so"
-expect "uncleared (offline, not yet synced) EUR:15.00" "$ecash" wallet --home "$dir/bob" balance
+expect "balance EUR:35.00 (EUR:20.00 at the bank, EUR:15.00 offline and not yet reported to it)" "$ecash" wallet --home "$dir/bob" balance
 # Reconciliation through the center and bank.
 expect "balance EUR:35.00" "$ecash" wallet --home "$dir/bob" sync
 expect "balance EUR:22.50" "$ecash" wallet --home "$dir/alice" sync

@@ -16,11 +16,11 @@ trap 'rm -rf "$dir"' EXIT
 "$ecash" wallet --home "$dir/alice" send "$dir/request" > "$dir/transfer"
 "$ecash" wallet --home "$dir/bob" accept < "$dir/transfer" > "$dir/ack"
 "$ecash" wallet --home "$dir/alice" confirm "$dir/ack" | grep -q "confirmed"
-"$ecash" wallet --home "$dir/bob" balance | grep -q "uncleared (offline, not yet synced) EUR:15.00"
+"$ecash" wallet --home "$dir/bob" balance | grep -q "balance EUR:35.00 (EUR:20.00 at the bank, EUR:15.00 offline and not yet reported to it)"
 "$ecash" wallet --home "$dir/bob" accept "$dir/transfer" >"$dir/ack2" 2>"$dir/err"
 cmp -s "$dir/ack" "$dir/ack2"
 grep -q "accepted already: its acknowledgement again, nothing more credited" "$dir/err"
-"$ecash" wallet --home "$dir/bob" balance | grep -q "uncleared (offline, not yet synced) EUR:15.00"
+"$ecash" wallet --home "$dir/bob" balance | grep -q "balance EUR:35.00 (EUR:20.00 at the bank, EUR:15.00 offline and not yet reported to it)"
 "$ecash" wallet --home "$dir/bob" sync | grep -q "balance EUR:35.00"
 "$ecash" wallet --home "$dir/alice" sync | grep -q "balance EUR:35.00"
 # A shop sells to Bob, who tops up what he is short of, and is paid out.

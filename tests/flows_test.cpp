@@ -139,7 +139,7 @@ TEST_F(FlowsTest, ShortBalanceSaysByHowMuchOrTopsUp) {
       << short_pay.error().message;
   EXPECT_EQ(describe_difference(before, snapshot_stores(m_dir)), "");
 
-  auto topped = alice.wallet->pay(*wallet_to_shop(alice, shop), request, alice.center.get());
+  auto topped = alice.wallet->pay(*wallet_to_shop(alice, shop), request, alice.center.get(), true);
   ASSERT_TRUE(topped.has_value()) << topped.error().to_string();
   EXPECT_EQ(*topped->topped_up, eur("EUR:2.50"));
   EXPECT_EQ(topped->balance, eur("EUR:0.00"));

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 namespace ecash {
 
@@ -19,6 +20,9 @@ class SystemClock final : public Clock {
  public:
   UnixSeconds now() const override;
 };
+
+// "2026-11-27T20:41:05Z": a moment as ISO 8601 in UTC, for people and for JSON.
+std::string utc_time(UnixSeconds t);
 
 // A clock that stands still until told to move; for tests and simulations.
 class ManualClock final : public Clock {

@@ -14,6 +14,10 @@
 #include "base/clock.hpp"
 #include "parties/common/device.hpp"
 
+namespace ecash::protocol {
+struct BalanceNotice;
+}
+
 namespace ecash::wallet {
 
 class Wallet : public parties::Device {
@@ -58,13 +62,19 @@ class Wallet : public parties::Device {
     std::string item;
     std::optional<Amount> topped_up;
     bool earlier = false;  // this wallet had paid the order already: nothing more paid now
+    // The bank's balance differed from this wallet's by more than the payment (a change this
+    // wallet had not seen): the bank's figure was taken, and the difference written in history.
+    std::optional<Amount> corrected;
+    std::vector<std::string> also;  // what else was done first (transfers reconciled, ...)
   };
-  // Fig 10, paying a shop's payment request ({"request", "shop_certificate"}). When the balance is
-  // short: insufficient_funds saying by how much, or with top_up, a deposit of the difference
-  // first (S151) through `center`. A request this wallet paid already is not paid again (the
-  // answer says `earlier`); one sent and left unanswered is sent again under its request ID.
+  // Fig 10, paying a shop's payment request ({"request", "shop_certificate"}). With `center`,
+  // transfers not yet reconciled and requests left unanswered are settled first. When the
+  // balance is short: insufficient_funds saying by how much, or with top_up, a deposit of the
+  // difference first (S151) through `center`. A request this wallet paid already is not paid
+  // again (the answer says `earlier`); one sent and left unanswered is sent again under its
+  // request ID.
   Result<Payment> pay(protocol::Channel& shop, const protocol::Json& payment_request,
-                      protocol::Channel* top_up);
+                      protocol::Channel* center, bool top_up = false);
 
   // --- Device to device (Figs 8 and 9), over any carrier: each step's output is JSON text ---
 
@@ -88,6 +98,10 @@ class Wallet : public parties::Device {
     int accepted = 0;
     int refused = 0;
     int returned = 0;
+    int received = 0;  // of the accepted: transfers to this wallet, now credited by the bank
+    int sent = 0;      // of the accepted: transfers from this wallet, now cleared at the bank
+    std::vector<Amount> finished_deposits;  // unanswered deposits finished first
+    std::vector<std::pair<Amount, Error>> refused_deposits;
   };
   // Reports the transfer records to the bank (through the center) and takes its balance.
   Result<Sync> sync(protocol::Channel& center);
@@ -97,9 +111,23 @@ class Wallet : public parties::Device {
   // Re-sends a request a crash left unanswered; the number re-sent.
   Result<int> retry_pending(protocol::Channel& center, protocol::Channel* shop);
 
+  // The balance at the bank, as this wallet last heard it.
   Result<Amount> balance();
+  // What this wallet can spend: the bank's balance with the value sent and received offline and
+  // not yet reported to the bank (the uncleared amount).
+  Result<Amount> spendable();
   std::optional<Id128> user_id() const { return m_user_id; }
+  // Every change of the spendable figure, oldest first: at, kind, amount, balance (spendable
+  // after it), detail, and for payments the article and the shop.
   Result<protocol::Json> history();
+
+  // What is open: requests sent and unanswered, transfers sent and not confirmed, requests for
+  // transfers not yet answered (each with "id", "kind", "amount", "since", "cancel": whether
+  // cancelling it is safe).
+  Result<protocol::Json> pending();
+  // Cancels an open request for a transfer (nothing was received for it: safe). Anything else
+  // may have moved money and is refused with the reason.
+  Status cancel(const std::string& id);
 
  private:
   Status load() override;
@@ -110,8 +138,15 @@ class Wallet : public parties::Device {
                                  const Amount& balance_before, const pki::Certificate& shop);
   Status save_pending(const Id128& request_id, const std::string& route,
                       const protocol::Json& body, const Amount& balance_before,
-                      const std::string& shop_pem);
-  Result<Amount> opened_balance(const Bytes& sealed);
+                      const std::string& shop_pem, const std::string& item = "");
+  // The bank's own changes a notice lists (an unclaimed transfer returned, ...) written to history,
+  // and, when its balance still differs from this wallet's figure plus what the request moved
+  // (`moved`), a correction for the difference, which it returns: the bank keeps the balance.
+  Result<std::optional<Amount>> record_bank_changes(store::Transaction& tx,
+                                                    const protocol::BalanceNotice& notice,
+                                                    const Amount& moved, const Id128& request_id);
+  // The spendable figure for a bank balance, with this wallet's uncleared amount.
+  Result<Amount> spendable_in(store::Transaction& tx, const Amount& bank_balance);
   Result<Sync> finish_sync(const protocol::Json& body, const protocol::Json& answer);
   // Deposits finished by settle_pending, by amount.
   struct Settled {
