@@ -180,6 +180,22 @@ Result<Json> BankInstitution::account(const Json& body) {
   return answer;
 }
 
+Result<Json> BankInstitution::accounts() {
+  return list_of(
+      "SELECT a.iban, a.holder, a.currency, a.balance_minor, a.created, "
+      "(SELECT COUNT(*) FROM transfers t WHERE t.iban = a.iban) FROM accounts a "
+      "ORDER BY a.created, a.iban",
+      [](const store::Row& row) -> Result<Json> {
+        auto balance = amount_at(row, 2, 3);
+        if (!balance) return std::unexpected(balance.error());
+        return Json{{"iban", mask_account(store::text_at(row, 0).value_or(""))},
+                    {"holder", store::text_at(row, 1).value_or("")},
+                    {"balance", balance->to_string()},
+                    {"transfers", store::int_at(row, 5).value_or(0)},
+                    {"opened", store::int_at(row, 4).value_or(0)}};
+      });
+}
+
 // Every transfer in order with the payer's reference: what the payer (the clearing house)
 // reconciles with. No account numbers: the payer's references are enough to match.
 Result<Json> BankInstitution::statement(const Json& body) {

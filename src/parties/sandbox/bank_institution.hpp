@@ -23,6 +23,10 @@ class BankInstitution final : public Institution {
   static Result<std::unique_ptr<BankInstitution>> open(const std::string& db_path,
                                                        const Clock& clock);
 
+  // Every account, as the bank's own desk lists them (not a route: nobody outside asks for it):
+  // [{iban (masked, "****3000"), holder, balance, transfers, opened}], oldest first.
+  Result<protocol::Json> accounts();
+
  private:
   friend class Institution;  // open_as constructs it
   BankInstitution(std::unique_ptr<store::Database> db, const Clock& clock);

@@ -226,6 +226,31 @@ Result<Json> CardCompany::card(const Json& body) {
   return answer;
 }
 
+Result<Json> CardCompany::cards() {
+  return list_of(
+      "SELECT k.card_number, k.currency, k.limit_minor, k.created, COALESCE(SUM(c.minor), 0), "
+      "COALESCE(SUM(CASE WHEN r.refund_id IS NULL THEN 0 ELSE c.minor END), 0) FROM cards k "
+      "LEFT JOIN charges c ON c.card_number = k.card_number "
+      "LEFT JOIN refunds r ON r.charge_id = c.charge_id "
+      "GROUP BY k.card_number ORDER BY k.created, k.card_number",
+      [](const store::Row& row) -> Result<Json> {
+        auto limit = amount_at(row, 1, 2);
+        auto charged = amount_at(row, 1, 4);
+        auto refunded = amount_at(row, 1, 5);
+        if (!limit || !charged || !refunded) return fail(ErrorCode::internal, "damaged card");
+        auto outstanding = charged->sub(*refunded);
+        if (!outstanding) return std::unexpected(outstanding.error());
+        auto available = limit->sub(*outstanding);
+        if (!available) return std::unexpected(available.error());
+        return Json{{"card", mask_account(store::text_at(row, 0).value_or(""))},
+                    {"limit", limit->to_string()},
+                    {"charged", charged->to_string()},
+                    {"refunded", refunded->to_string()},
+                    {"available", available->to_string()},
+                    {"opened", store::int_at(row, 3).value_or(0)}};
+      });
+}
+
 // Every charge in order, with its merchant reference and whether it was refunded: what the
 // merchant (the clearing house) reconciles with. No card numbers: a settlement file needs none.
 Result<Json> CardCompany::statement(const Json& body) {

@@ -24,6 +24,10 @@ class CardCompany final : public Institution {
   // Opens or creates the store at db_path. clock must outlive the CardCompany.
   static Result<std::unique_ptr<CardCompany>> open(const std::string& db_path, const Clock& clock);
 
+  // Every card, as the company's own desk lists them (not a route: nobody outside asks for it):
+  // [{card (masked, "****1111"), limit, charged, refunded, available, opened}], oldest first.
+  Result<protocol::Json> cards();
+
  private:
   friend class Institution;  // open_as constructs it
   CardCompany(std::unique_ptr<store::Database> db, const Clock& clock);

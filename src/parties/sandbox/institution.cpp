@@ -72,6 +72,23 @@ Result<Json> Institution::statement_of(const Json& body, std::string_view sql,
   return out;
 }
 
+Result<Json> Institution::list_of(std::string_view sql,
+                                  const std::function<Result<Json>(const store::Row&)>& entry) {
+  Json list = Json::array();
+  auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(sql);
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto made = entry(row);
+      if (!made) return std::unexpected(made.error());
+      list.push_back(std::move(*made));
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return list;
+}
+
 Result<Json> Institution::handle(const protocol::Caller& /*caller*/, std::string_view route,
                                  const Json& body) {
   return guarded([&]() -> Result<Json> {

@@ -54,6 +54,11 @@ class Institution : public protocol::Endpoint {
       std::string_view route, const std::string& request_id, const crypto::Digest& digest,
       const std::function<Result<protocol::Json>(store::Transaction&)>& work);
 
+  // Every row `sql` selects, each made an entry by `entry`: a list for the institution's own
+  // desk (cards, accounts).
+  Result<protocol::Json> list_of(
+      std::string_view sql, const std::function<Result<protocol::Json>(const store::Row&)>& entry);
+
   // A statement page (the "statement" route of both institutions): the rows `sql` selects, given
   // the body's "after" (a sequence number, 0 when absent) and "limit" (at most kMaxStatementPage,
   // that when absent) as its two parameters, its first column the entry's sequence number, each
