@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 namespace ecash::local {
 
@@ -229,6 +230,52 @@ Result<Json> LocalOperator::cases() {
     out.push_back(std::move(c));
   }
   return out;
+}
+
+Result<Json> LocalOperator::certificates() {
+  return m_ca->certificates();
+}
+
+namespace {
+
+// Each member (a user or a shop) with when its certificate was issued and whether it is revoked.
+Result<Json> with_certificates(Json members, const Json& certificates) {
+  std::unordered_map<std::string, const Json*> by_serial;
+  for (const auto& c : certificates) by_serial[c["serial"].get<std::string>()] = &c;
+  for (auto& m : members) {
+    const auto found = by_serial.find(m["certificate_serial"].get<std::string>());
+    if (found == by_serial.end()) {
+      return fail(ErrorCode::internal,
+                  "the CA has no certificate " + m["certificate_serial"].get<std::string>());
+    }
+    m["enrolled"] = (*found->second)["issued"];
+    m["revoked"] = (*found->second)["revoked"];
+  }
+  return members;
+}
+
+}  // namespace
+
+Result<Json> LocalOperator::users() {
+  auto users = m_center->users();
+  if (!users) return users;
+  auto certificates = m_ca->certificates();
+  if (!certificates) return certificates;
+  return with_certificates(std::move(*users), *certificates);
+}
+
+Result<Json> LocalOperator::shops() {
+  auto shops = m_center->shops();
+  if (!shops) return shops;
+  auto names = m_ca->shop_names();
+  if (!names) return std::unexpected(names.error());
+  for (auto& s : *shops) {
+    const auto found = names->find(s["certificate_serial"].get<std::string>());
+    s["name"] = found == names->end() ? Json() : Json(found->second);
+  }
+  auto certificates = m_ca->certificates();
+  if (!certificates) return certificates;
+  return with_certificates(std::move(*shops), *certificates);
 }
 
 Result<Json> LocalOperator::report(bool institutions) {

@@ -122,6 +122,14 @@ class LocalOperator {
   // the one the bank's signed case names (its digest): [{case_id, user_id, kind, state, opened,
   // evidence, evidence_matches}].
   Result<protocol::Json> cases();
+  // What the operator may list of its members, each joined with its certificate at the CA:
+  // users [{user_id, certificate_serial, enrolled, revoked, open_cases}] (no card, name or
+  // address); shops [{shop_id, name, certificate_serial, enrolled, revoked}] (the name the shop
+  // enrolled under; no account); certificates, the CA's list (ca::CaParty::certificates).
+  // enrolled is when the CA issued the certificate; revoked when it was revoked, or null.
+  Result<protocol::Json> users();
+  Result<protocol::Json> shops();
+  Result<protocol::Json> certificates();
   // report(), plus every stored signature chain re-verified (center sagas and cases, the bank's
   // transfers, cases and postings, clearing's disclosure log): {"ok": bool, "problems": [...]},
   // each difference with the institutions a problem.

@@ -101,6 +101,46 @@ Result<pki::Crl> CaParty::crl() const {
   return m_authority.issue_crl(now - 60, now + kCrlLifetime);
 }
 
+Result<Json> CaParty::certificates() const {
+  Json list = Json::array();
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(
+        "SELECT c.serial, c.role, c.subject, c.issued, c.pem, r.revoked FROM certificates c "
+        "LEFT JOIN revocations r ON r.serial = c.serial ORDER BY c.issued, c.rowid");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto cert = pki::Certificate::from_pem(store::text_at(row, 4).value_or(""));
+      if (!cert) return std::unexpected(cert.error());
+      list.push_back(
+          Json{{"serial", store::text_at(row, 0).value_or("")},
+               {"role", store::text_at(row, 1).value_or("")},
+               {"subject", store::text_at(row, 2).value_or("")},
+               {"issued", store::int_at(row, 3).value_or(0)},
+               {"expires", cert->not_after()},
+               {"revoked", store::is_null_at(row, 5) ? Json() : Json(*store::int_at(row, 5))}});
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return list;
+}
+
+Result<std::map<std::string, std::string>> CaParty::shop_names() const {
+  std::map<std::string, std::string> names;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(
+        "SELECT c.serial, p.name FROM certificates c JOIN people p ON p.subject = c.subject "
+        "WHERE c.role = ?",
+        {std::string(pki::to_string(pki::Role::shop))});
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows)
+      names[store::text_at(row, 0).value_or("")] = store::text_at(row, 1).value_or("");
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return names;
+}
+
 Result<pki::TrustAnchor> CaParty::anchor() const {
   auto list = crl();
   if (!list) return std::unexpected(list.error());

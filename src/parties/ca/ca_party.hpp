@@ -3,6 +3,7 @@
 // Thread-safe: requests are serialised by the store.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,14 @@ class CaParty final : public protocol::Endpoint {
                                           const crypto::PartyKeys& keys,
                                           const std::vector<std::string>& alt_names);
   Status revoke(const std::string& serial);
+
+  // Every certificate the CA issued, for its operator to look up (not a route): [{serial, role,
+  // subject (a pseudonym for wallets and shops), issued, expires, revoked (when, or null)}],
+  // in the order issued. No name or address: those stay in the CA's own table.
+  Result<protocol::Json> certificates() const;
+  // The names shops enrolled under, by certificate serial: a shop's name is the one it shows its
+  // customers. A wallet's holder is never listed (only a fraud case discloses who is behind one).
+  Result<std::map<std::string, std::string>> shop_names() const;
 
   const pki::Certificate& certificate() const { return m_authority.certificate(); }
   // A CRL issued now, valid for a week.

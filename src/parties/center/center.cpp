@@ -746,6 +746,40 @@ Result<Json> Center::cases() {
   return out;
 }
 
+Result<Json> Center::users() {
+  Json out = Json::array();
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(
+        "SELECT u.user_id, u.certificate_serial, COALESCE(c.open, 0) FROM users u LEFT JOIN "
+        "(SELECT user_id, COUNT(*) AS open FROM cases WHERE state = 'open' GROUP BY user_id) c "
+        "USING (user_id) ORDER BY u.rowid");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& r : *rows) {
+      out.push_back({{"user_id", store::text_at(r, 0).value_or("")},
+                     {"certificate_serial", store::text_at(r, 1).value_or("")},
+                     {"open_cases", store::int_at(r, 2).value_or(0)}});
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
+Result<Json> Center::shops() {
+  Json out = Json::array();
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query("SELECT shop_id, certificate_serial FROM shops ORDER BY rowid");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& r : *rows) {
+      out.push_back({{"shop_id", store::text_at(r, 0).value_or("")},
+                     {"certificate_serial", store::text_at(r, 1).value_or("")}});
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
 // Asks clearing for the account information behind user_id, for an open case, with a reason.
 Result<Json> Center::disclose(const Id128& user_id, const Id128& case_id, const std::string& reason,
                               RandomSource& random) {

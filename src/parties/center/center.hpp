@@ -35,6 +35,11 @@ class Center final : public protocol::Endpoint {
 
   // The fraud cases the bank has opened, with their evidence.
   Result<protocol::Json> cases();
+  // The registered users, for the operator to look up: [{user_id, certificate_serial,
+  // open_cases}]; and the registered shops: [{shop_id, certificate_serial}]. Never the sealed
+  // card or account (only clearing can open them).
+  Result<protocol::Json> users();
+  Result<protocol::Json> shops();
   // Asks clearing for the account information behind user_id for case_id (logged by clearing,
   // refused without an open case).
   Result<protocol::Json> disclose(const Id128& user_id, const Id128& case_id,
