@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,7 @@
 #include "base/account_number.hpp"
 #include "net/nodes.hpp"
 #include "operator_location.hpp"
+#include "processes.hpp"
 
 namespace ecash::app {
 namespace {
@@ -57,8 +60,111 @@ CLI::App* g_revoke = nullptr;
 CLI::App* g_sandbox_run = nullptr;
 CLI::App* g_sandbox_card = nullptr;
 CLI::App* g_sandbox_account = nullptr;
+CLI::App* g_users = nullptr;
+CLI::App* g_shops = nullptr;
+CLI::App* g_certificates = nullptr;
+CLI::App* g_sandbox_cards = nullptr;
+CLI::App* g_sandbox_accounts = nullptr;
 
 int fail_with(const Error& error) { return fail_as("operator", error); }
+int sandbox_fail(const Error& error) {
+  return fail_as("sandbox", error);
+}
+
+// "2025-06-01 10:15" (UTC), or "-" for none.
+std::string utc_minute(const Json& seconds) {
+  if (!seconds.is_number_integer()) return "-";
+  const std::time_t t = seconds.get<std::int64_t>();
+  std::tm parts{};
+  gmtime_r(&t, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M", &parts);
+  return text;
+}
+
+// A list as text: a header line and one line a row, each column as wide as its widest cell.
+std::string columns(const std::vector<std::string>& header,
+                    const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string text;
+  const auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    text += out + "\n";
+  };
+  line(header);
+  for (const auto& row : rows) line(row);
+  text.pop_back();
+  return text;
+}
+
+std::string revoked_text(const Json& revoked) {
+  return revoked.is_null() ? "no" : utc_minute(revoked);
+}
+
+std::string users_text(const Json& users) {
+  if (users.empty()) return "no users yet (a wallet is given its user ID by its first deposit)";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& u : users) {
+    rows.push_back({u["user_id"].get<std::string>(), u["certificate_serial"].get<std::string>(),
+                    utc_minute(u["enrolled"]), revoked_text(u["revoked"]),
+                    std::to_string(u["open_cases"].get<std::int64_t>())});
+  }
+  return columns({"USER ID", "CERTIFICATE", "ENROLLED (UTC)", "REVOKED", "OPEN CASES"}, rows);
+}
+
+std::string shops_text(const Json& shops) {
+  if (shops.empty()) return "no shops yet";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : shops) {
+    rows.push_back({s["shop_id"].get<std::string>(),
+                    s["name"].is_string() ? s["name"].get<std::string>() : "-",
+                    s["certificate_serial"].get<std::string>(), utc_minute(s["enrolled"]),
+                    revoked_text(s["revoked"])});
+  }
+  return columns({"SHOP ID", "NAME", "CERTIFICATE", "ENROLLED (UTC)", "REVOKED"}, rows);
+}
+
+std::string certificates_text(const Json& certificates) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : certificates) {
+    rows.push_back({c["serial"].get<std::string>(), c["role"].get<std::string>(),
+                    c["subject"].get<std::string>(), utc_minute(c["issued"]),
+                    utc_minute(c["expires"]), revoked_text(c["revoked"])});
+  }
+  return columns({"SERIAL", "ROLE", "SUBJECT", "ISSUED (UTC)", "EXPIRES (UTC)", "REVOKED"}, rows);
+}
+
+std::string cards_text(const Json& cards) {
+  if (cards.empty()) return "no cards (open one with `ecash sandbox card NUMBER --data DIR`)";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : cards) {
+    rows.push_back({c["card"].get<std::string>(), c["limit"].get<std::string>(),
+                    c["charged"].get<std::string>(), c["refunded"].get<std::string>(),
+                    c["available"].get<std::string>(), utc_minute(c["opened"])});
+  }
+  return columns({"CARD", "LIMIT", "CHARGED", "REFUNDED", "AVAILABLE", "OPENED (UTC)"}, rows);
+}
+
+std::string accounts_text(const Json& accounts) {
+  if (accounts.empty()) {
+    return "no accounts (open one with `ecash sandbox account IBAN --holder NAME --data DIR`)";
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& a : accounts) {
+    rows.push_back({a["iban"].get<std::string>(), a["holder"].get<std::string>(),
+                    a["balance"].get<std::string>(),
+                    std::to_string(a["transfers"].get<std::int64_t>()), utc_minute(a["opened"])});
+  }
+  return columns({"IBAN", "HOLDER", "BALANCE", "TRANSFERS", "OPENED (UTC)"}, rows);
+}
 
 void print_report(const Json& report) {
   const auto& f = report["figures"];
@@ -118,7 +224,10 @@ void add_sandbox_commands(CLI::App& app) {
   };
   g_sandbox_run = sb->add_subcommand("run", "Serve the sandboxes to the clearing house (until Ctrl-C)");
   data(g_sandbox_run);
-  g_sandbox_run->add_option("--listen", g_options.listen, "HOST:PORT (default 127.0.0.1:0, a free port)");
+  g_sandbox_run->add_option(
+      "--listen", g_options.listen,
+      "HOST:PORT (default: the address it had before, kept in DIR/sandbox/listen_address; "
+      "the first time 127.0.0.1:0, a free port)");
   g_sandbox_run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
   g_sandbox_card = sb->add_subcommand("card", "Open a card at the sandbox card company");
   data(g_sandbox_card);
@@ -128,6 +237,12 @@ void add_sandbox_commands(CLI::App& app) {
   data(g_sandbox_account);
   g_sandbox_account->add_option("IBAN", g_options.number, "The IBAN")->required();
   g_sandbox_account->add_option("--holder", g_options.holder, "The account holder")->required();
+  g_sandbox_cards =
+      sb->add_subcommand("cards", "The cards the sandbox card company holds (numbers masked)");
+  data(g_sandbox_cards);
+  g_sandbox_accounts =
+      sb->add_subcommand("accounts", "The accounts the sandbox bank holds (IBANs masked)");
+  data(g_sandbox_accounts);
 }
 
 void add_operator_commands(CLI::App& app) {
@@ -148,8 +263,10 @@ void add_operator_commands(CLI::App& app) {
                      "URL of the shops' bank (default: a sandbox hosted by `operator run`)");
   g_run = op->add_subcommand("run", "Serve wallets and shops (until Ctrl-C): every role here, or one with --role");
   data(g_run);
-  g_run->add_option("--listen", g_options.listen,
-                    "HOST:PORT (default 127.0.0.1:8443 for all and center; a free port for the others)");
+  g_run->add_option(
+      "--listen", g_options.listen,
+      "HOST:PORT (all and center: default the address it had before, kept in "
+      "DIR/center/listen_address, the first time 127.0.0.1:8443; the others: a free port)");
   g_run->add_option("--role", g_options.role,
                     "all (default), or one of ca, center, bank, clearing: one role per process, over mutual TLS")
       ->check(CLI::IsMember({"all", "ca", "center", "bank", "clearing"}));
@@ -176,6 +293,20 @@ void add_operator_commands(CLI::App& app) {
   }
   g_cases = op->add_subcommand("cases", "Fraud cases the bank has opened, with their evidence");
   data(g_cases);
+  g_users = op->add_subcommand(
+      "users",
+      "The registered users: user ID, certificate, enrolled, revoked, open fraud cases "
+      "(no card number, name or address)");
+  data(g_users);
+  g_shops = op->add_subcommand(
+      "shops",
+      "The registered shops: shop ID, name, certificate, enrolled, revoked (no account number)");
+  data(g_shops);
+  g_certificates =
+      op->add_subcommand("certificates",
+                         "Every certificate the CA issued: serial (for `operator revoke`), role, "
+                         "pseudonym, issued, expires, revoked");
+  data(g_certificates);
   g_disclose = op->add_subcommand("disclose", "Ask clearing for the account behind a user ID (needs an open case; logged)");
   data(g_disclose);
   g_disclose->add_option("USER_ID", g_options.user_id, "The user ID")->required();
@@ -198,32 +329,116 @@ net::NodeOptions node_options() {
   return options;
 }
 
+// The first line of a small file (empty when it cannot be read).
+std::string first_line(const std::string& path) {
+  const auto text = read_file(path);
+  return text.substr(0, text.find('\n'));
+}
+
+// Keeps the address a server bound (the URL it wrote to FOLDER/listening) in FOLDER/listen_address.
+Status keep_address(const std::string& folder) {
+  auto address = net::parse_url(first_line(folder + "/listening"));
+  if (!address) return std::unexpected(address.error());
+  const std::string file = folder + "/listen_address";
+  std::ofstream(file + ".new", std::ios::trunc) << address->host << ":" << address->port << "\n";
+  std::error_code ec;
+  fs::rename(file + ".new", file, ec);
+  if (ec) return fail(ErrorCode::io_error, "cannot write " + file + ": " + ec.message());
+  return {};
+}
+
+// Runs a server that others find by its address (the operator's front door, the sandboxes) on
+// the address it had before, kept in FOLDER/listen_address, unless --listen names another; the
+// address it binds is kept for its next start. A kept address now taken is an error naming it,
+// never another port in silence: those who reach the server know only that one. who names the
+// server and who reaches it ("this operator listened before (its wallets and shops reach it
+// there)").
+Status serve_at_kept_address(const std::string& folder, const char* first_default,
+                             const std::string& who,
+                             const std::function<Status(const net::NodeOptions&)>& run) {
+  auto options = node_options();
+  const std::string kept = first_line(folder + "/listen_address");
+  const bool again = g_options.listen.empty() && !kept.empty();
+  if (again) options.listen = kept;
+  const auto say = options.say;
+  bool announced = false;
+  options.say = [&](const std::string& line) {
+    if (announced || line.find(" listening on ") == std::string::npos) return say(line);
+    announced = true;
+    if (auto kept_now = keep_address(folder); !kept_now) {
+      return say(line + " (warning: not kept for its next start: " + kept_now.error().message +
+                 ")");
+    }
+    say(line + (again ? " (the address it had before; --listen to change it)"
+                      : " (kept for its next start; --listen to change it)"));
+  };
+  auto ok = run(options);
+  if (ok || ok.error().code != ErrorCode::unavailable ||
+      ok.error().message.rfind("cannot listen on ", 0) != 0) {
+    return ok;
+  }
+  if (again) {
+    return fail(
+        ErrorCode::unavailable,
+        "cannot listen on " + kept + ", where " + who +
+            ": the port is in use, or the address is not this machine's. Free that port, or give "
+            "--listen HOST:PORT to move (and give them the new address)");
+  }
+  if (g_options.listen.empty()) {
+    return fail(ErrorCode::unavailable,
+                "cannot listen on " + std::string(first_default) +
+                    " (in use, or not an address of this machine): give --listen HOST:PORT");
+  }
+  return ok;
+}
+
 int run_sandbox_command() {
   SystemClock clock;
   if (*g_sandbox_run) {
-    if (auto ok = net::run_sandbox(node_options()); !ok) return fail_with(ok.error());
+    if (auto ok = serve_at_kept_address(
+            g_options.data + "/sandbox", "127.0.0.1:0",
+            "the sandboxes listened before (the operator's clearing house reaches them there)",
+            net::run_sandbox);
+        !ok) {
+      return sandbox_fail(ok.error());
+    }
     return 0;
   }
   auto settings = net::read_operator_settings(g_options.data);
-  if (!settings) return fail_with(settings.error());
+  if (!settings) return sandbox_fail(settings.error());
+  if (*g_sandbox_cards || *g_sandbox_accounts) {
+    Result<Json> list = fail(ErrorCode::internal, "no list");
+    if (*g_sandbox_cards) {
+      auto cards = sandbox::CardCompany::open(g_options.data + "/sandbox/card_company.db", clock);
+      if (!cards) return sandbox_fail(cards.error());
+      list = (*cards)->cards();
+    } else {
+      auto bank = sandbox::BankInstitution::open(g_options.data + "/sandbox/bank.db", clock);
+      if (!bank) return sandbox_fail(bank.error());
+      list = (*bank)->accounts();
+    }
+    if (!list) return sandbox_fail(list.error());
+    print_as(g_options.json, *list, *g_sandbox_cards ? cards_text(*list) : accounts_text(*list));
+    return 0;
+  }
   Result<Json> done = fail(ErrorCode::internal, "no command");
   std::string text;
   if (*g_sandbox_card) {
     auto limit = Amount::parse(g_options.limit, settings->currency);
-    if (!limit) return fail_with(limit.error());
+    if (!limit) return sandbox_fail(limit.error());
     auto cards = sandbox::CardCompany::open(g_options.data + "/sandbox/card_company.db", clock);
-    if (!cards) return fail_with(cards.error());
+    if (!cards) return sandbox_fail(cards.error());
     done = (*cards)->handle({}, "open_card", {{"card_number", g_options.number}, {"limit", limit->to_string()}});
     text = "sandbox card company: card " + mask_account(g_options.number) + " opened, limit " + limit->to_string();
   } else {
     auto bank = sandbox::BankInstitution::open(g_options.data + "/sandbox/bank.db", clock);
-    if (!bank) return fail_with(bank.error());
+    if (!bank) return sandbox_fail(bank.error());
     done = (*bank)->handle({}, "open_account",
                            {{"iban", g_options.number}, {"holder", g_options.holder},
                             {"currency", std::string(settings->currency.code())}});
     text = "sandbox bank: account " + mask_account(g_options.number) + " opened for " + g_options.holder;
   }
-  if (!done) return fail_with(done.error());
+  if (!done) return sandbox_fail(done.error());
   if (g_options.json) std::cout << done->dump() << "\n";
   else std::cout << text << "\n";
   return 0;
@@ -233,9 +448,21 @@ int run_operator_command() {
   SystemClock clock;
   crypto::SecureRandom random;
   if (!g_options.data.empty()) make_private(g_options.data);
-  if (*g_sandbox_run || *g_sandbox_card || *g_sandbox_account) return run_sandbox_command();
+  if (*g_sandbox_run || *g_sandbox_card || *g_sandbox_account || *g_sandbox_cards ||
+      *g_sandbox_accounts) {
+    return run_sandbox_command();
+  }
   if (*g_run) {
-    if (auto ok = net::run_operator(node_options()); !ok) return fail_with(ok.error());
+    // The front door (all, or center) is where wallets and shops find the operator; the other
+    // roles are found by the center through their `listening` files, on any port.
+    const bool front_door = g_options.role == "all" || g_options.role == "center";
+    auto ok = front_door
+                  ? serve_at_kept_address(
+                        g_options.data + "/center", "127.0.0.1:8443",
+                        "this operator listened before (its wallets and shops reach it there)",
+                        net::run_operator)
+                  : net::run_operator(node_options());
+    if (!ok) return fail_with(ok.error());
     return 0;
   }
   if (*g_revoke) {
@@ -286,10 +513,22 @@ int run_operator_command() {
     }
     return 0;
   }
-  if (!*g_report && !*g_audit && !*g_cases && !*g_disclose) return -1;
+  if (!*g_report && !*g_audit && !*g_cases && !*g_disclose && !*g_users && !*g_shops &&
+      !*g_certificates) {
+    return -1;
+  }
   // Inspection leaves the center's open sagas to the running operator.
   auto op = open_operator_at(g_options.data, clock, random, false);
   if (!op) return fail_with(op.error());
+  if (*g_users || *g_shops || *g_certificates) {
+    auto list = *g_users ? (*op)->users() : *g_shops ? (*op)->shops() : (*op)->certificates();
+    if (!list) return fail_with(list.error());
+    print_as(g_options.json, *list,
+             *g_users   ? users_text(*list)
+             : *g_shops ? shops_text(*list)
+                        : certificates_text(*list));
+    return 0;
+  }
   if (*g_report) {
     auto report = (*op)->report(!g_options.books_only);
     if (!report) return fail_with(report.error());
