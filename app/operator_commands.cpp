@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -71,15 +70,9 @@ int sandbox_fail(const Error& error) {
   return fail_as("sandbox", error);
 }
 
-// "2025-06-01 10:15" (UTC), or "-" for none.
-std::string utc_minute(const Json& seconds) {
-  if (!seconds.is_number_integer()) return "-";
-  const std::time_t t = seconds.get<std::int64_t>();
-  std::tm parts{};
-  gmtime_r(&t, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M", &parts);
-  return text;
+// A moment in a list ("2026-11-27T20:41:05Z"), or "-" for none.
+std::string time_text(const Json& seconds) {
+  return seconds.is_number_integer() ? utc_time(seconds.get<UnixSeconds>()) : "-";
 }
 
 // A list as text: a header line and one line a row, each column as wide as its widest cell.
@@ -106,7 +99,7 @@ std::string columns(const std::vector<std::string>& header,
 }
 
 std::string revoked_text(const Json& revoked) {
-  return revoked.is_null() ? "no" : utc_minute(revoked);
+  return revoked.is_null() ? "no" : time_text(revoked);
 }
 
 std::string users_text(const Json& users) {
@@ -114,10 +107,10 @@ std::string users_text(const Json& users) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& u : users) {
     rows.push_back({u["user_id"].get<std::string>(), u["certificate_serial"].get<std::string>(),
-                    utc_minute(u["enrolled"]), revoked_text(u["revoked"]),
+                    time_text(u["enrolled"]), revoked_text(u["revoked"]),
                     std::to_string(u["open_cases"].get<std::int64_t>())});
   }
-  return columns({"USER ID", "CERTIFICATE", "ENROLLED (UTC)", "REVOKED", "OPEN CASES"}, rows);
+  return columns({"USER ID", "CERTIFICATE", "ENROLLED", "REVOKED", "OPEN CASES"}, rows);
 }
 
 std::string shops_text(const Json& shops) {
@@ -126,20 +119,20 @@ std::string shops_text(const Json& shops) {
   for (const auto& s : shops) {
     rows.push_back({s["shop_id"].get<std::string>(),
                     s["name"].is_string() ? s["name"].get<std::string>() : "-",
-                    s["certificate_serial"].get<std::string>(), utc_minute(s["enrolled"]),
+                    s["certificate_serial"].get<std::string>(), time_text(s["enrolled"]),
                     revoked_text(s["revoked"])});
   }
-  return columns({"SHOP ID", "NAME", "CERTIFICATE", "ENROLLED (UTC)", "REVOKED"}, rows);
+  return columns({"SHOP ID", "NAME", "CERTIFICATE", "ENROLLED", "REVOKED"}, rows);
 }
 
 std::string certificates_text(const Json& certificates) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : certificates) {
     rows.push_back({c["serial"].get<std::string>(), c["role"].get<std::string>(),
-                    c["subject"].get<std::string>(), utc_minute(c["issued"]),
-                    utc_minute(c["expires"]), revoked_text(c["revoked"])});
+                    c["subject"].get<std::string>(), time_text(c["issued"]),
+                    time_text(c["expires"]), revoked_text(c["revoked"])});
   }
-  return columns({"SERIAL", "ROLE", "SUBJECT", "ISSUED (UTC)", "EXPIRES (UTC)", "REVOKED"}, rows);
+  return columns({"SERIAL", "ROLE", "SUBJECT", "ISSUED", "EXPIRES", "REVOKED"}, rows);
 }
 
 std::string cards_text(const Json& cards) {
@@ -148,9 +141,9 @@ std::string cards_text(const Json& cards) {
   for (const auto& c : cards) {
     rows.push_back({c["card"].get<std::string>(), c["limit"].get<std::string>(),
                     c["charged"].get<std::string>(), c["refunded"].get<std::string>(),
-                    c["available"].get<std::string>(), utc_minute(c["opened"])});
+                    c["available"].get<std::string>(), time_text(c["opened"])});
   }
-  return columns({"CARD", "LIMIT", "CHARGED", "REFUNDED", "AVAILABLE", "OPENED (UTC)"}, rows);
+  return columns({"CARD", "LIMIT", "CHARGED", "REFUNDED", "AVAILABLE", "OPENED"}, rows);
 }
 
 std::string accounts_text(const Json& accounts) {
@@ -161,9 +154,9 @@ std::string accounts_text(const Json& accounts) {
   for (const auto& a : accounts) {
     rows.push_back({a["iban"].get<std::string>(), a["holder"].get<std::string>(),
                     a["balance"].get<std::string>(),
-                    std::to_string(a["transfers"].get<std::int64_t>()), utc_minute(a["opened"])});
+                    std::to_string(a["transfers"].get<std::int64_t>()), time_text(a["opened"])});
   }
-  return columns({"IBAN", "HOLDER", "BALANCE", "TRANSFERS", "OPENED (UTC)"}, rows);
+  return columns({"IBAN", "HOLDER", "BALANCE", "TRANSFERS", "OPENED"}, rows);
 }
 
 void print_report(const Json& report) {
