@@ -385,6 +385,35 @@ Status serve_at_kept_address(const std::string& folder, const char* first_defaul
   return ok;
 }
 
+// What a folder given as --data is when it holds no operator: a wallet's or a shop's, or a part
+// of an operator (its parent holds one). Said instead of suggesting an operator be made there.
+Status check_operator_folder(const std::string& data, bool creating) {
+  fs::path folder = fs::path(data).lexically_normal();
+  if (folder.filename().empty()) folder = folder.parent_path();
+  if (fs::exists(folder / "operator.json")) {
+    if (!creating) return {};
+    return fail(ErrorCode::conflict, "an operator exists in " + data);
+  }
+  const char* device = fs::exists(folder / "wallet.db") ? "wallet"
+                       : fs::exists(folder / "shop.db") ? "shop"
+                                                        : nullptr;
+  if (device != nullptr) {
+    return fail(ErrorCode::invalid_argument, data + " is a " + device +
+                                                 "'s folder, not an operator's: give the folder " +
+                                                 "`ecash operator init --data` made");
+  }
+  std::error_code ec;
+  const fs::path parent = folder.has_parent_path() && folder.filename() != ".."
+                              ? folder.parent_path()
+                              : fs::weakly_canonical(fs::absolute(folder), ec).parent_path();
+  if (fs::exists(parent / "operator.json")) {
+    return fail(ErrorCode::invalid_argument, data + " is a part of the operator in " +
+                                                 parent.string() + ": give --data " +
+                                                 parent.string());
+  }
+  return {};
+}
+
 int run_sandbox_command() {
   SystemClock clock;
   if (*g_sandbox_run) {
@@ -440,11 +469,16 @@ int run_sandbox_command() {
 int run_operator_command() {
   SystemClock clock;
   crypto::SecureRandom random;
+  const bool sandbox_chosen = *g_sandbox_run || *g_sandbox_card || *g_sandbox_account ||
+                              *g_sandbox_cards || *g_sandbox_accounts;
+  const bool operator_chosen = *g_init || *g_run || *g_revoke || *g_report || *g_audit ||
+                               *g_cases || *g_disclose || *g_users || *g_shops || *g_certificates;
+  if (!sandbox_chosen && !operator_chosen) return -1;
   if (!g_options.data.empty()) make_private(g_options.data);
-  if (*g_sandbox_run || *g_sandbox_card || *g_sandbox_account || *g_sandbox_cards ||
-      *g_sandbox_accounts) {
-    return run_sandbox_command();
+  if (auto ok = check_operator_folder(g_options.data, static_cast<bool>(*g_init)); !ok) {
+    return fail_as(sandbox_chosen ? "sandbox" : "operator", ok.error());
   }
+  if (sandbox_chosen) return run_sandbox_command();
   if (*g_run) {
     // The front door (all, or center) is where wallets and shops find the operator; the other
     // roles are found by the center through their `listening` files, on any port.
@@ -476,9 +510,6 @@ int run_operator_command() {
   if (*g_init) {
     auto currency = Currency::from_code(g_options.currency);
     if (!currency) return fail_with(currency.error());
-    if (fs::exists(g_options.data + "/operator.json")) {
-      return fail_with({ErrorCode::conflict, "an operator exists in " + g_options.data});
-    }
     if (g_options.card_company.empty() != g_options.bank.empty()) {
       return fail_with({ErrorCode::invalid_argument, "give both --card-company and --bank, or neither"});
     }
@@ -505,10 +536,6 @@ int run_operator_command() {
                 << "CA fingerprint: " << fingerprint << "\n";
     }
     return 0;
-  }
-  if (!*g_report && !*g_audit && !*g_cases && !*g_disclose && !*g_users && !*g_shops &&
-      !*g_certificates) {
-    return -1;
   }
   // Inspection leaves the center's open sagas to the running operator.
   auto op = open_operator_at(g_options.data, clock, random, false);

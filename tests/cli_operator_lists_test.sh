@@ -5,7 +5,8 @@
 #    IBAN, or a user's name or address (those stay at the card company, the bank, clearing sealed,
 #    and the CA); `operator revoke` takes a serial from `operator certificates`;
 #  - `sandbox cards|accounts` list what the sandboxes hold, numbers masked;
-#  - sandbox errors say `ecash sandbox:`; every operator and sandbox sub-command's --help lists
+#  - sandbox errors say `ecash sandbox:`; a wallet's or shop's folder, or a part of the operator,
+#    given as --data is said to be one (no operator suggested there); every operator and sandbox sub-command's --help lists
 #    its options, and no help cites a patent figure;
 #  - `operator run` and `sandbox run` started again without --listen come up on the address they
 #    had, and say so; that address taken is an error naming it and --listen, not another port.
@@ -126,6 +127,19 @@ has "$dir/err" "ecash sandbox: bad_account"
 lacks "$dir/err" "ecash operator"
 if "$ecash" sandbox cards --data "$dir/none" >"$dir/out" 2>"$dir/err"; then fail "cards of no operator"; fi
 has "$dir/err" "ecash sandbox: not_found"
+
+# A wallet's or shop's folder, or a part of the operator, given as --data: said so, and no
+# operator is suggested (or made) there.
+if "$ecash" operator users --data "$dir/alice" >"$dir/out" 2>"$dir/err"; then fail "users of a wallet's folder"; fi
+has "$dir/err" "ecash operator: invalid_argument: $dir/alice is a wallet's folder, not an operator's"
+lacks "$dir/err" "init --data $dir/alice"
+if "$ecash" sandbox cards --data "$dir/shop" >"$dir/out" 2>"$dir/err"; then fail "cards of a shop's folder"; fi
+has "$dir/err" "ecash sandbox: invalid_argument: $dir/shop is a shop's folder, not an operator's"
+if "$ecash" operator report --data "$op/center" >"$dir/out" 2>"$dir/err"; then fail "report of the center's folder"; fi
+has "$dir/err" "ecash operator: invalid_argument: $op/center is a part of the operator in $op: give --data $op"
+if "$ecash" operator init --data "$op/center" >"$dir/out" 2>"$dir/err"; then fail "an operator made inside another"; fi
+has "$dir/err" "is a part of the operator in $op"
+[ ! -e "$op/center/operator.json" ] || fail "an operator was made inside another"
 
 # --- --help: every sub-command lists the options that apply to it; no patent figures
 for sub in init run revoke report audit cases users shops certificates disclose; do
