@@ -148,31 +148,31 @@ int run_demo(const DemoOptions& options) {
                                 dir / "op" / "center" / "listening");
     say("listening on " + url + " (mutual TLS: devices show their certificates)");
 
-    step("Alice and Bob enrol their wallets with the CA (S11-S12); the card number stays on the device");
+    step("Alice and Bob enrol their wallets with the CA; the card number stays on the device");
     demo.must({"wallet", "--home", home("alice"), "init", "--operator", url, "--name", "Alice",
                "--card", "4111111111111111", "--ca-fingerprint", fingerprint});
     demo.must({"wallet", "--home", home("bob"), "init", "--operator", url, "--name", "Bob", "--card",
                "5555555555554444"});
 
-    step("Deposits from their cards into balances at the virtual bank (Figs 2 and 5)");
+    step("Deposits from their cards into balances at the virtual bank");
     demo.must({"wallet", "--home", home("alice"), "deposit", "60.00"});
     demo.must({"wallet", "--home", home("bob"), "deposit", "EUR:25.00"});
 
-    step("A cafe enrols, registers with the center (Fig 6) and opens its till for wallets");
+    step("A cafe enrols, registers with the center and opens its till for wallets");
     demo.must({"shop", "--home", home("cafe"), "init", "--operator", url, "--name", "Corner Cafe",
                "--account", "DE89370400440532013000", "--ca-fingerprint", fingerprint});
     const auto till = demo.start("shop", {"shop", "--home", home("cafe"), "run", "--listen", "127.0.0.1:0"},
                                  dir / "cafe" / "listening");
     say("the cafe's till listens on " + till);
 
-    step("Alice pays the cafe for a coffee (Fig 10) with its payment request");
+    step("Alice pays the cafe for a coffee with its payment request");
     auto request = trimmed(demo.must({"shop", "--home", home("cafe"), "order", "3.50", "--item", "flat white"}));
     demo.must({"wallet", "--home", home("alice"), "pay", request});
     say("paying the same request again (the answer lost) pays nothing more; Bob paying it is refused:");
     demo.must({"wallet", "--home", home("alice"), "pay", request});
     demo.refused({"wallet", "--home", home("bob"), "pay", request}, "conflict");
 
-    step("Offline, device to device (Figs 8 and 9): Alice hands Bob EUR:20.00 through three files");
+    step("Offline, device to device: Alice hands Bob EUR:20.00 through three files");
     const auto ask = demo.must({"wallet", "--home", home("bob"), "receive", "20.00"});
     const auto transfer = demo.must({"wallet", "--home", home("alice"), "send", "-"}, ask);
     const auto ack = demo.must({"wallet", "--home", home("bob"), "accept", "-"}, transfer);
@@ -197,10 +197,10 @@ int run_demo(const DemoOptions& options) {
     demo.must({"wallet", "--home", home("alice"), "sync"});
     request = trimmed(demo.must({"shop", "--home", home("cafe"), "order", "50.00", "--item", "a bag of beans"}));
     demo.refused({"wallet", "--home", home("bob"), "pay", request}, "insufficient_funds");
-    say("with --top-up, the difference comes from his card first (S151):");
+    say("with --top-up, the difference comes from his card first:");
     demo.must({"wallet", "--home", home("bob"), "pay", "--top-up", request});
 
-    step("The cafe is paid out to its bank account (Fig 11)");
+    step("The cafe is paid out to its bank account");
     demo.must({"shop", "--home", home("cafe"), "sales"});
     demo.must({"shop", "--home", home("cafe"), "payout"});
 
