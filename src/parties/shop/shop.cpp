@@ -1,6 +1,7 @@
 #include "parties/shop/shop.hpp"
 
 #include <array>
+#include <map>
 
 #include "crypto/encoding.hpp"
 #include "protocol/statements.hpp"
@@ -13,17 +14,33 @@ using protocol::Signed;
 
 namespace {
 
-constexpr UnixSeconds kOrderLifetime = 15 * 60;
-
-constexpr std::array<store::Migration, 1> kMigrations = {{
-    {1, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-        "CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount TEXT NOT NULL, item TEXT NOT NULL, "
-        "expires INTEGER NOT NULL, state TEXT NOT NULL, request_id TEXT, receipt TEXT);"
-        "CREATE TABLE payouts (request_id TEXT PRIMARY KEY, amount TEXT NOT NULL, "
-        "paid INTEGER NOT NULL, reference TEXT NOT NULL, receipt TEXT NOT NULL, at INTEGER NOT NULL);"
-        "CREATE TABLE request_log (id TEXT PRIMARY KEY, route TEXT NOT NULL, digest BLOB NOT NULL, "
-        "response TEXT NOT NULL, created INTEGER NOT NULL);"},
+constexpr std::array<store::Migration, 2> kMigrations = {{
+    {1,
+     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+     "CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount TEXT NOT NULL, item TEXT NOT NULL, "
+     "expires INTEGER NOT NULL, state TEXT NOT NULL, request_id TEXT, receipt TEXT);"
+     "CREATE TABLE payouts (request_id TEXT PRIMARY KEY, amount TEXT NOT NULL, "
+     "paid INTEGER NOT NULL, reference TEXT NOT NULL, receipt TEXT NOT NULL, at INTEGER NOT NULL);"
+     "CREATE TABLE request_log (id TEXT PRIMARY KEY, route TEXT NOT NULL, digest BLOB NOT NULL, "
+     "response TEXT NOT NULL, created INTEGER NOT NULL);"},
+    // When an order was made and paid, and the payout that covered it. Orders made before lived
+    // 15 minutes; their payment time is unknown (their making stands for it).
+    {2,
+     "ALTER TABLE orders ADD COLUMN created INTEGER;"
+     "ALTER TABLE orders ADD COLUMN paid_at INTEGER;"
+     "ALTER TABLE orders ADD COLUMN payout_id TEXT;"
+     "UPDATE orders SET created = expires - 900;"
+     "UPDATE orders SET paid_at = created WHERE state = 'paid';"
+     "CREATE INDEX orders_by_payout ON orders (payout_id);"},
 }};
+
+// Sums amounts in one currency, with the overflow check.
+Status add_to(Amount& total, const Amount& amount) {
+  auto sum = total.add(amount);
+  if (!sum) return std::unexpected(sum.error());
+  total = *sum;
+  return {};
+}
 
 }  // namespace
 
@@ -110,7 +127,8 @@ Result<std::optional<Signed<T>>> Shop::pending_request(const char* key) {
   return std::optional<Signed<T>>(std::move(*parsed));
 }
 
-Result<Json> Shop::create_order(const Amount& amount, const std::string& item) {
+Result<Json> Shop::create_order(const Amount& amount, const std::string& item,
+                                UnixSeconds lifetime) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_shop_id) return fail(ErrorCode::invalid_argument, "register the shop first");
   if (auto ok = check_currency(amount); !ok) return std::unexpected(ok.error());
@@ -118,15 +136,21 @@ Result<Json> Shop::create_order(const Amount& amount, const std::string& item) {
   if (item.empty() || item.size() > 500) {
     return fail(ErrorCode::invalid_argument, "item must be 1 to 500 characters");
   }
-  const auto request = protocol::sign(m_keys.signing,
-                                      protocol::PaymentRequest{.order_id = Id128::random(m_random),
-                                                               .amount = amount,
-                                                               .item = item,
-                                                               .expires = m_clock.now() + kOrderLifetime});
+  if (lifetime < kMinOrderLifetime || lifetime > kMaxOrderLifetime) {
+    return fail(ErrorCode::invalid_argument,
+                "an order lives 1 second to 7 days, not " + std::to_string(lifetime) + " seconds");
+  }
+  const auto now = m_clock.now();
+  const auto request =
+      protocol::sign(m_keys.signing, protocol::PaymentRequest{.order_id = Id128::random(m_random),
+                                                              .amount = amount,
+                                                              .item = item,
+                                                              .expires = now + lifetime});
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     auto n = tx.exec(
-        "INSERT INTO orders (order_id, amount, item, expires, state) VALUES (?, ?, ?, ?, 'open')",
-        {request.body.order_id.to_string(), amount.to_string(), item, request.body.expires});
+        "INSERT INTO orders (order_id, amount, item, expires, state, created) "
+        "VALUES (?, ?, ?, ?, 'open', ?)",
+        {request.body.order_id.to_string(), amount.to_string(), item, request.body.expires, now});
     if (!n) return std::unexpected(n.error());
     return {};
   });
@@ -253,8 +277,9 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   return parties::answer_once(*m_db, "pay", o.request_id, digest, now,
                               [&](store::Transaction& tx) -> Result<Json> {
     if (auto ok = check_order(tx); !ok) return std::unexpected(ok.error());
-    auto n = tx.exec("UPDATE orders SET state = 'paid', request_id = ? WHERE order_id = ?",
-                     {o.request_id.to_string(), o.order_id.to_string()});
+    auto n =
+        tx.exec("UPDATE orders SET state = 'paid', request_id = ?, paid_at = ? WHERE order_id = ?",
+                {o.request_id.to_string(), now, o.order_id.to_string()});
     if (!n) return std::unexpected(n.error());
     return out;
   });
@@ -303,27 +328,125 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
         {r.request_id.to_string(), r.amount.to_string(), std::int64_t{r.paid ? 1 : 0}, r.reference,
          answer->dump(), m_clock.now()});
     if (!n) return std::unexpected(n.error());
+    if (r.paid) {
+      if (auto ok = mark_paid_out(tx, r.request_id, r.amount); !ok) return ok;
+    }
     return parties::erase_setting(tx, "pending_payout");
   });
   if (!saved) return std::unexpected(saved.error());
   return Payout{r.amount, r.paid, r.reference};
 }
 
+// The bank pays out every sale it holds for the shop: the paid orders not yet covered, those paid
+// earliest first, up to the payout's amount. (An order the bank took before the payout and the
+// shop recorded only after its answer stays "paid": the totals, from the payouts, stay exact.)
+Status Shop::mark_paid_out(store::Transaction& tx, const Id128& payout, const Amount& amount) {
+  auto rows = tx.query(
+      "SELECT order_id, amount FROM orders WHERE state = 'paid' AND payout_id IS NULL "
+      "ORDER BY paid_at, rowid");
+  if (!rows) return std::unexpected(rows.error());
+  std::int64_t left = amount.minor();
+  for (const auto& row : *rows) {
+    if (left == 0) break;
+    auto sold = Amount::parse(*store::text_at(row, 1));
+    if (!sold) return std::unexpected(sold.error());
+    if (sold->currency() != amount.currency() || sold->minor() > left) continue;
+    auto n = tx.exec("UPDATE orders SET payout_id = ? WHERE order_id = ?",
+                     {payout.to_string(), *store::text_at(row, 0)});
+    if (!n) return std::unexpected(n.error());
+    left -= sold->minor();
+  }
+  return {};
+}
+
 Result<Json> Shop::sales() {
+  const auto currency = this->currency();
+  if (!currency)
+    return fail(ErrorCode::invalid_argument, "the shop is not connected: run `ecash shop init`");
+  const auto now = m_clock.now();
   Json orders = Json::array();
+  Amount paid = Amount::zero(*currency);
+  Amount paid_out = paid;
+  Amount open = paid;
   auto done = m_db->read([&](store::Transaction& tx) -> Status {
-    auto rows = tx.query("SELECT order_id, amount, item, state FROM orders ORDER BY rowid");
+    auto rows = tx.query(
+        "SELECT order_id, amount, item, state, created, expires, payout_id FROM orders ORDER BY "
+        "rowid");
     if (!rows) return std::unexpected(rows.error());
     for (const auto& row : *rows) {
-      orders.push_back({{"order_id", *store::text_at(row, 0)},
-                        {"amount", *store::text_at(row, 1)},
-                        {"item", *store::text_at(row, 2)},
-                        {"state", *store::text_at(row, 3)}});
+      auto amount = Amount::parse(*store::text_at(row, 1));
+      if (!amount) return std::unexpected(amount.error());
+      const auto created = *store::int_at(row, 4);
+      const auto expires = *store::int_at(row, 5);
+      std::string state = *store::text_at(row, 3);
+      const bool covered = !store::is_null_at(row, 6);
+      if (state == "paid") {
+        if (auto ok = add_to(paid, *amount); !ok) return ok;
+        if (covered) state = "paid out";
+      } else if (state == "open" && expires < now) {
+        state = "expired";
+      } else if (state == "open") {
+        if (auto ok = add_to(open, *amount); !ok) return ok;
+      }
+      Json order = {{"time", utc_time(created)},           {"time_unix", created},
+                    {"order_id", *store::text_at(row, 0)}, {"amount", amount->to_string()},
+                    {"item", *store::text_at(row, 2)},     {"state", state},
+                    {"expires", utc_time(expires)},        {"expires_unix", expires}};
+      if (covered) order["payout"] = *store::text_at(row, 6);
+      orders.push_back(std::move(order));
+    }
+    auto payouts = tx.query("SELECT amount FROM payouts WHERE paid = 1");
+    if (!payouts) return std::unexpected(payouts.error());
+    for (const auto& row : *payouts) {
+      auto amount = Amount::parse(*store::text_at(row, 0));
+      if (!amount) return std::unexpected(amount.error());
+      if (auto ok = add_to(paid_out, *amount); !ok) return ok;
     }
     return {};
   });
   if (!done) return std::unexpected(done.error());
-  return Json{{"orders", orders}};
+  auto to_pay_out = paid.sub(paid_out);
+  if (!to_pay_out) return std::unexpected(to_pay_out.error());
+  return Json{{"orders", orders},
+              {"totals",
+               {{"paid", paid.to_string()},
+                {"paid_out", paid_out.to_string()},
+                {"to_pay_out", to_pay_out->to_string()},
+                {"open", open.to_string()}}}};
+}
+
+Result<Json> Shop::payouts() {
+  Json payouts = Json::array();
+  auto done = m_db->read([&](store::Transaction& tx) -> Status {
+    std::map<std::string, Json> covered;
+    auto orders = tx.query(
+        "SELECT payout_id, order_id FROM orders WHERE payout_id IS NOT NULL ORDER BY paid_at, "
+        "rowid");
+    if (!orders) return std::unexpected(orders.error());
+    for (const auto& row : *orders) {
+      auto& list = covered[*store::text_at(row, 0)];
+      if (list.is_null()) list = Json::array();
+      list.push_back(*store::text_at(row, 1));
+    }
+    auto rows =
+        tx.query("SELECT request_id, amount, paid, reference, at FROM payouts ORDER BY at, rowid");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      const auto id = *store::text_at(row, 0);
+      const auto at = *store::int_at(row, 4);
+      const auto it = covered.find(id);
+      payouts.push_back({{"time", utc_time(at)},
+                         {"time_unix", at},
+                         {"request_id", id},
+                         {"amount", *store::text_at(row, 1)},
+                         {"paid", *store::int_at(row, 2) != 0},
+                         {"reference", *store::text_at(row, 3)},
+                         {"orders", it == covered.end() ? Json::array() : it->second}});
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return Json{{"payouts", payouts}};
 }
 
 }  // namespace ecash::shop

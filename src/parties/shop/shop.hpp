@@ -28,8 +28,15 @@ class Shop final : public parties::Device, public protocol::Endpoint {
                const std::string& iban);
   // Fig 6: registers with the center and the bank; the shop ID.
   Result<Id128> register_shop(protocol::Channel& center);
-  // A signed payment request for amount and item: {"request": ..., "shop_certificate": PEM}.
-  Result<protocol::Json> create_order(const Amount& amount, const std::string& item);
+  // How long an order can be paid when its maker says nothing else, and the bounds of what it
+  // may say.
+  static constexpr UnixSeconds kOrderLifetime = 15 * 60;
+  static constexpr UnixSeconds kMinOrderLifetime = 1;
+  static constexpr UnixSeconds kMaxOrderLifetime = 7 * 24 * 3600;
+  // A signed payment request for amount and item, payable for `lifetime` seconds:
+  // {"request": ..., "shop_certificate": PEM}.
+  Result<protocol::Json> create_order(const Amount& amount, const std::string& item,
+                                      UnixSeconds lifetime = kOrderLifetime);
   // Where "pay" sends payments on to.
   void set_center(std::unique_ptr<protocol::Channel> center) { m_center = std::move(center); }
 
@@ -42,16 +49,28 @@ class Shop final : public parties::Device, public protocol::Endpoint {
     bool paid = false;
     std::string reference;
   };
-  // Fig 11.
+  // Has the proceeds paid to the shop's bank account. A payout made marks the paid orders it
+  // covers (the bank pays out every sale it holds, so those paid earliest first, up to its amount).
   Result<Payout> payout(protocol::Channel& center);
-  // Orders with their state: {"orders": [...], "paid_total": "EUR:.."}.
+  // Every order, oldest first, and the totals:
+  //   {"orders": [{"time", "time_unix", "order_id", "amount", "item", "state", "expires",
+  //                "expires_unix"[, "payout"]}],
+  //    "totals": {"paid", "paid_out", "to_pay_out", "open"}}
+  // state is open, expired (open, and past its expiry now), paid, or paid out; totals: paid is
+  // every paid order, paid_out what payouts moved to the bank account, to_pay_out the rest of
+  // paid, open the orders still payable.
   Result<protocol::Json> sales();
+  // Every payout asked for, oldest first: {"payouts": [{"time", "time_unix", "request_id",
+  // "amount", "paid", "reference", "orders": [order IDs it covered]}]}.
+  Result<protocol::Json> payouts();
 
   std::optional<Id128> shop_id() const { return m_shop_id; }
 
  private:
   Status load() override;
   Result<protocol::Json> take_payment(const pki::Certificate& wallet, const protocol::Json& body);
+  // Marks the paid orders a payout of amount covered, in the transaction that records it.
+  Status mark_paid_out(store::Transaction& tx, const Id128& payout, const Amount& amount);
   // A request saved under key before it was sent and not yet answered, if any.
   template <class T>
   Result<std::optional<protocol::Signed<T>>> pending_request(const char* key);
