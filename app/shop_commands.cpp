@@ -1,19 +1,21 @@
-#include "commands.hpp"
-
 #include <CLI/CLI.hpp>
-
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli_output.hpp"
+#include "commands.hpp"
 #include "crypto/random.hpp"
-#include "operator_location.hpp"
-#include "private_files.hpp"
 #include "net/nodes.hpp"
+#include "operator_location.hpp"
 #include "parties/shop/shop.hpp"
+#include "private_files.hpp"
 #include "protocol/payment_uri.hpp"
+#include "protocol/statements.hpp"
+#include "relocate.hpp"
 
 namespace ecash::app {
 namespace {
@@ -33,6 +35,7 @@ struct Options {
   int workers = 0;
   std::string amount;
   std::string item;
+  std::string expires;
   bool json = false;
 };
 
@@ -44,15 +47,114 @@ int fail_with(const Error& error) { return fail_as("shop", error); }
 Reporter g_report("shop");
 void print(const Json& j, const std::string& text) { g_report.print(g_options.json, j, text); }
 
+// Where the till listened last, kept in HOME/listen_address (as the operator's front door keeps
+// its own): `shop run` listens there again unless --listen says otherwise, so the payment
+// requests handed out, which name it, stay payable. Empty before the first run.
+std::string kept_till_address(const std::string& home) {
+  std::ifstream file(home + "/listen_address");
+  std::string line;
+  std::getline(file, line);
+  return line;
+}
+
+// Keeps the address the till bound (the URL it wrote to HOME/listening) for its next start.
+Status keep_till_address(const std::string& home) {
+  auto url = net::listening_url(home, std::chrono::seconds(0));
+  if (!url) return std::unexpected(url.error());
+  auto address = net::parse_url(*url);
+  if (!address) return std::unexpected(address.error());
+  const std::string file = home + "/listen_address";
+  std::ofstream out(file + ".new", std::ios::trunc);
+  out << address->host << ":" << address->port << "\n";
+  out.close();
+  std::error_code ec;
+  if (out) std::filesystem::rename(file + ".new", file, ec);
+  if (!out || ec) return fail(ErrorCode::io_error, "cannot write " + file);
+  return {};
+}
+
+// --expires: seconds, or a number with s, m, h or d.
+Result<UnixSeconds> parse_lifetime(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  const std::string unit = text.substr(digits);
+  const UnixSeconds scale = unit.empty() || unit == "s" ? 1
+                            : unit == "m"               ? 60
+                            : unit == "h"               ? 3600
+                            : unit == "d"               ? 86400
+                                                        : 0;
+  if (digits == 0 || digits > 9 || scale == 0) {
+    return fail(ErrorCode::invalid_argument,
+                "--expires takes 90s, 15m, 2h, 1d or seconds, not '" + text + "'");
+  }
+  return std::stoll(text.substr(0, digits)) * scale;
+}
+
+// "15 minutes", "1 hour", "90 seconds": a lifetime as a person says it (in whole units).
+std::string lifetime_text(UnixSeconds seconds) {
+  const auto in = [&](UnixSeconds n, const char* unit) {
+    return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+  };
+  if (seconds % 86400 == 0) return in(seconds / 86400, "day");
+  if (seconds % 3600 == 0) return in(seconds / 3600, "hour");
+  if (seconds % 60 == 0) return in(seconds / 60, "minute");
+  return in(seconds, "second");
+}
+
+// The text forms of `sales` and `payouts`, from their JSON forms (the shop's).
+void print_sales(const Json& sales) {
+  const auto& orders = sales["orders"];
+  if (orders.empty()) std::cout << "no orders yet\n";
+  for (const auto& o : orders) {
+    std::cout << o["time"].get<std::string>() << "  " << o["order_id"].get<std::string>() << "  "
+              << o["state"].get<std::string>() << "  " << o["amount"].get<std::string>() << "  "
+              << o["item"].get<std::string>() << "\n";
+  }
+  const auto& t = sales["totals"];
+  std::cout << "paid          " << t["paid"].get<std::string>() << "\n"
+            << "  paid out    " << t["paid_out"].get<std::string>() << "\n"
+            << "  to pay out  " << t["to_pay_out"].get<std::string>() << "\n"
+            << "open          " << t["open"].get<std::string>() << "\n";
+}
+
+void print_payouts(const Json& payouts) {
+  constexpr std::size_t kShown = 5;
+  const auto& list = payouts["payouts"];
+  if (list.empty()) std::cout << "no payouts yet\n";
+  for (const auto& p : list) {
+    const auto& orders = p["orders"];
+    std::cout << p["time"].get<std::string>() << "  "
+              << (p["paid"].get<bool>() ? "paid out" : "FAILED") << "  "
+              << p["amount"].get<std::string>() << "  bank reference "
+              << p["reference"].get<std::string>();
+    if (!orders.empty()) {
+      std::cout << "  " << orders.size() << (orders.size() == 1 ? " sale:" : " sales:");
+      for (std::size_t i = 0; i < orders.size() && i < kShown; ++i) {
+        std::cout << " " << orders[i].get<std::string>();
+      }
+      if (orders.size() > kShown) {
+        std::cout << " and " << orders.size() - kShown << " more (--json lists them)";
+      }
+    }
+    std::cout << "\n";
+  }
+}
+
 }  // namespace
 
 void add_shop_commands(CLI::App& app) {
   g_shop = app.add_subcommand("shop", "A shop: register, sell against payment requests, get paid out");
   g_shop->require_subcommand(1);
-  g_shop->fallthrough();
-  g_shop->add_option("--home", g_options.home, "The shop's folder (default ~/.ecash/shop)");
-  g_shop->add_flag("--json", g_options.json, "Print JSON instead of text");
-  auto* init = g_shop->add_subcommand("init", "Enrol with the operator's CA and register (Fig 6)");
+  g_shop->fallthrough();  // --home and --json may also follow the sub-command
+  // Declared on each sub-command too, so that its --help lists them.
+  const auto common = [](CLI::App* command) {
+    command->add_option("--home", g_options.home, "The shop's folder (default ~/.ecash/shop)");
+    command->add_flag("--json", g_options.json, "Print JSON instead of text");
+    return command;
+  };
+  common(g_shop);
+  auto* init =
+      common(g_shop->add_subcommand("init", "Enrol with the operator's CA and register the shop"));
   init->add_option("--operator", g_options.operator_location,
                    "The operator: https://HOST:PORT, or its data folder to run it embedded")
       ->required();
@@ -61,16 +163,36 @@ void add_shop_commands(CLI::App& app) {
   init->add_option("--name", g_options.name, "The shop's name (goes to the CA alone)")->required();
   init->add_option("--address", g_options.address, "The shop's address (goes to the CA alone)");
   init->add_option("--account", g_options.account, "The IBAN proceeds are paid to (stays here)")->required();
-  auto* run = g_shop->add_subcommand("run", "Serve wallets paying this shop's requests (until Ctrl-C)");
-  run->add_option("--listen", g_options.listen, "HOST:PORT to listen on (default 127.0.0.1:0, a free port)");
+  auto* run = common(
+      g_shop->add_subcommand("run", "Serve wallets paying this shop's requests (until Ctrl-C)"));
+  run->add_option("--listen", g_options.listen,
+                  "HOST:PORT to listen on (default: where the till listened last, so the payment "
+                  "requests handed out stay payable; on its first run 127.0.0.1 and a free port)");
   run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
   run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
   run->add_option("--workers", g_options.workers, "Threads answering payments (default: 16 per core)");
-  auto* order = g_shop->add_subcommand("order", "Print a signed payment request (ecash://pay?...) for a wallet to pay");
+  auto* order = common(g_shop->add_subcommand(
+      "order",
+      "Print a signed payment request (ecash://pay?...) for a wallet to pay, alone on stdout; "
+      "its order ID and expiry go to stderr"));
   order->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50")->required();
   order->add_option("--item", g_options.item, "What is sold")->required();
-  g_shop->add_subcommand("sales", "Orders and whether they are paid");
-  g_shop->add_subcommand("payout", "Have the proceeds paid to the shop's bank account (Fig 11)");
+  order->add_option("--expires", g_options.expires,
+                    "How long it can be paid: 90s, 15m, 2h, 1d (default 15m)");
+  common(
+      g_shop->add_subcommand("sales",
+                             "Every order (time, order ID, state: open, expired, paid, paid out; "
+                             "amount, article) and the totals"));
+  common(g_shop->add_subcommand("payout", "Have the proceeds paid to the shop's bank account"));
+  common(g_shop->add_subcommand(
+      "payouts", "Every payout: time, state, amount, bank reference, the sales it covered"));
+  auto* relocate = common(g_shop->add_subcommand("relocate",
+                                                 "Follow the operator to a new address (refused "
+                                                 "unless it has the CA this shop enrolled with)"));
+  relocate
+      ->add_option("--operator", g_options.operator_location,
+                   "The operator's new address: https://HOST:PORT")
+      ->required();
 }
 
 int run_shop_command() {
@@ -92,14 +214,41 @@ int run_shop_command() {
   };
   if (chosen == "run") {
     opened->reset();  // the server opens the shop itself
+    const auto kept = kept_till_address(home);
+    const bool again = g_options.listen.empty() && !kept.empty();
     net::NodeOptions options;
     options.data = home;
-    options.listen = g_options.listen;
+    options.listen = again ? kept : g_options.listen;
     options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
     options.io_threads = g_options.io_threads;
     options.workers = g_options.workers;
-    options.say = [](const std::string& line) { say_as(g_options.json, line); };
-    if (auto ok = net::run_shop(options); !ok) return fail_with(ok.error());
+    bool announced = false;
+    options.say = [&](const std::string& line) {
+      if (announced || line.find(" listening on ") == std::string::npos)
+        return say_as(g_options.json, line);
+      announced = true;
+      if (auto ok = keep_till_address(home); !ok) {
+        return say_as(g_options.json,
+                      line + " (warning: not kept for its next start: " + ok.error().message + ")");
+      }
+      say_as(g_options.json,
+             line + (again ? " (the address it had before, which the payment requests handed "
+                             "out name; --listen to change it)"
+                           : " (kept for its next start: payment requests name it; "
+                             "--listen to change it)"));
+    };
+    auto ok = net::run_shop(options);
+    if (!ok && again && ok.error().code == ErrorCode::unavailable &&
+        ok.error().message.rfind("cannot listen on ", 0) == 0) {
+      return fail_with(
+          {ErrorCode::unavailable,
+           "cannot listen on " + kept +
+               ", where this till listened before (the payment requests handed out name it): "
+               "the port is in use, or the address is not this machine's. Free that port, or "
+               "give --listen HOST:PORT to move (requests handed out before then will not "
+               "reach the till)"});
+    }
+    if (!ok) return fail_with(ok.error());
     return 0;
   }
   std::unique_ptr<OperatorLink> link;
@@ -174,24 +323,57 @@ int run_shop_command() {
     } else {
       uri.shop_home = std::filesystem::absolute(home).string();
     }
-    auto request = shop.create_order(*amount, g_options.item);
+    UnixSeconds lifetime = shop::Shop::kOrderLifetime;
+    if (!g_options.expires.empty()) {
+      auto parsed = parse_lifetime(g_options.expires);
+      if (!parsed) return fail_with(parsed.error());
+      lifetime = *parsed;
+    }
+    auto request = shop.create_order(*amount, g_options.item, lifetime);
     if (!request) return fail_with(request.error());
+    auto signed_request =
+        protocol::Signed<protocol::PaymentRequest>::from_json((*request)["request"]);
+    if (!signed_request) return fail_with(signed_request.error());
+    const auto& made = signed_request->body;
     uri.request = *request;
     const auto text = protocol::to_payment_uri(uri);
-    print({{"payment_request", text}, {"amount", amount->to_string()}, {"item", g_options.item}}, text);
+    // stdout is the request alone (scripts take it whole: `wallet pay "$(ecash shop order ...)"`);
+    // what a person reads besides goes to stderr, before it.
+    g_report.reaching();
+    if (!g_options.json) {
+      std::cerr << "order ID  " << made.order_id.to_string() << "\n"
+                << "expires   " << utc_time(made.expires) << " (in " << lifetime_text(lifetime)
+                << ")\n";
+    }
+    print_as(g_options.json,
+             {{"order_id", made.order_id.to_string()},
+              {"amount", amount->to_string()},
+              {"item", g_options.item},
+              {"expires", utc_time(made.expires)},
+              {"expires_unix", made.expires},
+              {"uri", text}},
+             text);
     return 0;
   }
-  if (chosen == "sales") {
-    auto sales = shop.sales();
-    if (!sales) return fail_with(sales.error());
-    if (g_options.json) {
-      std::cout << sales->dump() << "\n";
-    } else {
-      for (const auto& o : (*sales)["orders"]) {
-        std::cout << o["state"].get<std::string>() << "  " << o["amount"].get<std::string>() << "  "
-                  << o["item"].get<std::string>() << "\n";
-      }
-    }
+  if (chosen == "sales" || chosen == "payouts") {
+    auto listed = chosen == "sales" ? shop.sales() : shop.payouts();
+    if (!listed) return fail_with(listed.error());
+    if (g_options.json)
+      std::cout << listed->dump() << "\n";
+    else if (chosen == "sales")
+      print_sales(*listed);
+    else
+      print_payouts(*listed);
+    return 0;
+  }
+  if (chosen == "relocate") {
+    auto moved =
+        relocate_device(shop, home + "/shop.keys", g_options.operator_location, clock, random);
+    if (!moved) return fail_with(moved.error());
+    print({{"from", moved->from}, {"to", moved->to}, {"ca_fingerprint", moved->ca_fingerprint}},
+          "shop moved from " + moved->from + " to " + moved->to +
+              ": the same operator (CA fingerprint " + moved->ca_fingerprint +
+              "); restart `ecash shop run` so the till uses it");
     return 0;
   }
   if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
