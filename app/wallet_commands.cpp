@@ -16,6 +16,7 @@
 #include "local/local_operator.hpp"
 #include "operator_location.hpp"
 #include "private_files.hpp"
+#include "relocate.hpp"
 #include "net/net.hpp"
 #include "parties/shop/shop.hpp"
 #include "parties/wallet/wallet.hpp"
@@ -214,6 +215,11 @@ void add_wallet_commands(CLI::App& app) {
   g_wallet->add_subcommand("cancel", "Cancel an open request for a transfer (see `pending`)")
       ->add_option("ID", g_options.id, "The ID `pending` shows")
       ->required();
+  g_wallet->add_subcommand("relocate",
+                           "Follow the operator to a new address (refused unless it has the CA "
+                           "this wallet enrolled with)")
+      ->add_option("--operator", g_options.operator_location, "The operator's new address: https://HOST:PORT")
+      ->required();
   // Every sub-command takes --home and --json after it too, and its --help says so.
   for (auto* sub : g_wallet->get_subcommands([](CLI::App*) { return true; })) {
     sub->add_option("--home", g_options.home, "The wallet's folder (default ~/.ecash/wallet)");
@@ -227,6 +233,11 @@ int run_wallet_command() {
   crypto::SecureRandom random;
   const auto home = g_options.home.empty() ? default_home("wallet") : g_options.home;
   const auto chosen_name = g_wallet->get_subcommands().front()->get_name();
+  if (std::filesystem::exists(home + "/operator.json") || std::filesystem::exists(home + "/shop.db")) {
+    return fail_with({ErrorCode::invalid_argument,
+                      home + " is " + (std::filesystem::exists(home + "/shop.db") ? "a shop's" : "an operator's") +
+                          " folder, not a wallet's: give --home the wallet's own folder (default ~/.ecash/wallet)"});
+  }
   if (chosen_name != "init" && !std::filesystem::exists(home + "/wallet.db")) {
     return fail_with({ErrorCode::not_found,
                       "no wallet in " + home + ": run `ecash wallet init --home " + home + " ...`"});
@@ -430,6 +441,14 @@ int run_wallet_command() {
     if (open->empty()) text = "nothing open\n";
     if (g_options.json) std::cout << open->dump() << "\n";
     else std::cout << text;
+    return 0;
+  }
+  if (chosen == "relocate") {
+    auto moved = relocate_device(w, home + "/wallet.keys", g_options.operator_location, clock, random);
+    if (!moved) return fail_with(moved.error());
+    print({{"from", moved->from}, {"to", moved->to}, {"ca_fingerprint", moved->ca_fingerprint}},
+          "wallet moved from " + moved->from + " to " + moved->to +
+              ": the same operator (CA fingerprint " + moved->ca_fingerprint + ")");
     return 0;
   }
   if (chosen == "cancel") {

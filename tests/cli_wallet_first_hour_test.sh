@@ -8,7 +8,8 @@
 #  4. nothing silent: sync says what it finished, pay reconciles offline value by itself and says
 #     so, send says what left, pay and send ask on a terminal (no moves money nothing), --yes skips;
 #  5. history with time, article and shop; info; pending and cancel;
-#  6. the messages the first hour met, and every sub-command's --help.
+#  6. the messages the first hour met, and every sub-command's --help;
+#  2. an operator that moved: `wallet relocate` follows it (the same CA).
 source "$(dirname "$0")/cli_lib.sh"
 alice() { "$ecash" wallet --home "$dir/alice" "$@"; }
 bob() { "$ecash" wallet --home "$dir/bob" "$@"; }
@@ -129,6 +130,11 @@ fi
 grep -q "it cannot be cancelled" "$dir/err" || fail "cancel of a sent transfer: $(cat "$dir/err")"
 
 # 6. Messages.
+if "$ecash" wallet --home "$dir/op" balance 2>"$dir/err"; then fail "a wallet in the operator's folder"; fi
+grep -q "$dir/op is an operator's folder, not a wallet's" "$dir/err" || fail "operator's folder: $(cat "$dir/err")"
+if "$ecash" wallet --home "$dir/op" init --operator "$url" --name X --card 4111111111111111 2>"$dir/err"; then
+  fail "a wallet was made inside the operator's folder"
+fi
 : >"$dir/empty"
 if bob accept "$dir/empty" 2>"$dir/err"; then fail "an empty file was accepted"; fi
 grep -q "the file $dir/empty is empty" "$dir/err" || fail "empty file: $(cat "$dir/err")"
@@ -142,11 +148,23 @@ alice receive 250.00 >"$dir/request4"
 if bob send "$dir/request4" >/dev/null 2>"$dir/err"; then fail "sent past the offline limit"; fi
 grep -q "limit_exceeded: EUR:250.00 is more than a wallet may send offline (EUR:200.00 between two syncs)" "$dir/err" \
   || fail "the limit itself: $(cat "$dir/err")"
-for sub in init deposit balance history sync pay receive send accept confirm info pending cancel; do
+for sub in init deposit balance history sync pay receive send accept confirm info pending cancel relocate; do
   help=$("$ecash" wallet "$sub" --help)
   grep -q -- "--home" <<<"$help" || fail "wallet $sub --help has no --home"
   grep -q -- "--json" <<<"$help" || fail "wallet $sub --help has no --json"
   if grep -q "Fig [0-9]" <<<"$help"; then fail "wallet $sub --help cites a figure"; fi
 done
+# 2. The operator moved to another port: the wallet follows it, once it shows the same CA.
+stop_operator
+start_operator 127.0.0.1:0
+moved=$(cat "$dir/op/center/listening")
+[ "$moved" != "$url" ] || fail "the operator kept its port under --listen 127.0.0.1:0"
+if alice sync >/dev/null 2>"$dir/err"; then fail "synced with an operator that moved"; fi
+alice relocate --operator "$moved" >"$dir/out" 2>"$dir/err" || fail "relocate: $(cat "$dir/err")"
+grep -q "wallet moved from $url to $moved: the same operator (CA fingerprint $fingerprint)" "$dir/out" \
+  || fail "relocate said: $(cat "$dir/out")"
+alice sync | grep -q "^balance EUR:10.50" || fail "sync after relocate"
+alice info | grep -q "operator            $moved" || fail "info after relocate: $(alice info)"
+if alice relocate --operator "https://127.0.0.1:1" 2>"$dir/err"; then fail "relocated to nothing"; fi
 "$ecash" operator report --data "$dir/op" | grep -q "balanced" || fail "the books: $("$ecash" operator report --data "$dir/op")"
 echo "cli wallet first-hour test passed"
