@@ -499,7 +499,11 @@ int run_wallet_command() {
     // What is to be paid, to whom, until when: asked on a terminal (a typo of 35 for 3.50 shows).
     auto asked = protocol::read_signed<protocol::PaymentRequest>(uri->request, "request");
     if (!asked) return fail_with(asked.error());
-    const std::string payee = uri->shop_home.empty() ? "the shop at " + uri->shop : "the shop in " + uri->shop_home;
+    const auto named = uri->request.contains("shop_certificate") && uri->request["shop_certificate"].is_string()
+                           ? pki::Certificate::from_pem(uri->request["shop_certificate"].get<std::string>())
+                           : Result<pki::Certificate>(fail(ErrorCode::malformed, "no shop certificate"));
+    const std::string payee = (named && named->trading_name() ? *named->trading_name() + ", " : std::string()) +
+                              (uri->shop_home.empty() ? "the shop at " + uri->shop : "the shop in " + uri->shop_home);
     if (!confirmed("Pay " + asked->body.amount.to_string() + " to " + payee + " for '" +
                    asked->body.item + "' (the request expires " + utc_time(asked->body.expires) + ")?")) {
       return fail_with({ErrorCode::declined, "not paid: you said no"});

@@ -57,7 +57,7 @@ grep -q "the bank's balance differed from this wallet's by EUR:10.00" "$dir/out"
 [ "$(bank_balance alice)" = "EUR:57.50" ] || fail "the bank holds $(bank_balance alice) for Alice"
 alice history >"$dir/out"
 grep -q "correction \\+EUR:10.00 \\+balance \\+EUR:60.00" "$dir/out" || fail "no correction line: $(cat "$dir/out")"
-grep -q "payment \\+EUR:-2.50 \\+balance \\+EUR:57.50 \\+'tea' at shop" "$dir/out" || fail "no payment line: $(cat "$dir/out")"
+grep -q "payment \\+EUR:-2.50 \\+balance \\+EUR:57.50 \\+'tea' at Corner Cafe (shop [0-9A-Z]\\{26\\})$" "$dir/out" || fail "no payment line: $(cat "$dir/out")"
 shop sales | grep -q "tea" || fail "the shop has no sale of tea"
 
 # 3. Offline: the spendable figure first, the bank's and the uncleared amount after it.
@@ -85,7 +85,7 @@ grep -q "balance EUR:42.50 (0 received and 1 sent transfers cleared at the bank)
 # 4. On a terminal, pay and send ask first; "no" moves nothing. Without a terminal they do not ask.
 big=$(order 35.00 cake)
 echo n | script -qec "$ecash wallet --home $dir/alice pay $big" /dev/null >"$dir/out" 2>&1 && fail "paid after no"
-grep -q "Pay EUR:35.00 to the shop at 127.0.0.1:[0-9]* for 'cake' (the request expires 20..-..-..T..:..:..Z)? \[y/N\]" "$dir/out" \
+grep -q "Pay EUR:35.00 to Corner Cafe, the shop at 127.0.0.1:[0-9]* for 'cake' (the request expires 20..-..-..T..:..:..Z)? \[y/N\]" "$dir/out" \
   || fail "the question: $(cat "$dir/out")"
 grep -q "declined: not paid: you said no" "$dir/out" || fail "no answer: $(cat "$dir/out")"
 alice balance | grep -q "^balance EUR:42.50$" || fail "money moved after no: $(alice balance)"

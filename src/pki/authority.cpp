@@ -143,6 +143,14 @@ Result<X509Ptr> build(const CertificateRequest& request, const X509_NAME* issuer
       return std::unexpected(ok.error());
     }
   }
+  if (request.trading_name) {
+    if (request.role != Role::shop) {
+      return fail(ErrorCode::invalid_argument, "only a shop's certificate carries a trading name");
+    }
+    if (auto ok = add_private_extension(x.get(), kOidTradingName, der_utf8(*request.trading_name)); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
   return x;
 }
 

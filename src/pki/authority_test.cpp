@@ -67,6 +67,22 @@ TEST_F(AuthorityTest, IssuedCertificateCarriesEveryField) {
   EXPECT_EQ(m_ca.certificate().role(), Role::ca);
 }
 
+// A shop's certificate carries the name it trades under (public: wallets show whom they pay); a
+// wallet's never does, and one that did would not be taken.
+TEST_F(AuthorityTest, OnlyAShopCertificateCarriesATradingName) {
+  auto shop = request(Role::shop);
+  shop.trading_name = "Corner Café";
+  const auto cert = m_ca.issue(shop, kNow, kNow + kDay, m_random).value();
+  const auto read = Certificate::from_pem(cert.to_pem()).value();
+  ASSERT_TRUE(read.trading_name().has_value());
+  EXPECT_EQ(*read.trading_name(), "Corner Café");
+  EXPECT_FALSE(issue(m_ca, Role::shop, kNow, kNow + kDay).trading_name().has_value());
+  EXPECT_FALSE(issue(m_ca, Role::wallet, kNow, kNow + kDay).trading_name().has_value());
+  auto wallet = request(Role::wallet);
+  wallet.trading_name = "Alice";
+  EXPECT_EQ(m_ca.issue(wallet, kNow, kNow + kDay, m_random).error().code, ErrorCode::invalid_argument);
+}
+
 TEST_F(AuthorityTest, PemAndDerRoundTrip) {
   const auto cert = issue(m_ca, Role::shop, kNow, kNow + kDay);
   const auto from_pem = Certificate::from_pem(cert.to_pem()).value();

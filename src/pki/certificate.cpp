@@ -42,9 +42,11 @@ const ASN1_OCTET_STRING* extension_data(const X509* x, const char* oid) {
   return X509_EXTENSION_get_data(X509_get_ext(x, index));
 }
 
-Result<std::string> utf8_extension(const X509* x, const char* oid, const char* what) {
+// nullopt when absent; bad_certificate when present but not one UTF8String.
+Result<std::optional<std::string>> optional_utf8_extension(const X509* x, const char* oid,
+                                                           const char* what) {
   const ASN1_OCTET_STRING* data = extension_data(x, oid);
-  if (data == nullptr) return fail(ErrorCode::bad_certificate, std::string("no ") + what);
+  if (data == nullptr) return std::nullopt;
   const unsigned char* p = ASN1_STRING_get0_data(data);
   Utf8Ptr value(d2i_ASN1_UTF8STRING(nullptr, &p, ASN1_STRING_length(data)));
   if (!value || p != ASN1_STRING_get0_data(data) + ASN1_STRING_length(data)) {
@@ -52,6 +54,13 @@ Result<std::string> utf8_extension(const X509* x, const char* oid, const char* w
   }
   return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value.get())),
                      static_cast<std::size_t>(ASN1_STRING_length(value.get())));
+}
+
+Result<std::string> utf8_extension(const X509* x, const char* oid, const char* what) {
+  auto text = optional_utf8_extension(x, oid, what);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return fail(ErrorCode::bad_certificate, std::string("no ") + what);
+  return **text;
 }
 
 // nullopt when absent; bad_certificate when present but not a 32-byte OCTET STRING.
@@ -139,6 +148,13 @@ Status Certificate::read_fields() {
   auto commitment = key_extension(x, kOidAccountCommitment, "account commitment extension");
   if (!commitment) return std::unexpected(commitment.error());
   m_commitment = *commitment;
+
+  auto trading_name = optional_utf8_extension(x, kOidTradingName, "trading name extension");
+  if (!trading_name) return std::unexpected(trading_name.error());
+  if (*trading_name && m_role != Role::shop) {
+    return fail(ErrorCode::bad_certificate, "a trading name on a certificate that is not a shop's");
+  }
+  m_trading_name = *trading_name;
 
   auto not_before = to_unix(X509_get0_notBefore(x));
   auto not_after = to_unix(X509_get0_notAfter(x));

@@ -34,6 +34,8 @@ Result<Role> role_from_string(std::string_view name);
 inline constexpr const char* kOidRole = "2.25.6242409774349311751201073269065002750.1";
 inline constexpr const char* kOidSealingKey = "2.25.6242409774349311751201073269065002750.2";
 inline constexpr const char* kOidAccountCommitment = "2.25.6242409774349311751201073269065002750.3";
+// A shop's trading name (UTF-8): public, so a wallet can show whom it pays. Never on a wallet's.
+inline constexpr const char* kOidTradingName = "2.25.6242409774349311751201073269065002750.4";
 
 // What a party asks the CA to certify.
 struct CertificateRequest {
@@ -42,6 +44,7 @@ struct CertificateRequest {
   crypto::VerifyKey verify_key;
   crypto::SealingPublicKey sealing_key;
   std::optional<crypto::Digest> account_commitment;
+  std::optional<std::string> trading_name;  // shops only
   // Subject alternative names for TLS servers: "DNS:localhost", "IP:127.0.0.1".
   std::vector<std::string> alt_names;
 };
@@ -63,6 +66,8 @@ class Certificate {
   const crypto::VerifyKey& verify_key() const { return m_verify_key; }
   const crypto::SealingPublicKey& sealing_key() const { return m_sealing_key; }
   const std::optional<crypto::Digest>& account_commitment() const { return m_commitment; }
+  // The name a shop trades under, as the CA certified it (certificates before it had none).
+  const std::optional<std::string>& trading_name() const { return m_trading_name; }
   UnixSeconds not_before() const { return m_not_before; }
   UnixSeconds not_after() const { return m_not_after; }
   // SHA-256 of the DER form, hex: what a person compares to pin a CA.
@@ -92,6 +97,7 @@ class Certificate {
   crypto::VerifyKey m_verify_key;
   crypto::SealingPublicKey m_sealing_key;
   std::optional<crypto::Digest> m_commitment;
+  std::optional<std::string> m_trading_name;
   UnixSeconds m_not_before = 0;
   UnixSeconds m_not_after = 0;
 

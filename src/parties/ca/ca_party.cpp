@@ -188,12 +188,15 @@ Result<Json> CaParty::enrol(const Json& body) {
   }
   return parties::answer_once(*m_db, "enrol", r.request_id, body, now,
                               [&](store::Transaction& tx) -> Result<Json> {
-    // The subject is a pseudonym: nothing in the certificate names the person.
-    const pki::CertificateRequest cert_request{.subject = Id128::random(m_random).to_string(),
-                                               .role = *role,
-                                               .verify_key = r.verify_key,
-                                               .sealing_key = r.sealing_key,
-                                               .account_commitment = r.account_commitment};
+    // The subject is a pseudonym: nothing in a wallet's certificate names the person. A shop's
+    // name is public: its certificate carries it, so that wallets show whom they pay.
+    const pki::CertificateRequest cert_request{
+        .subject = Id128::random(m_random).to_string(),
+        .role = *role,
+        .verify_key = r.verify_key,
+        .sealing_key = r.sealing_key,
+        .account_commitment = r.account_commitment,
+        .trading_name = *role == pki::Role::shop ? std::optional<std::string>(r.name) : std::nullopt};
     auto cert = m_authority.issue(cert_request, now - 60, now + kDeviceLifetime, m_random);
     if (!cert) return std::unexpected(cert.error());
     if (auto ok = record(tx, *cert); !ok) return std::unexpected(ok.error());

@@ -57,6 +57,12 @@ Status record_history(store::Transaction& tx, UnixSeconds at, const std::string&
   return {};
 }
 
+// Whom a payment went to: the shop's certified trading name, and its pseudonym.
+std::string payee_of(const pki::Certificate& shop) {
+  return shop.trading_name() ? *shop.trading_name() + " (shop " + shop.subject() + ")"
+                             : "shop " + shop.subject();
+}
+
 // What a change the bank made by itself is called in history.
 std::string change_text(const protocol::BalanceNotice::Change& c) {
   if (c.kind == "returned") return "a transfer you sent was never claimed and came back (" + c.reference + ")";
@@ -504,7 +510,7 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
     auto spend = spendable_in(tx, *new_balance);
     if (!spend) return std::unexpected(spend.error());
     if (auto ok = record_history(tx, m_clock.now(), "payment", o.request_id, o.amount.negate(),
-                                 *spend, article + "at shop " + shop.subject());
+                                 *spend, article + "at " + payee_of(shop));
         !ok) {
       return ok;
     }
