@@ -274,7 +274,11 @@ int run_wallet_command() {
       auto saved = w.setting("operator_location");
       if (!saved) return fail_with(saved.error());
       if (!*saved || **saved != g_options.operator_location) {
-        return fail_with({ErrorCode::conflict, "a wallet is enrolled in " + home + " already"});
+        return fail_with({ErrorCode::conflict,
+                          "a wallet is enrolled in " + home + " already, with the operator at " +
+                              (*saved ? **saved : std::string("?")) +
+                              ": if that operator moved, follow it with `ecash wallet relocate "
+                              "--operator URL`; for another operator, use another --home"});
       }
       if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
       if (auto ok = w.connect(link->center()); !ok) return fail_with(ok.error());

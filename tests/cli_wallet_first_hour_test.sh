@@ -160,6 +160,9 @@ start_operator 127.0.0.1:0
 moved=$(cat "$dir/op/center/listening")
 [ "$moved" != "$url" ] || fail "the operator kept its port under --listen 127.0.0.1:0"
 if alice sync >/dev/null 2>"$dir/err"; then fail "synced with an operator that moved"; fi
+if alice init --operator "$moved" --name Alice --card 4111111111111111 2>"$dir/err"; then fail "enrolled twice"; fi
+grep -q "a wallet is enrolled in $dir/alice already, with the operator at $url: if that operator moved, follow it with \`ecash wallet relocate --operator URL\`" "$dir/err" \
+  || fail "init again: $(cat "$dir/err")"
 alice relocate --operator "$moved" >"$dir/out" 2>"$dir/err" || fail "relocate: $(cat "$dir/err")"
 grep -q "wallet moved from $url to $moved: the same operator (CA fingerprint $fingerprint)" "$dir/out" \
   || fail "relocate said: $(cat "$dir/out")"
