@@ -6,18 +6,17 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli_output.hpp"
 #include "crypto/random.hpp"
+#include "kept_address.hpp"
 #include "local/local_operator.hpp"
 #include "base/account_number.hpp"
 #include "net/nodes.hpp"
 #include "operator_location.hpp"
-#include "processes.hpp"
 
 namespace ecash::app {
 namespace {
@@ -322,67 +321,20 @@ net::NodeOptions node_options() {
   return options;
 }
 
-// The first line of a small file (empty when it cannot be read).
-std::string first_line(const std::string& path) {
-  const auto text = read_file(path);
-  return text.substr(0, text.find('\n'));
-}
-
-// Keeps the address a server bound (the URL it wrote to FOLDER/listening) in FOLDER/listen_address.
-Status keep_address(const std::string& folder) {
-  auto address = net::parse_url(first_line(folder + "/listening"));
-  if (!address) return std::unexpected(address.error());
-  const std::string file = folder + "/listen_address";
-  std::ofstream(file + ".new", std::ios::trunc) << address->host << ":" << address->port << "\n";
-  std::error_code ec;
-  fs::rename(file + ".new", file, ec);
-  if (ec) return fail(ErrorCode::io_error, "cannot write " + file + ": " + ec.message());
-  return {};
-}
-
-// Runs a server that others find by its address (the operator's front door, the sandboxes) on
-// the address it had before, kept in FOLDER/listen_address, unless --listen names another; the
-// address it binds is kept for its next start. A kept address now taken is an error naming it,
-// never another port in silence: those who reach the server know only that one. who names the
-// server and who reaches it ("this operator listened before (its wallets and shops reach it
-// there)").
-Status serve_at_kept_address(const std::string& folder, const char* first_default,
+// Runs one of the operator's servers that others find by its address (the front door, the
+// sandboxes) where it listened before (kept_address.hpp). who names the server and who reaches it
+// ("this operator listened before (its wallets and shops reach it there)").
+Status serve_operator_server(const std::string& folder, const char* first_default,
                              const std::string& who,
                              const std::function<Status(const net::NodeOptions&)>& run) {
-  auto options = node_options();
-  const std::string kept = first_line(folder + "/listen_address");
-  const bool again = g_options.listen.empty() && !kept.empty();
-  if (again) options.listen = kept;
-  const auto say = options.say;
-  bool announced = false;
-  options.say = [&](const std::string& line) {
-    if (announced || line.find(" listening on ") == std::string::npos) return say(line);
-    announced = true;
-    if (auto kept_now = keep_address(folder); !kept_now) {
-      return say(line + " (warning: not kept for its next start: " + kept_now.error().message +
-                 ")");
-    }
-    say(line + (again ? " (the address it had before; --listen to change it)"
-                      : " (kept for its next start; --listen to change it)"));
-  };
-  auto ok = run(options);
-  if (ok || ok.error().code != ErrorCode::unavailable ||
-      ok.error().message.rfind("cannot listen on ", 0) != 0) {
-    return ok;
-  }
-  if (again) {
-    return fail(
-        ErrorCode::unavailable,
-        "cannot listen on " + kept + ", where " + who +
-            ": the port is in use, or the address is not this machine's. Free that port, or give "
-            "--listen HOST:PORT to move (and give them the new address)");
-  }
-  if (g_options.listen.empty()) {
-    return fail(ErrorCode::unavailable,
-                "cannot listen on " + std::string(first_default) +
-                    " (in use, or not an address of this machine): give --listen HOST:PORT");
-  }
-  return ok;
+  return serve_at_kept_address(
+      folder,
+      {.who = who,
+       .again = " (the address it had before; --listen to change it)",
+       .kept = " (kept for its next start; --listen to change it)",
+       .after_moving = "(and give them the new address)",
+       .first_default = first_default},
+      node_options(), run);
 }
 
 // What a folder given as --data is when it holds no operator: a wallet's or a shop's, or a part
@@ -417,7 +369,7 @@ Status check_operator_folder(const std::string& data, bool creating) {
 int run_sandbox_command() {
   SystemClock clock;
   if (*g_sandbox_run) {
-    if (auto ok = serve_at_kept_address(
+    if (auto ok = serve_operator_server(
             g_options.data + "/sandbox", "127.0.0.1:0",
             "the sandboxes listened before (the operator's clearing house reaches them there)",
             net::run_sandbox);
@@ -484,7 +436,7 @@ int run_operator_command() {
     // roles are found by the center through their `listening` files, on any port.
     const bool front_door = g_options.role == "all" || g_options.role == "center";
     auto ok = front_door
-                  ? serve_at_kept_address(
+                  ? serve_operator_server(
                         g_options.data + "/center", "127.0.0.1:8443",
                         "this operator listened before (its wallets and shops reach it there)",
                         net::run_operator)

@@ -2,13 +2,13 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli_output.hpp"
 #include "commands.hpp"
 #include "crypto/random.hpp"
+#include "kept_address.hpp"
 #include "net/nodes.hpp"
 #include "operator_location.hpp"
 #include "parties/shop/shop.hpp"
@@ -46,32 +46,6 @@ int fail_with(const Error& error) { return fail_as("shop", error); }
 
 Reporter g_report("shop");
 void print(const Json& j, const std::string& text) { g_report.print(g_options.json, j, text); }
-
-// Where the till listened last, kept in HOME/listen_address (as the operator's front door keeps
-// its own): `shop run` listens there again unless --listen says otherwise, so the payment
-// requests handed out, which name it, stay payable. Empty before the first run.
-std::string kept_till_address(const std::string& home) {
-  std::ifstream file(home + "/listen_address");
-  std::string line;
-  std::getline(file, line);
-  return line;
-}
-
-// Keeps the address the till bound (the URL it wrote to HOME/listening) for its next start.
-Status keep_till_address(const std::string& home) {
-  auto url = net::listening_url(home, std::chrono::seconds(0));
-  if (!url) return std::unexpected(url.error());
-  auto address = net::parse_url(*url);
-  if (!address) return std::unexpected(address.error());
-  const std::string file = home + "/listen_address";
-  std::ofstream out(file + ".new", std::ios::trunc);
-  out << address->host << ":" << address->port << "\n";
-  out.close();
-  std::error_code ec;
-  if (out) std::filesystem::rename(file + ".new", file, ec);
-  if (!out || ec) return fail(ErrorCode::io_error, "cannot write " + file);
-  return {};
-}
 
 // --expires: seconds, or a number with s, m, h or d.
 Result<UnixSeconds> parse_lifetime(const std::string& text) {
@@ -214,40 +188,23 @@ int run_shop_command() {
   };
   if (chosen == "run") {
     opened->reset();  // the server opens the shop itself
-    const auto kept = kept_till_address(home);
-    const bool again = g_options.listen.empty() && !kept.empty();
     net::NodeOptions options;
     options.data = home;
-    options.listen = again ? kept : g_options.listen;
+    options.listen = g_options.listen;
     options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
     options.io_threads = g_options.io_threads;
     options.workers = g_options.workers;
-    bool announced = false;
-    options.say = [&](const std::string& line) {
-      if (announced || line.find(" listening on ") == std::string::npos)
-        return say_as(g_options.json, line);
-      announced = true;
-      if (auto ok = keep_till_address(home); !ok) {
-        return say_as(g_options.json,
-                      line + " (warning: not kept for its next start: " + ok.error().message + ")");
-      }
-      say_as(g_options.json,
-             line + (again ? " (the address it had before, which the payment requests handed "
-                             "out name; --listen to change it)"
-                           : " (kept for its next start: payment requests name it; "
-                             "--listen to change it)"));
-    };
-    auto ok = net::run_shop(options);
-    if (!ok && again && ok.error().code == ErrorCode::unavailable &&
-        ok.error().message.rfind("cannot listen on ", 0) == 0) {
-      return fail_with(
-          {ErrorCode::unavailable,
-           "cannot listen on " + kept +
-               ", where this till listened before (the payment requests handed out name it): "
-               "the port is in use, or the address is not this machine's. Free that port, or "
-               "give --listen HOST:PORT to move (requests handed out before then will not "
-               "reach the till)"});
-    }
+    options.say = [](const std::string& line) { say_as(g_options.json, line); };
+    // The till listens where it listened last, so the payment requests handed out, which name
+    // it, stay payable.
+    auto ok = serve_at_kept_address(
+        home,
+        {.who = "this till listened before (the payment requests handed out name it)",
+         .again = " (the address it had before, which the payment requests handed out name; "
+                  "--listen to change it)",
+         .kept = " (kept for its next start: payment requests name it; --listen to change it)",
+         .after_moving = "(requests handed out before then will not reach the till)"},
+        options, net::run_shop);
     if (!ok) return fail_with(ok.error());
     return 0;
   }
