@@ -223,7 +223,11 @@ int run_shop_command() {
       auto saved = shop.setting("operator_location");
       if (!saved) return fail_with(saved.error());
       if (!*saved || **saved != g_options.operator_location) {
-        return fail_with({ErrorCode::conflict, "a shop is registered in " + home + " already"});
+        return fail_with({ErrorCode::conflict,
+                          "a shop is registered in " + home + " already, with the operator at " +
+                              (*saved ? **saved : std::string("?")) +
+                              ": if that operator moved, follow it with `ecash shop relocate "
+                              "--operator URL`; for another operator, use another --home"});
       }
       print({{"home", home}, {"shop_id", shop.shop_id()->to_string()}, {"earlier", true}},
             "shop registered in " + home + " with shop ID " + shop.shop_id()->to_string() +

@@ -195,6 +195,11 @@ for _ in 1 2 3; do
 done
 [ "$url" != "$old" ] || fail "the operator came back on its old port"
 if shop payout >/dev/null 2>"$dir/err"; then fail "reached the operator at its old address"; fi
+if shop init --operator "$url" --name "Corner Cafe" --account DE89370400440532013000 2>"$dir/err"; then
+  fail "registered twice"
+fi
+grep -q "a shop is registered in .* already, with the operator at $old: if that operator moved, follow it with \`ecash shop relocate --operator URL\`" "$dir/err" \
+  || fail "init again: $(cat "$dir/err")"
 shop relocate --operator "$url" >"$dir/out" 2>"$dir/err" || fail "relocate: $(cat "$dir/err")"
 grep -q "^shop moved from $old to $url: the same operator (CA fingerprint [0-9a-f]*)" "$dir/out" \
   || fail "relocate: $(cat "$dir/out")"
