@@ -88,9 +88,13 @@ Result<std::string> read_text(const std::string& input) {
   return text;
 }
 
-// Asked on a terminal before money moves; never without a terminal, never with --yes.
+// Asked on a terminal before money moves; never without a terminal, never with --yes, and not
+// when the message itself came on stdin (no answer could follow it there).
 bool confirmed(const std::string& question) {
-  if (g_options.yes || isatty(STDIN_FILENO) == 0 || isatty(STDERR_FILENO) == 0) return true;
+  if (g_options.yes || g_options.input == "-" || isatty(STDIN_FILENO) == 0 ||
+      isatty(STDERR_FILENO) == 0) {
+    return true;
+  }
   std::cerr << question << " [y/N] " << std::flush;
   std::string answer;
   std::getline(std::cin, answer);

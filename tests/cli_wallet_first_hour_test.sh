@@ -169,5 +169,37 @@ grep -q "wallet moved from $url to $moved: the same operator (CA fingerprint $fi
 alice sync | grep -q "^balance EUR:10.50" || fail "sync after relocate"
 alice info | grep -q "operator            $moved" || fail "info after relocate: $(alice info)"
 if alice relocate --operator "https://127.0.0.1:1" 2>"$dir/err"; then fail "relocated to nothing"; fi
+# 1. A payment whose answer was lost (the shop's side died after the bank took it), then a deposit
+#    and a sync before paying the request again: the bank's figures show the payment, history
+#    says so once, no correction, and no fraud case for an honest wallet (embedded operator).
+e() { "$ecash" wallet --home "$dir/carol" "$@"; }
+"$ecash" operator init --data "$dir/emb" >/dev/null
+e init --operator "$dir/emb" --name Carol --card 4111111111111111 >/dev/null
+e deposit 50.00 >/dev/null
+"$ecash" shop --home "$dir/emb-shop" init --operator "$dir/emb" --name Kiosk --account DE89370400440532013000 >/dev/null
+cake=$("$ecash" shop --home "$dir/emb-shop" order 4.00 --item cake 2>/dev/null)
+if ECASH_FAILPOINT=call/shop/pay/after e pay --yes "$cake" >/dev/null 2>&1; then fail "the shop did not die"; fi
+e deposit 10.00 >"$dir/out" || fail "deposit after a lost answer"
+grep -q "deposited EUR:10.00; balance EUR:56.00" "$dir/out" || fail "after a lost answer: $(cat "$dir/out")"
+tea=$("$ecash" shop --home "$dir/emb-shop" order 3.00 --item tea 2>/dev/null)
+if ECASH_FAILPOINT=call/shop/pay/after e pay --yes "$tea" >/dev/null 2>&1; then fail "the shop did not die"; fi
+e sync >"$dir/out" || fail "sync after a lost answer"
+grep -q "balance EUR:53.00" "$dir/out" || fail "sync after a lost answer: $(cat "$dir/out")"
+e pay --yes "$cake" | grep -q "paid EUR:4.00 for 'cake'; balance EUR:53.00" || fail "cake again"
+e pay --yes "$tea" | grep -q "paid EUR:3.00 for 'tea'; balance EUR:53.00" || fail "tea again"
+e history >"$dir/out"
+[ "$(grep -c "payment .*'cake' at Kiosk (shop .*) (its answer had not arrived; the bank's balance shows it paid)" "$dir/out")" -eq 1 ] \
+  || fail "cake's line: $(cat "$dir/out")"
+[ "$(grep -c "payment .*'tea' at Kiosk" "$dir/out")" -eq 1 ] || fail "tea's line: $(cat "$dir/out")"
+if grep -q correction "$dir/out"; then fail "a correction for a lost answer: $(cat "$dir/out")"; fi
+[ "$(e --json balance)" = '{"at_bank":"EUR:53.00","balance":"EUR:53.00","uncleared":"EUR:0.00"}' ] || fail "carol: $(e --json balance)"
+"$ecash" operator cases --data "$dir/emb" | grep -q "no cases" || fail "an honest wallet got a case: $("$ecash" operator cases --data "$dir/emb")"
+"$ecash" operator report --data "$dir/emb" | grep -q "balanced" || fail "carol's books"
+# ... while a figure the bank never told it still opens one (a wallet's store edited by hand).
+sqlite3 "$dir/carol/wallet.db" "UPDATE settings SET value = 'EUR:99.00' WHERE key = 'balance'"
+e sync >/dev/null || fail "sync of the edited wallet"
+"$ecash" operator cases --data "$dir/emb" | grep -q "device_disagrees" || fail "no case for an edited balance"
+"$ecash" operator cases --data "$dir/emb" | grep -q '"device_says":"EUR:99.00"' || fail "the case's evidence"
+
 "$ecash" operator report --data "$dir/op" | grep -q "balanced" || fail "the books: $("$ecash" operator report --data "$dir/op")"
 echo "cli wallet first-hour test passed"

@@ -102,10 +102,21 @@ constexpr std::string_view kStripesSql =
 constexpr std::string_view kVoidedSql =
     "CREATE TABLE voided_credits (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL);";
 
+// Every balance told to a user's device since its last sync (minor units, comma-separated, the
+// last kToldKept): an answer lost on the way leaves the device with an earlier one, which is no
+// sign of fraud.
+constexpr std::string_view kToldSinceSyncSql =
+    "ALTER TABLE users ADD COLUMN told_since_sync TEXT NOT NULL DEFAULT '';";
+constexpr std::size_t kToldKept = 64;
+
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 5> list = {
-      {{1, schema}, {2, kTransfersSql}, {3, kPaidOrdersSql}, {4, kStripesSql}, {5, kVoidedSql}}};
+  static const std::array<store::Migration, 6> list = {{{1, schema},
+                                                        {2, kTransfersSql},
+                                                        {3, kPaidOrdersSql},
+                                                        {4, kStripesSql},
+                                                        {5, kVoidedSql},
+                                                        {6, kToldSinceSyncSql}}};
   return list;
 }
 
@@ -240,11 +251,37 @@ Status return_to_sales(store::Transaction& tx, const Id128& payout, const std::s
   return {};
 }
 
-// Records the balance a receipt tells the user's device (sealed to it).
-Status remember_told(store::Transaction& tx, const Id128& user, const Amount& balance) {
-  auto n = tx.exec("UPDATE users SET told = ? WHERE user_id = ?", {balance.minor(), user.to_string()});
+// Records the balance a receipt tells the user's device (sealed to it), and keeps it among those
+// told since the device's last sync (a sync starts that list afresh).
+Status remember_told(store::Transaction& tx, const Id128& user, const Amount& balance,
+                     bool sync = false) {
+  std::string kept = std::to_string(balance.minor());
+  if (!sync) {
+    auto row = tx.query_one("SELECT told_since_sync FROM users WHERE user_id = ?", {user.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (*row && !store::text_at(**row, 0)->empty()) {
+      std::string earlier = *store::text_at(**row, 0);
+      if (static_cast<std::size_t>(std::count(earlier.begin(), earlier.end(), ',')) + 1 >= kToldKept) {
+        earlier.erase(0, earlier.find(',') + 1);
+      }
+      kept = earlier + "," + kept;
+    }
+  }
+  auto n = tx.exec("UPDATE users SET told = ?, told_since_sync = ? WHERE user_id = ?",
+                   {balance.minor(), kept, user.to_string()});
   if (!n) return std::unexpected(n.error());
   return {};
+}
+
+// Whether minor is among the balances told to the user's device since its last sync (or the
+// latest one told, for a user from before that list was kept).
+Result<bool> told_since_sync(store::Transaction& tx, const Id128& user, std::int64_t minor) {
+  auto row = tx.query_one("SELECT told, told_since_sync FROM users WHERE user_id = ?", {user.to_string()});
+  if (!row) return std::unexpected(row.error());
+  if (!*row || store::is_null_at(**row, 0)) return true;  // never told anything: nothing to check
+  if (*store::int_at(**row, 0) == minor) return true;
+  const std::string list = "," + *store::text_at(**row, 1) + ",";
+  return list.find("," + std::to_string(minor) + ",") != std::string::npos;
 }
 
 // The verify key a user or shop ID was registered with; nullopt for an unknown ID.
@@ -933,14 +970,18 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
       return {};
     };
 
-    // (c) The device's view of its balance against what the bank last told it (the ledger may
-    // have moved since, by transfers claimed from it, without the device knowing).
+    // (c) The device's view of its balance against what the bank told it (the ledger may have
+    // moved since, by transfers claimed from it, without the device knowing). Any figure told
+    // since its last sync will do: an answer lost on the way (a payment whose answer never
+    // arrived) leaves an honest device with the one before.
     auto told = tx.query_one("SELECT told FROM users WHERE user_id = ?", {user.to_string()});
     if (!told) return std::unexpected(told.error());
+    auto known = told_since_sync(tx, user, reported_balance.minor());
+    if (!known) return std::unexpected(known.error());
     if (*told && !store::is_null_at(**told, 0)) {
       const auto told_amount = Amount::from_minor(m_currency, *store::int_at(**told, 0));
       if (!told_amount) return std::unexpected(told_amount.error());
-      if (reported_balance != *told_amount) {
+      if (!*known) {
         if (auto ok = flag(user, "device_disagrees", {{"device_says", reported_balance.to_string()},
                                                       {"bank_told_it", told_amount->to_string()}});
             !ok) {
@@ -1108,7 +1149,7 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
 
     auto after = balance(tx, m_currency, user_account(user));
     if (!after) return std::unexpected(after.error());
-    if (auto ok = remember_told(tx, user, *after); !ok) return std::unexpected(ok.error());
+    if (auto ok = remember_told(tx, user, *after, true); !ok) return std::unexpected(ok.error());
     auto notice = protocol::BalanceNotice::of(*after);
     notice.accepted = std::move(accepted);
     notice.refused = std::move(refused);

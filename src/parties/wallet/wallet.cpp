@@ -15,7 +15,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 5> kMigrations = {{
+constexpr std::array<store::Migration, 6> kMigrations = {{
     {1, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE pending (request_id TEXT PRIMARY KEY, route TEXT NOT NULL, body TEXT NOT NULL, "
         "balance_before TEXT NOT NULL, shop_certificate TEXT NOT NULL, created INTEGER NOT NULL);"
@@ -40,6 +40,9 @@ constexpr std::array<store::Migration, 5> kMigrations = {{
         "PRIMARY KEY (shop, order_id));"},
     // What a payment was for, for its line in history (the article travels sealed to the shop).
     {5, "ALTER TABLE pending ADD COLUMN item TEXT NOT NULL DEFAULT '';"},
+    // An unanswered payment the bank's figure showed carried out: its line is written, and its
+    // answer, when it comes, moves nothing again.
+    {6, "ALTER TABLE pending ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;"},
 }};
 
 // How long a transfer may wait to be claimed before it returns to its sender.
@@ -175,6 +178,17 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
   if (*expected == notice.balance) return std::optional<Amount>{};
   auto difference = notice.balance.sub(*expected);
   if (!difference) return std::unexpected(difference.error());
+  if (difference->is_negative()) {
+    // Lower than expected by payments this wallet sent and never heard back about: made.
+    auto shown = record_unanswered_payments(tx, difference->negate(), request_id, *running);
+    if (!shown) return std::unexpected(shown.error());
+    if (shown->is_zero() == false) {
+      auto rest = difference->add(*shown);
+      if (!rest) return std::unexpected(rest.error());
+      *difference = *rest;
+      if (difference->is_zero()) return std::optional<Amount>{};
+    }
+  }
   if (auto ok = line("correction", *difference,
                      "the bank's balance differed from this wallet's by " + difference->to_string() +
                          " (a change this wallet had not heard of): the bank's figure is kept");
@@ -182,6 +196,66 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
     return std::unexpected(ok.error());
   }
   return std::optional<Amount>{*difference};
+}
+
+Result<Amount> Wallet::record_unanswered_payments(store::Transaction& tx, const Amount& missing,
+                                                  const Id128& except, Amount& running) {
+  struct Open {
+    std::string request_id;
+    Amount amount;
+    std::string item;
+    std::string shop_pem;
+  };
+  std::vector<Open> open;
+  auto rows = tx.query(
+      "SELECT request_id, body, item, shop_certificate FROM pending WHERE route = 'pay' AND "
+      "recorded = 0 AND request_id <> ? ORDER BY created",
+      {except.to_string()});
+  if (!rows) return std::unexpected(rows.error());
+  Amount all = Amount::zero(missing.currency());
+  for (const auto& r : *rows) {
+    auto order = protocol::read_signed<protocol::PaymentOrder>(Json::parse(*store::text_at(r, 1), nullptr, false), "order");
+    if (!order) continue;
+    open.push_back({*store::text_at(r, 0), order->body.amount, *store::text_at(r, 2), *store::text_at(r, 3)});
+    auto sum = all.add(order->body.amount);
+    if (!sum) return std::unexpected(sum.error());
+    all = *sum;
+  }
+  // Every one of them, or one alone, makes up the difference; anything else is left unexplained.
+  std::vector<const Open*> made;
+  if (!open.empty() && all == missing) {
+    for (const auto& o : open) made.push_back(&o);
+  } else {
+    for (const auto& o : open) {
+      if (o.amount == missing) {
+        made.push_back(&o);
+        break;
+      }
+    }
+  }
+  Amount shown = Amount::zero(missing.currency());
+  for (const auto* o : made) {
+    auto next = running.sub(o->amount);
+    if (!next) return std::unexpected(next.error());
+    running = *next;
+    auto spend = spendable_in(tx, running);
+    if (!spend) return std::unexpected(spend.error());
+    auto shop = pki::Certificate::from_pem(o->shop_pem);
+    const std::string to = shop ? payee_of(*shop) : std::string("a shop");
+    if (auto ok = record_history(tx, m_clock.now(), "payment", Id128::parse(o->request_id).value(),
+                                 o->amount.negate(), *spend,
+                                 (o->item.empty() ? "" : "'" + o->item + "' ") + "at " + to +
+                                     " (its answer had not arrived; the bank's balance shows it paid)");
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto n = tx.exec("UPDATE pending SET recorded = 1 WHERE request_id = ?", {o->request_id});
+    if (!n) return std::unexpected(n.error());
+    auto sum = shown.add(o->amount);
+    if (!sum) return std::unexpected(sum.error());
+    shown = *sum;
+  }
+  return shown;
 }
 
 Status Wallet::save_pending(const Id128& request_id, const std::string& route, const Json& body,
@@ -449,7 +523,13 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   auto answer = shop.call("pay", body);
   if (!answer) {
     if (!outcome_unknown(answer.error())) (void)drop_pending(order.request_id);
-    return std::unexpected(answer.error());
+    Error error = answer.error();
+    // The top-up was made whatever became of the payment: said, never hidden behind the error.
+    if (topped_up) {
+      error.message += " (the top-up of " + topped_up->to_string() + " from your card was made: " +
+                       "this wallet now holds " + current->to_string() + ")";
+    }
+    return std::unexpected(error);
   }
   auto payment = finish_payment(body, *answer, *current, *shop_cert);
   if (payment) {
@@ -493,26 +573,42 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
   auto notice = protocol::BalanceNotice::open(m_keys.sealing, receipt->body.sealed_balance);
   if (!notice) return std::unexpected(notice.error());
   const Result<Amount> new_balance = notice->balance;
-  (void)balance_before;  // the figure checked is this wallet's latest (S166)
   // S166, with what the bank changed meanwhile (an expired transfer of ours returned). The bank
   // signed that it paid: a balance that does not add up is written down as a correction, never
   // taken as "not paid" (the money moved).
   std::optional<Amount> corrected;
+  Amount final_balance = *new_balance;
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
-    auto item = tx.query_one("SELECT item FROM pending WHERE request_id = ?", {o.request_id.to_string()});
-    if (!item) return std::unexpected(item.error());
+    auto row = tx.query_one("SELECT item, recorded FROM pending WHERE request_id = ?",
+                            {o.request_id.to_string()});
+    if (!row) return std::unexpected(row.error());
     const std::string article =
-        *item && !store::text_at(**item, 0)->empty() ? "'" + *store::text_at(**item, 0) + "' " : "";
-    auto changes = record_bank_changes(tx, *notice, o.amount.negate(), o.request_id);
-    if (!changes) return std::unexpected(changes.error());
-    corrected = *changes;
-    if (auto ok = parties::set_setting(tx, "balance", new_balance->to_string()); !ok) return ok;
-    auto spend = spendable_in(tx, *new_balance);
+        *row && !store::text_at(**row, 0)->empty() ? "'" + *store::text_at(**row, 0) + "' " : "";
+    auto now_balance = setting_amount(tx, "balance");
+    if (!now_balance) return std::unexpected(now_balance.error());
+    if (*row && *store::int_at(**row, 1) == 1) {
+      // Written down when a later figure of the bank showed it paid: nothing moves again.
+      final_balance = *now_balance;
+    } else if (*now_balance != balance_before) {
+      // An old answer (this wallet has heard newer figures of the bank since it paid, none of
+      // which showed this payment): the payment comes off this wallet's figure, not the old one.
+      auto after = now_balance->sub(o.amount);
+      if (!after) return std::unexpected(after.error());
+      final_balance = *after;
+    } else {
+      auto changes = record_bank_changes(tx, *notice, o.amount.negate(), o.request_id);
+      if (!changes) return std::unexpected(changes.error());
+      corrected = *changes;
+    }
+    if (auto ok = parties::set_setting(tx, "balance", final_balance.to_string()); !ok) return ok;
+    auto spend = spendable_in(tx, final_balance);
     if (!spend) return std::unexpected(spend.error());
-    if (auto ok = record_history(tx, m_clock.now(), "payment", o.request_id, o.amount.negate(),
-                                 *spend, article + "at " + payee_of(shop));
-        !ok) {
-      return ok;
+    if (!(*row && *store::int_at(**row, 1) == 1)) {
+      if (auto ok = record_history(tx, m_clock.now(), "payment", o.request_id, o.amount.negate(),
+                                   *spend, article + "at " + payee_of(shop));
+          !ok) {
+        return ok;
+      }
     }
     auto n = tx.exec("DELETE FROM pending WHERE request_id = ?", {o.request_id.to_string()});
     if (!n) return std::unexpected(n.error());
@@ -524,7 +620,7 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
     return {};
   });
   if (!saved) return std::unexpected(saved.error());
-  Payment out{o.amount, *new_balance, "", std::nullopt};
+  Payment out{o.amount, final_balance, "", std::nullopt};
   out.corrected = corrected;
   return out;
 }
@@ -978,6 +1074,18 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
     if (!new_spendable) return std::unexpected(new_spendable.error());
     auto change = new_spendable->sub(*old_spendable);
     if (!change) return std::unexpected(change.error());
+    if (change->is_negative()) {
+      // Lower by payments this wallet sent and never heard back about: made (their lines first).
+      // (as a bank figure that, with the uncleared amount just set, gives the old spendable one)
+      auto from = old_spendable->sub(*still_uncleared);
+      if (!from) return std::unexpected(from.error());
+      Amount running = *from;
+      auto shown = record_unanswered_payments(tx, change->negate(), order->body.request_id, running);
+      if (!shown) return std::unexpected(shown.error());
+      auto rest = change->add(*shown);
+      if (!rest) return std::unexpected(rest.error());
+      *change = *rest;
+    }
     std::string detail = std::to_string(out.received) + " received and " + std::to_string(out.sent) +
                          " sent transfers cleared at the bank";
     if (out.refused > 0) detail += ", " + std::to_string(out.refused) + " refused";
@@ -1108,6 +1216,9 @@ Status Wallet::cancel(const std::string& id) {
     auto asking = tx.query_one("SELECT state FROM transfer_requests WHERE nonce = ?", {id});
     if (!asking) return std::unexpected(asking.error());
     if (*asking) {
+      if (*store::text_at(**asking, 0) == "cancelled") {
+        return fail(ErrorCode::conflict, "request " + id + " was cancelled already");
+      }
       if (*store::text_at(**asking, 0) != "open") {
         return fail(ErrorCode::conflict, "request " + id + " was answered already: nothing to cancel");
       }

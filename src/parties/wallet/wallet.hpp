@@ -145,6 +145,11 @@ class Wallet : public parties::Device {
   Result<std::optional<Amount>> record_bank_changes(store::Transaction& tx,
                                                     const protocol::BalanceNotice& notice,
                                                     const Amount& moved, const Id128& request_id);
+  // Unanswered payments (other than `except`) that make up `missing`, a fall in the bank's figure
+  // nothing else explains: all of them, or one alone. Each gets its payment line (running moves
+  // by it) and is marked recorded; returns what they add up to (zero: none matched).
+  Result<Amount> record_unanswered_payments(store::Transaction& tx, const Amount& missing,
+                                            const Id128& except, Amount& running);
   // The spendable figure for a bank balance, with this wallet's uncleared amount.
   Result<Amount> spendable_in(store::Transaction& tx, const Amount& bank_balance);
   Result<Sync> finish_sync(const protocol::Json& body, const protocol::Json& answer);
