@@ -99,8 +99,22 @@ TEST_F(ReviewTransferTest, PaymentAfterAnExpiryReturnTriggeredByAnotherUserSucce
   auto paid = m_alice.wallet->pay(*wallet_to_shop(m_alice, shop), order, m_alice.center.get());
   ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
   EXPECT_EQ(paid->balance.to_string(), "EUR:40.00");
+  EXPECT_FALSE(paid->corrected.has_value());
   ASSERT_TRUE(m_alice.wallet->sync(*m_alice.center).has_value());
   EXPECT_EQ(m_op->center().cases().value().size(), 0u) << m_op->center().cases().value().dump();
+  // Her history says why her balance rose by 7 (issue 16): the unclaimed transfer came back, in a
+  // line of its own, and the amounts add up to her balance.
+  const auto history = m_alice.wallet->history().value();
+  int returned = 0;
+  std::int64_t sum = 0;
+  for (const auto& h : history) {
+    returned += h["kind"] == "returned" ? 1 : 0;
+    EXPECT_NE(h["kind"], "correction") << history.dump();
+    sum += Amount::parse(h["amount"].get<std::string>()).value().minor();
+  }
+  EXPECT_EQ(returned, 1) << history.dump();
+  EXPECT_EQ(sum, 4000) << history.dump();
+  EXPECT_EQ(m_alice.wallet->pending().value().size(), 0u) << m_alice.wallet->pending().value().dump();
 }
 
 // DESIGN §3: P2P transfer records are known to the wallet (own) and the bank only; a user's

@@ -178,6 +178,15 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
   if (*expected == notice.balance) return std::optional<Amount>{};
   auto difference = notice.balance.sub(*expected);
   if (!difference) return std::unexpected(difference.error());
+  if (difference->is_positive()) {
+    // Higher than expected by transfers this wallet sent that expired unclaimed: returned.
+    auto back = record_returned_transfers(tx, *difference, request_id, *running);
+    if (!back) return std::unexpected(back.error());
+    auto rest = difference->sub(*back);
+    if (!rest) return std::unexpected(rest.error());
+    *difference = *rest;
+    if (difference->is_zero()) return std::optional<Amount>{};
+  }
   if (difference->is_negative()) {
     // Lower than expected by payments this wallet sent and never heard back about: made.
     auto shown = record_unanswered_payments(tx, difference->negate(), request_id, *running);
@@ -256,6 +265,62 @@ Result<Amount> Wallet::record_unanswered_payments(store::Transaction& tx, const 
     shown = *sum;
   }
   return shown;
+}
+
+Result<Amount> Wallet::record_returned_transfers(store::Transaction& tx, const Amount& extra,
+                                                 const Id128& request_id, Amount& running) {
+  struct Sent {
+    std::string transfer_id;
+    Amount amount;
+    std::string receiver_pem;
+  };
+  std::vector<Sent> expired;
+  Amount all = Amount::zero(extra.currency());
+  auto rows = tx.query("SELECT transfer_id, amount, receiver_certificate FROM outgoing "
+                       "WHERE state <> 'returned' AND created + ? < ? ORDER BY created",
+                       {kTransferLifetime, m_clock.now()});
+  if (!rows) return std::unexpected(rows.error());
+  for (const auto& r : *rows) {
+    auto amount = Amount::parse(*store::text_at(r, 1));
+    if (!amount) continue;
+    expired.push_back({*store::text_at(r, 0), *amount, *store::text_at(r, 2)});
+    auto sum = all.add(*amount);
+    if (!sum) return std::unexpected(sum.error());
+    all = *sum;
+  }
+  std::vector<const Sent*> back;
+  if (!expired.empty() && all == extra) {
+    for (const auto& s : expired) back.push_back(&s);
+  } else {
+    for (const auto& s : expired) {
+      if (s.amount == extra) {
+        back.push_back(&s);
+        break;
+      }
+    }
+  }
+  Amount returned = Amount::zero(extra.currency());
+  for (const auto* s : back) {
+    auto next = running.add(s->amount);
+    if (!next) return std::unexpected(next.error());
+    running = *next;
+    auto spend = spendable_in(tx, running);
+    if (!spend) return std::unexpected(spend.error());
+    auto receiver = pki::Certificate::from_pem(s->receiver_pem);
+    if (auto ok = record_history(tx, m_clock.now(), "returned", request_id, s->amount, *spend,
+                                 "a transfer you sent offline" +
+                                     (receiver ? " to wallet " + receiver->subject() : std::string()) +
+                                     " was never claimed and came back (" + s->transfer_id + ")");
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto n = tx.exec("UPDATE outgoing SET state = 'returned' WHERE transfer_id = ?", {s->transfer_id});
+    if (!n) return std::unexpected(n.error());
+    auto sum = returned.add(s->amount);
+    if (!sum) return std::unexpected(sum.error());
+    returned = *sum;
+  }
+  return returned;
 }
 
 Status Wallet::save_pending(const Id128& request_id, const std::string& route, const Json& body,
@@ -1074,6 +1139,17 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
     if (!new_spendable) return std::unexpected(new_spendable.error());
     auto change = new_spendable->sub(*old_spendable);
     if (!change) return std::unexpected(change.error());
+    if (change->is_positive()) {
+      // Higher by transfers of this wallet that expired unclaimed: returned (their lines first).
+      auto from = old_spendable->sub(*still_uncleared);
+      if (!from) return std::unexpected(from.error());
+      Amount running = *from;
+      auto back = record_returned_transfers(tx, *change, order->body.request_id, running);
+      if (!back) return std::unexpected(back.error());
+      auto rest = change->sub(*back);
+      if (!rest) return std::unexpected(rest.error());
+      *change = *rest;
+    }
     if (change->is_negative()) {
       // Lower by payments this wallet sent and never heard back about: made (their lines first).
       // (as a bank figure that, with the uncleared amount just set, gives the old spendable one)
@@ -1238,6 +1314,9 @@ Status Wallet::cancel(const std::string& id) {
     }
     auto sent = tx.query_one("SELECT state FROM outgoing WHERE transfer_id = ?", {id});
     if (!sent) return std::unexpected(sent.error());
+    if (*sent && *store::text_at(**sent, 0) == "returned") {
+      return fail(ErrorCode::conflict, "transfer " + id + " was never claimed and came back to this wallet already");
+    }
     if (*sent) {
       return fail(ErrorCode::conflict,
                   "transfer " + id + " left this wallet: the receiver may hold it, so it cannot be "

@@ -150,6 +150,11 @@ class Wallet : public parties::Device {
   // by it) and is marked recorded; returns what they add up to (zero: none matched).
   Result<Amount> record_unanswered_payments(store::Transaction& tx, const Amount& missing,
                                             const Id128& except, Amount& running);
+  // Transfers this wallet sent that expired unclaimed and make up `extra`, a rise in the bank's
+  // figure nothing else explains (all of them, or one alone): each gets its "returned" line and
+  // leaves the list of what is open. Returns what they add up to.
+  Result<Amount> record_returned_transfers(store::Transaction& tx, const Amount& extra,
+                                           const Id128& request_id, Amount& running);
   // The spendable figure for a bank balance, with this wallet's uncleared amount.
   Result<Amount> spendable_in(store::Transaction& tx, const Amount& bank_balance);
   Result<Sync> finish_sync(const protocol::Json& body, const protocol::Json& answer);
