@@ -207,75 +207,73 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
   return std::optional<Amount>{*difference};
 }
 
+Result<Amount> Wallet::record_unheard(store::Transaction& tx, const std::vector<Unheard>& candidates,
+                                     const Amount& target, bool raises, const std::string& kind,
+                                     const char* mark_sql, Amount& running) {
+  Amount all = Amount::zero(target.currency());
+  for (const auto& c : candidates) {
+    auto sum = all.add(c.amount);
+    if (!sum) return std::unexpected(sum.error());
+    all = *sum;
+  }
+  // Every one of them, or one alone, makes up the difference; anything else is left unexplained.
+  std::vector<const Unheard*> chosen;
+  if (!candidates.empty() && all == target) {
+    for (const auto& c : candidates) chosen.push_back(&c);
+  } else {
+    for (const auto& c : candidates) {
+      if (c.amount == target) {
+        chosen.push_back(&c);
+        break;
+      }
+    }
+  }
+  Amount explained = Amount::zero(target.currency());
+  for (const auto* c : chosen) {
+    const Amount moved = raises ? c->amount : c->amount.negate();
+    auto next = running.add(moved);
+    if (!next) return std::unexpected(next.error());
+    running = *next;
+    auto spend = spendable_in(tx, running);
+    if (!spend) return std::unexpected(spend.error());
+    if (auto ok = record_history(tx, m_clock.now(), kind, c->line_id, moved, *spend, c->detail); !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto n = tx.exec(mark_sql, {c->id});
+    if (!n) return std::unexpected(n.error());
+    auto sum = explained.add(c->amount);
+    if (!sum) return std::unexpected(sum.error());
+    explained = *sum;
+  }
+  return explained;
+}
+
 Result<Amount> Wallet::record_unanswered_payments(store::Transaction& tx, const Amount& missing,
                                                   const Id128& except, Amount& running) {
-  struct Open {
-    std::string request_id;
-    Amount amount;
-    std::string item;
-    std::string shop_pem;
-  };
-  std::vector<Open> open;
+  std::vector<Unheard> open;
   auto rows = tx.query(
       "SELECT request_id, body, item, shop_certificate FROM pending WHERE route = 'pay' AND "
       "recorded = 0 AND request_id <> ? ORDER BY created",
       {except.to_string()});
   if (!rows) return std::unexpected(rows.error());
-  Amount all = Amount::zero(missing.currency());
   for (const auto& r : *rows) {
-    auto order = protocol::read_signed<protocol::PaymentOrder>(Json::parse(*store::text_at(r, 1), nullptr, false), "order");
+    auto order = protocol::read_signed<protocol::PaymentOrder>(
+        Json::parse(*store::text_at(r, 1), nullptr, false), "order");
     if (!order) continue;
-    open.push_back({*store::text_at(r, 0), order->body.amount, *store::text_at(r, 2), *store::text_at(r, 3)});
-    auto sum = all.add(order->body.amount);
-    if (!sum) return std::unexpected(sum.error());
-    all = *sum;
+    const auto item = *store::text_at(r, 2);
+    auto shop = pki::Certificate::from_pem(*store::text_at(r, 3));
+    open.push_back({*store::text_at(r, 0), order->body.request_id, order->body.amount,
+                    (item.empty() ? "" : "'" + item + "' ") + "at " +
+                        (shop ? payee_of(*shop) : std::string("a shop")) +
+                        " (its answer had not arrived; the bank's balance shows it paid)"});
   }
-  // Every one of them, or one alone, makes up the difference; anything else is left unexplained.
-  std::vector<const Open*> made;
-  if (!open.empty() && all == missing) {
-    for (const auto& o : open) made.push_back(&o);
-  } else {
-    for (const auto& o : open) {
-      if (o.amount == missing) {
-        made.push_back(&o);
-        break;
-      }
-    }
-  }
-  Amount shown = Amount::zero(missing.currency());
-  for (const auto* o : made) {
-    auto next = running.sub(o->amount);
-    if (!next) return std::unexpected(next.error());
-    running = *next;
-    auto spend = spendable_in(tx, running);
-    if (!spend) return std::unexpected(spend.error());
-    auto shop = pki::Certificate::from_pem(o->shop_pem);
-    const std::string to = shop ? payee_of(*shop) : std::string("a shop");
-    if (auto ok = record_history(tx, m_clock.now(), "payment", Id128::parse(o->request_id).value(),
-                                 o->amount.negate(), *spend,
-                                 (o->item.empty() ? "" : "'" + o->item + "' ") + "at " + to +
-                                     " (its answer had not arrived; the bank's balance shows it paid)");
-        !ok) {
-      return std::unexpected(ok.error());
-    }
-    auto n = tx.exec("UPDATE pending SET recorded = 1 WHERE request_id = ?", {o->request_id});
-    if (!n) return std::unexpected(n.error());
-    auto sum = shown.add(o->amount);
-    if (!sum) return std::unexpected(sum.error());
-    shown = *sum;
-  }
-  return shown;
+  return record_unheard(tx, open, missing, false, "payment",
+                        "UPDATE pending SET recorded = 1 WHERE request_id = ?", running);
 }
 
 Result<Amount> Wallet::record_returned_transfers(store::Transaction& tx, const Amount& extra,
                                                  const Id128& request_id, Amount& running) {
-  struct Sent {
-    std::string transfer_id;
-    Amount amount;
-    std::string receiver_pem;
-  };
-  std::vector<Sent> expired;
-  Amount all = Amount::zero(extra.currency());
+  std::vector<Unheard> expired;
   auto rows = tx.query("SELECT transfer_id, amount, receiver_certificate FROM outgoing "
                        "WHERE state <> 'returned' AND created + ? < ? ORDER BY created",
                        {kTransferLifetime, m_clock.now()});
@@ -283,44 +281,14 @@ Result<Amount> Wallet::record_returned_transfers(store::Transaction& tx, const A
   for (const auto& r : *rows) {
     auto amount = Amount::parse(*store::text_at(r, 1));
     if (!amount) continue;
-    expired.push_back({*store::text_at(r, 0), *amount, *store::text_at(r, 2)});
-    auto sum = all.add(*amount);
-    if (!sum) return std::unexpected(sum.error());
-    all = *sum;
+    auto receiver = pki::Certificate::from_pem(*store::text_at(r, 2));
+    expired.push_back({*store::text_at(r, 0), request_id, *amount,
+                       "a transfer you sent offline" +
+                           (receiver ? " to wallet " + receiver->subject() : std::string()) +
+                           " was never claimed and came back (" + *store::text_at(r, 0) + ")"});
   }
-  std::vector<const Sent*> back;
-  if (!expired.empty() && all == extra) {
-    for (const auto& s : expired) back.push_back(&s);
-  } else {
-    for (const auto& s : expired) {
-      if (s.amount == extra) {
-        back.push_back(&s);
-        break;
-      }
-    }
-  }
-  Amount returned = Amount::zero(extra.currency());
-  for (const auto* s : back) {
-    auto next = running.add(s->amount);
-    if (!next) return std::unexpected(next.error());
-    running = *next;
-    auto spend = spendable_in(tx, running);
-    if (!spend) return std::unexpected(spend.error());
-    auto receiver = pki::Certificate::from_pem(s->receiver_pem);
-    if (auto ok = record_history(tx, m_clock.now(), "returned", request_id, s->amount, *spend,
-                                 "a transfer you sent offline" +
-                                     (receiver ? " to wallet " + receiver->subject() : std::string()) +
-                                     " was never claimed and came back (" + s->transfer_id + ")");
-        !ok) {
-      return std::unexpected(ok.error());
-    }
-    auto n = tx.exec("UPDATE outgoing SET state = 'returned' WHERE transfer_id = ?", {s->transfer_id});
-    if (!n) return std::unexpected(n.error());
-    auto sum = returned.add(s->amount);
-    if (!sum) return std::unexpected(sum.error());
-    returned = *sum;
-  }
-  return returned;
+  return record_unheard(tx, expired, extra, true, "returned",
+                        "UPDATE outgoing SET state = 'returned' WHERE transfer_id = ?", running);
 }
 
 Status Wallet::save_pending(const Id128& request_id, const std::string& route, const Json& body,

@@ -145,6 +145,21 @@ class Wallet : public parties::Device {
   Result<std::optional<Amount>> record_bank_changes(store::Transaction& tx,
                                                     const protocol::BalanceNotice& notice,
                                                     const Amount& moved, const Id128& request_id);
+  // A way the bank's figure may have moved without this wallet hearing of it (a payment whose
+  // answer was lost, a transfer that came back): its row's id, the ID its history line carries,
+  // its amount, and what the line says.
+  struct Unheard {
+    std::string id;
+    Id128 line_id;
+    Amount amount;
+    std::string detail;
+  };
+  // Of the candidates, those that make up target (all of them, or one alone) get their line of
+  // kind (raising the balance or lowering it) and are marked by mark_sql (taking the row's id);
+  // returns what they add up to.
+  Result<Amount> record_unheard(store::Transaction& tx, const std::vector<Unheard>& candidates,
+                                const Amount& target, bool raises, const std::string& kind,
+                                const char* mark_sql, Amount& running);
   // Unanswered payments (other than `except`) that make up `missing`, a fall in the bank's figure
   // nothing else explains: all of them, or one alone. Each gets its payment line (running moves
   // by it) and is marked recorded; returns what they add up to (zero: none matched).
