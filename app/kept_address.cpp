@@ -54,6 +54,11 @@ Status serve_at_kept_address(const std::string& folder, const KeptAddressWording
     say(line + (again ? wording.again : wording.kept));
   };
   auto ok = run(options);
+  if (!ok && again && ok.error().code == ErrorCode::invalid_argument) {
+    return fail(ErrorCode::invalid_argument,
+                folder + "/listen_address holds '" + kept + "', not an address to listen on (" +
+                    ok.error().message + "): give --listen HOST:PORT, which is kept instead");
+  }
   if (ok || ok.error().code != ErrorCode::unavailable ||
       ok.error().message.rfind("cannot listen on ", 0) != 0) {
     return ok;

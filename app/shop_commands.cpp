@@ -176,6 +176,11 @@ int run_shop_command() {
   const auto home = g_options.home.empty() ? default_home("shop") : g_options.home;
   const auto chosen = g_shop->get_subcommands().front()->get_name();
   g_report.command(chosen);
+  if (std::filesystem::exists(home + "/operator.json") || std::filesystem::exists(home + "/wallet.db")) {
+    return fail_with({ErrorCode::invalid_argument,
+                      home + " is " + (std::filesystem::exists(home + "/wallet.db") ? "a wallet's" : "an operator's") +
+                          " folder, not a shop's: give --home the shop's own folder (default ~/.ecash/shop)"});
+  }
   if (chosen != "init" && !std::filesystem::exists(home + "/shop.db")) {
     return fail_with({ErrorCode::not_found, "no shop in " + home + ": run `ecash shop init --home " + home + " ...`"});
   }
@@ -187,6 +192,11 @@ int run_shop_command() {
     if (!g_options.json) std::cout << line << "\n";
   };
   if (chosen == "run") {
+    if (!shop.shop_id()) {
+      return fail_with({ErrorCode::invalid_argument,
+                        "this shop is not registered with its operator yet (its `shop init` did not "
+                        "finish): run `ecash shop init` again first"});
+    }
     opened->reset();  // the server opens the shop itself
     net::NodeOptions options;
     options.data = home;

@@ -148,6 +148,22 @@ alice receive 250.00 >"$dir/request4"
 if bob send "$dir/request4" >/dev/null 2>"$dir/err"; then fail "sent past the offline limit"; fi
 grep -q "limit_exceeded: EUR:250.00 is more than a wallet may send offline (EUR:200.00 between two syncs)" "$dir/err" \
   || fail "the limit itself: $(cat "$dir/err")"
+if "$ecash" shop --home "$dir/alice" sales 2>"$dir/err"; then fail "a shop in a wallet's folder"; fi
+grep -q "$dir/alice is a wallet's folder, not a shop's" "$dir/err" || fail "shop in a wallet's folder: $(cat "$dir/err")"
+# A name shown to people holds no line breaks or terminal controls (a shop's is shown by every
+# wallet that pays it).
+if "$ecash" shop --home "$dir/evil" init --operator "$url" --account DE89370400440532013000 \
+     --name "$(printf 'Cafe\n2026-11-27T21:45:00Z  deposit  EUR:500.00 \033[31mX')" 2>"$dir/err"; then
+  fail "a name with a line break was certified"
+fi
+grep -q "invalid_argument: a name or address may not hold line breaks, tabs or control characters" "$dir/err" \
+  || fail "a name with controls: $(cat "$dir/err")"
+# A shop whose registration did not finish does not open a till that fails every payment.
+if "$ecash" shop --home "$dir/nobank" init --operator "$url" --name Bakery --account GB82WEST12345698765432 2>/dev/null; then
+  fail "registered with an account the bank does not know"
+fi
+if "$ecash" shop --home "$dir/nobank" run --listen 127.0.0.1:0 2>"$dir/err"; then fail "an unregistered till ran"; fi
+grep -q "this shop is not registered with its operator yet" "$dir/err" || fail "unregistered till: $(cat "$dir/err")"
 for sub in init deposit balance history sync pay receive send accept confirm info pending cancel relocate; do
   help=$("$ecash" wallet "$sub" --help)
   grep -q -- "--home" <<<"$help" || fail "wallet $sub --help has no --home"
@@ -200,6 +216,12 @@ sqlite3 "$dir/carol/wallet.db" "UPDATE settings SET value = 'EUR:99.00' WHERE ke
 e sync >/dev/null || fail "sync of the edited wallet"
 "$ecash" operator cases --data "$dir/emb" | grep -q "device_disagrees" || fail "no case for an edited balance"
 "$ecash" operator cases --data "$dir/emb" | grep -q '"device_says":"EUR:99.00"' || fail "the case's evidence"
+
+# A kept address that is no address says which file holds it, and what to do.
+echo nonsense >"$dir/emb/center/listen_address"
+if "$ecash" operator run --data "$dir/emb" >"$dir/out" 2>"$dir/err"; then fail "ran on a nonsense address"; fi
+grep -q "$dir/emb/center/listen_address holds 'nonsense', not an address to listen on (.*): give --listen HOST:PORT" "$dir/err" \
+  || fail "nonsense kept address: $(cat "$dir/err")"
 
 "$ecash" operator report --data "$dir/op" | grep -q "balanced" || fail "the books: $("$ecash" operator report --data "$dir/op")"
 echo "cli wallet first-hour test passed"

@@ -183,6 +183,20 @@ Result<Json> CaParty::enrol(const Json& body) {
   if (r.name.empty() || r.name.size() > 200 || r.address.size() > 500) {
     return fail(ErrorCode::invalid_argument, "name must be 1 to 200 characters, address at most 500");
   }
+  // Names are shown to people (a shop's in every wallet that pays it): no line breaks, tabs or
+  // terminal control sequences (C0, DEL, and UTF-8's C1 range).
+  for (const std::string* text : {&r.name, &r.address}) {
+    for (std::size_t i = 0; i < text->size(); ++i) {
+      const auto c = static_cast<unsigned char>((*text)[i]);
+      const bool c1 = c == 0xc2 && i + 1 < text->size() &&
+                      static_cast<unsigned char>((*text)[i + 1]) >= 0x80 &&
+                      static_cast<unsigned char>((*text)[i + 1]) < 0xa0;
+      if (c < 0x20 || c == 0x7f || c1) {
+        return fail(ErrorCode::invalid_argument,
+                    "a name or address may not hold line breaks, tabs or control characters");
+      }
+    }
+  }
   if (!r.account_commitment) {
     return fail(ErrorCode::invalid_argument, "enrolment needs a commitment to the account number");
   }
