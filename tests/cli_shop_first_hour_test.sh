@@ -183,6 +183,9 @@ if shop relocate --operator "$dir/op" 2>"$dir/err"; then fail "relocated to a fo
 grep -q "invalid_argument" "$dir/err" || fail "a folder: $(cat "$dir/err")"
 shop payout >"$dir/out" 2>"$dir/err" || fail "the shop lost its operator after a refused relocate: $(cat "$dir/err")"
 grep -q "^paid out EUR:4.00" "$dir/out" || fail "payout: $(cat "$dir/out")"
+# A payout with nothing to pay moves no money, and is no line in the payout history.
+shop payout | grep -q "nothing to pay out" || fail "a payout with nothing to pay"
+[ "$(shop payouts | wc -l)" -eq 2 ] || fail "a payout of nothing is listed: $(shop payouts)"
 
 # The operator moves: the shop cannot reach it, then follows it there.
 old=$url

@@ -432,6 +432,8 @@ Result<Json> Shop::payouts() {
         tx.query("SELECT request_id, amount, paid, reference, at FROM payouts ORDER BY at, rowid");
     if (!rows) return std::unexpected(rows.error());
     for (const auto& row : *rows) {
+      // A payout asked for with nothing to pay moved no money: not history.
+      if (auto amount = Amount::parse(*store::text_at(row, 1)); amount && amount->is_zero()) continue;
       const auto id = *store::text_at(row, 0);
       const auto at = *store::int_at(row, 4);
       const auto it = covered.find(id);
