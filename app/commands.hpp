@@ -1,8 +1,11 @@
 // The command families of the `ecash` binary, each added to the CLI11 app and run when chosen:
-//   `ecash operator init|run|report|audit|cases|disclose|revoke`: the operator, on its data folder;
-//   `ecash shop ...`: a shop: enrol and register, sell, see sales, get paid out;
-//   `ecash wallet ...`: a user's wallet; messages between wallets are text on stdin/stdout or in
-//   files, so any carrier will do.
+//   `ecash operator init|run|report|audit|cases|disclose|revoke|users|shops|certificates`: the
+//   operator, on its data folder (and `ecash sandbox ...`: the institutions' stand-ins);
+//   `ecash shop ...`: a shop: enrol and register, sell, see sales and payouts, get paid out,
+//   follow its operator (relocate);
+//   `ecash wallet ...`: a user's wallet, with its history, what is open (pending, cancel) and its
+//   operator (info, relocate); messages between wallets are text on stdin/stdout or in files, so
+//   any carrier will do.
 #pragma once
 
 namespace CLI {
