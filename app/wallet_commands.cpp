@@ -125,6 +125,30 @@ Json balance_json(wallet::Wallet& w) {
           {"uncleared", offline->to_string()}};
 }
 
+// What a command did first with deposits an earlier run left unanswered: finished them, or
+// (refused now) forgot them. Its lines of text, and the JSON lists.
+struct Earlier {
+  std::string text;
+  Json finished = Json::array();
+  Json refused = Json::array();
+};
+Earlier earlier_deposits(const std::vector<Amount>& finished,
+                         const std::vector<std::pair<Amount, Error>>& refused) {
+  Earlier out;
+  for (const auto& [earlier, why] : refused) {
+    out.refused.push_back({{"amount", earlier.to_string()},
+                           {"code", std::string(to_string(why.code))},
+                           {"message", why.message}});
+    out.text += "an earlier deposit of " + earlier.to_string() + " was refused (" + why.to_string() +
+                "): forgotten\n";
+  }
+  for (const auto& earlier : finished) {
+    out.finished.push_back(earlier.to_string());
+    out.text += "finished an earlier deposit of " + earlier.to_string() + " (its answer had not arrived)\n";
+  }
+  return out;
+}
+
 // A JSON object with the balance's fields added.
 Json with_balance(Json j, wallet::Wallet& w) {
   j.update(balance_json(w));
@@ -318,20 +342,7 @@ int run_wallet_command() {
       if (!amount) return fail_with(amount.error());
       auto done = w.deposit(link->center(), *amount, g_options.again);
       if (!done) return fail_online(done.error());
-      Json finished = Json::array();
-      std::string text;
-      Json refused = Json::array();
-      for (const auto& [earlier, why] : done->refused_earlier) {
-        refused.push_back({{"amount", earlier.to_string()}, {"code", std::string(to_string(why.code))},
-                           {"message", why.message}});
-        text += "an earlier deposit of " + earlier.to_string() + " was refused (" + why.to_string() +
-                "): forgotten\n";
-      }
-      for (const auto& earlier : done->finished_earlier) {
-        finished.push_back(earlier.to_string());
-        text += "finished an earlier deposit of " + earlier.to_string() +
-                " (its answer had not arrived)\n";
-      }
+      auto [text, finished, refused] = earlier_deposits(done->finished_earlier, done->refused_earlier);
       if (done->unreported_earlier) {
         finished.push_back(done->unreported_earlier->to_string());
         text += "an earlier deposit of " + done->unreported_earlier->to_string() +
@@ -354,16 +365,7 @@ int run_wallet_command() {
     } else {
       auto done = w.sync(link->center());
       if (!done) return fail_online(done.error());
-      std::string text;
-      Json finished = Json::array();
-      for (const auto& earlier : done->finished_deposits) {
-        finished.push_back(earlier.to_string());
-        text += "finished an earlier deposit of " + earlier.to_string() + " (its answer had not arrived)\n";
-      }
-      for (const auto& [earlier, why] : done->refused_deposits) {
-        text += "an earlier deposit of " + earlier.to_string() + " was refused (" + why.to_string() +
-                "): forgotten\n";
-      }
+      auto [text, finished, refused] = earlier_deposits(done->finished_earlier, done->refused_earlier);
       auto open = w.pending();
       int payments_open = 0;
       if (open) {
@@ -381,6 +383,7 @@ int run_wallet_command() {
       print(with_balance({{"received", done->received}, {"sent", done->sent},
                           {"accepted", done->accepted}, {"refused", done->refused},
                           {"returned", done->returned}, {"finished_earlier", finished},
+                          {"refused_earlier", refused},
                           {"payments_waiting", payments_open}},
                          w),
             text);
@@ -518,8 +521,10 @@ int run_wallet_command() {
     }
     auto paid = w.pay(*to_shop, uri->request, &link->center(), g_options.top_up);
     if (!paid) return fail_online(paid.error());
-    std::string text;
-    for (const auto& line : paid->also) text += line + "\n";
+    auto [text, finished, refused] = earlier_deposits(paid->finished_earlier, paid->refused_earlier);
+    if (paid->reconciled > 0) {
+      text += "reconciled " + std::to_string(paid->reconciled) + " offline transfers with the bank first\n";
+    }
     if (paid->corrected) {
       text += "the bank's balance differed from this wallet's by " + paid->corrected->to_string() +
               " (a change it had not heard of): the bank's figure is kept, and the difference is "
@@ -532,7 +537,9 @@ int run_wallet_command() {
                         {"to", uri->shop},
                         {"topped_up", paid->topped_up ? paid->topped_up->to_string() : "EUR:0.00"},
                         {"earlier", paid->earlier},
-                        {"also", paid->also},
+                        {"finished_earlier", finished},
+                        {"refused_earlier", refused},
+                        {"reconciled", paid->reconciled},
                         {"corrected", paid->corrected ? paid->corrected->to_string() : "EUR:0.00"}},
                        w),
           text +

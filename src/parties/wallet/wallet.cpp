@@ -175,29 +175,11 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
   }
   auto expected = running->add(moved);
   if (!expected) return std::unexpected(expected.error());
-  if (*expected == notice.balance) return std::optional<Amount>{};
-  auto difference = notice.balance.sub(*expected);
+  auto seen = notice.balance.sub(*expected);
+  if (!seen) return std::unexpected(seen.error());
+  auto difference = explain_difference(tx, *seen, request_id, *running);
   if (!difference) return std::unexpected(difference.error());
-  if (difference->is_positive()) {
-    // Higher than expected by transfers this wallet sent that expired unclaimed: returned.
-    auto back = record_returned_transfers(tx, *difference, request_id, *running);
-    if (!back) return std::unexpected(back.error());
-    auto rest = difference->sub(*back);
-    if (!rest) return std::unexpected(rest.error());
-    *difference = *rest;
-    if (difference->is_zero()) return std::optional<Amount>{};
-  }
-  if (difference->is_negative()) {
-    // Lower than expected by payments this wallet sent and never heard back about: made.
-    auto shown = record_unanswered_payments(tx, difference->negate(), request_id, *running);
-    if (!shown) return std::unexpected(shown.error());
-    if (shown->is_zero() == false) {
-      auto rest = difference->add(*shown);
-      if (!rest) return std::unexpected(rest.error());
-      *difference = *rest;
-      if (difference->is_zero()) return std::optional<Amount>{};
-    }
-  }
+  if (difference->is_zero()) return std::optional<Amount>{};
   if (auto ok = line("correction", *difference,
                      "the bank's balance differed from this wallet's by " + difference->to_string() +
                          " (a change this wallet had not heard of): the bank's figure is kept");
@@ -205,6 +187,18 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
     return std::unexpected(ok.error());
   }
   return std::optional<Amount>{*difference};
+}
+
+Result<Amount> Wallet::explain_difference(store::Transaction& tx, const Amount& difference,
+                                          const Id128& request_id, Amount& running) {
+  if (difference.is_zero()) return difference;
+  // Higher than expected by transfers this wallet sent that expired unclaimed: returned. Lower
+  // by payments it sent and never heard back about: made.
+  auto explained = difference.is_positive()
+                       ? record_returned_transfers(tx, difference, request_id, running)
+                       : record_unanswered_payments(tx, difference.negate(), request_id, running);
+  if (!explained) return std::unexpected(explained.error());
+  return difference.is_positive() ? difference.sub(*explained) : difference.add(*explained);
 }
 
 Result<Amount> Wallet::record_unheard(store::Transaction& tx, const std::vector<Unheard>& candidates,
@@ -483,37 +477,25 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   }
   if (!req.amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
 
-  // Transfers received or sent offline are reconciled first (the uncleared amount of S153), and
-  // deposits left unanswered finished: each said in `also`.
-  std::vector<std::string> also;
+  // Deposits left unanswered are finished first, and transfers received or sent offline
+  // reconciled (the uncleared amount of S153): any record the bank has not judged (even ones
+  // that net to zero) would make the bank's balance differ from this wallet's.
+  Settled settled;
   if (center != nullptr) {
-    auto settled = settle_pending(*center);
-    if (!settled) return std::unexpected(settled.error());
-    for (const auto& amount : settled->deposits) {
-      also.push_back("finished an earlier deposit of " + amount.to_string() +
-                     " (its answer had not arrived)");
-    }
-    for (const auto& [amount, why] : settled->refused) {
-      also.push_back("an earlier deposit of " + amount.to_string() + " was refused (" +
-                     why.to_string() + "): forgotten");
-    }
-    auto records = unreconciled_records();
-    if (!records) return std::unexpected(records.error());
-    if (*records > 0) {
-      auto synced = sync(*center);
-      if (!synced) return std::unexpected(synced.error());
-      also.push_back("reconciled " + std::to_string(*records) +
-                     " offline transfers with the bank first");
-    }
+    auto done = settle_pending(*center);
+    if (!done) return std::unexpected(done.error());
+    settled = std::move(*done);
   }
-  // Any record the bank has not judged (even ones that net to zero) would make the bank's balance
-  // differ from this wallet's: reconcile first.
   auto open_records = unreconciled_records();
   if (!open_records) return std::unexpected(open_records.error());
   if (*open_records > 0) {
-    return fail(ErrorCode::conflict, std::to_string(*open_records) +
-                                         " offline transfers are not reconciled with the bank yet: "
-                                         "run `ecash wallet sync` (online), then pay");
+    if (center == nullptr) {
+      return fail(ErrorCode::conflict, std::to_string(*open_records) +
+                                           " offline transfers are not reconciled with the bank "
+                                           "yet: run `ecash wallet sync` (online), then pay");
+    }
+    auto synced = sync(*center);
+    if (!synced) return std::unexpected(synced.error());
   }
   // S151: enough balance, or top up the difference first.
   auto current = balance();
@@ -568,7 +550,9 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   if (payment) {
     payment->topped_up = topped_up;
     payment->item = req.item;
-    payment->also = std::move(also);
+    payment->finished_earlier = std::move(settled.deposits);
+    payment->refused_earlier = std::move(settled.refused);
+    payment->reconciled = static_cast<int>(*open_records);
   }
   return payment;
 }
@@ -619,7 +603,8 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
         *row && !store::text_at(**row, 0)->empty() ? "'" + *store::text_at(**row, 0) + "' " : "";
     auto now_balance = setting_amount(tx, "balance");
     if (!now_balance) return std::unexpected(now_balance.error());
-    if (*row && *store::int_at(**row, 1) == 1) {
+    const bool recorded = *row && *store::int_at(**row, 1) == 1;
+    if (recorded) {
       // Written down when a later figure of the bank showed it paid: nothing moves again.
       final_balance = *now_balance;
     } else if (*now_balance != balance_before) {
@@ -636,7 +621,7 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
     if (auto ok = parties::set_setting(tx, "balance", final_balance.to_string()); !ok) return ok;
     auto spend = spendable_in(tx, final_balance);
     if (!spend) return std::unexpected(spend.error());
-    if (!(*row && *store::int_at(**row, 1) == 1)) {
+    if (!recorded) {
       if (auto ok = record_history(tx, m_clock.now(), "payment", o.request_id, o.amount.negate(),
                                    *spend, article + "at " + payee_of(shop));
           !ok) {
@@ -1044,8 +1029,8 @@ Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
   }
   auto done = finish_sync(body, *answer);
   if (done) {
-    done->finished_deposits = settled->deposits;
-    done->refused_deposits = settled->refused;
+    done->finished_earlier = settled->deposits;
+    done->refused_earlier = settled->refused;
   }
   return done;
 }
@@ -1105,31 +1090,15 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
     // wallet had counted it.
     auto new_spendable = balance.add(*still_uncleared);
     if (!new_spendable) return std::unexpected(new_spendable.error());
-    auto change = new_spendable->sub(*old_spendable);
+    auto moved = new_spendable->sub(*old_spendable);
+    if (!moved) return std::unexpected(moved.error());
+    // Returned transfers and payments whose answers were lost get their lines first, from a bank
+    // figure that, with the uncleared amount just set, gives the old spendable one.
+    auto from = old_spendable->sub(*still_uncleared);
+    if (!from) return std::unexpected(from.error());
+    Amount running = *from;
+    auto change = explain_difference(tx, *moved, order->body.request_id, running);
     if (!change) return std::unexpected(change.error());
-    if (change->is_positive()) {
-      // Higher by transfers of this wallet that expired unclaimed: returned (their lines first).
-      auto from = old_spendable->sub(*still_uncleared);
-      if (!from) return std::unexpected(from.error());
-      Amount running = *from;
-      auto back = record_returned_transfers(tx, *change, order->body.request_id, running);
-      if (!back) return std::unexpected(back.error());
-      auto rest = change->sub(*back);
-      if (!rest) return std::unexpected(rest.error());
-      *change = *rest;
-    }
-    if (change->is_negative()) {
-      // Lower by payments this wallet sent and never heard back about: made (their lines first).
-      // (as a bank figure that, with the uncleared amount just set, gives the old spendable one)
-      auto from = old_spendable->sub(*still_uncleared);
-      if (!from) return std::unexpected(from.error());
-      Amount running = *from;
-      auto shown = record_unanswered_payments(tx, change->negate(), order->body.request_id, running);
-      if (!shown) return std::unexpected(shown.error());
-      auto rest = change->add(*shown);
-      if (!rest) return std::unexpected(rest.error());
-      *change = *rest;
-    }
     std::string detail = std::to_string(out.received) + " received and " + std::to_string(out.sent) +
                          " sent transfers cleared at the bank";
     if (out.refused > 0) detail += ", " + std::to_string(out.refused) + " refused";

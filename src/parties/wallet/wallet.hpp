@@ -65,7 +65,11 @@ class Wallet : public parties::Device {
     // The bank's balance differed from this wallet's by more than the payment (a change this
     // wallet had not seen): the bank's figure was taken, and the difference written in history.
     std::optional<Amount> corrected;
-    std::vector<std::string> also;  // what else was done first (transfers reconciled, ...)
+    // Done first: unanswered deposits finished, or refused and forgotten; offline transfer
+    // records reconciled with the bank.
+    std::vector<Amount> finished_earlier;
+    std::vector<std::pair<Amount, Error>> refused_earlier;
+    int reconciled = 0;
   };
   // Fig 10, paying a shop's payment request ({"request", "shop_certificate"}). With `center`,
   // transfers not yet reconciled and requests left unanswered are settled first. When the
@@ -100,8 +104,8 @@ class Wallet : public parties::Device {
     int returned = 0;
     int received = 0;  // of the accepted: transfers to this wallet, now credited by the bank
     int sent = 0;      // of the accepted: transfers from this wallet, now cleared at the bank
-    std::vector<Amount> finished_deposits;  // unanswered deposits finished first
-    std::vector<std::pair<Amount, Error>> refused_deposits;
+    std::vector<Amount> finished_earlier;  // unanswered deposits finished first
+    std::vector<std::pair<Amount, Error>> refused_earlier;
   };
   // Reports the transfer records to the bank (through the center) and takes its balance.
   Result<Sync> sync(protocol::Channel& center);
@@ -145,6 +149,11 @@ class Wallet : public parties::Device {
   Result<std::optional<Amount>> record_bank_changes(store::Transaction& tx,
                                                     const protocol::BalanceNotice& notice,
                                                     const Amount& moved, const Id128& request_id);
+  // What of a difference between the bank's figure and this wallet's (positive: the bank's is
+  // higher) returned transfers or payments whose answers were lost explain, written down (their
+  // lines move running); returns what is left unexplained.
+  Result<Amount> explain_difference(store::Transaction& tx, const Amount& difference,
+                                    const Id128& request_id, Amount& running);
   // A way the bank's figure may have moved without this wallet hearing of it (a payment whose
   // answer was lost, a transfer that came back): its row's id, the ID its history line carries,
   // its amount, and what the line says.
