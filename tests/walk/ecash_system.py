@@ -10,7 +10,9 @@ import json
 import os
 import re
 import shutil
+import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -33,6 +35,37 @@ DONE = {"init": r"^(wallet enrolled|shop registered)", "deposit": r"^(deposited|
 
 class Failure(Exception):
     pass
+
+
+# Ports for the servers, chosen here and kept across restarts. They come from below the kernel's
+# ephemeral range: a port the OS picks for port 0 or an outgoing connection (another run's server in
+# parallel, or a client) can then never take a dead server's port before it starts again.
+_ports_lock = threading.Lock()
+_ports_taken = set()
+
+
+def _ephemeral_low():
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def reserve_port():
+    low, high = 10000, min(_ephemeral_low(), 65536) - 1
+    with _ports_lock:
+        for _ in range(1000):
+            port = random.randint(low, high)
+            if port in _ports_taken:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _ports_taken.add(port)
+            return port
+    raise Failure("no free port below the ephemeral range")
 
 
 def private_copy(ecash, folder):
@@ -77,7 +110,9 @@ class System:
         return os.path.join(self.op, name, "listening")
 
     def _argv(self, name):
-        listen = f"127.0.0.1:{self.ports.get(name, 0)}"
+        if name not in self.ports:
+            self.ports[name] = reserve_port()
+        listen = f"127.0.0.1:{self.ports[name]}"
         if name == "sandbox":
             return ["sandbox", "run", "--data", self.op, "--listen", listen]
         if name == "till":
@@ -162,6 +197,8 @@ class System:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        with _ports_lock:
+            _ports_taken.difference_update(self.ports.values())
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
