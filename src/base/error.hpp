@@ -44,6 +44,7 @@ namespace ecash {
   X(too_large)               \
   X(io_error)                \
   X(insecure_permissions)    \
+  X(bad_passphrase)          \
   X(internal)
 
 enum class ErrorCode : std::uint16_t {

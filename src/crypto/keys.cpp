@@ -2,19 +2,14 @@
 
 #include <atomic>
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "crypto/encoding.hpp"
 #include "crypto/random.hpp"
+#include "crypto/secret_file.hpp"
 
 namespace ecash::crypto {
 
@@ -152,10 +147,6 @@ namespace {
 
 constexpr std::string_view kKeyFileHeader = "ecash-party-keys-v1";
 
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
-
 }  // namespace
 
 Status write_key_file(const std::string& path, const PartyKeys& keys) {
@@ -165,42 +156,19 @@ Status write_key_file(const std::string& path, const PartyKeys& keys) {
   text += "\nseal ";
   text += base64url_encode(keys.sealing.secret());
   text += '\n';
-
-  // Write a temporary file with 0600 from its creation, sync it, then link it into place: the key
-  // file appears whole or not at all, and an existing key is never replaced.
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(ErrorCode::io_error, errno_text("cannot create", tmp));
-  const bool written = ::fchmod(fd, 0600) == 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
+  auto written = write_secret_file(path, text);
   wipe(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(text.data()), text.size()));
-  ::close(fd);
-  if (!written) {
-    ::unlink(tmp.c_str());
-    return fail(ErrorCode::io_error, errno_text("cannot write", tmp));
+  if (!written && written.error().code == ErrorCode::conflict) {
+    return fail(ErrorCode::conflict, "key file already exists: " + path);
   }
-  if (::link(tmp.c_str(), path.c_str()) != 0) {
-    const bool exists = errno == EEXIST;
-    ::unlink(tmp.c_str());
-    if (exists) return fail(ErrorCode::conflict, "key file already exists: " + path);
-    return fail(ErrorCode::io_error, errno_text("cannot create", path));
-  }
-  ::unlink(tmp.c_str());
-  return {};
+  return written;
 }
 
 Result<PartyKeys> read_key_file(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io_error,
-                errno_text("cannot read", path));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return fail(ErrorCode::insecure_permissions,
-                path + " may be read by others; chmod 600 it");
-  }
-  std::ifstream in(path);
+  auto text = read_secret_file(path);
+  if (!text) return std::unexpected(text.error());
+  std::istringstream in(*text);
+  wipe(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(text->data()), text->size()));
   std::string header, sign_label, sign_text, seal_label, seal_text;
   if (!(in >> header >> sign_label >> sign_text >> seal_label >> seal_text) ||
       header != kKeyFileHeader || sign_label != "sign" || seal_label != "seal") {

@@ -97,9 +97,11 @@ struct OperationCounts {
 };
 OperationCounts operation_counts();
 
-// conflict if path exists; io_error on failure. The file is written whole or not at all.
+// conflict if path exists; io_error on failure. The file is written whole or not at all, sealed
+// with the process's passphrase when it has one (secret_file.hpp).
 Status write_key_file(const std::string& path, const PartyKeys& keys);
-// insecure_permissions if group or others may read it; malformed for a damaged file.
+// insecure_permissions if group or others may read it; malformed for a damaged file;
+// bad_passphrase for a sealed one that the passphrase given does not open.
 Result<PartyKeys> read_key_file(const std::string& path);
 
 }  // namespace ecash::crypto
