@@ -473,7 +473,7 @@ Result<Json> Center::deposit(const pki::Certificate& wallet, const Json& body) {
         m_identity.keys.signing, o.request_id, {receipt->digest()});
     Outcome outcome{Json{{"receipt", receipt->to_json()}, {"center", endorsement.to_json()}}, {}};
     if (first) {
-      outcome.effects = [this, user_id, wallet, sealed_card](store::Transaction& tx) -> Status {
+      outcome.effects = [user_id, wallet, sealed_card](store::Transaction& tx) -> Status {
         auto n = tx.exec(
             "INSERT INTO users (user_id, verify_key, certificate_serial, certificate, sealed_card) "
             "VALUES (?, ?, ?, ?, ?)",
