@@ -83,17 +83,19 @@ TEST_F(PrivacyTest, EachSecretStaysWhereTheTableAllows) {
   const auto shop_id = shop.shop->shop_id()->to_string();
 
   using Set = std::set<std::string>;
-  // Card number: the wallet's own, and the card company (outside; it issued the card). The
-  // clearing house opens it but never stores it; the center holds it only sealed.
-  EXPECT_EQ(holders(m_dir, kAliceCard), (Set{"wallet-1", "operator/sandbox"}));
+  // Card number: the wallet's own, and the card company (outside; it issued the card), each
+  // keeping it sealed at rest under a data key apart from the store, so no file holds it in
+  // clear (issue 12, finding 5). The clearing house opens it but never stores it; the center
+  // holds it only sealed to clearing.
+  EXPECT_EQ(holders(m_dir, kAliceCard), Set{});
   EXPECT_EQ(links_carrying(recorder, kAliceCard), (Set{"clearing->card_company"}));
-  // The shop's account number: the shop's own, and its bank (outside).
-  EXPECT_EQ(holders(m_dir, kShopIban), (Set{"shop-2", "operator/sandbox"}));
+  // The shop's account number: the shop's own, and its bank (outside), both sealed at rest.
+  EXPECT_EQ(holders(m_dir, kShopIban), Set{});
   EXPECT_EQ(links_carrying(recorder, kShopIban),
             (Set{"clearing->bank_institution", "clearing->bank_institution (answer)"}));
-  // Name and address: the CA alone.
-  EXPECT_EQ(holders(m_dir, name), (Set{"operator/ca"}));
-  EXPECT_EQ(holders(m_dir, address), (Set{"operator/ca"}));
+  // Name and address: the CA alone, sealed at rest.
+  EXPECT_EQ(holders(m_dir, name), Set{});
+  EXPECT_EQ(holders(m_dir, address), Set{});
   EXPECT_EQ(links_carrying(recorder, name), (Set{"wallet->ca"}));
   // The article: the shop (and the buyer's own device may keep it); never the operator.
   const auto article_holders = holders(m_dir, article);

@@ -49,6 +49,10 @@ class Database {
   // Runs body on a consistent read-only snapshot.
   virtual Status read(const std::function<Status(Transaction&)>& body) = 0;
   virtual const std::string& path() const = 0;
+  // Rewrites the file without its free pages, and empties the write-ahead log: after a value was
+  // replaced (sealed where it was kept in clear), its old bytes are gone from the disk. Not while
+  // other threads use the store (a migration's last step, at open).
+  virtual Status compact() = 0;
 };
 
 struct Migration {

@@ -179,6 +179,7 @@ class SqliteDatabase final : public Database {
   Status transact(const std::function<Status(Transaction&)>& body) override;
   Status read(const std::function<Status(Transaction&)>& body) override;
   const std::string& path() const override { return m_path; }
+  Status compact() override;
 
  private:
   struct Pending {
@@ -363,6 +364,20 @@ Status SqliteDatabase::read(const std::function<Status(Transaction&)>& body) {
   }
   give_back(std::move(*reader));
   return result;
+}
+
+Status SqliteDatabase::compact() {
+  std::lock_guard lock(m_queue_mutex);
+  // Idle readers hold no snapshot, but each connection's WAL index view is dropped with it.
+  {
+    std::lock_guard readers(m_readers_mutex);
+    m_reader_count -= m_idle_readers.size();
+    m_idle_readers.clear();
+  }
+  for (const char* step : {"PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"}) {
+    if (auto ok = m_writer->exec_plain(step); !ok) return ok;
+  }
+  return {};
 }
 
 Status SqliteDatabase::open(std::span<const Migration> migrations) {

@@ -73,6 +73,38 @@ TEST_F(StoreTest, MigratesAndPersists) {
   }));
 }
 
+// A value replaced (sealed where an older version kept it in clear) leaves its old bytes in free
+// pages and in the write-ahead log until the store is compacted; after, no file holds them.
+TEST_F(StoreTest, CompactLeavesNoOldBytesInTheFileOrItsLog) {
+  const std::string secret = "DE89370400440532013000";
+  auto file_holds = [&](const std::string& needle) {
+    for (const auto* suffix : {"", "-wal", "-shm"}) {
+      std::ifstream in(path() + suffix, std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      if (bytes.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  };
+  auto db = open_sqlite(path(), kMigrations).value();
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+      auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES (?, ?)",
+                       {secret + "-" + std::to_string(i), std::int64_t{i}});
+      if (!n) return std::unexpected(n.error());
+      return {};
+    }));
+  }
+  ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+    auto n = tx.exec("UPDATE accounts SET id = 'sealed-' || balance");
+    if (!n) return std::unexpected(n.error());
+    return {};
+  }));
+  EXPECT_TRUE(file_holds(secret));  // what compact is for
+  ASSERT_TRUE(db->compact().has_value());
+  EXPECT_FALSE(file_holds(secret));
+  EXPECT_EQ(balance(*db, "sealed-7"), 7);
+}
+
 TEST_F(StoreTest, UsesWalAndFullSync) {
   auto db = open_sqlite(path(), kMigrations).value();
   ASSERT_TRUE(db->read([](Transaction& tx) -> Status {

@@ -28,6 +28,32 @@ constexpr std::array<store::Migration, 1> kMigrations = {{
         "response TEXT NOT NULL, created INTEGER NOT NULL);"},
 }};
 
+// Where people's names and addresses are sealed (the associated data of each sealed field).
+constexpr std::string_view kNameColumn = "people.name";
+constexpr std::string_view kAddressColumn = "people.address";
+
+// An older version kept names and addresses in clear: sealed, and the file rewritten without them.
+Status seal_clear_people(store::Database& db, const crypto::AtRestKey& key) {
+  std::int64_t sealed = 0;
+  auto done = db.transact([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query("SELECT subject, name, address FROM people WHERE name NOT LIKE 'sealed:%'");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto subject = store::text_at(row, 0);
+      auto name = store::text_at(row, 1);
+      auto address = store::text_at(row, 2);
+      if (!subject || !name || !address) return fail(ErrorCode::internal, "damaged person row");
+      auto n = tx.exec("UPDATE people SET name = ?, address = ? WHERE subject = ?",
+                       {key.seal(*name, kNameColumn), key.seal(*address, kAddressColumn), *subject});
+      if (!n) return std::unexpected(n.error());
+      sealed += *n;
+    }
+    return {};
+  });
+  if (!done) return done;
+  return sealed > 0 ? db.compact() : Status{};
+}
+
 Result<std::string> read_text(const std::string& path) {
   std::ifstream in(path);
   if (!in) return fail(ErrorCode::io_error, "cannot read " + path);
@@ -51,8 +77,11 @@ Result<std::unique_ptr<CaParty>> CaParty::open(const std::string& dir, const std
   std::filesystem::create_directories(dir);
   auto keys = parties::load_or_create_keys(dir + "/ca.keys");
   if (!keys) return std::unexpected(keys.error());
+  auto data_key = crypto::AtRestKey::for_store(dir + "/ca.db");
+  if (!data_key) return std::unexpected(data_key.error());
   auto db = store::open_sqlite(dir + "/ca.db", kMigrations);
   if (!db) return std::unexpected(db.error());
+  if (auto ok = seal_clear_people(**db, *data_key); !ok) return std::unexpected(ok.error());
 
   std::vector<pki::Revocation> revoked;
   auto loaded = (*db)->read([&](store::Transaction& tx) -> Status {
@@ -81,7 +110,8 @@ Result<std::unique_ptr<CaParty>> CaParty::open(const std::string& dir, const std
     }
   }
   if (!authority) return std::unexpected(authority.error());
-  return std::make_unique<CaParty>(std::move(*authority), std::move(*db), clock, random);
+  return std::make_unique<CaParty>(std::move(*authority), std::move(*db), std::move(*data_key),
+                                   clock, random);
 }
 
 Result<pki::Crl> CaParty::crl() const {
@@ -133,8 +163,11 @@ Result<std::map<std::string, std::string>> CaParty::shop_names() const {
         "WHERE c.role = ?",
         {std::string(pki::to_string(pki::Role::shop))});
     if (!rows) return std::unexpected(rows.error());
-    for (const auto& row : *rows)
-      names[store::text_at(row, 0).value_or("")] = store::text_at(row, 1).value_or("");
+    for (const auto& row : *rows) {
+      auto name = m_data_key.open(store::text_at(row, 1).value_or(""), kNameColumn);
+      if (!name) return std::unexpected(name.error());
+      names[store::text_at(row, 0).value_or("")] = std::move(*name);
+    }
     return {};
   });
   if (!read) return std::unexpected(read.error());
@@ -215,7 +248,8 @@ Result<Json> CaParty::enrol(const Json& body) {
     if (!cert) return std::unexpected(cert.error());
     if (auto ok = record(tx, *cert); !ok) return std::unexpected(ok.error());
     auto person = tx.exec("INSERT INTO people (subject, name, address) VALUES (?, ?, ?)",
-                          {cert->subject(), r.name, r.address});
+                          {cert->subject(), m_data_key.seal(r.name, kNameColumn),
+                           m_data_key.seal(r.address, kAddressColumn)});
     if (!person) return std::unexpected(person.error());
     return Json{{"certificate", cert->to_pem()}, {"ca", certificate().to_pem()}};
   });

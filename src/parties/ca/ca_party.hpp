@@ -11,6 +11,7 @@
 
 #include "base/clock.hpp"
 #include "base/id.hpp"
+#include "crypto/at_rest.hpp"
 #include "parties/common/party_kit.hpp"
 #include "pki/authority.hpp"
 
@@ -18,7 +19,9 @@ namespace ecash::ca {
 
 class CaParty final : public protocol::Endpoint {
  public:
-  // Opens the CA in dir (ca.keys, ca.pem, ca.db), creating it, named `name`, when new.
+  // Opens the CA in dir (ca.keys, ca.pem, ca.db and its data key ca.db.key), creating it, named
+  // `name`, when new. People's names and addresses are sealed under the data key; an older
+  // store's clear rows are sealed at open.
   static Result<std::unique_ptr<CaParty>> open(const std::string& dir, const std::string& name,
                                                const Clock& clock, RandomSource& random);
 
@@ -46,8 +49,12 @@ class CaParty final : public protocol::Endpoint {
   Result<pki::TrustAnchor> anchor() const;
 
   CaParty(pki::CertificateAuthority authority, std::unique_ptr<store::Database> db,
-          const Clock& clock, RandomSource& random)
-      : m_authority(std::move(authority)), m_db(std::move(db)), m_clock(clock), m_random(random) {}
+          crypto::AtRestKey data_key, const Clock& clock, RandomSource& random)
+      : m_authority(std::move(authority)),
+        m_db(std::move(db)),
+        m_data_key(std::move(data_key)),
+        m_clock(clock),
+        m_random(random) {}
 
  private:
   Result<protocol::Json> enrol(const protocol::Json& body);
@@ -56,6 +63,7 @@ class CaParty final : public protocol::Endpoint {
   mutable std::mutex m_mutex;  // guards m_authority's revocation list
   mutable pki::CertificateAuthority m_authority;  // crl() merges revocations from the store
   std::unique_ptr<store::Database> m_db;
+  const crypto::AtRestKey m_data_key;
   const Clock& m_clock;
   RandomSource& m_random;
 };

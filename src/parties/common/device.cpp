@@ -111,7 +111,29 @@ Result<OperatorView> fetch_operator(protocol::Channel& center, const pki::Certif
   return OperatorView{std::move(*directory), *crl, *currency};
 }
 
+namespace {
+
+// The account number's place in the settings, sealed under the device's data key.
+constexpr std::string_view kAccountColumn = "settings.account";
+
+}  // namespace
+
 Status DeviceState::load(store::Database& db) {
+  if (!m_data_key) return fail(ErrorCode::internal, "the device's data key is not set");
+  // An older version kept the account number in clear: sealed now, and the file rewritten
+  // without the clear bytes.
+  bool sealed_now = false;
+  auto sealed = db.transact([&](store::Transaction& tx) -> Status {
+    auto number = get_setting(tx, "account");
+    if (!number) return std::unexpected(number.error());
+    if (!*number || crypto::AtRestKey::is_sealed(**number)) return {};
+    sealed_now = true;
+    return set_setting(tx, "account", m_data_key->seal(**number, kAccountColumn));
+  });
+  if (!sealed) return sealed;
+  if (sealed_now) {
+    if (auto ok = db.compact(); !ok) return ok;
+  }
   auto cert = read_setting(db, "certificate");
   auto ca = read_setting(db, "ca");
   auto view = read_setting(db, "operator");
@@ -159,7 +181,7 @@ Status DeviceState::enrol(store::Database& db, protocol::Channel& ca, const cryp
     for (const auto& [key, value] :
          {std::pair<std::string, std::string>{"certificate", enrolment->certificate.to_pem()},
           {"ca", enrolment->ca.to_pem()},
-          {"account", account_number},
+          {"account", m_data_key->seal(account_number, kAccountColumn)},
           {"salt", crypto::base64url_encode(salt)}}) {
       if (auto ok = set_setting(tx, key, value); !ok) return ok;
     }
@@ -242,13 +264,18 @@ Result<std::pair<std::string, pki::AccountSalt>> DeviceState::account(store::Dat
   if (!number || !salt_text || !*number || !*salt_text) {
     return fail(ErrorCode::io_error, "the account is missing from the device's store");
   }
+  auto opened = m_data_key->open(**number, kAccountColumn);
+  if (!opened) {
+    return fail(opened.error().code, "the account number in the device's store does not open "
+                                     "with its data key: " + opened.error().message);
+  }
   auto salt_bytes = crypto::base64url_decode(**salt_text);
   pki::AccountSalt salt{};
   if (!salt_bytes || salt_bytes->size() != salt.size()) {
     return fail(ErrorCode::malformed, "damaged account salt");
   }
   std::copy(salt_bytes->begin(), salt_bytes->end(), salt.begin());
-  return std::pair{**number, salt};
+  return std::pair{std::move(*opened), salt};
 }
 
 Device::Device(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::Database> db,
@@ -264,14 +291,19 @@ Result<Device::Files> Device::open_files(const std::string& home, const std::str
   if (home.empty()) {
     auto db = store::open_sqlite(":memory:", migrations);
     if (!db) return std::unexpected(db.error());
-    return Files{crypto::PartyKeys::generate(), std::move(*db)};
+    return Files{crypto::PartyKeys::generate(), std::move(*db),
+                 std::make_shared<const crypto::AtRestKey>(crypto::AtRestKey::generate())};
   }
   std::filesystem::create_directories(home);
   auto keys = load_or_create_keys(home + "/" + name + ".keys");
   if (!keys) return std::unexpected(keys.error());
-  auto db = store::open_sqlite(home + "/" + name + ".db", migrations);
+  const std::string db_path = home + "/" + name + ".db";
+  auto data_key = crypto::AtRestKey::for_store(db_path);
+  if (!data_key) return std::unexpected(data_key.error());
+  auto db = store::open_sqlite(db_path, migrations);
   if (!db) return std::unexpected(db.error());
-  return Files{std::move(*keys), std::move(*db)};
+  return Files{std::move(*keys), std::move(*db),
+               std::make_shared<const crypto::AtRestKey>(std::move(*data_key))};
 }
 
 Status Device::load() {

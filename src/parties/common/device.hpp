@@ -11,6 +11,7 @@
 
 #include "base/amount.hpp"
 #include "base/id.hpp"
+#include "crypto/at_rest.hpp"
 #include "parties/common/party_kit.hpp"
 
 namespace ecash::parties {
@@ -52,10 +53,12 @@ Result<OperatorView> fetch_operator(protocol::Channel& center, const pki::Certif
 // and the first connect are not thread-safe.
 class DeviceState {
  public:
-  // Reads what earlier runs saved.
+  // The key that seals the account number in the store (crypto/at_rest.hpp), set before load.
+  void set_data_key(std::shared_ptr<const crypto::AtRestKey> key) { m_data_key = std::move(key); }
+  // Reads what earlier runs saved; an account number an older version kept in clear is sealed.
   Status load(store::Database& db);
   // Enrols keys with the CA, committing to account_number, and saves the certificate, the CA's
-  // certificate (pinned from now on), the account number and its salt.
+  // certificate (pinned from now on), the account number (sealed) and its salt.
   Status enrol(store::Database& db, protocol::Channel& ca, const crypto::PartyKeys& keys,
                pki::Role role, const std::string& name, const std::string& address,
                const std::string& account_number, const Clock& clock, RandomSource& random);
@@ -82,6 +85,7 @@ class DeviceState {
   std::optional<pki::Certificate> m_ca;
   std::optional<OperatorView> m_view;
   std::unique_ptr<pki::TrustStore> m_trust;
+  std::shared_ptr<const crypto::AtRestKey> m_data_key;
 };
 
 // A wallet or a shop: its home folder, keys, store, clock and randomness, its enrolment and view of
@@ -111,8 +115,8 @@ class Device {
   Status set_setting(std::string_view key, const std::string& value);
 
  protected:
-  // Opens the device D whose files are home/<name>.keys (created when new) and home/<name>.db,
-  // and loads what earlier runs saved. An empty home is a device held in memory only (new keys,
+  // Opens the device D whose files are home/<name>.keys (created when new), home/<name>.db and
+  // its data key home/<name>.db.key, and loads what earlier runs saved. An empty home is a device held in memory only (new keys,
   // an in-memory store): a stand-in for a device, as the load generator makes thousands of.
   template <class D>
   static Result<std::unique_ptr<D>> open_device(const std::string& home, const std::string& name,
@@ -140,6 +144,7 @@ class Device {
   struct Files {
     crypto::PartyKeys keys;
     std::unique_ptr<store::Database> db;
+    std::shared_ptr<const crypto::AtRestKey> data_key;
   };
   static Result<Files> open_files(const std::string& home, const std::string& name,
                                   std::span<const store::Migration> migrations);
@@ -154,7 +159,9 @@ Result<std::unique_ptr<D>> Device::open_device(const std::string& home, const st
   auto device =
       std::make_unique<D>(home, std::move(files->keys), std::move(files->db), clock, random);
   // Through the base, so that D's own load (private there) runs by the virtual call.
-  if (auto ok = static_cast<Device&>(*device).load(); !ok) return std::unexpected(ok.error());
+  auto& base = static_cast<Device&>(*device);
+  base.m_device.set_data_key(std::move(files->data_key));
+  if (auto ok = base.load(); !ok) return std::unexpected(ok.error());
   return device;
 }
 

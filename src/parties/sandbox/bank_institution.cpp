@@ -31,7 +31,20 @@ constexpr std::string_view kReferencesSql =
     "  l.route = 'transfer_in' AND json_extract(l.response, '$.transfer_id') = "
     "  transfers.transfer_id);";
 
-constexpr std::array<std::string_view, 2> kVersions = {kSchemaSql, kReferencesSql};
+// IBANs and holders unreadable at rest (issue 12, finding 5): an account is found by its lookup
+// key (a keyed hash of its IBAN, crypto/at_rest.hpp), its IBAN and holder are kept sealed. Rows an
+// older version kept in clear (iban_sealed NULL, the IBAN still in iban_key) are sealed at open.
+constexpr std::string_view kSealedAccountsSql =
+    "ALTER TABLE accounts RENAME COLUMN iban TO iban_key;"
+    "ALTER TABLE transfers RENAME COLUMN iban TO iban_key;"
+    "ALTER TABLE accounts ADD COLUMN iban_sealed TEXT;";
+
+constexpr std::array<std::string_view, 3> kVersions = {kSchemaSql, kReferencesSql,
+                                                       kSealedAccountsSql};
+
+// The associated data of each sealed field, and the domain of the IBAN's lookup key.
+constexpr std::string_view kIbanColumn = "accounts.iban";
+constexpr std::string_view kHolderColumn = "accounts.holder";
 
 Result<std::string> iban_field(const Json& body) {
   auto text = text_field(body, "iban");
@@ -60,6 +73,32 @@ Result<std::unique_ptr<BankInstitution>> BankInstitution::open(const std::string
   return open_as<BankInstitution>(db_path, kVersions, clock);
 }
 
+Status BankInstitution::seal_clear_rows() {
+  std::int64_t sealed = 0;
+  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
+    // An account's key changes in accounts and in its transfers together: checked at commit.
+    if (auto ok = tx.exec("PRAGMA defer_foreign_keys = ON"); !ok) return std::unexpected(ok.error());
+    auto rows = tx.query("SELECT iban_key, holder FROM accounts WHERE iban_sealed IS NULL");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto iban = store::text_at(row, 0);
+      auto holder = store::text_at(row, 1);
+      if (!iban || !holder) return fail(ErrorCode::internal, "damaged account");
+      const auto key = data_key().lookup(*iban, kIbanColumn);
+      auto transfers = tx.exec("UPDATE transfers SET iban_key = ? WHERE iban_key = ?", {key, *iban});
+      if (!transfers) return std::unexpected(transfers.error());
+      auto account = tx.exec(
+          "UPDATE accounts SET iban_key = ?, iban_sealed = ?, holder = ? WHERE iban_key = ?",
+          {key, data_key().seal(*iban, kIbanColumn), data_key().seal(*holder, kHolderColumn), *iban});
+      if (!account) return std::unexpected(account.error());
+      ++sealed;
+    }
+    return {};
+  });
+  if (!done) return done;
+  return sealed > 0 ? m_db->compact() : Status{};
+}
+
 Result<Json> BankInstitution::open_account(const Json& body) {
   auto iban = iban_field(body);
   if (!iban) return std::unexpected(iban.error());
@@ -73,21 +112,24 @@ Result<Json> BankInstitution::open_account(const Json& body) {
   if (!currency) return std::unexpected(currency.error());
   const std::string code(currency->code());
 
+  const auto iban_key = data_key().lookup(*iban, kIbanColumn);
   auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
-    auto row = tx.query_one("SELECT holder, currency FROM accounts WHERE iban = ?", {*iban});
+    auto row = tx.query_one("SELECT holder, currency FROM accounts WHERE iban_key = ?", {iban_key});
     if (!row) return std::unexpected(row.error());
     if (*row) {
-      auto stored_holder = store::text_at(**row, 0);
+      auto stored_holder = data_key().open(store::text_at(**row, 0).value_or(""), kHolderColumn);
       auto stored_currency = store::text_at(**row, 1);
-      if (!stored_holder || !stored_currency) return fail(ErrorCode::internal, "damaged account");
+      if (!stored_holder) return std::unexpected(stored_holder.error());
+      if (!stored_currency) return fail(ErrorCode::internal, "damaged account");
       if (*stored_holder == *holder && *stored_currency == code) return {};
       return fail(ErrorCode::conflict, "account " + mask_account(*iban) +
                                            " is already open for another holder or currency");
     }
     auto inserted = tx.exec(
-        "INSERT INTO accounts (iban, holder, currency, balance_minor, created) "
-        "VALUES (?, ?, ?, 0, ?)",
-        {*iban, *holder, code, m_clock.now()});
+        "INSERT INTO accounts (iban_key, iban_sealed, holder, currency, balance_minor, created) "
+        "VALUES (?, ?, ?, ?, 0, ?)",
+        {iban_key, data_key().seal(*iban, kIbanColumn), data_key().seal(*holder, kHolderColumn),
+         code, m_clock.now()});
     if (!inserted) return std::unexpected(inserted.error());
     return {};
   });
@@ -108,11 +150,12 @@ Result<Json> BankInstitution::transfer_in(const Json& body) {
     return std::unexpected(ok.error());
   }
   const auto digest = request_digest({*iban, amount->to_string(), *reference});
+  const auto iban_key = data_key().lookup(*iban, kIbanColumn);
 
   return answer_once(
       "transfer_in", *request_id, digest, [&](store::Transaction& tx) -> Result<Json> {
         auto row =
-            tx.query_one("SELECT currency, balance_minor FROM accounts WHERE iban = ?", {*iban});
+            tx.query_one("SELECT currency, balance_minor FROM accounts WHERE iban_key = ?", {iban_key});
         if (!row) return std::unexpected(row.error());
         if (!*row) return fail(ErrorCode::declined, "no account " + mask_account(*iban));
         auto balance = amount_at(**row, 0, 1);
@@ -128,12 +171,12 @@ Result<Json> BankInstitution::transfer_in(const Json& body) {
         if (!seq) return std::unexpected(seq.error());
         const std::string transfer_id = sequence_id("TR", *seq);
         auto inserted = tx.exec(
-            "INSERT INTO transfers (seq, transfer_id, iban, minor, reference, created, request_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            {*seq, transfer_id, *iban, amount->minor(), *reference, m_clock.now(), *request_id});
+            "INSERT INTO transfers (seq, transfer_id, iban_key, minor, reference, created, "
+            "request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            {*seq, transfer_id, iban_key, amount->minor(), *reference, m_clock.now(), *request_id});
         if (!inserted) return std::unexpected(inserted.error());
-        auto updated = tx.exec("UPDATE accounts SET balance_minor = ? WHERE iban = ?",
-                               {new_balance->minor(), *iban});
+        auto updated = tx.exec("UPDATE accounts SET balance_minor = ? WHERE iban_key = ?",
+                               {new_balance->minor(), iban_key});
         if (!updated) return std::unexpected(updated.error());
         return Json{{"transfer_id", transfer_id}, {"status", "credited"}};
       });
@@ -143,21 +186,22 @@ Result<Json> BankInstitution::account(const Json& body) {
   auto iban = iban_field(body);
   if (!iban) return std::unexpected(iban.error());
 
+  const auto iban_key = data_key().lookup(*iban, kIbanColumn);
   Json answer;
   auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
-    auto row = tx.query_one("SELECT holder, currency, balance_minor FROM accounts WHERE iban = ?",
-                            {*iban});
+    auto row = tx.query_one(
+        "SELECT holder, currency, balance_minor FROM accounts WHERE iban_key = ?", {iban_key});
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(ErrorCode::not_found, "no account " + mask_account(*iban));
-    auto holder = store::text_at(**row, 0);
+    auto holder = data_key().open(store::text_at(**row, 0).value_or(""), kHolderColumn);
     if (!holder) return std::unexpected(holder.error());
     auto balance = amount_at(**row, 1, 2);
     if (!balance) return std::unexpected(balance.error());
 
     auto rows = tx.query(
         "SELECT a.currency, t.minor, t.transfer_id, t.reference FROM transfers t "
-        "JOIN accounts a ON a.iban = t.iban WHERE t.iban = ? ORDER BY t.seq",
-        {*iban});
+        "JOIN accounts a ON a.iban_key = t.iban_key WHERE t.iban_key = ? ORDER BY t.seq",
+        {iban_key});
     if (!rows) return std::unexpected(rows.error());
     Json transfers = Json::array();
     for (const auto& transfer : *rows) {
@@ -182,14 +226,18 @@ Result<Json> BankInstitution::account(const Json& body) {
 
 Result<Json> BankInstitution::accounts() {
   return list_of(
-      "SELECT a.iban, a.holder, a.currency, a.balance_minor, a.created, "
-      "(SELECT COUNT(*) FROM transfers t WHERE t.iban = a.iban) FROM accounts a "
-      "ORDER BY a.created, a.iban",
-      [](const store::Row& row) -> Result<Json> {
+      "SELECT a.iban_sealed, a.holder, a.currency, a.balance_minor, a.created, "
+      "(SELECT COUNT(*) FROM transfers t WHERE t.iban_key = a.iban_key) FROM accounts a "
+      "ORDER BY a.created, a.rowid",
+      [this](const store::Row& row) -> Result<Json> {
         auto balance = amount_at(row, 2, 3);
         if (!balance) return std::unexpected(balance.error());
-        return Json{{"iban", mask_account(store::text_at(row, 0).value_or(""))},
-                    {"holder", store::text_at(row, 1).value_or("")},
+        auto iban = data_key().open(store::text_at(row, 0).value_or(""), kIbanColumn);
+        auto holder = data_key().open(store::text_at(row, 1).value_or(""), kHolderColumn);
+        if (!iban) return std::unexpected(iban.error());
+        if (!holder) return std::unexpected(holder.error());
+        return Json{{"iban", mask_account(*iban)},
+                    {"holder", *holder},
                     {"balance", balance->to_string()},
                     {"transfers", store::int_at(row, 5).value_or(0)},
                     {"opened", store::int_at(row, 4).value_or(0)}};
@@ -202,7 +250,8 @@ Result<Json> BankInstitution::statement(const Json& body) {
   return statement_of(
       body,
       "SELECT t.seq, t.transfer_id, COALESCE(t.request_id, ''), a.currency, t.minor "
-      "FROM transfers t JOIN accounts a ON a.iban = t.iban WHERE t.seq > ? ORDER BY t.seq LIMIT ?",
+      "FROM transfers t JOIN accounts a ON a.iban_key = t.iban_key WHERE t.seq > ? ORDER BY t.seq "
+      "LIMIT ?",
       [](const store::Row& row) -> Result<Json> {
         auto amount = amount_at(row, 3, 4);
         if (!amount) return std::unexpected(amount.error());

@@ -1,5 +1,6 @@
 // A working sandbox of the outside bank (the patent's bank 8): keeps accounts by IBAN and credits
-// them with the clearing house's payouts, each retry answered once. Keeps its own SQLite file.
+// them with the clearing house's payouts, each retry answered once. Keeps its own SQLite file, with
+// IBANs and holders sealed at rest (found by a keyed hash of the IBAN).
 // Thread-safe: all state lives in the store's transactions.
 #pragma once
 
@@ -31,6 +32,7 @@ class BankInstitution final : public Institution {
   friend class Institution;  // open_as constructs it
   BankInstitution(std::unique_ptr<store::Database> db, const Clock& clock);
 
+  Status seal_clear_rows() override;
   Result<protocol::Json> open_account(const protocol::Json& body);
   Result<protocol::Json> transfer_in(const protocol::Json& body);
   Result<protocol::Json> account(const protocol::Json& body);

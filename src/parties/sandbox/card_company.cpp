@@ -33,12 +33,24 @@ constexpr std::string_view kReferencesSql =
     "UPDATE refunds SET request_id = (SELECT l.id FROM request_log l WHERE l.route = 'refund' "
     "  AND json_extract(l.response, '$.refund_id') = refunds.refund_id);";
 
-constexpr std::array<std::string_view, 2> kVersions = {kSchemaSql, kReferencesSql};
+// Card numbers unreadable at rest (issue 12, finding 5): a card is found by its lookup key (a keyed
+// hash of its number, crypto/at_rest.hpp) and its number is kept sealed beside it. Rows an older
+// version kept in clear (card_sealed NULL, the number still in card_key) are sealed at open.
+constexpr std::string_view kSealedNumbersSql =
+    "ALTER TABLE cards RENAME COLUMN card_number TO card_key;"
+    "ALTER TABLE charges RENAME COLUMN card_number TO card_key;"
+    "ALTER TABLE cards ADD COLUMN card_sealed TEXT;";
 
-// The card's limit; nullopt for a card the company does not know.
-Result<std::optional<Amount>> card_limit(store::Transaction& tx, const std::string& number) {
+constexpr std::array<std::string_view, 3> kVersions = {kSchemaSql, kReferencesSql,
+                                                       kSealedNumbersSql};
+
+// The associated data of a sealed card number, and the domain of its lookup key.
+constexpr std::string_view kCardColumn = "cards.card";
+
+// The card's limit; nullopt for a card the company does not know (card_key: its lookup key).
+Result<std::optional<Amount>> card_limit(store::Transaction& tx, const std::string& card_key) {
   auto row =
-      tx.query_one("SELECT currency, limit_minor FROM cards WHERE card_number = ?", {number});
+      tx.query_one("SELECT currency, limit_minor FROM cards WHERE card_key = ?", {card_key});
   if (!row) return std::unexpected(row.error());
   if (!*row) return std::nullopt;
   auto limit = amount_at(**row, 0, 1);
@@ -68,14 +80,39 @@ Result<std::unique_ptr<CardCompany>> CardCompany::open(const std::string& db_pat
   return open_as<CardCompany>(db_path, kVersions, clock);
 }
 
+Status CardCompany::seal_clear_rows() {
+  std::int64_t sealed = 0;
+  auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
+    // A card's key changes in cards and in its charges together: checked at commit.
+    if (auto ok = tx.exec("PRAGMA defer_foreign_keys = ON"); !ok) return std::unexpected(ok.error());
+    auto rows = tx.query("SELECT card_key FROM cards WHERE card_sealed IS NULL");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto number = store::text_at(row, 0);
+      if (!number) return std::unexpected(number.error());
+      const auto key = data_key().lookup(*number, kCardColumn);
+      auto charges = tx.exec("UPDATE charges SET card_key = ? WHERE card_key = ?", {key, *number});
+      if (!charges) return std::unexpected(charges.error());
+      auto card = tx.exec("UPDATE cards SET card_key = ?, card_sealed = ? WHERE card_key = ?",
+                          {key, data_key().seal(*number, kCardColumn), *number});
+      if (!card) return std::unexpected(card.error());
+      ++sealed;
+    }
+    return {};
+  });
+  if (!done) return done;
+  return sealed > 0 ? m_db->compact() : Status{};
+}
+
 Result<Json> CardCompany::open_card(const Json& body) {
   auto number = card_number_field(body);
   if (!number) return std::unexpected(number.error());
   auto limit = positive_amount_field(body, "limit");
   if (!limit) return std::unexpected(limit.error());
 
+  const auto card_key = data_key().lookup(*number, kCardColumn);
   auto done = write(*m_db, [&](store::Transaction& tx) -> Status {
-    auto existing = card_limit(tx, *number);
+    auto existing = card_limit(tx, card_key);
     if (!existing) return std::unexpected(existing.error());
     if (*existing) {
       if (**existing == *limit) return {};
@@ -84,8 +121,10 @@ Result<Json> CardCompany::open_card(const Json& body) {
                                            (*existing)->to_string());
     }
     auto inserted = tx.exec(
-        "INSERT INTO cards (card_number, currency, limit_minor, created) VALUES (?, ?, ?, ?)",
-        {*number, std::string(limit->currency().code()), limit->minor(), m_clock.now()});
+        "INSERT INTO cards (card_key, card_sealed, currency, limit_minor, created) "
+        "VALUES (?, ?, ?, ?, ?)",
+        {card_key, data_key().seal(*number, kCardColumn), std::string(limit->currency().code()),
+         limit->minor(), m_clock.now()});
     if (!inserted) return std::unexpected(inserted.error());
     return {};
   });
@@ -101,9 +140,10 @@ Result<Json> CardCompany::charge(const Json& body) {
   auto amount = positive_amount_field(body, "amount");
   if (!amount) return std::unexpected(amount.error());
   const auto digest = request_digest({*number, amount->to_string()});
+  const auto card_key = data_key().lookup(*number, kCardColumn);
 
   return answer_once("charge", *request_id, digest, [&](store::Transaction& tx) -> Result<Json> {
-    auto limit = card_limit(tx, *number);
+    auto limit = card_limit(tx, card_key);
     if (!limit) return std::unexpected(limit.error());
     if (!*limit) return fail(ErrorCode::declined, "unknown card " + mask_account(*number));
     if ((*limit)->currency() != amount->currency()) {
@@ -111,9 +151,9 @@ Result<Json> CardCompany::charge(const Json& body) {
                                                     std::string((*limit)->currency().code()));
     }
     auto row = tx.query_one(
-        "SELECT COALESCE(SUM(c.minor), 0) FROM charges c WHERE c.card_number = ? AND NOT EXISTS "
+        "SELECT COALESCE(SUM(c.minor), 0) FROM charges c WHERE c.card_key = ? AND NOT EXISTS "
         "(SELECT 1 FROM refunds r WHERE r.charge_id = c.charge_id)",
-        {*number});
+        {card_key});
     if (!row) return std::unexpected(row.error());
     auto outstanding = store::int_at(**row, 0);
     if (!outstanding) return std::unexpected(outstanding.error());
@@ -128,9 +168,9 @@ Result<Json> CardCompany::charge(const Json& body) {
     if (!seq) return std::unexpected(seq.error());
     const std::string charge_id = sequence_id("CH", *seq);
     auto inserted = tx.exec(
-        "INSERT INTO charges (seq, charge_id, card_number, minor, created, request_id) "
+        "INSERT INTO charges (seq, charge_id, card_key, minor, created, request_id) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        {*seq, charge_id, *number, amount->minor(), m_clock.now(), *request_id});
+        {*seq, charge_id, card_key, amount->minor(), m_clock.now(), *request_id});
     if (!inserted) return std::unexpected(inserted.error());
     return Json{{"charge_id", charge_id}, {"amount", amount->to_string()}, {"status", "approved"}};
   });
@@ -146,7 +186,7 @@ Result<Json> CardCompany::refund(const Json& body) {
   return answer_once("refund", *request_id, digest, [&](store::Transaction& tx) -> Result<Json> {
     auto row = tx.query_one(
         "SELECT k.currency, c.minor, r.refund_id FROM charges c "
-        "JOIN cards k ON k.card_number = c.card_number "
+        "JOIN cards k ON k.card_key = c.card_key "
         "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.charge_id = ?",
         {*charge_id});
     if (!row) return std::unexpected(row.error());
@@ -174,16 +214,17 @@ Result<Json> CardCompany::card(const Json& body) {
   auto number = card_number_field(body);
   if (!number) return std::unexpected(number.error());
 
+  const auto card_key = data_key().lookup(*number, kCardColumn);
   Json answer;
   auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
-    auto limit = card_limit(tx, *number);
+    auto limit = card_limit(tx, card_key);
     if (!limit) return std::unexpected(limit.error());
     if (!*limit) return fail(ErrorCode::not_found, "unknown card " + mask_account(*number));
     auto rows = tx.query(
         "SELECT k.currency, c.minor, c.charge_id, r.refund_id FROM charges c "
-        "JOIN cards k ON k.card_number = c.card_number "
-        "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.card_number = ? ORDER BY c.seq",
-        {*number});
+        "JOIN cards k ON k.card_key = c.card_key "
+        "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.card_key = ? ORDER BY c.seq",
+        {card_key});
     if (!rows) return std::unexpected(rows.error());
 
     Amount charged = Amount::zero((*limit)->currency());
@@ -228,12 +269,14 @@ Result<Json> CardCompany::card(const Json& body) {
 
 Result<Json> CardCompany::cards() {
   return list_of(
-      "SELECT k.card_number, k.currency, k.limit_minor, k.created, COALESCE(SUM(c.minor), 0), "
+      "SELECT k.card_sealed, k.currency, k.limit_minor, k.created, COALESCE(SUM(c.minor), 0), "
       "COALESCE(SUM(CASE WHEN r.refund_id IS NULL THEN 0 ELSE c.minor END), 0) FROM cards k "
-      "LEFT JOIN charges c ON c.card_number = k.card_number "
+      "LEFT JOIN charges c ON c.card_key = k.card_key "
       "LEFT JOIN refunds r ON r.charge_id = c.charge_id "
-      "GROUP BY k.card_number ORDER BY k.created, k.card_number",
-      [](const store::Row& row) -> Result<Json> {
+      "GROUP BY k.card_key ORDER BY k.created, k.rowid",
+      [this](const store::Row& row) -> Result<Json> {
+        auto number = data_key().open(store::text_at(row, 0).value_or(""), kCardColumn);
+        if (!number) return std::unexpected(number.error());
         auto limit = amount_at(row, 1, 2);
         auto charged = amount_at(row, 1, 4);
         auto refunded = amount_at(row, 1, 5);
@@ -242,7 +285,7 @@ Result<Json> CardCompany::cards() {
         if (!outstanding) return std::unexpected(outstanding.error());
         auto available = limit->sub(*outstanding);
         if (!available) return std::unexpected(available.error());
-        return Json{{"card", mask_account(store::text_at(row, 0).value_or(""))},
+        return Json{{"card", mask_account(*number)},
                     {"limit", limit->to_string()},
                     {"charged", charged->to_string()},
                     {"refunded", refunded->to_string()},
@@ -258,7 +301,7 @@ Result<Json> CardCompany::statement(const Json& body) {
       body,
       "SELECT c.seq, c.charge_id, COALESCE(c.request_id, ''), k.currency, c.minor, "
       "r.refund_id, COALESCE(r.request_id, '') FROM charges c "
-      "JOIN cards k ON k.card_number = c.card_number "
+      "JOIN cards k ON k.card_key = c.card_key "
       "LEFT JOIN refunds r ON r.charge_id = c.charge_id WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
       [](const store::Row& row) -> Result<Json> {
         auto amount = amount_at(row, 3, 4);

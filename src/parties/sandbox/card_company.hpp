@@ -18,7 +18,8 @@ namespace ecash::sandbox {
 //                               charges: [{charge_id, amount, status, refund_id?}]}
 //   statement {after?, limit?} -> {entries: [{seq, charge_id, request_id, amount, refund_id?,
 //                                  refund_request_id?}], next?}  (every card, in order; paged)
-// It holds card numbers in clear: it is outside the system's privacy boundary and knows them.
+// It knows card numbers (it is outside the system's privacy boundary), but keeps them sealed at
+// rest: found by a keyed hash, each number sealed under the data key beside its store.
 class CardCompany final : public Institution {
  public:
   // Opens or creates the store at db_path. clock must outlive the CardCompany.
@@ -32,6 +33,7 @@ class CardCompany final : public Institution {
   friend class Institution;  // open_as constructs it
   CardCompany(std::unique_ptr<store::Database> db, const Clock& clock);
 
+  Status seal_clear_rows() override;
   Result<protocol::Json> open_card(const protocol::Json& body);
   Result<protocol::Json> charge(const protocol::Json& body);
   Result<protocol::Json> refund(const protocol::Json& body);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "base/clock.hpp"
 #include "base/error.hpp"
+#include "crypto/at_rest.hpp"
 #include "crypto/hash.hpp"
 #include "protocol/transport.hpp"
 #include "store/database.hpp"
@@ -35,17 +37,31 @@ class Institution : public protocol::Endpoint {
   Institution(std::string name, std::unique_ptr<store::Database> db, const Clock& clock,
               Routes routes);
 
-  // Opens or creates the institution I with its store at db_path: versions[0] is the first
-  // schema (the request log is added to it), each later one a migration. I's constructor takes
-  // (db, clock) and befriends Institution.
+  // Opens or creates the institution I with its store at db_path and the data key beside it
+  // (db_path.key, see crypto/at_rest.hpp): versions[0] is the first schema (the request log is
+  // added to it), each later one a migration; then I's seal_clear_rows runs. I's constructor
+  // takes (db, clock) and befriends Institution.
   template <class I>
   static Result<std::unique_ptr<I>> open_as(const std::string& db_path,
                                             std::span<const std::string_view> versions,
                                             const Clock& clock) {
+    auto key = crypto::AtRestKey::for_store(db_path);
+    if (!key) return std::unexpected(key.error());
     auto db = open_store(db_path, versions);
     if (!db) return std::unexpected(db.error());
-    return std::unique_ptr<I>(new I(std::move(*db), clock));
+    std::unique_ptr<I> institution(new I(std::move(*db), clock));
+    auto& base = static_cast<Institution&>(*institution);
+    base.m_data_key.emplace(std::move(*key));
+    if (auto ok = base.seal_clear_rows(); !ok) return std::unexpected(ok.error());
+    return institution;
   }
+
+  // Seals what an older version of the store kept in clear (card numbers, IBANs, holders), then
+  // compacts the store so that no old byte stays on the disk. Runs at every open; finds nothing
+  // to do once done.
+  virtual Status seal_clear_rows() { return {}; }
+  // The key that seals this institution's card numbers, IBANs and holders in its store.
+  const crypto::AtRestKey& data_key() const { return *m_data_key; }
 
   // The answer already given to this request (same ID, route and digest), or else work's answer,
   // remembered in the transaction work ran in. replayed when the ID was used by another request;
@@ -78,6 +94,7 @@ class Institution : public protocol::Endpoint {
 
   std::string m_name;
   Routes m_routes;
+  std::optional<crypto::AtRestKey> m_data_key;  // set by open_as, before any route runs
 };
 
 }  // namespace ecash::sandbox

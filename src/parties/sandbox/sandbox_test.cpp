@@ -2,12 +2,16 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "base/clock.hpp"
 #include "parties/sandbox/bank_institution.hpp"
 #include "parties/sandbox/card_company.hpp"
+#include "store/request_log.hpp"
 
 namespace ecash::sandbox {
 namespace {
@@ -489,6 +493,97 @@ TEST_F(SandboxTest, InstitutionsKeepSeparateFiles) {
   bank.reset();
   fs::remove(m_dir / "bank.db");
   EXPECT_EQ(card_of(*company)["limit"], "EUR:1000.00");
+}
+
+// ---- at rest (issue 12, finding 5) ----
+
+// Whether the store file or its write-ahead log holds needle, byte for byte.
+bool store_holds(const fs::path& db, const std::string& needle) {
+  for (const auto* suffix : {"", "-wal"}) {
+    std::ifstream in(db.string() + suffix, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    if (bytes.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(SandboxTest, CardNumbersIbansAndHoldersAreSealedAtRest) {
+  auto company = card_company_with_card();
+  ok(*company, "charge", charge_body("c1", "EUR:40.00"));
+  auto bank = bank_with_account();
+  ok(*bank, "transfer_in", transfer_body("t1", "EUR:12.50"));
+  EXPECT_EQ(card_of(*company)["available"], "EUR:960.00");
+  EXPECT_EQ(company->cards().value()[0]["card"], "****1111");
+  EXPECT_EQ(bank->accounts().value()[0]["holder"], "Shop One");
+  EXPECT_EQ(bank->accounts().value()[0]["iban"], "****3000");
+  EXPECT_FALSE(store_holds(m_dir / "card_company.db", kVisa));
+  EXPECT_FALSE(store_holds(m_dir / "bank.db", kIban));
+  EXPECT_FALSE(store_holds(m_dir / "bank.db", "Shop One"));
+  // The data key is kept apart, beside each store; without it the rows do not open.
+  EXPECT_TRUE(fs::exists(m_dir / "card_company.db.key"));
+  company.reset();
+  fs::remove(m_dir / "card_company.db.key");
+  auto rekeyed = open_card_company();
+  EXPECT_EQ(error_of(*rekeyed, "card", {{"card_number", kVisa}}), ErrorCode::not_found);
+  EXPECT_EQ(rekeyed->cards().error().code, ErrorCode::unseal_failed);
+}
+
+// Stores an older version wrote (schema version 2, numbers and holders in clear) are sealed at
+// the first open, and their files keep no clear byte; everything in them still works.
+TEST_F(SandboxTest, AnOlderStoreIsSealedAtOpenAndKeepsWorking) {
+  const std::string request_log(store::kRequestLogSql);
+  const std::string cards_v1 =
+      "CREATE TABLE cards (card_number TEXT PRIMARY KEY, currency TEXT NOT NULL, "
+      "  limit_minor INTEGER NOT NULL CHECK (limit_minor > 0), created INTEGER NOT NULL);"
+      "CREATE TABLE charges (seq INTEGER PRIMARY KEY, charge_id TEXT NOT NULL UNIQUE, "
+      "  card_number TEXT NOT NULL REFERENCES cards (card_number), "
+      "  minor INTEGER NOT NULL CHECK (minor > 0), created INTEGER NOT NULL);"
+      "CREATE INDEX charges_by_card ON charges (card_number, seq);"
+      "CREATE TABLE refunds (seq INTEGER PRIMARY KEY, refund_id TEXT NOT NULL UNIQUE, "
+      "  charge_id TEXT NOT NULL UNIQUE REFERENCES charges (charge_id), created INTEGER NOT NULL);" +
+      request_log;
+  const std::string accounts_v1 =
+      "CREATE TABLE accounts (iban TEXT PRIMARY KEY, holder TEXT NOT NULL, currency TEXT NOT NULL, "
+      "  balance_minor INTEGER NOT NULL, created INTEGER NOT NULL);"
+      "CREATE TABLE transfers (seq INTEGER PRIMARY KEY, transfer_id TEXT NOT NULL UNIQUE, "
+      "  iban TEXT NOT NULL REFERENCES accounts (iban), minor INTEGER NOT NULL CHECK (minor > 0), "
+      "  reference TEXT NOT NULL, created INTEGER NOT NULL);"
+      "CREATE INDEX transfers_by_account ON transfers (iban, seq);" + request_log;
+  const std::vector<store::Migration> old_cards = {
+      {1, cards_v1},
+      {2, "ALTER TABLE charges ADD COLUMN request_id TEXT;"
+          "ALTER TABLE refunds ADD COLUMN request_id TEXT;"
+          "INSERT INTO cards VALUES ('4111111111111111', 'EUR', 100000, 1);"
+          "INSERT INTO charges VALUES (1, 'CH-000001', '4111111111111111', 4000, 2, 'c1');"}};
+  const std::vector<store::Migration> old_accounts = {
+      {1, accounts_v1},
+      {2, "ALTER TABLE transfers ADD COLUMN request_id TEXT;"
+          "INSERT INTO accounts VALUES ('DE89370400440532013000', 'Shop One', 'EUR', 1250, 1);"
+          "INSERT INTO transfers VALUES (1, 'TR-000001', 'DE89370400440532013000', 1250, "
+          "  'payout P-1', 2, 't1');"}};
+  ASSERT_TRUE(store::open_sqlite((m_dir / "card_company.db").string(), old_cards).has_value());
+  ASSERT_TRUE(store::open_sqlite((m_dir / "bank.db").string(), old_accounts).has_value());
+  ASSERT_TRUE(store_holds(m_dir / "card_company.db", kVisa));
+  ASSERT_TRUE(store_holds(m_dir / "bank.db", "Shop One"));
+
+  auto company = open_card_company();
+  auto bank = open_bank();
+  EXPECT_FALSE(store_holds(m_dir / "card_company.db", kVisa));
+  EXPECT_FALSE(store_holds(m_dir / "bank.db", kIban));
+  EXPECT_FALSE(store_holds(m_dir / "bank.db", "Shop One"));
+  EXPECT_EQ(card_of(*company)["available"], "EUR:960.00");
+  EXPECT_EQ(card_of(*company)["charges"][0]["charge_id"], "CH-000001");
+  EXPECT_EQ(ok(*company, "charge", charge_body("c2", "EUR:10.00"))["charge_id"], "CH-000002");
+  EXPECT_EQ(ok(*company, "refund", {{"request_id", "r1"}, {"charge_id", "CH-000001"}})["amount"],
+            "EUR:40.00");
+  EXPECT_EQ(company->cards().value()[0]["card"], "****1111");
+  EXPECT_EQ(ok(*bank, "account", {{"iban", kIban}})["holder"], "Shop One");
+  EXPECT_EQ(ok(*bank, "transfer_in", transfer_body("t2", "EUR:1.00"))["transfer_id"], "TR-000002");
+  EXPECT_EQ(ok(*bank, "account", {{"iban", kIban}})["balance"], "EUR:13.50");
+  EXPECT_EQ(ok(*bank, "statement", Json::object())["entries"].size(), 2u);
+  // Opening again finds nothing left to seal.
+  company.reset();
+  EXPECT_EQ(card_of(*open_card_company())["available"], "EUR:990.00");
 }
 
 }  // namespace
