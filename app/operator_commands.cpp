@@ -45,6 +45,7 @@ struct Options {
   std::string number;
   std::string limit = "1000.00";
   std::string holder;
+  std::string passphrase_file;
 };
 
 Options g_options;
@@ -213,6 +214,7 @@ void add_sandbox_commands(CLI::App& app) {
     cmd->add_option("--data", g_options.data, "The operator's data folder (the sandboxes keep theirs in DIR/sandbox)")
         ->required();
     cmd->add_flag("--json", g_options.json, "Print JSON instead of text");
+    cmd->add_option("--passphrase-file", g_options.passphrase_file, kPassphraseFileHelp);
   };
   g_sandbox_run = sb->add_subcommand("run", "Serve the sandboxes to the clearing house (until Ctrl-C)");
   data(g_sandbox_run);
@@ -244,6 +246,7 @@ void add_operator_commands(CLI::App& app) {
   const auto data = [](CLI::App* cmd) {
     cmd->add_option("--data", g_options.data, "The operator's data folder")->required();
     cmd->add_flag("--json", g_options.json, "Print JSON instead of text");
+    cmd->add_option("--passphrase-file", g_options.passphrase_file, kPassphraseFileHelp);
   };
   g_init = op->add_subcommand("init", "Create the operator: CA, keys and certificates of every role, stores");
   data(g_init);
@@ -428,6 +431,10 @@ int run_operator_command() {
   if (!sandbox_chosen && !operator_chosen) return -1;
   if (!g_options.data.empty()) make_private(g_options.data);
   if (auto ok = check_operator_folder(g_options.data, static_cast<bool>(*g_init)); !ok) {
+    return fail_as(sandbox_chosen ? "sandbox" : "operator", ok.error());
+  }
+  // init offers to seal every role's keys with a passphrase; later commands ask for it if sealed.
+  if (auto ok = use_passphrase(g_options.passphrase_file, static_cast<bool>(*g_init)); !ok) {
     return fail_as(sandbox_chosen ? "sandbox" : "operator", ok.error());
   }
   if (sandbox_chosen) return run_sandbox_command();

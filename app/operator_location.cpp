@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "net/nodes.hpp"
+#include "private_files.hpp"
 
 namespace ecash::app {
 
@@ -26,6 +27,8 @@ Result<std::unique_ptr<local::LocalOperator>> open_operator_at(const std::string
     return fail(ErrorCode::invalid_argument,
                 "this command works on an operator's data folder, not on " + location);
   }
+  // An operator embedded in a wallet's or shop's command is checked as `operator` commands check it.
+  make_private(location);
   auto settings = net::read_operator_settings(location);
   if (!settings) return std::unexpected(settings.error());
   local::OpenOptions options;

@@ -36,6 +36,7 @@ struct Options {
   std::string amount;
   std::string item;
   std::string expires;
+  std::string passphrase_file;
   bool json = false;
 };
 
@@ -124,6 +125,7 @@ void add_shop_commands(CLI::App& app) {
   const auto common = [](CLI::App* command) {
     command->add_option("--home", g_options.home, "The shop's folder (default ~/.ecash/shop)");
     command->add_flag("--json", g_options.json, "Print JSON instead of text");
+    command->add_option("--passphrase-file", g_options.passphrase_file, kPassphraseFileHelp);
     return command;
   };
   common(g_shop);
@@ -185,6 +187,12 @@ int run_shop_command() {
     return fail_with({ErrorCode::not_found, "no shop in " + home + ": run `ecash shop init --home " + home + " ...`"});
   }
   make_private(home);
+  // A new shop's keys may be sealed with a passphrase; an existing shop's asks for it if they are.
+  if (auto ok = use_passphrase(g_options.passphrase_file,
+                               chosen == "init" && !std::filesystem::exists(home + "/shop.keys"));
+      !ok) {
+    return fail_with(ok.error());
+  }
   auto opened = shop::Shop::open(home, clock, random);
   if (!opened) return fail_with(opened.error());
   auto& shop = **opened;

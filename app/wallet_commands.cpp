@@ -38,6 +38,7 @@ struct Options {
   std::string ca_fingerprint;
   std::string amount;
   std::string input = "-";
+  std::string passphrase_file;
   bool json = false;
   bool top_up = false;
   bool again = false;
@@ -249,9 +250,11 @@ void add_wallet_commands(CLI::App& app) {
       ->add_option("--operator", g_options.operator_location, "The operator's new address: https://HOST:PORT")
       ->required();
   // Every sub-command takes --home and --json after it too, and its --help says so.
+  g_wallet->add_option("--passphrase-file", g_options.passphrase_file, kPassphraseFileHelp);
   for (auto* sub : g_wallet->get_subcommands([](CLI::App*) { return true; })) {
     sub->add_option("--home", g_options.home, "The wallet's folder (default ~/.ecash/wallet)");
     sub->add_flag("--json", g_options.json, "Print JSON instead of text");
+    sub->add_option("--passphrase-file", g_options.passphrase_file, kPassphraseFileHelp);
   }
 }
 
@@ -271,6 +274,12 @@ int run_wallet_command() {
                       "no wallet in " + home + ": run `ecash wallet init --home " + home + " ...`"});
   }
   make_private(home);
+  // A new wallet's keys may be sealed with a passphrase; an existing one asks for it if they are.
+  if (auto ok = use_passphrase(g_options.passphrase_file,
+                               chosen_name == "init" && !std::filesystem::exists(home + "/wallet.keys"));
+      !ok) {
+    return fail_with(ok.error());
+  }
   auto wallet = wallet::Wallet::open(home, clock, random);
   if (!wallet) return fail_with(wallet.error());
   auto& w = **wallet;
