@@ -85,6 +85,22 @@ Status BankInstitution::seal_clear_rows() {
       auto holder = store::text_at(row, 1);
       if (!iban || !holder) return fail(ErrorCode::internal, "damaged account");
       const auto key = data_key().lookup(*iban, kIbanColumn);
+      // The request log's digests were over the IBAN itself: now over its lookup key, as
+      // transfer_in makes them.
+      auto credited = tx.query(
+          "SELECT t.request_id, a.currency, t.minor, t.reference FROM transfers t JOIN accounts a "
+          "ON a.iban_key = t.iban_key WHERE t.iban_key = ? AND t.request_id IS NOT NULL",
+          {*iban});
+      if (!credited) return std::unexpected(credited.error());
+      for (const auto& transfer : *credited) {
+        auto amount = amount_at(transfer, 1, 2);
+        if (!amount) return std::unexpected(amount.error());
+        const auto digest =
+            request_digest({key, amount->to_string(), store::text_at(transfer, 3).value_or("")});
+        auto n = tx.exec("UPDATE request_log SET digest = ? WHERE id = ? AND route = 'transfer_in'",
+                         {Bytes(digest.begin(), digest.end()), store::text_at(transfer, 0).value_or("")});
+        if (!n) return std::unexpected(n.error());
+      }
       auto transfers = tx.exec("UPDATE transfers SET iban_key = ? WHERE iban_key = ?", {key, *iban});
       if (!transfers) return std::unexpected(transfers.error());
       auto account = tx.exec(
@@ -149,8 +165,9 @@ Result<Json> BankInstitution::transfer_in(const Json& body) {
   if (auto ok = check_plain_text("reference", *reference, kMaxTextSize); !ok) {
     return std::unexpected(ok.error());
   }
-  const auto digest = request_digest({*iban, amount->to_string(), *reference});
+  // The digest names the account by its lookup key: the request log keeps no hash of the IBAN.
   const auto iban_key = data_key().lookup(*iban, kIbanColumn);
+  const auto digest = request_digest({iban_key, amount->to_string(), *reference});
 
   return answer_once(
       "transfer_in", *request_id, digest, [&](store::Transaction& tx) -> Result<Json> {

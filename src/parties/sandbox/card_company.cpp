@@ -91,6 +91,21 @@ Status CardCompany::seal_clear_rows() {
       auto number = store::text_at(row, 0);
       if (!number) return std::unexpected(number.error());
       const auto key = data_key().lookup(*number, kCardColumn);
+      // The request log told a retry from another request by a digest over the number itself
+      // (one a search of every card number would find): now over the lookup key, as charge does.
+      auto charged = tx.query(
+          "SELECT c.request_id, k.currency, c.minor FROM charges c JOIN cards k "
+          "ON k.card_key = c.card_key WHERE c.card_key = ? AND c.request_id IS NOT NULL",
+          {*number});
+      if (!charged) return std::unexpected(charged.error());
+      for (const auto& charge : *charged) {
+        auto amount = amount_at(charge, 1, 2);
+        if (!amount) return std::unexpected(amount.error());
+        const auto digest = request_digest({key, amount->to_string()});
+        auto n = tx.exec("UPDATE request_log SET digest = ? WHERE id = ? AND route = 'charge'",
+                         {Bytes(digest.begin(), digest.end()), store::text_at(charge, 0).value_or("")});
+        if (!n) return std::unexpected(n.error());
+      }
       auto charges = tx.exec("UPDATE charges SET card_key = ? WHERE card_key = ?", {key, *number});
       if (!charges) return std::unexpected(charges.error());
       auto card = tx.exec("UPDATE cards SET card_key = ?, card_sealed = ? WHERE card_key = ?",
@@ -139,8 +154,9 @@ Result<Json> CardCompany::charge(const Json& body) {
   if (!number) return std::unexpected(number.error());
   auto amount = positive_amount_field(body, "amount");
   if (!amount) return std::unexpected(amount.error());
-  const auto digest = request_digest({*number, amount->to_string()});
+  // The digest names the card by its lookup key: the request log keeps no hash of the number.
   const auto card_key = data_key().lookup(*number, kCardColumn);
+  const auto digest = request_digest({card_key, amount->to_string()});
 
   return answer_once("charge", *request_id, digest, [&](store::Transaction& tx) -> Result<Json> {
     auto limit = card_limit(tx, card_key);

@@ -6,11 +6,13 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/clock.hpp"
 #include "parties/sandbox/bank_institution.hpp"
 #include "parties/sandbox/card_company.hpp"
+#include "parties/sandbox/fields.hpp"
 #include "store/request_log.hpp"
 
 namespace ecash::sandbox {
@@ -561,8 +563,20 @@ TEST_F(SandboxTest, AnOlderStoreIsSealedAtOpenAndKeepsWorking) {
           "INSERT INTO accounts VALUES ('DE89370400440532013000', 'Shop One', 'EUR', 1250, 1);"
           "INSERT INTO transfers VALUES (1, 'TR-000001', 'DE89370400440532013000', 1250, "
           "  'payout P-1', 2, 't1');"}};
-  ASSERT_TRUE(store::open_sqlite((m_dir / "card_company.db").string(), old_cards).has_value());
-  ASSERT_TRUE(store::open_sqlite((m_dir / "bank.db").string(), old_accounts).has_value());
+  // Each with the answer it gave, under the digest it made then: over the number itself.
+  const auto charge_digest = request_digest({kVisa, "EUR:40.00"});
+  const auto transfer_digest = request_digest({kIban, "EUR:12.50", "payout P-1"});
+  for (const auto& [file, migrations, id, route, digest, answer] :
+       {std::tuple{"card_company.db", &old_cards, "c1", "charge", charge_digest,
+                   R"({"amount":"EUR:40.00","charge_id":"CH-000001","status":"approved"})"},
+        std::tuple{"bank.db", &old_accounts, "t1", "transfer_in", transfer_digest,
+                   R"({"status":"credited","transfer_id":"TR-000001"})"}}) {
+    auto old = store::open_sqlite((m_dir / file).string(), *migrations);
+    ASSERT_TRUE(old.has_value());
+    ASSERT_TRUE((*old)->transact([&](store::Transaction& tx) {
+      return store::remember_answer(tx, id, route, digest, answer, 3);
+    }));
+  }
   ASSERT_TRUE(store_holds(m_dir / "card_company.db", kVisa));
   ASSERT_TRUE(store_holds(m_dir / "bank.db", "Shop One"));
 
@@ -571,8 +585,13 @@ TEST_F(SandboxTest, AnOlderStoreIsSealedAtOpenAndKeepsWorking) {
   EXPECT_FALSE(store_holds(m_dir / "card_company.db", kVisa));
   EXPECT_FALSE(store_holds(m_dir / "bank.db", kIban));
   EXPECT_FALSE(store_holds(m_dir / "bank.db", "Shop One"));
+  EXPECT_FALSE(store_holds(m_dir / "card_company.db", std::string(charge_digest.begin(), charge_digest.end())));
+  EXPECT_FALSE(store_holds(m_dir / "bank.db", std::string(transfer_digest.begin(), transfer_digest.end())));
   EXPECT_EQ(card_of(*company)["available"], "EUR:960.00");
   EXPECT_EQ(card_of(*company)["charges"][0]["charge_id"], "CH-000001");
+  // A retry of a request answered before the upgrade still gets its answer, not replayed.
+  EXPECT_EQ(ok(*company, "charge", charge_body("c1", "EUR:40.00"))["charge_id"], "CH-000001");
+  EXPECT_EQ(ok(*bank, "transfer_in", transfer_body("t1", "EUR:12.50"))["transfer_id"], "TR-000001");
   EXPECT_EQ(ok(*company, "charge", charge_body("c2", "EUR:10.00"))["charge_id"], "CH-000002");
   EXPECT_EQ(ok(*company, "refund", {{"request_id", "r1"}, {"charge_id", "CH-000001"}})["amount"],
             "EUR:40.00");
