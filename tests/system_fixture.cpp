@@ -184,6 +184,12 @@ void TwoWalletTest::SetUp() {
   m_bob = make_wallet("Bob", kBobCard);
   ASSERT_TRUE(m_alice.wallet->deposit(*m_alice.center, eur("EUR:50.00")).has_value());
   ASSERT_TRUE(m_bob.wallet->deposit(*m_bob.center, eur("EUR:20.00")).has_value());
+  // Each loads its offline allowance (the default: the offline limit, at most the balance), as
+  // `ecash wallet sync` does: offline value is what the bank set aside.
+  for (auto* d : {&m_alice, &m_bob}) {
+    auto loaded = d->wallet->sync(*d->center, d->wallet->offline_limit());
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().to_string();
+  }
 }
 
 }  // namespace ecash::testing

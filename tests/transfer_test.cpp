@@ -116,16 +116,31 @@ TEST_F(TransferTest, ClaimAfterANewCrlIsAccepted) {
   EXPECT_EQ(m_op->center().cases().value().size(), 0u);
 }
 
-// A device revoked (reported stolen or cloned) before its transfer is claimed: the claim is
-// refused, the money stays with the sender's account, and nothing is created.
-TEST_F(TransferTest, ClaimOfARevokedSendersTransferIsRefused) {
+// A device revoked (reported stolen or cloned) after its receiver accepted its transfer: the
+// receiver took it in good faith within the bank's allowance, so the bank honours it from the
+// reserve set aside for it; nothing is created.
+TEST_F(TransferTest, ClaimOfARevokedSendersTransferIsHonouredWithinItsAllowance) {
   transfer(m_alice, m_bob, "EUR:6.00");
   ASSERT_TRUE(m_op->revoke(m_alice.wallet->certificate()->serial()).has_value());
   auto bob = m_bob.wallet->sync(*m_bob.center);
   ASSERT_TRUE(bob.has_value()) << bob.error().to_string();
-  EXPECT_EQ(bob->refused, 1);
-  EXPECT_EQ(bob->balance, eur("EUR:20.00"));
+  EXPECT_EQ(bob->accepted, 1);
+  EXPECT_EQ(bob->balance, eur("EUR:26.00"));
+  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
   expect_circulation_balances();
+}
+
+// Once the receiver has the CRL that lists the sender (it got it at its last sync), it refuses
+// the revoked device's transfer offline.
+TEST_F(TransferTest, ReceiverRefusesARevokedSenderOffline) {
+  m_clock.advance(60);  // the CRL listing Alice is newer than the one Bob holds
+  ASSERT_TRUE(m_op->revoke(m_alice.wallet->certificate()->serial()).has_value());
+  ASSERT_TRUE(m_bob.wallet->sync(*m_bob.center).has_value());  // Bob's CRL now lists Alice
+  auto request = m_bob.wallet->request_transfer(eur("EUR:5.00")).value();
+  auto sent = m_alice.wallet->send(request);  // Alice's wallet has not heard
+  ASSERT_TRUE(sent.has_value()) << sent.error().to_string();
+  EXPECT_EQ(m_bob.wallet->accept(*sent).error().code, ErrorCode::certificate_revoked);
+  EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:0.00"));
 }
 
 TEST_F(TransferTest, EachMisuseIsRefusedWithItsCode) {
@@ -162,17 +177,30 @@ TEST_F(TransferTest, EachMisuseIsRefusedWithItsCode) {
   EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:10.00"));
 }
 
-TEST_F(TransferTest, SendingIsCappedByValueHeldAndByTheOfflineLimit) {
+TEST_F(TransferTest, SendingIsCappedByValueHeldAndByTheAllowance) {
   m_alice.wallet->set_offline_limit(eur("EUR:20.00"));
   auto big = m_bob.wallet->request_transfer(eur("EUR:60.00")).value();
   EXPECT_EQ(m_alice.wallet->send(big).error().code, ErrorCode::insufficient_funds);
+  auto past_limit = m_bob.wallet->request_transfer(eur("EUR:25.00")).value();
+  EXPECT_EQ(m_alice.wallet->send(past_limit).error().code, ErrorCode::limit_exceeded);
+  // A sync loads the offline limit: 20 of the 50 are set aside.
+  auto loaded = m_alice.wallet->sync(*m_alice.center, m_alice.wallet->offline_limit());
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().to_string();
+  EXPECT_EQ(loaded->balance, eur("EUR:50.00"));  // still Alice's: set aside, not gone
+  ASSERT_EQ(m_alice.wallet->allowance().value()->amount, eur("EUR:20.00"));
   transfer(m_alice, m_bob, "EUR:15.00");
   auto over = m_bob.wallet->request_transfer(eur("EUR:10.00")).value();
-  EXPECT_EQ(m_alice.wallet->send(over).error().code, ErrorCode::limit_exceeded);
+  EXPECT_EQ(m_alice.wallet->send(over).error().code, ErrorCode::allowance_exceeded);
   EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:-15.00"));
-  // After reconciling, the limit starts again.
+  EXPECT_EQ(m_alice.wallet->allowance().value()->left(m_clock.now()), eur("EUR:5.00"));
+  // Reconciling keeps the allowance; loading again replaces it (its rest returns first).
   ASSERT_TRUE(m_alice.wallet->sync(*m_alice.center).has_value());
+  EXPECT_EQ(m_alice.wallet->send(over).error().code, ErrorCode::allowance_exceeded);
+  ASSERT_TRUE(m_alice.wallet->sync(*m_alice.center, eur("EUR:20.00")).has_value());
   EXPECT_TRUE(m_alice.wallet->send(over).has_value());
+  EXPECT_EQ(totals().balances, eur("EUR:55.00"));  // the 15 Alice reported is in flight
+  EXPECT_EQ(totals().in_flight, eur("EUR:15.00"));
+  expect_circulation_balances();
 }
 
 TEST_F(TransferTest, ReceivedValuePaysAShopAfterReconciliation) {
@@ -189,7 +217,7 @@ TEST_F(TransferTest, ReceivedValuePaysAShopAfterReconciliation) {
   expect_circulation_balances();
 }
 
-TEST_F(TransferTest, ClonedWalletIsCaughtByItsCounterAndDisclosureIsLogged) {
+TEST_F(TransferTest, ClonedWalletIsCaughtByItsAllowanceAndDisclosureIsLogged) {
   auto carol = make_wallet("Carol", kCarolCard);
   ASSERT_TRUE(carol.wallet->deposit(*carol.center, eur("EUR:5.00")).has_value());
   const auto alice_user = *m_alice.wallet->user_id();
@@ -199,29 +227,38 @@ TEST_F(TransferTest, ClonedWalletIsCaughtByItsCounterAndDisclosureIsLogged) {
   m_alice.wallet = wallet::Wallet::open(m_dir + "/wallet-1", m_clock, m_random).value();
   Device clone{wallet::Wallet::open(m_dir + "/wallet-clone", m_clock, m_random).value(),
                m_op->to_center("wallet", m_alice.wallet->certificate())};
-  // Each copy spends the same 40 offline, each to another receiver.
+  // Each copy spends the same 40 of its 50 allowance offline, each to another receiver: both
+  // transfers take the range (0, 40] of one allowance.
   transfer(m_alice, m_bob, "EUR:40.00");
   transfer(clone, carol, "EUR:40.00");
-  // Both receivers reconcile: both are credited; Alice's account goes negative.
+  // Both receivers accepted within the allowance, so both are credited: Bob from the reserve,
+  // Carol from Alice's balance, which goes 40 below zero while 10 stay in the reserve.
   ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:60.00"));
   ASSERT_EQ(carol.wallet->sync(*carol.center)->balance, eur("EUR:45.00"));
-  // Alice is 30 below zero: owed, shown apart from the 105 the others hold, not netted in.
-  EXPECT_EQ(totals().balances, eur("EUR:105.00"));
-  EXPECT_EQ(totals().owed, eur("EUR:30.00"));
+  // The operator bears at most one allowance for the extra copy, on its books as owed by Alice.
+  EXPECT_EQ(totals().owed, eur("EUR:40.00"));
+  EXPECT_LE(totals().owed.minor(), eur("EUR:50.00").minor());
+  EXPECT_EQ(totals().balances, eur("EUR:115.00"));  // Bob 60, Carol 45, Alice's reserve 10
   expect_circulation_balances();
   const auto cases = m_op->center().cases().value();
   std::set<std::string> kinds;
-  std::string counter_case;
+  std::string overlap_case;
   for (const auto& c : cases) {
     EXPECT_EQ(c["user_id"], alice_user.to_string());
     kinds.insert(c["kind"].get<std::string>());
-    if (c["kind"] == "counter_reuse") counter_case = c["case_id"];
+    if (c["kind"] == "allowance_overlap") overlap_case = c["case_id"];
   }
+  EXPECT_TRUE(kinds.contains("allowance_overlap")) << cases.dump();
   EXPECT_TRUE(kinds.contains("counter_reuse")) << cases.dump();
   EXPECT_TRUE(kinds.contains("negative_balance")) << cases.dump();
+  // The evidence is the allowance and the two transfers under it.
+  const auto evidence = Json::parse(
+      m_op->bank().case_evidence().value()[overlap_case].get<std::string>());
+  EXPECT_EQ(evidence["transfers"].size(), 2u) << evidence.dump();
+  EXPECT_EQ(evidence["allowance"]["amount"], "EUR:50.00");
   // With the case open, disclosure of the account behind Alice's user ID succeeds and is logged.
-  auto disclosed = m_op->center().disclose(alice_user, Id128::parse(counter_case).value(),
-                                           "cloned wallet: counter reused", m_random);
+  auto disclosed = m_op->center().disclose(alice_user, Id128::parse(overlap_case).value(),
+                                           "cloned wallet: one allowance spent twice", m_random);
   ASSERT_TRUE(disclosed.has_value()) << disclosed.error().to_string();
   EXPECT_EQ((*disclosed)["disclosure"]["account"], kAliceCard);
   // Without a case it is refused, and the refusal is logged too.
@@ -231,6 +268,13 @@ TEST_F(TransferTest, ClonedWalletIsCaughtByItsCounterAndDisclosureIsLogged) {
   ASSERT_TRUE(audit.has_value()) << audit.error().to_string();
   EXPECT_EQ((*audit)["entries"], 2);
   EXPECT_EQ((*audit)["ok"], true);
+  // When the allowance expires, its reserve returns: Alice owes the 30 the copy took beyond it.
+  m_clock.advance(8 * kDay);
+  ASSERT_TRUE(m_op->refresh_crl().has_value());
+  ASSERT_TRUE(m_bob.wallet->sync(*m_bob.center).has_value());
+  EXPECT_EQ(totals().owed, eur("EUR:30.00"));
+  EXPECT_EQ(totals().balances, eur("EUR:105.00"));
+  expect_circulation_balances();
 }
 
 // The operator's audit re-verifies what the stores hold: one changed byte is found and named.

@@ -44,6 +44,8 @@ namespace ecash {
   X(too_large)               \
   X(io_error)                \
   X(insecure_permissions)    \
+  X(allowance_exceeded)      \
+  X(allowance_expired)       \
   X(bad_passphrase)          \
   X(internal)
 

@@ -24,6 +24,8 @@ std::string_view to_string(Purpose purpose) {
     ECASH_P(transfer_request)
     ECASH_P(transfer)
     ECASH_P(transfer_ack)
+    ECASH_P(offline_allowance)
+    ECASH_P(allowance_transfer)
     ECASH_P(payment_request)
     ECASH_P(payment_order)
     ECASH_P(payment_shop)

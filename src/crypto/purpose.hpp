@@ -29,8 +29,10 @@ enum class Purpose : std::uint16_t {
   shop_registered_center = 25,     // center's countersignature for the shop (S106)
   // Device to device transfer (Figs 8 and 9).
   transfer_request = 30,
-  transfer = 31,
+  transfer = 31,            // before allowances: no longer accepted
   transfer_ack = 32,
+  offline_allowance = 33,   // bank: value set aside for a device's offline transfers
+  allowance_transfer = 34,  // a transfer spent under an offline allowance
   // Pay a shop (Fig 10).
   payment_request = 40,         // shop: what is sold, for how much
   payment_order = 41,           // wallet (S153)

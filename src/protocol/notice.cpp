@@ -31,7 +31,8 @@ BalanceNotice BalanceNotice::of(const Amount& balance) {
                        .changes = {},
                        .accepted = {},
                        .returned = {},
-                       .refused = {}};
+                       .refused = {},
+                       .allowance = std::nullopt};
 }
 
 Json BalanceNotice::to_json() const {
@@ -47,13 +48,15 @@ Json BalanceNotice::to_json() const {
     refused_json.push_back(
         {{"transfer_id", r.transfer_id}, {"code", std::string(to_string(r.code))}, {"why", r.why}});
   }
-  return {{"v", kVersion},
-          {"balance", balance.to_string()},
-          {"adjusted", adjusted.to_string()},
-          {"changes", changes_json},
-          {"accepted", accepted},
-          {"refused", refused_json},
-          {"returned", returned}};
+  Json out = {{"v", kVersion},
+              {"balance", balance.to_string()},
+              {"adjusted", adjusted.to_string()},
+              {"changes", changes_json},
+              {"accepted", accepted},
+              {"refused", refused_json},
+              {"returned", returned}};
+  if (allowance) out["allowance"] = Json::parse(*allowance, nullptr, false);
+  return out;
 }
 
 Result<BalanceNotice> BalanceNotice::from_json(const Json& j) {
@@ -105,6 +108,12 @@ Result<BalanceNotice> BalanceNotice::from_json(const Json& j) {
       if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
       out.refused.push_back(std::move(refusal));
     }
+  }
+  if (j.contains("allowance")) {
+    if (!j["allowance"].is_null() && !j["allowance"].is_object()) {
+      return fail(ErrorCode::malformed, "notice.allowance: expected a signed allowance or null");
+    }
+    out.allowance = j["allowance"].dump();
   }
   return out;
 }

@@ -6,6 +6,7 @@
 // {"balance", "adjusted"}). Plain values; thread-safe to share.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ struct BalanceNotice {
   // Transfer records reported with the request, by transfer ID.
   std::vector<std::string> accepted, returned;
   std::vector<Refusal> refused;
+  // Sync only: the device's offline allowance from now, as JSON text (a Signed<OfflineAllowance>,
+  // or "null" when it holds none any more); absent when the sync left it as it was.
+  std::optional<std::string> allowance;
 
   // A notice of balance with nothing else changed.
   static BalanceNotice of(const Amount& balance);

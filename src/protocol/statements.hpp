@@ -133,14 +133,31 @@ using PayoutReceipt = Endorsement<Purpose::payout_receipt>;
 ECASH_STATEMENT(TransferRequest, transfer_request, (Id128, nonce), (Amount, amount),
                 (UnixSeconds, created));
 
+// The bank set amount aside from the user's balance for offline transfers by the device holding
+// device_key, until expires. Issued at a sync, sealed to that device; every transfer carries it, so
+// a receiver checks offline that the value is backed, and learns this amount, never the balance.
+ECASH_STATEMENT(OfflineAllowance, offline_allowance, (Id128, allowance_id),
+                (crypto::VerifyKey, device_key), (Amount, amount), (UnixSeconds, issued),
+                (UnixSeconds, expires));
+
 // S132: the sender's transfer, bound to the receiver's nonce and certificate and to the sender's
 // strictly increasing counter, with the sender's user ID sealed to the center. The value left the
-// sender (durably) before this was made. Carried sealed to the receiver as
-// {"transfer": ..., "sender_certificate": PEM}.
+// sender (durably) before this was made. It is spent under an allowance (its chain digest), and
+// allowance_total is this amount plus every amount sent under that allowance before: the range
+// (allowance_total - amount, allowance_total] is this transfer's, so two transfers whose ranges
+// overlap prove a copied device. Carried sealed to the receiver as
+// {"transfer": ..., "sender_certificate": PEM, "allowance": Signed<OfflineAllowance>}.
 // receiver: the receiver's certificate serial
-ECASH_STATEMENT(Transfer, transfer, (Id128, transfer_id), (Id128, nonce), (std::string, receiver),
+ECASH_STATEMENT(Transfer, allowance_transfer, (Id128, transfer_id), (Id128, nonce), (std::string, receiver),
                 (std::uint64_t, counter), (Amount, amount), (UnixSeconds, created),
-                (UnixSeconds, expires), (Bytes, sealed_sender_user_id));
+                (UnixSeconds, expires), (Bytes, sealed_sender_user_id), (crypto::Digest, allowance),
+                (Amount, allowance_total));
+
+// A transfer as made before allowances (no bank-backed value): refused by receivers and by the
+// bank; declared so that its encoding, and every signature made over it, stays fixed.
+ECASH_STATEMENT(LegacyTransfer, transfer, (Id128, transfer_id), (Id128, nonce),
+                (std::string, receiver), (std::uint64_t, counter), (Amount, amount),
+                (UnixSeconds, created), (UnixSeconds, expires), (Bytes, sealed_sender_user_id));
 
 // S134: the receiver took the transfer.
 ECASH_STATEMENT(TransferAck, transfer_ack, (Id128, transfer_id), (std::string, receiver),

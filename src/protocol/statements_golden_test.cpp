@@ -103,7 +103,7 @@ std::vector<Golden> actual() {
       make(PayoutResult{id(35), eur("EUR:0.01"), false, ""}),
       make(PayoutReceipt{id(36), {digest(25)}}),
       make(TransferRequest{id(37), eur("EUR:5.00"), t}),
-      make(Transfer{id(38), id(39), "4a01", 7, eur("EUR:5.00"), t, t + 86'400, Bytes{5, 5}}),
+      make(LegacyTransfer{id(38), id(39), "4a01", 7, eur("EUR:5.00"), t, t + 86'400, Bytes{5, 5}}),
       make(TransferAck{id(40), "4a01", eur("EUR:5.00")}),
       make(SyncOrder{id(41), t, Bytes{1}, Bytes{2}}),
       make(SyncCenter{id(42), digest(26), id(43)}),
@@ -112,6 +112,11 @@ std::vector<Golden> actual() {
       make(FraudCase{id(46), id(47), "counter_reuse", digest(29), t}),
       make(DisclosureRequest{id(48), t, id(49), id(50), "case 1", digest(30)}),
       make(DisclosureLogEntry{3, t, id(51), id(52), id(53), "case 1", "disclosed", digest(31)}),
+      // Offline value the bank backs (issue 12): added after, so no line above changes.
+      make(OfflineAllowance{id(54), keys.signing.verify_key(), eur("EUR:200.00"), t,
+                            t + 7 * 86'400}),
+      make(Transfer{id(55), id(56), "4a01", 8, eur("EUR:5.00"), t, t + 86'400, Bytes{5, 5},
+                    digest(32), eur("EUR:12.50")}),
   };
 }
 

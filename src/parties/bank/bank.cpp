@@ -109,14 +109,32 @@ constexpr std::string_view kToldSinceSyncSql =
     "ALTER TABLE users ADD COLUMN told_since_sync TEXT NOT NULL DEFAULT '';";
 constexpr std::size_t kToldKept = 64;
 
+// Offline value the bank backs (issue 12): each allowance it issued, with its reserve (the account
+// user:<user>:reserve:<allowance>, counted among the user's money), and the range of the allowance
+// each transfer spent under it took, so two transfers whose ranges overlap (a copied device) show.
+constexpr std::string_view kAllowancesSql =
+    "CREATE TABLE allowances (allowance_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+    "  device_key BLOB NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0), "
+    "  expires INTEGER NOT NULL, statement TEXT NOT NULL, "
+    "  state TEXT NOT NULL CHECK (state IN ('open', 'closed')), created INTEGER NOT NULL, "
+    "  closed INTEGER);"
+    "CREATE INDEX allowances_open ON allowances (state, expires);"
+    "CREATE INDEX allowances_by_user ON allowances (user_id, state);"
+    "CREATE TABLE allowance_spends (allowance_id TEXT NOT NULL, transfer_id TEXT NOT NULL, "
+    "  low INTEGER NOT NULL, high INTEGER NOT NULL, statement TEXT NOT NULL, "
+    "  PRIMARY KEY (allowance_id, transfer_id));";
+// How long an allowance may be spent offline; its reserve returns to the balance after.
+constexpr UnixSeconds kAllowanceLifetime = 7 * 86'400;
+
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 6> list = {{{1, schema},
+  static const std::array<store::Migration, 7> list = {{{1, schema},
                                                         {2, kTransfersSql},
                                                         {3, kPaidOrdersSql},
                                                         {4, kStripesSql},
                                                         {5, kVoidedSql},
-                                                        {6, kToldSinceSyncSql}}};
+                                                        {6, kToldSinceSyncSql},
+                                                        {7, kAllowancesSql}}};
   return list;
 }
 
@@ -145,6 +163,11 @@ std::string sales_account(const Id128& shop) {
 }
 std::string paying_out_account(const Id128& shop) {
   return "shop:" + shop.to_string() + ":paying_out";
+}
+
+// Where an allowance's value waits for the transfers spent under it.
+std::string reserve_account(const Id128& user, const Id128& allowance) {
+  return user_account(user) + ":reserve:" + allowance.to_string();
 }
 
 template <std::size_t N>
@@ -249,6 +272,33 @@ Status return_to_sales(store::Transaction& tx, const Id128& payout, const std::s
     if (auto ok = post(tx, payout, paying_out, *store::text_at(row, 0), *amount, now); !ok) return ok;
   }
   return {};
+}
+
+// The balance told to a user's device: its account with what its allowances still hold (the
+// device counts that value its own until it spends it offline).
+Result<Amount> told_balance(store::Transaction& tx, Currency currency, const Id128& user) {
+  auto row = tx.query_one("SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = ? OR id GLOB ?",
+                          {user_account(user), user_account(user) + ":reserve:*"});
+  if (!row) return std::unexpected(row.error());
+  return Amount::from_minor(currency, *store::int_at(**row, 0));
+}
+
+// Closes an allowance: what its reserve still holds returns to the user's balance (a transfer
+// under it claimed later is taken from the balance). Returns the amount returned.
+Result<Amount> close_allowance(store::Transaction& tx, Currency currency, const Id128& request_id,
+                               const Id128& user, const Id128& allowance, UnixSeconds now) {
+  const auto reserve = reserve_account(user, allowance);
+  auto held = balance(tx, currency, reserve);
+  if (!held) return std::unexpected(held.error());
+  if (held->is_positive()) {
+    if (auto ok = post(tx, request_id, reserve, user_account(user), *held, now); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  auto n = tx.exec("UPDATE allowances SET state = 'closed', closed = ? WHERE allowance_id = ?",
+                   {now, allowance.to_string()});
+  if (!n) return std::unexpected(n.error());
+  return held->is_positive() ? *held : Amount::zero(currency);
 }
 
 // Records the balance a receipt tells the user's device (sealed to it), and keeps it among those
@@ -496,7 +546,7 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
           return std::unexpected(ok.error());
         }
         const auto account = user_account(user_id);
-        auto before = balance(tx, m_currency, account);
+        auto before = told_balance(tx, m_currency, user_id);
         if (!before) return std::unexpected(before.error());
         auto adjusted = change_since_told(tx, user_id, *before);
         if (!adjusted) return std::unexpected(adjusted.error());
@@ -505,7 +555,7 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
             !ok) {
           return std::unexpected(ok.error());
         }
-        auto balance_now = balance(tx, m_currency, account);
+        auto balance_now = told_balance(tx, m_currency, user_id);
         if (!balance_now) return std::unexpected(balance_now.error());
         if (auto ok = remember_told(tx, user_id, *balance_now); !ok) return std::unexpected(ok.error());
         auto notice = protocol::BalanceNotice::of(*balance_now);
@@ -682,9 +732,12 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
             !ok) {
           return std::unexpected(ok.error());
         }
-        auto after = balance(tx, m_currency, account);
+        // Told as the device counts it: with what its allowance holds (not spendable here).
+        auto after = told_balance(tx, m_currency, c.user_id);
         if (!after) return std::unexpected(after.error());
-        auto adjusted = change_since_told(tx, c.user_id, *before);
+        auto told_before = after->add(o.amount);
+        if (!told_before) return std::unexpected(told_before.error());
+        auto adjusted = change_since_told(tx, c.user_id, *told_before);
         if (!adjusted) return std::unexpected(adjusted.error());
         if (auto ok = remember_told(tx, c.user_id, *after); !ok) return std::unexpected(ok.error());
         // The new balance, and what changed before this payment that the device was not told of,
@@ -891,6 +944,94 @@ Result<Json> VirtualBank::report() {
   return figures->to_json();
 }
 
+namespace {
+
+// Whether a transfer is backed: the allowance it carries is this bank's, issued to the device that
+// signed the transfer, the transfer names it and stays within its amount, and was made before it
+// expired. Otherwise the code a receiver would have refused it with.
+struct Backing {
+  bool ok = false;
+  ErrorCode code = ErrorCode::allowance_exceeded;
+  std::string why;
+  Id128 allowance_id;
+  bool open = false;  // its reserve still holds its value (not closed)
+};
+
+Result<Backing> check_backing(store::Transaction& tx, const crypto::VerifyKey& bank,
+                              Currency currency, const Json& record, const protocol::Transfer& t,
+                              const crypto::VerifyKey& sender_key) {
+  Backing out;
+  const auto refuse = [&](ErrorCode code, std::string why) {
+    out.code = code;
+    out.why = std::move(why);
+    return out;
+  };
+  if (!record.contains("allowance")) return refuse(ErrorCode::allowance_exceeded, "no allowance backs it");
+  auto allowance = protocol::read_verified<protocol::OfflineAllowance>(record, "allowance", bank);
+  if (!allowance) {
+    return refuse(ErrorCode::allowance_exceeded, "its allowance is not this bank's: " +
+                                                     allowance.error().message);
+  }
+  const auto& a = allowance->body;
+  if (a.device_key != sender_key) {
+    return refuse(ErrorCode::allowance_exceeded, "its allowance was issued to another device");
+  }
+  if (t.allowance != allowance->digest()) {
+    return refuse(ErrorCode::bad_signature, "the transfer names another allowance");
+  }
+  if (t.allowance_total.currency() != currency || a.amount.currency() != currency ||
+      t.allowance_total.minor() < t.amount.minor() || t.allowance_total.minor() > a.amount.minor()) {
+    return refuse(ErrorCode::allowance_exceeded,
+                  "its running total " + t.allowance_total.to_string() + " is past its allowance of " +
+                      a.amount.to_string());
+  }
+  if (t.created > a.expires) {
+    return refuse(ErrorCode::allowance_expired, "made after its allowance expired");
+  }
+  auto row = tx.query_one("SELECT state FROM allowances WHERE allowance_id = ?",
+                          {a.allowance_id.to_string()});
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return refuse(ErrorCode::allowance_exceeded, "this bank issued no such allowance");
+  out.ok = true;
+  out.allowance_id = a.allowance_id;
+  out.open = *store::text_at(**row, 0) == "open";
+  return out;
+}
+
+}  // namespace
+
+// Issues the device an allowance of what it asks, at most its balance, moving that into the
+// allowance's reserve: its signed statement (JSON), or nothing when there is nothing to set aside.
+Result<std::optional<Json>> VirtualBank::issue_allowance(store::Transaction& tx,
+                                                         const Id128& request_id, const Id128& user,
+                                                         const crypto::VerifyKey& device,
+                                                         const Amount& wanted, UnixSeconds now) {
+  auto held = balance(tx, m_currency, user_account(user));
+  if (!held) return std::unexpected(held.error());
+  const auto minor = std::min(wanted.minor(), held->minor());
+  if (minor <= 0) return std::optional<Json>();
+  const auto amount = Amount::from_minor(m_currency, minor).value();
+  const auto statement = protocol::sign(
+      m_identity.keys.signing, protocol::OfflineAllowance{.allowance_id = Id128::random(m_random),
+                                                          .device_key = device,
+                                                          .amount = amount,
+                                                          .issued = now,
+                                                          .expires = now + kAllowanceLifetime});
+  const auto& a = statement.body;
+  const auto reserve = reserve_account(user, a.allowance_id);
+  if (auto ok = open_account(tx, reserve); !ok) return std::unexpected(ok.error());
+  if (auto ok = post(tx, request_id, user_account(user), reserve, amount, now); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto n = tx.exec(
+      "INSERT INTO allowances (allowance_id, user_id, device_key, amount, expires, statement, state, "
+      "created) VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
+      {a.allowance_id.to_string(), user.to_string(), key_bytes(device), amount.minor(), a.expires,
+       statement.to_json().dump(), now});
+  if (!n) return std::unexpected(n.error());
+  return std::optional<Json>(statement.to_json());
+}
+
 // Reconciliation of device-to-device transfers (DESIGN §4): each incoming transfer a wallet
 // claims is credited once and debited from its sender, whether or not the sender ever comes online;
 // a sender's own report moves the amount into in-flight until it is claimed; an unclaimed transfer
@@ -1010,6 +1151,18 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
       if (!n) return std::unexpected(n.error());
       if (sender == user) returned.push_back(id);
     }
+    // Allowances past their expiry: what their reserves hold returns to the balances.
+    auto lapsed = tx.query(
+        "SELECT allowance_id, user_id FROM allowances WHERE state = 'open' AND expires < ?", {now});
+    if (!lapsed) return std::unexpected(lapsed.error());
+    for (const auto& row : *lapsed) {
+      if (auto back = close_allowance(tx, m_currency, o.request_id,
+                                      Id128::parse(*store::text_at(row, 1)).value(),
+                                      Id128::parse(*store::text_at(row, 0)).value(), now);
+          !back) {
+        return std::unexpected(back.error());
+      }
+    }
 
     for (const auto& record : report["records"]) {
       const std::string direction = record.is_object() ? record.value("direction", "") : "";
@@ -1028,16 +1181,17 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
       }
       const auto& t = transfer->body;
       const auto id = t.transfer_id.to_string();
-      // Signed by a device the CA certifies now: a device revoked since (stolen, cloned) has its
-      // unclaimed transfers refused, which leaves their value with its account.
+      // Certified by this operator's CA. A device revoked (or expired) since is still honoured for
+      // what an allowance backs: its receiver may have accepted it before the news reached it, and
+      // the allowance bounds what it could spend; receivers that know of the revocation refuse it.
       const std::array wallets = {pki::Role::wallet};
       if (auto valid = m_trust.verify(*sender_cert, wallets, now); !valid) {
-        refuse(id, valid.error().code, "the sender's certificate: " + valid.error().message);
         const auto code = valid.error().code;
         if (code != ErrorCode::certificate_revoked && code != ErrorCode::certificate_expired) {
+          refuse(id, code, "the sender's certificate: " + valid.error().message);
           if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
+          continue;
         }
-        continue;
       }
       if (!transfer->verify(sender_cert->verify_key())) {
         refuse(id, ErrorCode::bad_signature, "the transfer's signature does not verify");
@@ -1063,6 +1217,15 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
       if (!incoming && sender_cert->verify_key() != wallet->verify_key()) {
         refuse(id, ErrorCode::invalid_argument, "an outgoing transfer this device did not sign");
         if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
+        continue;
+      }
+      // Backed by an allowance this bank issued to the sending device, within its amount, made
+      // before it expired: anything else no allowance covers, and is refused.
+      auto backing = check_backing(tx, m_identity.keys.signing.verify_key(), m_currency, record, t,
+                                   sender_cert->verify_key());
+      if (!backing) return std::unexpected(backing.error());
+      if (!backing->ok) {
+        refuse(id, backing->code, backing->why);
         continue;
       }
       auto existing = tx.query_one("SELECT state, receiver_user FROM transfers WHERE transfer_id = ?", {id});
@@ -1129,31 +1292,93 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
         }
         if (auto ok = flag(**sender, "counter_reuse", evidence); !ok) return std::unexpected(ok.error());
       }
+      // (d) Two transfers under one allowance whose ranges overlap: the device was copied (or its
+      // store rolled back). Both are honoured, being within the allowance their receivers checked;
+      // what the reserve cannot cover is taken from the user's balance, owed under this case.
+      const auto high = t.allowance_total.minor();
+      const auto low = high - t.amount.minor();
+      const auto allowance_id = backing->allowance_id.to_string();
+      auto overlapping = tx.query(
+          "SELECT statement FROM allowance_spends WHERE allowance_id = ? AND low < ? AND high > ?",
+          {allowance_id, high, low});
+      if (!overlapping) return std::unexpected(overlapping.error());
+      if (!overlapping->empty()) {
+        Json evidence = {{"allowance", record["allowance"]},
+                         {"transfers", Json::array({record["transfer"]})}};
+        for (const auto& other : *overlapping) {
+          evidence["transfers"].push_back(Json::parse(*store::text_at(other, 0)));
+        }
+        if (auto ok = flag(**sender, "allowance_overlap", evidence); !ok) {
+          return std::unexpected(ok.error());
+        }
+      }
+      if (auto n = tx.exec("INSERT INTO allowance_spends (allowance_id, transfer_id, low, high, "
+                           "statement) VALUES (?, ?, ?, ?, ?)",
+                           {allowance_id, id, low, high, record["transfer"].dump()});
+          !n) {
+        return std::unexpected(n.error());
+      }
+      // The money comes from the allowance's reserve while it holds enough (an honest device's
+      // value, set aside at its sync), else from the sender's balance.
+      std::string source = user_account(**sender);
+      if (backing->open) {
+        const auto reserve = reserve_account(**sender, backing->allowance_id);
+        auto held = balance(tx, m_currency, reserve);
+        if (!held) return std::unexpected(held.error());
+        if (held->minor() >= t.amount.minor()) source = reserve;
+      }
       if (incoming) {
-        if (auto ok = post(tx, o.request_id, user_account(**sender), user_account(user), t.amount, now); !ok) {
+        if (auto ok = post(tx, o.request_id, source, user_account(user), t.amount, now); !ok) {
           return std::unexpected(ok.error());
         }
         if (auto ok = insert("claimed", true); !ok) return std::unexpected(ok.error());
       } else {
-        if (auto ok = post(tx, o.request_id, user_account(user), stripe(kInFlightAccount, t.transfer_id),
+        if (auto ok = post(tx, o.request_id, source, stripe(kInFlightAccount, t.transfer_id),
                            t.amount, now);
             !ok) {
           return std::unexpected(ok.error());
         }
         if (auto ok = insert("in_flight", false); !ok) return std::unexpected(ok.error());
       }
-      // (a) An account driven negative: the sender spent more than it held.
+      // (a) An account driven negative: the sender spent more than it held (owed, with its case).
       if (auto ok = check_negative(**sender); !ok) return std::unexpected(ok.error());
       accepted.push_back(id);
     }
 
-    auto after = balance(tx, m_currency, user_account(user));
+    // The device's offline allowance: asked for (report "offline": the amount to load), the open
+    // one is closed (its rest returns to the balance) and a new one issued of at most the balance.
+    std::optional<std::string> allowance_now;
+    if (report.contains("offline")) {
+      protocol::FieldReader lr(report, "transfer report");
+      const auto wanted = lr.amount("offline");
+      if (auto ok = lr.status(); !ok) return std::unexpected(ok.error());
+      if (wanted.currency() != m_currency || wanted.is_negative()) {
+        return fail(ErrorCode::invalid_argument,
+                    "offline: a positive " + std::string(m_currency.code()) + " amount, or zero");
+      }
+      auto open = tx.query("SELECT allowance_id FROM allowances WHERE user_id = ? AND state = 'open'",
+                           {user.to_string()});
+      if (!open) return std::unexpected(open.error());
+      for (const auto& row : *open) {
+        if (auto back = close_allowance(tx, m_currency, o.request_id, user,
+                                        Id128::parse(*store::text_at(row, 0)).value(), now);
+            !back) {
+          return std::unexpected(back.error());
+        }
+      }
+      auto issued = issue_allowance(tx, o.request_id, user, wallet->verify_key(), wanted, now);
+      if (!issued) return std::unexpected(issued.error());
+      allowance_now = *issued ? (*issued)->dump() : std::string("null");
+    }
+
+    auto after = told_balance(tx, m_currency, user);
     if (!after) return std::unexpected(after.error());
     if (auto ok = remember_told(tx, user, *after, true); !ok) return std::unexpected(ok.error());
     auto notice = protocol::BalanceNotice::of(*after);
     notice.accepted = std::move(accepted);
     notice.refused = std::move(refused);
     notice.returned = std::move(returned);
+    notice.allowance = std::move(allowance_now);
     const auto receipt = protocol::sign(
         m_identity.keys.signing,
         protocol::SyncReceipt{.request_id = o.request_id,

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -90,6 +91,13 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> void_credit(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> report();
   Result<protocol::Json> sync(const crypto::VerifyKey& center, const protocol::Json& body);
+
+  // An allowance of at most the user's balance for the device, its value moved to its reserve:
+  // the signed statement's JSON, or nothing when the balance holds nothing to set aside.
+  Result<std::optional<protocol::Json>> issue_allowance(store::Transaction& tx,
+                                                        const Id128& request_id, const Id128& user,
+                                                        const crypto::VerifyKey& device,
+                                                        const Amount& wanted, UnixSeconds now);
 
   Status totals_in(store::Transaction& tx, protocol::Circulation& out) const;
   // invalid_argument unless positive, currency_mismatch unless in the bank's currency.

@@ -497,6 +497,21 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     auto synced = sync(*center);
     if (!synced) return std::unexpected(synced.error());
   }
+  // What the allowance holds is set aside at the bank for offline transfers: when the rest of the
+  // balance is short, it comes back first (every record is reconciled, so none is spent under it).
+  std::optional<Amount> released;
+  auto held = allowance();
+  if (!held) return std::unexpected(held.error());
+  if (*held && center != nullptr) {
+    auto bank = balance();
+    if (!bank) return std::unexpected(bank.error());
+    const auto set_aside = (*held)->amount.minor() - (*held)->used.minor();
+    if (set_aside > 0 && bank->minor() - set_aside < req.amount.minor()) {
+      auto back = sync(*center, Amount::zero(req.amount.currency()));
+      if (!back) return std::unexpected(back.error());
+      released = Amount::from_minor(req.amount.currency(), set_aside).value();
+    }
+  }
   // S151: enough balance, or top up the difference first.
   auto current = balance();
   if (!current) return std::unexpected(current.error());
@@ -553,6 +568,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     payment->finished_earlier = std::move(settled.deposits);
     payment->refused_earlier = std::move(settled.refused);
     payment->reconciled = static_cast<int>(*open_records);
+    payment->released = released;
   }
   return payment;
 }
@@ -661,6 +677,56 @@ Result<Amount> Wallet::uncleared() {
   return out;
 }
 
+Amount Wallet::offline_limit() const {
+  return m_offline_limit.value_or(
+      Amount::from_minor(m_device.view().currency,
+                         kDefaultOfflineLimitUnits *
+                             (m_device.view().currency.exponent() == 0 ? 1 : 100))
+          .value());
+}
+
+Amount Wallet::Allowance::left(UnixSeconds now) const {
+  if (expires < now || used.minor() >= amount.minor()) return Amount::zero(amount.currency());
+  return amount.sub(used).value();
+}
+
+Result<std::optional<Wallet::HeldAllowance>> Wallet::held_allowance(store::Transaction& tx) {
+  auto text = parties::get_setting(tx, "allowance");
+  if (!text) return std::unexpected(text.error());
+  if (!*text || **text == "null") return std::optional<HeldAllowance>();
+  Json statement = Json::parse(**text, nullptr, false);
+  auto signed_allowance = Signed<protocol::OfflineAllowance>::from_json(statement);
+  if (!signed_allowance) return std::unexpected(signed_allowance.error());
+  auto used = setting_amount(tx, "allowance_used");
+  if (!used) return std::unexpected(used.error());
+  const auto& a = signed_allowance->body;
+  return std::optional<HeldAllowance>(
+      HeldAllowance{std::move(statement), Allowance{a.amount, *used, a.expires}});
+}
+
+Result<std::optional<Wallet::Allowance>> Wallet::allowance() {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  std::optional<Allowance> out;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto held = held_allowance(tx);
+    if (!held) return std::unexpected(held.error());
+    if (*held) out = (*held)->allowance;
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
+Status Wallet::check_own_allowance(const Json& statement) {
+  auto a = Signed<protocol::OfflineAllowance>::from_json(statement);
+  if (!a) return std::unexpected(a.error());
+  if (auto ok = a->verify(m_device.directory().bank.verify_key()); !ok) return ok;
+  if (a->body.device_key != m_keys.signing.verify_key()) {
+    return fail(ErrorCode::bad_signature, "the bank's allowance is for another device");
+  }
+  return check_currency(a->body.amount);
+}
+
 Result<Json> Wallet::request_transfer(const Amount& amount) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before receiving transfers");
@@ -699,11 +765,7 @@ Result<Json> Wallet::send(const Json& request_json) {
     return fail(ErrorCode::currency_mismatch, "the request is for " + req.amount.to_string());
   }
   if (!req.amount.is_positive()) return fail(ErrorCode::invalid_argument, "amount must be positive");
-  const auto limit = m_offline_limit.value_or(
-      Amount::from_minor(m_device.view().currency,
-                         kDefaultOfflineLimitUnits *
-                             (m_device.view().currency.exponent() == 0 ? 1 : 100))
-          .value());
+  const auto limit = offline_limit();
 
   // The value leaves this wallet first: the debit and the record are durable before the signed
   // transfer exists, so a broken exchange can lose the receiver's claim but never create money.
@@ -740,12 +802,31 @@ Result<Json> Wallet::send(const Json& request_json) {
                   req.amount.to_string() + " is more than a wallet may send offline (" +
                       limit.to_string() + " between two syncs): pay it in parts, or online");
     }
-    if (offline_after->minor() > limit.minor()) {
-      return fail(ErrorCode::limit_exceeded,
-                  "sending " + req.amount.to_string() + " would pass the offline limit of " +
-                      limit.to_string() + " since the last sync (" + offline->to_string() +
-                      " sent since): run `ecash wallet sync` online first");
+    // The value the bank set aside for offline use is what may leave: every receiver checks the
+    // same against the bank's signed allowance, so a store edited here gains nothing.
+    auto held = held_allowance(tx);
+    if (!held) return std::unexpected(held.error());
+    if (!*held) {
+      return fail(ErrorCode::allowance_exceeded,
+                  "no value is loaded for offline use: run `ecash wallet sync` online first (it "
+                  "loads up to " + limit.to_string() + " of the balance)");
     }
+    const auto& allowed = (*held)->allowance;
+    if (allowed.expires < now) {
+      return fail(ErrorCode::allowance_expired,
+                  "the offline allowance expired at " + utc_time(allowed.expires) +
+                      ": run `ecash wallet sync` online to load a new one");
+    }
+    auto allowance_total = allowed.used.add(req.amount);
+    if (!allowance_total) return std::unexpected(allowance_total.error());
+    if (allowance_total->minor() > allowed.amount.minor()) {
+      return fail(ErrorCode::allowance_exceeded,
+                  "sending " + req.amount.to_string() + " would pass the offline allowance of " +
+                      allowed.amount.to_string() + " (" + allowed.used.to_string() +
+                      " sent under it): run `ecash wallet sync` online to load more");
+    }
+    const auto allowance_statement =
+        Signed<protocol::OfflineAllowance>::from_json((*held)->statement).value();
     auto counter_text = parties::get_setting(tx, "counter");
     if (!counter_text) return std::unexpected(counter_text.error());
     const std::uint64_t counter = (*counter_text ? std::stoull(**counter_text) : 0) + 1;
@@ -760,15 +841,19 @@ Result<Json> Wallet::send(const Json& request_json) {
                            .expires = now + kTransferLifetime,
                            .sealed_sender_user_id = crypto::seal(
                                m_device.directory().center.sealing_key(),
-                               as_bytes(m_user_id->to_string()))});
+                               as_bytes(m_user_id->to_string())),
+                           .allowance = allowance_statement.digest(),
+                           .allowance_total = *allowance_total});
     const Json inner = {{"transfer", transfer.to_json()},
-                        {"sender_certificate", m_device.certificate()->to_pem()}};
+                        {"sender_certificate", m_device.certificate()->to_pem()},
+                        {"allowance", (*held)->statement}};
     auto new_uncleared = unc->sub(req.amount);
     if (!new_uncleared) return std::unexpected(new_uncleared.error());
     for (const auto& [key, value] :
          {std::pair<std::string, std::string>{"counter", std::to_string(counter)},
           {"uncleared", new_uncleared->to_string()},
-          {"offline_sent", offline_after->to_string()}}) {
+          {"offline_sent", offline_after->to_string()},
+          {"allowance_used", allowance_total->to_string()}}) {
       if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
     }
     // The whole transfer is sealed to the receiver: only that device can open it.
@@ -817,10 +902,42 @@ Result<Json> Wallet::accept(const Json& envelope) {
   if (t.receiver != m_device.certificate()->serial()) {
     return fail(ErrorCode::invalid_argument, "this transfer names another device");
   }
+  // Offline, the bank's signed allowance is what backs the value: this device's own view of the
+  // sender (its CRL, checked above) and the allowance decide, never the sender's word.
+  if (!inner.is_object() || !inner.contains("allowance")) {
+    return fail(ErrorCode::allowance_exceeded,
+                "no allowance of the bank backs this transfer: it is refused");
+  }
+  auto allowance = protocol::read_verified<protocol::OfflineAllowance>(
+      inner, "allowance", m_device.directory().bank.verify_key());
+  if (!allowance) return std::unexpected(allowance.error());
+  const auto& a = allowance->body;
+  if (a.device_key != sender->verify_key()) {
+    return fail(ErrorCode::allowance_exceeded, "the allowance it carries is another device's");
+  }
+  if (t.allowance != allowance->digest()) {
+    return fail(ErrorCode::bad_signature, "the transfer names another allowance than it carries");
+  }
+  if (a.expires < now) {
+    return fail(ErrorCode::allowance_expired,
+                "the sender's offline allowance expired at " + utc_time(a.expires) +
+                    ": the transfer is refused");
+  }
+  if (a.amount.currency() != t.amount.currency() ||
+      t.allowance_total.currency() != t.amount.currency() ||
+      t.allowance_total.minor() < t.amount.minor() ||
+      t.allowance_total.minor() > a.amount.minor()) {
+    return fail(ErrorCode::allowance_exceeded,
+                "this transfer takes the sender to " + t.allowance_total.to_string() +
+                    ", past the " + a.amount.to_string() +
+                    " its bank set aside for offline use: it is refused");
+  }
 
   // What is kept (and reported to the bank) is what was checked, written afresh: nothing else the
   // sender put in the sealed box travels on.
-  const Json kept = {{"transfer", transfer->to_json()}, {"sender_certificate", sender->to_pem()}};
+  const Json kept = {{"transfer", transfer->to_json()},
+                     {"sender_certificate", sender->to_pem()},
+                     {"allowance", allowance->to_json()}};
   // Signatures are deterministic: the acknowledgement of a transfer is the same every time.
   const auto ack = protocol::sign(m_keys.signing,
                                   protocol::TransferAck{.transfer_id = t.transfer_id,
@@ -965,9 +1082,13 @@ Result<Wallet::Settled> Wallet::settle_pending(protocol::Channel& center) {
   return out;
 }
 
-Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
+Result<Wallet::Sync> Wallet::sync(protocol::Channel& center, std::optional<Amount> load) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_user_id) return fail(ErrorCode::unknown_user, "deposit once before syncing");
+  if (load) {
+    if (auto ok = check_currency(*load); !ok) return std::unexpected(ok.error());
+    if (load->is_negative()) return fail(ErrorCode::invalid_argument, "an offline amount is not negative");
+  }
   // Online: take the operator's latest CRL too, and finish what was left unanswered.
   if (auto ok = Device::connect(center); !ok) return std::unexpected(ok.error());
   auto settled = settle_pending(center);
@@ -994,7 +1115,9 @@ Result<Wallet::Sync> Wallet::sync(protocol::Channel& center) {
         records.push_back(std::move(record));
       }
     }
-    const Json report = {{"balance", bal->to_string()}, {"records", records}};
+    Json report = {{"balance", bal->to_string()}, {"records", records}};
+    // Sealed to the bank with the records: the center does not learn what is loaded.
+    if (load) report["offline"] = load->to_string();
     const auto& dir = m_device.directory();
     const protocol::SyncOrder order{
         .request_id = request_id,
@@ -1080,6 +1203,24 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
     }
     auto still_uncleared = received.sub(sent);
     if (!still_uncleared) return std::unexpected(still_uncleared.error());
+    // A new allowance replaces the old one (whose rest the bank returned to the balance).
+    std::string loaded;
+    if (notice->allowance) {
+      const Json statement = Json::parse(*notice->allowance, nullptr, false);
+      if (!statement.is_null()) {
+        if (auto ok = check_own_allowance(statement); !ok) return ok;
+        const auto a = Signed<protocol::OfflineAllowance>::from_json(statement)->body;
+        loaded = "; " + a.amount.to_string() + " set aside for offline use until " + utc_time(a.expires);
+      } else {
+        loaded = "; nothing set aside for offline use";
+      }
+      if (auto ok = parties::set_setting(tx, "allowance", statement.dump()); !ok) return ok;
+      if (auto ok = parties::set_setting(tx, "allowance_used",
+                                         Amount::zero(balance.currency()).to_string());
+          !ok) {
+        return ok;
+      }
+    }
     for (const auto& [key, value] :
          {std::pair<std::string, std::string>{"balance", balance.to_string()},
           {"uncleared", still_uncleared->to_string()},
@@ -1104,6 +1245,7 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
     if (out.refused > 0) detail += ", " + std::to_string(out.refused) + " refused";
     if (out.returned > 0) detail += ", " + std::to_string(out.returned) + " unclaimed and returned";
     for (const auto& c : notice->changes) detail += "; " + change_text(c);
+    detail += loaded;
     if (auto ok = record_history(tx, m_clock.now(), "sync", order->body.request_id, *change,
                                  *new_spendable, detail);
         !ok) {

@@ -70,6 +70,8 @@ class Wallet : public parties::Device {
     std::vector<Amount> finished_earlier;
     std::vector<std::pair<Amount, Error>> refused_earlier;
     int reconciled = 0;
+    // What the offline allowance held that came back to the balance first, to pay with it.
+    std::optional<Amount> released;
   };
   // Fig 10, paying a shop's payment request ({"request", "shop_certificate"}). With `center`,
   // transfers not yet reconciled and requests left unanswered are settled first. When the
@@ -94,8 +96,21 @@ class Wallet : public parties::Device {
   Result<protocol::Json> accept(const protocol::Json& sealed_transfer);
   // The sender's side: closes the transfer with the receiver's acknowledgement.
   Status confirm(const protocol::Json& ack);
-  // What this wallet may still send before it must reconcile.
+  // The most one transfer may carry, and what a sync loads for offline use by default.
   void set_offline_limit(const Amount& limit) { m_offline_limit = limit; }
+  Amount offline_limit() const;
+
+  // The value the bank set aside for this device's offline transfers (issue 12): what it allows,
+  // what this wallet has sent under it, and when it expires. Transfers past it are refused, by
+  // this wallet and by every receiver.
+  struct Allowance {
+    Amount amount;
+    Amount used;
+    UnixSeconds expires = 0;
+    // What may still be sent under it now: nothing once it expired.
+    Amount left(UnixSeconds now) const;
+  };
+  Result<std::optional<Allowance>> allowance();
 
   struct Sync {
     Amount balance;
@@ -107,8 +122,10 @@ class Wallet : public parties::Device {
     std::vector<Amount> finished_earlier;  // unanswered deposits finished first
     std::vector<std::pair<Amount, Error>> refused_earlier;
   };
-  // Reports the transfer records to the bank (through the center) and takes its balance.
-  Result<Sync> sync(protocol::Channel& center);
+  // Reports the transfer records to the bank (through the center) and takes its balance. With
+  // load, the bank replaces this device's offline allowance with one of that amount (at most the
+  // balance; zero returns it all to the balance); without, the allowance stays as it is.
+  Result<Sync> sync(protocol::Channel& center, std::optional<Amount> load = std::nullopt);
   // Offline value not yet reconciled: received minus sent.
   Result<Amount> uncleared();
 
@@ -182,6 +199,14 @@ class Wallet : public parties::Device {
   // The spendable figure for a bank balance, with this wallet's uncleared amount.
   Result<Amount> spendable_in(store::Transaction& tx, const Amount& bank_balance);
   Result<Sync> finish_sync(const protocol::Json& body, const protocol::Json& answer);
+  // The allowance kept in the store (its signed statement and what was sent under it).
+  struct HeldAllowance {
+    protocol::Json statement;
+    Allowance allowance;
+  };
+  Result<std::optional<HeldAllowance>> held_allowance(store::Transaction& tx);
+  // Checks a signed allowance the bank sent this device (its key, this device).
+  Status check_own_allowance(const protocol::Json& statement);
   // Deposits finished by settle_pending, by amount.
   struct Settled {
     std::vector<Amount> deposits;
