@@ -113,22 +113,28 @@ Result<OperatorView> fetch_operator(protocol::Channel& center, const pki::Certif
 
 namespace {
 
-// The account number's place in the settings, sealed under the device's data key.
+// The account number's place in the settings, sealed under the device's data key; and its
+// commitment salt's, sealed too: with the salt, the commitment every certificate carries would
+// give the number up to a search of every card number.
 constexpr std::string_view kAccountColumn = "settings.account";
+constexpr std::string_view kSaltColumn = "settings.salt";
 
 }  // namespace
 
 Status DeviceState::load(store::Database& db) {
   if (!m_data_key) return fail(ErrorCode::internal, "the device's data key is not set");
-  // An older version kept the account number in clear: sealed now, and the file rewritten
-  // without the clear bytes.
+  // An older version kept the account number and its salt in clear: sealed now, and the file
+  // rewritten without the clear bytes.
   bool sealed_now = false;
   auto sealed = db.transact([&](store::Transaction& tx) -> Status {
-    auto number = get_setting(tx, "account");
-    if (!number) return std::unexpected(number.error());
-    if (!*number || crypto::AtRestKey::is_sealed(**number)) return {};
-    sealed_now = true;
-    return set_setting(tx, "account", m_data_key->seal(**number, kAccountColumn));
+    for (const auto& [key, column] : {std::pair{"account", kAccountColumn}, {"salt", kSaltColumn}}) {
+      auto value = get_setting(tx, key);
+      if (!value) return std::unexpected(value.error());
+      if (!*value || crypto::AtRestKey::is_sealed(**value)) continue;
+      sealed_now = true;
+      if (auto ok = set_setting(tx, key, m_data_key->seal(**value, column)); !ok) return ok;
+    }
+    return {};
   });
   if (!sealed) return sealed;
   if (sealed_now) {
@@ -182,7 +188,7 @@ Status DeviceState::enrol(store::Database& db, protocol::Channel& ca, const cryp
          {std::pair<std::string, std::string>{"certificate", enrolment->certificate.to_pem()},
           {"ca", enrolment->ca.to_pem()},
           {"account", m_data_key->seal(account_number, kAccountColumn)},
-          {"salt", crypto::base64url_encode(salt)}}) {
+          {"salt", m_data_key->seal(crypto::base64url_encode(salt), kSaltColumn)}}) {
       if (auto ok = set_setting(tx, key, value); !ok) return ok;
     }
     return {};
@@ -269,7 +275,9 @@ Result<std::pair<std::string, pki::AccountSalt>> DeviceState::account(store::Dat
     return fail(opened.error().code, "the account number in the device's store does not open "
                                      "with its data key: " + opened.error().message);
   }
-  auto salt_bytes = crypto::base64url_decode(**salt_text);
+  auto salt_opened = m_data_key->open(**salt_text, kSaltColumn);
+  if (!salt_opened) return std::unexpected(salt_opened.error());
+  auto salt_bytes = crypto::base64url_decode(*salt_opened);
   pki::AccountSalt salt{};
   if (!salt_bytes || salt_bytes->size() != salt.size()) {
     return fail(ErrorCode::malformed, "damaged account salt");
