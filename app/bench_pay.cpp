@@ -438,14 +438,17 @@ class Bench {
   Status start_operator() {
     const std::vector<std::string> data{"--data", op_dir()};
     if (!apart()) {
-      auto url = m_processes.start("operator", {"operator", "run", "--data", op_dir(), "--listen", "127.0.0.1:0"},
+      // Every wallet here enrols from 127.0.0.1: no enrolment rate limit.
+      auto url = m_processes.start("operator", {"operator", "run", "--data", op_dir(), "--listen", "127.0.0.1:0",
+                                                "--enrol-limit", "0"},
                                    m_dir / "op" / "center" / "listening");
       if (!url) return std::unexpected(url.error());
       m_operator_url = *url;
       m_servers.push_back({"operator", m_processes.background().back().pid});
     } else {
       for (const char* role : {"ca", "bank", "clearing", "center"}) {
-        auto url = m_processes.start(role, {"operator", "run", "--data", op_dir(), "--role", role, "--listen", "127.0.0.1:0"},
+        auto url = m_processes.start(role, {"operator", "run", "--data", op_dir(), "--role", role, "--listen", "127.0.0.1:0",
+                                            "--enrol-limit", "0"},
                                      m_dir / "op" / role / "listening");
         if (!url) return std::unexpected(url.error());
         m_servers.push_back({role, m_processes.background().back().pid});

@@ -40,6 +40,7 @@ struct Options {
   int io_threads = 0;
   int workers = 0;
   int credit_deadline = 24 * 3600;
+  int enrol_limit = 10;
   std::string serial;
   // sandbox
   std::string number;
@@ -271,6 +272,10 @@ void add_operator_commands(CLI::App& app) {
   g_run->add_option("--credit-deadline", g_options.credit_deadline,
                     "Seconds a charged deposit may wait for its credit before the charge is reversed")
       ->capture_default_str();
+  g_run->add_option("--enrol-limit", g_options.enrol_limit,
+                    "Enrolments a minute one source address may make (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   g_run->add_option("--card-company", g_options.card_company, "URL of the card company (overrides init's)");
   g_run->add_option("--bank", g_options.bank, "URL of the shops' bank (overrides init's)");
   g_revoke = op->add_subcommand("revoke", "Revoke a certificate (by serial); running roles refuse it from their next CRL refresh");
@@ -317,6 +322,7 @@ net::NodeOptions node_options() {
   options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
   options.io_threads = g_options.io_threads;
   options.workers = g_options.workers;
+  options.enrol_per_minute = g_options.enrol_limit;
   options.credit_deadline = std::chrono::seconds(std::max(1, g_options.credit_deadline));
   options.card_company_url = g_options.card_company;
   options.bank_url = g_options.bank;

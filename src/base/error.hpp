@@ -42,6 +42,7 @@ namespace ecash {
   X(conflict)                \
   X(unavailable)             \
   X(too_large)               \
+  X(rate_limited)            \
   X(io_error)                \
   X(insecure_permissions)    \
   X(allowance_exceeded)      \

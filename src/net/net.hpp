@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,27 +43,37 @@ struct PeerPolicy {
 
 struct Limits {
   std::chrono::milliseconds connect_timeout{5000};
-  // Client: an answer must arrive within this; server: a request's body, and an answer's write.
+  // Client: an answer must arrive within this; server: an answer's write.
   std::chrono::milliseconds read_timeout{30000};
+  // Server: the body cap of a route the mount gave none (Server::mount's RouteLimits).
   std::size_t max_body = 1 << 20;
   // TLS session resumption (tickets): a resumed peer is still checked against the trust store.
   bool resumption = true;
   // Client: keep links open for the next call (otherwise a new connection, and handshake, each).
   bool keep_alive = true;
-  // Server: a handshake must finish within this, and a kept-alive connection send its next
-  // request's header within the keep-alive time, or it is closed. An idle connection costs no
-  // thread (the server is event-driven), only its buffers: devices may keep theirs for a while.
-  std::chrono::milliseconds handshake_timeout{10000};
+  // Server, each a whole phase, never reset by a byte that trickles in (slowloris): the
+  // handshake must finish within handshake_timeout, and the first request's first byte come
+  // within it too; a request's header within header_timeout of its first byte; its body within
+  // body_timeout of the header; a kept-alive connection's next request start within
+  // keep_alive_timeout. An idle connection costs no thread (the server is event-driven), only
+  // its buffers: devices may keep theirs for a while.
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{15000};
   std::chrono::milliseconds keep_alive_timeout{30000};
-  // Server: connections at once (more are closed as they come), threads for the connections'
-  // I/O (0: one per core), and workers that answer requests (0: 16 per core; a party's answer
-  // may wait on another party or on a commit).
-  int max_connections = 10000;
+  // Server: connections at once, in all and from one source address; one over either cap is
+  // closed as it comes, before any handshake. The total is also kept below the process's file
+  // limit. A till talks to its operator over one link per payment under way, so a source may
+  // need a few hundred.
+  int max_connections = 8192;
+  int max_connections_per_source = 256;
   // Server: answers go to devices (wallets, shops): an error that leaves the outcome open
   // (outcome_unknown: a store failed, a party was out of reach, a failure inside) is told as its
   // code and a plain sentence, never the operator's file paths or internal addresses; the detail
   // goes to this process's log.
   bool devices_facing = false;
+  // Server: threads for the connections' I/O (0: one per core), and workers that answer requests
+  // (0: 16 per core; a party's answer may wait on another party or on a commit).
   int io_threads = 0;
   int workers = 0;
   // Client: a request that got no answer (connection refused, reset, timed out) is sent again, as
@@ -70,6 +81,17 @@ struct Limits {
   // request ID and the receiver answers a repeat with its first answer.
   int attempts = 5;
   std::chrono::milliseconds retry_pause{300};
+};
+
+// What one route takes, given at mount: its body cap, and how many requests a minute one source
+// address may make (a token bucket of that size, refilled evenly; 0: no limit). The limit counts
+// callers without a certificate only, unless even_certified: on an open route a certificate
+// proves a device the operator admitted, except on enrolment, where a certificate must not buy
+// more enrolments.
+struct RouteLimits {
+  std::size_t max_body = 4096;
+  int per_minute = 0;
+  bool even_certified = false;
 };
 
 struct Address {
@@ -90,9 +112,12 @@ class Server {
 
   // Serves endpoint under /v1/<party>/. Only callers with a certificate of one of `roles` reach
   // it, except on `open_routes`, which also take callers with no certificate. Requests are
-  // answered concurrently, by a pool of workers: endpoints are thread-safe.
+  // answered concurrently, by a pool of workers: endpoints are thread-safe. `routes` gives routes
+  // their own body cap and rate limit (the rest: Limits::max_body, no rate limit). A request is
+  // judged on its header (path, caller, rate, declared length) before its body is read.
   void mount(std::string party, protocol::Endpoint& endpoint, std::vector<pki::Role> roles,
-             std::vector<std::string> open_routes = {});
+             std::vector<std::string> open_routes = {},
+             std::map<std::string, RouteLimits, std::less<>> routes = {});
   // Binds (port 0: the OS picks one); returns the port.
   Result<int> bind(const std::string& host, int port);
   // Serves until stop(); call after bind().

@@ -7,10 +7,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "crypto/random.hpp"
@@ -487,6 +490,301 @@ TEST_F(NetTest, AResumedSessionIsCheckedAgain) {
   ASSERT_TRUE(channel(full, "bank")->call("credit", Json::object()));
   ASSERT_TRUE(channel(full, "bank")->call("credit", Json::object()));
   EXPECT_EQ(stats(*full).resumed, 0u);
+  server.stop();
+  serving.join();
+}
+
+// --- Denial of service (issue 12, findings 3 and 4): each attack against a server with short
+// time-outs, and what it gets.
+
+using Ms = std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+Ms since(SteadyClock::time_point start) {
+  return std::chrono::duration_cast<Ms>(SteadyClock::now() - start);
+}
+
+// A TCP connection to 127.0.0.1:port from the loopback address `from` (-1 when refused).
+int tcp_from(const std::string& from, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, from.c_str(), &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(static_cast<std::uint16_t>(port));
+  remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the server closed fd (end of stream or reset) within `wait`, dropping what it sent.
+bool closed_within(int fd, Ms wait) {
+  const auto start = SteadyClock::now();
+  char sink[4096];
+  while (since(start) < wait) {
+    pollfd p{fd, POLLIN, 0};
+    const int left = static_cast<int>((wait - since(start)).count());
+    if (::poll(&p, 1, std::max(left, 1)) <= 0) continue;
+    if (::read(fd, sink, sizeof sink) <= 0) return true;
+  }
+  return false;
+}
+
+// A TLS client on a raw socket, for requests no well-behaved client sends.
+class RawTls {
+ public:
+  RawTls(int port, const std::string& from = "127.0.0.1", const Party* as = nullptr) {
+    m_ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(m_ctx, SSL_VERIFY_NONE, nullptr);
+    if (as != nullptr) {
+      const auto key_pem = pki::private_key_pem(as->keys.signing);
+      BIO* bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+      EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+      BIO_free(bio);
+      SSL_CTX_use_certificate(m_ctx, as->cert.native());
+      SSL_CTX_use_PrivateKey(m_ctx, key);
+      EVP_PKEY_free(key);
+    }
+    m_fd = tcp_from(from, port);
+    m_ssl = SSL_new(m_ctx);
+    SSL_set_fd(m_ssl, m_fd);
+    m_ok = m_fd >= 0 && SSL_connect(m_ssl) == 1;
+  }
+  ~RawTls() {
+    SSL_free(m_ssl);
+    if (m_fd >= 0) ::close(m_fd);
+    SSL_CTX_free(m_ctx);
+  }
+  bool ok() const { return m_ok; }
+  bool write(std::string_view text) {
+    return SSL_write(m_ssl, text.data(), static_cast<int>(text.size())) == static_cast<int>(text.size());
+  }
+  // Whether the server has closed the connection (it sent its close, or reset it), now.
+  bool closed() {
+    pollfd p{m_fd, POLLIN, 0};
+    if (SSL_pending(m_ssl) == 0 && ::poll(&p, 1, 0) <= 0) return false;
+    char sink[4096];
+    return SSL_read(m_ssl, sink, sizeof sink) <= 0;
+  }
+  // The whole answer to what was sent (the server closes after it, or answers within 5 s).
+  std::string answer() {
+    std::string out;
+    char buffer[4096];
+    const auto start = SteadyClock::now();
+    while (since(start) < Ms(5000)) {
+      pollfd p{m_fd, POLLIN, 0};
+      if (SSL_pending(m_ssl) == 0 && ::poll(&p, 1, 100) <= 0) continue;
+      const int n = SSL_read(m_ssl, buffer, sizeof buffer);
+      if (n <= 0) break;
+      out.append(buffer, static_cast<std::size_t>(n));
+      if (out.find("\r\n\r\n") != std::string::npos && out.back() == '}') break;
+    }
+    return out;
+  }
+  // POSTs body to target; the answer's status and error code.
+  std::pair<int, std::string> post(const std::string& target, const std::string& body) {
+    write("POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n\r\n" + body);
+    return status_and_code(answer());
+  }
+  static std::pair<int, std::string> status_and_code(const std::string& text) {
+    if (text.size() < 12) return {0, ""};
+    const auto body = text.substr(std::min(text.size(), text.find("\r\n\r\n") + 4));
+    return {std::stoi(text.substr(9, 3)),
+            Json::parse(body, nullptr, false).value("code", std::string("(none)"))};
+  }
+
+ private:
+  SSL_CTX* m_ctx = nullptr;
+  SSL* m_ssl = nullptr;
+  int m_fd = -1;
+  bool m_ok = false;
+};
+
+Limits quick_timeouts() {
+  Limits l;
+  l.handshake_timeout = Ms(600);
+  l.header_timeout = Ms(600);
+  l.body_timeout = Ms(600);
+  l.keep_alive_timeout = Ms(5000);
+  return l;
+}
+
+int port_of(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
+
+// Slowloris: a header sent a line at a time, each well within any per-read time-out, is cut off
+// when the header's own time-out runs out, however fast the lines come.
+TEST_F(NetTest, AHeaderSentALineAtATimeIsCutOff) {
+  const auto url = serve(m_center, {Role::wallet}, false, "ca", {}, {"trust"}, quick_timeouts());
+  RawTls slow(port_of(url));
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(slow.write("POST /v1/ca/trust HTTP/1.1\r\n"));
+  const auto start = SteadyClock::now();
+  bool cut = false;
+  for (int i = 0; i < 40 && !cut; ++i) {  // 40 lines, 100 ms apart: 4 s if nobody stopped it
+    std::this_thread::sleep_for(Ms(100));
+    slow.write("X-Slow-" + std::to_string(i) + ": y\r\n");
+    cut = slow.closed();
+  }
+  EXPECT_TRUE(cut);
+  EXPECT_LT(since(start), Ms(2000));
+  EXPECT_GE(since(start), Ms(400));
+  EXPECT_EQ(m_echo.calls, 0);
+}
+
+// A ClientHello sent one byte at a time is cut off when the handshake's time-out runs out.
+TEST_F(NetTest, AClientHelloSentAByteAtATimeIsCutOff) {
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center}, {}, quick_timeouts());
+  const int fd = tcp_from("127.0.0.1", port_of(url));
+  ASSERT_GE(fd, 0);
+  const auto start = SteadyClock::now();
+  const char hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+  bool cut = false;
+  for (std::size_t i = 0; i + 1 < sizeof hello && !cut; ++i) {
+    (void)::send(fd, hello + i, 1, MSG_NOSIGNAL);
+    cut = closed_within(fd, Ms(200));
+  }
+  if (!cut) cut = closed_within(fd, Ms(2000));
+  EXPECT_TRUE(cut);
+  EXPECT_LT(since(start), Ms(2000));
+  ::close(fd);
+}
+
+// A body that trickles in is cut off at the body's time-out; a POST with no Content-Length is
+// answered at once (411, malformed) and the connection closed: it holds nothing.
+TEST_F(NetTest, ASlowBodyIsCutOffAndAPostWithoutLengthHoldsNothing) {
+  const auto url = serve(m_center, {Role::wallet}, false, "ca", {}, {"trust"}, quick_timeouts());
+  {
+    RawTls slow(port_of(url));
+    ASSERT_TRUE(slow.ok());
+    ASSERT_TRUE(slow.write("POST /v1/ca/trust HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"));
+    const auto start = SteadyClock::now();
+    bool cut = false;
+    for (int i = 0; i < 40 && !cut; ++i) {
+      std::this_thread::sleep_for(Ms(100));
+      slow.write(" ");
+      cut = slow.closed();
+    }
+    EXPECT_TRUE(cut);
+    EXPECT_LT(since(start), Ms(2000));
+  }
+  RawTls no_length(port_of(url));
+  ASSERT_TRUE(no_length.ok());
+  const auto start = SteadyClock::now();
+  ASSERT_TRUE(no_length.write("POST /v1/ca/trust HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto [status, code] = RawTls::status_and_code(no_length.answer());
+  EXPECT_EQ(status, 411);
+  EXPECT_EQ(code, "malformed");
+  EXPECT_LT(since(start), Ms(500));
+  bool closed = false;
+  for (int i = 0; i < 50 && !(closed = no_length.closed()); ++i) std::this_thread::sleep_for(Ms(20));
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(m_echo.calls, 0);
+}
+
+// Connections over the cap for one source address, or over the total, are closed as they come,
+// before any handshake; another address still gets in while one is at its cap.
+TEST_F(NetTest, ConnectionsAreCappedPerSourceAndInAll) {
+  Limits capped;
+  capped.max_connections_per_source = 3;
+  capped.max_connections = 6;
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center}, {}, capped);
+  const int port = port_of(url);
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) held.push_back(tcp_from("127.0.0.2", port));
+  for (const int fd : held) ASSERT_GE(fd, 0);
+  std::this_thread::sleep_for(Ms(100));  // accepted, and counted
+  const int over = tcp_from("127.0.0.2", port);
+  ASSERT_GE(over, 0);  // the kernel accepts; the server closes it at once, unread
+  EXPECT_TRUE(closed_within(over, Ms(1000)));
+  ::close(over);
+  for (const int fd : held) EXPECT_FALSE(closed_within(fd, Ms(0)));
+  // From 127.0.0.1, a caller still gets its answer.
+  auto answer = call(url, &m_center, Role::bank, "bank", "credit");
+  EXPECT_TRUE(answer) << answer.error().to_string();
+  // Three more from 127.0.0.3 fill the total: now even 127.0.0.1 is closed at once.
+  for (int i = 0; i < 3; ++i) held.push_back(tcp_from("127.0.0.3", port));
+  std::this_thread::sleep_for(Ms(100));
+  const int full = tcp_from("127.0.0.1", port);
+  EXPECT_TRUE(closed_within(full, Ms(1000)));
+  ::close(full);
+  for (const int fd : held) ::close(fd);
+  std::this_thread::sleep_for(Ms(200));  // the slots are given back
+  EXPECT_TRUE(call(url, &m_center, Role::bank, "bank", "credit"));
+}
+
+// Open routes are rate-limited per source address: over the limit a caller gets 429 and
+// rate_limited; another address has its own allowance; a certificate lifts the limit only
+// where the route says so (not on enrolment).
+TEST_F(NetTest, OpenRoutesAreRateLimitedPerSourceAddress) {
+  Server server(m_center.identity(), PeerPolicy{m_trust.get(), {Role::wallet}, false}, m_clock);
+  server.mount("ca", m_echo, {}, {"trust", "enrol"}, {{"trust", {256, 3}}, {"enrol", {4096, 2, true}}});
+  const auto url = "https://127.0.0.1:" + std::to_string(server.bind("127.0.0.1", 0).value());
+  std::thread serving([&] { server.run(); });
+  for (int i = 0; i < 3; ++i) {
+    auto fine = call(url, nullptr, Role::center, "ca", "trust");
+    ASSERT_TRUE(fine) << i << ": " << fine.error().to_string();
+  }
+  auto limited = call(url, nullptr, Role::center, "ca", "trust");
+  ASSERT_FALSE(limited);
+  EXPECT_EQ(limited.error().code, ErrorCode::rate_limited) << limited.error().message;
+  EXPECT_EQ(http_status(ErrorCode::rate_limited), 429);
+  {
+    RawTls raw(port_of(url));
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(raw.post("/v1/ca/trust", "{}"), (std::pair<int, std::string>{429, "rate_limited"}));
+  }
+  {
+    RawTls elsewhere(port_of(url), "127.0.0.2");
+    ASSERT_TRUE(elsewhere.ok());
+    EXPECT_EQ(elsewhere.post("/v1/ca/trust", "{}").first, 200);
+  }
+  // A device with a certificate is not held to the anonymous limit on trust...
+  EXPECT_TRUE(call(url, &m_wallet, Role::center, "ca", "trust"));
+  // ...but it is on enrolment.
+  EXPECT_TRUE(call(url, &m_wallet, Role::center, "ca", "enrol"));
+  EXPECT_TRUE(call(url, nullptr, Role::center, "ca", "enrol"));
+  auto enrol = call(url, &m_wallet, Role::center, "ca", "enrol");
+  ASSERT_FALSE(enrol);
+  EXPECT_EQ(enrol.error().code, ErrorCode::rate_limited);
+  server.stop();
+  serving.join();
+}
+
+// Each route has its own body cap, judged on the declared length before the body is read; JSON
+// nested too deep or holding too many values is refused before its tree is built.
+TEST_F(NetTest, BodyCapsArePerRouteAndJsonIsBounded) {
+  Server server(m_center.identity(), PeerPolicy{m_trust.get(), {Role::wallet}, false}, m_clock);
+  server.mount("ca", m_echo, {}, {"trust", "enrol"}, {{"trust", {64}}, {"enrol", {64 * 1024}}});
+  const auto url = "https://127.0.0.1:" + std::to_string(server.bind("127.0.0.1", 0).value());
+  std::thread serving([&] { server.run(); });
+  const int port = port_of(url);
+  const auto post = [&](const std::string& route, const std::string& body) {
+    RawTls raw(port);
+    return raw.post("/v1/ca/" + route, body);
+  };
+  const std::string hundred = "{\"a\":\"" + std::string(92, 'x') + "\"}";
+  EXPECT_EQ(post("trust", hundred), (std::pair<int, std::string>{413, "too_large"}));
+  EXPECT_EQ(post("enrol", hundred).first, 200);
+  {  // a mebibyte declared: refused on the header, before a byte of it is sent
+    RawTls raw(port);
+    ASSERT_TRUE(raw.write("POST /v1/ca/trust HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n"));
+    EXPECT_EQ(RawTls::status_and_code(raw.answer()), (std::pair<int, std::string>{413, "too_large"}));
+  }
+  // [{},{},...]: 5,000 values in 15 KB, within the route's cap, over the values a request may hold.
+  std::string many = "[";
+  for (int i = 0; i < 5000; ++i) many += i ? ",{}" : "{}";
+  many += "]";
+  EXPECT_EQ(post("enrol", many), (std::pair<int, std::string>{413, "too_large"}));
+  const std::string deep = std::string(33, '[') + std::string(33, ']');
+  EXPECT_EQ(post("enrol", deep), (std::pair<int, std::string>{400, "malformed"}));
+  EXPECT_EQ(post("enrol", std::string(32, '[') + std::string(32, ']')).first, 200);
+  EXPECT_EQ(m_echo.calls, 2);
   server.stop();
   serving.join();
 }

@@ -283,12 +283,35 @@ Result<local::OpenOptions> institutions(const OperatorSettings& settings, const 
   return out;
 }
 
+// Body caps of the routes devices reach: about ten times the largest message measured on each in
+// the command-line tests (cli_network_test: trust and directory 2 bytes, enrol 412, deposit 382,
+// register_shop 359, payout 186, center/pay 1,731, shop/pay 586), so that a message may grow a
+// field or two. A route not listed takes kDeviceBody. Sync is the exception (2,137 bytes with one
+// transfer): it carries every transfer since the last sync, in one sealed report.
+constexpr std::size_t kDeviceBody = 4 * 1024;
+constexpr std::size_t KiB = 1024;
+
+// The center's routes and the CA's on the front door. The open routes are rate-limited per
+// source address: trust and directory for callers without a certificate, enrolment for everyone.
+std::map<std::string, RouteLimits, std::less<>> center_routes() {
+  return {{"directory", {256, 60}},
+          {"deposit", {4 * KiB}},
+          {"register_shop", {4 * KiB}},
+          {"pay", {16 * KiB}},
+          {"payout", {4 * KiB}},
+          {"sync", {1024 * KiB}}};
+}
+std::map<std::string, RouteLimits, std::less<>> ca_routes(const NodeOptions& options) {
+  return {{"trust", {256, 60}}, {"enrol", {4 * KiB, options.enrol_per_minute, true}}};
+}
+
 // The limits of a server this process runs, with the thread counts the command line gave.
 Limits server_limits(const NodeOptions& options, bool devices_facing = false) {
   Limits limits;
   limits.io_threads = options.io_threads;
   limits.workers = options.workers;
   limits.devices_facing = devices_facing;
+  if (devices_facing) limits.max_body = kDeviceBody;
   return limits;
 }
 
@@ -314,8 +337,8 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
   if (!center_id) return std::unexpected(center_id.error());
   PeerPolicy devices{&o.trust(), {Role::wallet, Role::shop}, false};
   Server server(tls_identity(*center_id), devices, clock, server_limits(options, true));
-  server.mount("center", o.center(), {Role::wallet, Role::shop}, {"directory"});
-  server.mount("ca", o.ca(), {}, {"trust", "enrol"});
+  server.mount("center", o.center(), {Role::wallet, Role::shop}, {"directory"}, center_routes());
+  server.mount("ca", o.ca(), {}, {"trust", "enrol"}, ca_routes(options));
   if (hosted) options.say("card company and bank: SANDBOXES hosted in this process");
   const auto refresh = [&] {
     auto crl = o.ca().crl();
@@ -457,8 +480,8 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
   Relay relay(std::move(peers[0]));
   Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock,
                 server_limits(options, true));
-  server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"});
-  server.mount("ca", relay, {}, {"trust", "enrol"});
+  server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"}, center_routes());
+  server.mount("ca", relay, {}, {"trust", "enrol"}, ca_routes(options));
   const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
   (*center)->set_credit_deadline(options.credit_deadline.count());
   return listen_and_serve(server, options, options.data + "/center", kFrontDoor, "center", refresh,
@@ -598,7 +621,7 @@ Status run_shop(const NodeOptions& options) {
   if (!refresh_connection) return std::unexpected(refresh_connection.error());
   auto center = channel(*refresh_connection, "center");
   Server server(*tls, {&trust, {Role::wallet}}, clock, server_limits(options, true));
-  server.mount("shop", shop, {Role::wallet});
+  server.mount("shop", shop, {Role::wallet}, {}, {{"pay", {8 * KiB}}});
   // The shop's own view of the operator (what it checks wallets' certificates in payments
   // against) and the handshake's trust are refreshed together, between two payments.
   const auto refresh = [&] {

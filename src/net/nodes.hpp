@@ -33,6 +33,8 @@ struct NodeOptions {
   // (0: 16 per core).
   int io_threads = 0;
   int workers = 0;
+  // Enrolments (ca/enrol) one source address may make a minute on the front door (0: no limit).
+  int enrol_per_minute = 10;
   std::function<void(const std::string&)> say = [](const std::string&) {};
 };
 

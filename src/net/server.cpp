@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -18,6 +19,8 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -65,11 +68,63 @@ std::optional<std::pair<std::string, std::string>> split_target(std::string_view
 
 void ignore_sigpipe();
 
+namespace {
+
+// Token buckets per (source address, route): each holds up to a minute's allowance and refills
+// evenly. Buckets that are full again are forgotten when the table grows; a table full of
+// buckets in use (requests from very many addresses at once) refuses new sources rather than grow.
+class RateLimiter {
+ public:
+  bool take(const asio::ip::address& from, const std::string& route, int per_minute) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(m_mutex);
+    auto key = std::pair{from, route};
+    auto found = m_buckets.find(key);
+    if (found == m_buckets.end()) {
+      if (m_buckets.size() >= kMaxBuckets) forget_full(now);
+      if (m_buckets.size() >= kMaxBuckets) return false;
+      found = m_buckets.emplace(std::move(key), Bucket{static_cast<double>(per_minute), now, per_minute}).first;
+    }
+    Bucket& b = found->second;
+    b.tokens = std::min<double>(per_minute, b.tokens + seconds(now - b.at) * per_minute / 60.0);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point at;
+    int per_minute;
+  };
+  static double seconds(std::chrono::steady_clock::duration d) {
+    return std::chrono::duration<double>(d).count();
+  }
+  void forget_full(std::chrono::steady_clock::time_point now) {
+    std::erase_if(m_buckets, [&](const auto& entry) {
+      const Bucket& b = entry.second;
+      return b.tokens + seconds(now - b.at) * b.per_minute / 60.0 >= b.per_minute;
+    });
+  }
+  static constexpr std::size_t kMaxBuckets = 1 << 16;
+  std::mutex m_mutex;
+  std::map<std::pair<asio::ip::address, std::string>, Bucket> m_buckets;
+};
+
+// A body over this is followed by giving freed memory back to the system: glibc keeps what a
+// thread's arena freed, so a burst of large bodies would otherwise leave the process at its peak.
+constexpr std::size_t kTrimAfter = 64 * 1024;
+
+}  // namespace
+
 struct Server::Impl {
   struct Mount {
     protocol::Endpoint* endpoint = nullptr;
     std::vector<pki::Role> roles;
     std::vector<std::string> open_routes;
+    std::map<std::string, RouteLimits, std::less<>> routes;
   };
 
   class Session;
@@ -79,25 +134,42 @@ struct Server::Impl {
   // In this order: what sessions use outlives the I/O context that may still hold sessions.
   tls::PeerCheck check;
   Limits limits;
-  std::atomic<int> connections{0};
+  std::mutex connections_mutex;
+  int connections = 0;
+  std::map<asio::ip::address, int> connections_from;
+  RateLimiter rates;
   std::once_flag stopped;
   asio::ssl::context ssl;
   asio::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> accept_pause;
   std::map<std::string, Mount, std::less<>> mounts;
+  // The largest body cap of any route: what a header may declare before its route is known.
+  std::size_t largest_body = 0;
   std::optional<asio::thread_pool> workers;
 
   void accept();
-  // What a request gets: the party's answer, or an error. Runs on a worker.
-  std::pair<int, std::string> answer(const protocol::Caller& caller, const std::string& party,
-                                     const std::string& route, const std::string& text);
+  // Whether a connection from `from` fits under both caps; counts it when it does.
+  bool admit_connection(const asio::ip::address& from);
+  void release_connection(const asio::ip::address& from);
+  // A request judged on its header: the mount that answers it, or why it is refused (unknown
+  // path, a caller the route does not take, over the rate, a body over the route's cap).
+  Result<const Mount*> admit(const protocol::Caller& caller, const asio::ip::address& from,
+                             const std::string& party, const std::string& route,
+                             std::uint64_t length);
+  // What an admitted request gets: the party's answer, or an error. Runs on a worker.
+  std::pair<int, std::string> answer(const Mount& mount, const protocol::Caller& caller,
+                                     const std::string& party, const std::string& route,
+                                     const std::string& text);
+  std::pair<int, std::string> told(const std::string& party, const std::string& route,
+                                   const Error& e) const;
 };
 
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Impl& server, tcp::socket socket)
-      : m_server(server), m_stream(std::move(socket), server.ssl) {}
-  ~Session() { --m_server.connections; }
+  Session(Impl& server, tcp::socket socket, asio::ip::address from)
+      : m_server(server), m_from(std::move(from)), m_stream(std::move(socket), server.ssl) {}
+  ~Session() { m_server.release_connection(m_from); }
 
   void start() {
     beast::get_lowest_layer(m_stream).socket().set_option(tcp::no_delay(true));
@@ -116,15 +188,27 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     } else {
       m_caller.certificate = std::move(*peer);
     }
-    read_header();
+    // The first request follows the handshake at once.
+    await_request(m_server.limits.handshake_timeout);
+  }
+
+  // Waits for a request's first byte (up to `wait`), then gives its header a time-out of its own.
+  void await_request(std::chrono::milliseconds wait) {
+    if (m_buffer.size() > 0) return read_header();  // the next request came with the last
+    beast::get_lowest_layer(m_stream).expires_after(wait);
+    m_stream.async_read_some(m_buffer.prepare(kFirstRead),
+                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                               if (ec) return self->close();
+                               self->m_buffer.commit(n);
+                               self->read_header();
+                             });
   }
 
   void read_header() {
     m_parser.emplace();
     m_parser->header_limit(kMaxHeader);
-    m_parser->body_limit(m_server.limits.max_body);
-    // Waiting for a request, and its header, take at most the keep-alive time.
-    beast::get_lowest_layer(m_stream).expires_after(m_server.limits.keep_alive_timeout);
+    m_parser->body_limit(m_server.largest_body);
+    beast::get_lowest_layer(m_stream).expires_after(m_server.limits.header_timeout);
     http::async_read_header(m_stream, m_buffer, *m_parser,
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               self->on_header(ec);
@@ -133,46 +217,63 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void on_header(beast::error_code ec) {
     if (ec == http::error::header_limit) return reply(431, {ErrorCode::too_large, "header too large"}, false);
-    if (ec == http::error::body_limit) return refuse_body();
+    if (ec == http::error::body_limit) {
+      return refuse({ErrorCode::too_large, "body over " + std::to_string(m_server.largest_body) + " bytes"});
+    }
     if (ec) return close();
     const auto& req = m_parser->get();
     // The body cap holds only for a body of declared length: chunked or compressed bodies are
-    // refused before they are read.
+    // refused before they are read, and so is a POST that declares no length.
     if (req.find(http::field::transfer_encoding) != req.end() ||
         req.find(http::field::content_encoding) != req.end()) {
-      return reply(400, {ErrorCode::malformed, "send the body whole, uncompressed, with its Content-Length"},
-                   false);
+      return refuse({ErrorCode::malformed, "send the body whole, uncompressed, with its Content-Length"});
     }
-    if (req.payload_size() && *req.payload_size() > m_server.limits.max_body) return refuse_body();
-    beast::get_lowest_layer(m_stream).expires_after(m_server.limits.read_timeout);
+    const auto target = split_target(std::string_view(req.target().data(), req.target().size()));
+    if (req.method() != http::verb::post || !target) {
+      return refuse({ErrorCode::not_found, "no such path: POST /v1/<party>/<route>"});
+    }
+    const auto length = m_parser->content_length();
+    if (!length) return reply(411, {ErrorCode::malformed, "a request needs its Content-Length"}, false);
+    read_body(*target, *length);
+  }
+
+  // The body, once the request is admitted on its header.
+  void read_body(std::pair<std::string, std::string> target, std::uint64_t length) {
+    auto mount = m_refused ? Result<const Mount*>(std::unexpected(*m_refused))
+                           : m_server.admit(m_caller, m_from, target.first, target.second, length);
+    if (!mount) return refuse(mount.error());
+    m_target = std::move(target);
+    m_mount = *mount;
+    m_parser->body_limit(length);
+    beast::get_lowest_layer(m_stream).expires_after(m_server.limits.body_timeout);
     http::async_read(m_stream, m_buffer, *m_parser,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
   }
 
   void on_body(beast::error_code ec) {
-    if (ec == http::error::body_limit) return refuse_body();
     if (ec) return close();
     auto req = m_parser->release();
+    m_parser.reset();
     m_keep_alive = req.keep_alive();
-    if (m_refused) return reply(http_status(m_refused->code), *m_refused, false);
-    const auto target = split_target(std::string_view(req.target().data(), req.target().size()));
-    if (req.method() != http::verb::post || !target) {
-      return reply(404, {ErrorCode::not_found, "no such path: POST /v1/<party>/<route>"}, m_keep_alive);
-    }
     beast::get_lowest_layer(m_stream).expires_never();
-    asio::post(*m_server.workers, [self = shared_from_this(), target = *target,
-                                   body = std::move(req.body())]() mutable {
-      auto answer = self->m_server.answer(self->m_caller, target.first, target.second, body);
+    asio::post(*m_server.workers, [self = shared_from_this(), body = std::move(req.body())]() mutable {
+      auto answer = self->m_server.answer(*self->m_mount, self->m_caller, self->m_target.first,
+                                          self->m_target.second, body);
+      if (body.size() > kTrimAfter) {
+        std::string().swap(body);
+        malloc_trim(0);
+      }
       asio::post(self->m_stream.get_executor(), [self, answer = std::move(answer)]() mutable {
         self->send(answer.first, std::move(answer.second), self->m_keep_alive);
       });
     });
   }
 
-  void refuse_body() {
-    m_drain = true;  // the client may still be sending: let it, so that it reads the answer
-    reply(413, {ErrorCode::too_large, "body over " + std::to_string(m_server.limits.max_body) + " bytes"},
-          false);
+  // Refused on its header: answered, and the connection closed once what the client still sends
+  // is drained (so that it reads the answer).
+  void refuse(const Error& error) {
+    m_drain = true;
+    reply(http_status(error.code), error, false);
   }
 
   void reply(int status, const Error& error, bool keep_alive) {
@@ -190,7 +291,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
                       [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                         self->m_response.reset();
                         if (ec || !keep_alive) return self->close();
-                        self->read_header();
+                        self->await_request(self->m_server.limits.keep_alive_timeout);
                       });
   }
 
@@ -209,19 +310,23 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     m_drain = false;
     beast::get_lowest_layer(m_stream).expires_after(std::chrono::seconds(1));
     m_buffer.clear();
+    m_buffer.shrink_to_fit();
     read_some_more(0);
   }
   void read_some_more(std::size_t dropped) {
     if (dropped > kMaxDrain) return close();
-    m_stream.async_read_some(m_buffer.prepare(64 * 1024),
+    m_buffer.clear();
+    m_stream.async_read_some(m_buffer.prepare(16 * 1024),
                              [self = shared_from_this(), dropped](beast::error_code ec, std::size_t n) {
                                if (ec) return self->close();
                                self->read_some_more(dropped + n);
                              });
   }
   static constexpr std::size_t kMaxDrain = 4 << 20;
+  static constexpr std::size_t kFirstRead = 4096;
 
   Impl& m_server;
+  const asio::ip::address m_from;
   bool m_drain = false;
   beast::ssl_stream<beast::tcp_stream> m_stream;
   beast::flat_buffer m_buffer;
@@ -229,57 +334,111 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response<http::string_body>> m_response;
   protocol::Caller m_caller;
   std::optional<Error> m_refused;
+  std::pair<std::string, std::string> m_target;
+  const Mount* m_mount = nullptr;
   bool m_keep_alive = true;
 };
+
+bool Server::Impl::admit_connection(const asio::ip::address& from) {
+  std::lock_guard lock(connections_mutex);
+  if (connections >= limits.max_connections) return false;
+  auto& mine = connections_from[from];
+  if (mine >= limits.max_connections_per_source) {
+    if (mine == 0) connections_from.erase(from);
+    return false;
+  }
+  ++mine;
+  ++connections;
+  return true;
+}
+
+void Server::Impl::release_connection(const asio::ip::address& from) {
+  std::lock_guard lock(connections_mutex);
+  --connections;
+  if (auto found = connections_from.find(from); found != connections_from.end() && --found->second <= 0) {
+    connections_from.erase(found);
+  }
+}
 
 void Server::Impl::accept() {
   acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-    if (!ec) {
-      if (connections.fetch_add(1) >= limits.max_connections) {
-        --connections;
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        std::make_shared<Session>(*this, std::move(socket))->start();
-      }
+    if (ec) {
+      // Out of file descriptors, most likely: try again shortly rather than spin.
+      accept_pause->expires_after(std::chrono::milliseconds(50));
+      accept_pause->async_wait([this](beast::error_code waited) {
+        if (!waited) accept();
+      });
+      return;
+    }
+    beast::error_code no_peer;
+    const auto from = socket.remote_endpoint(no_peer).address();
+    if (no_peer || !admit_connection(from)) {
+      // Over a cap: closed before any handshake, at no cost but the accept.
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      std::make_shared<Session>(*this, std::move(socket), from)->start();
     }
     accept();
   });
 }
 
-std::pair<int, std::string> Server::Impl::answer(const protocol::Caller& caller,
-                                                 const std::string& party, const std::string& route,
-                                                 const std::string& text) {
-  const auto error = [&](const Error& e) {
-    if (limits.devices_facing && outcome_unknown(e)) {
-      std::cerr << "ecash: " << party << "/" << route << ": " << e.to_string() << std::endl;
-      const Error told{e.code, e.code == ErrorCode::io_error
-                                   ? "the server's storage failed; the request is kept: ask again later"
-                               : e.code == ErrorCode::unavailable
-                                   ? "the server could not finish the request now: ask again"
-                                   : "the server failed inside; the request is kept: ask again later"};
-      return std::pair{http_status(e.code), error_body(told).dump()};
-    }
-    return std::pair{http_status(e.code), error_body(e).dump()};
-  };
+Result<const Server::Impl::Mount*> Server::Impl::admit(const protocol::Caller& caller,
+                                                       const asio::ip::address& from,
+                                                       const std::string& party,
+                                                       const std::string& route,
+                                                       std::uint64_t length) {
   auto found = mounts.find(party);
-  if (found == mounts.end()) return error({ErrorCode::not_found, "no party '" + party + "' here"});
+  if (found == mounts.end()) return fail(ErrorCode::not_found, "no party '" + party + "' here");
   const Mount& mount = found->second;
   const bool open =
       std::find(mount.open_routes.begin(), mount.open_routes.end(), route) != mount.open_routes.end();
   if (!open) {
     if (!caller.certificate) {
-      return error({ErrorCode::bad_certificate, "/" + party + "/" + route + " needs a client certificate"});
+      return fail(ErrorCode::bad_certificate, "/" + party + "/" + route + " needs a client certificate");
     }
     const auto role = caller.certificate->role();
     if (std::find(mount.roles.begin(), mount.roles.end(), role) == mount.roles.end()) {
-      return error({ErrorCode::wrong_role,
-                    "a " + std::string(pki::to_string(role)) + " may not call " + party});
+      return fail(ErrorCode::wrong_role, "a " + std::string(pki::to_string(role)) + " may not call " + party);
     }
   }
-  auto parsed = protocol::parse_outside_json(text, "the request body");
-  if (!parsed) return error(parsed.error());
+  const auto limit = mount.routes.find(route);
+  const RouteLimits own{limits.max_body};
+  const RouteLimits& route_limits = limit == mount.routes.end() ? own : limit->second;
+  if (route_limits.per_minute > 0 && (!caller.certificate || route_limits.even_certified) &&
+      !rates.take(from, party + "/" + route, route_limits.per_minute)) {
+    return fail(ErrorCode::rate_limited, "more than " + std::to_string(route_limits.per_minute) + " /" +
+                                             party + "/" + route + " requests a minute from " +
+                                             from.to_string() + ": wait a little");
+  }
+  if (length > route_limits.max_body) {
+    return fail(ErrorCode::too_large, "/" + party + "/" + route + " takes a body of at most " +
+                                          std::to_string(route_limits.max_body) + " bytes");
+  }
+  return &mount;
+}
+
+std::pair<int, std::string> Server::Impl::told(const std::string& party, const std::string& route,
+                                               const Error& e) const {
+  if (limits.devices_facing && outcome_unknown(e)) {
+    std::cerr << "ecash: " << party << "/" << route << ": " << e.to_string() << std::endl;
+    const Error plain{e.code, e.code == ErrorCode::io_error
+                                  ? "the server's storage failed; the request is kept: ask again later"
+                              : e.code == ErrorCode::unavailable
+                                  ? "the server could not finish the request now: ask again"
+                                  : "the server failed inside; the request is kept: ask again later"};
+    return std::pair{http_status(e.code), error_body(plain).dump()};
+  }
+  return std::pair{http_status(e.code), error_body(e).dump()};
+}
+
+std::pair<int, std::string> Server::Impl::answer(const Mount& mount, const protocol::Caller& caller,
+                                                 const std::string& party, const std::string& route,
+                                                 const std::string& text) {
+  auto parsed = protocol::parse_outside_json(
+      text, "the request body", {protocol::kMaxJsonDepth, protocol::kMaxRequestValues});
+  if (!parsed) return told(party, route, parsed.error());
   Result<Json> result = fail(ErrorCode::internal, "not handled");
   try {
     result = mount.endpoint->handle(caller, route, *parsed);
@@ -288,9 +447,30 @@ std::pair<int, std::string> Server::Impl::answer(const protocol::Caller& caller,
   }
   // The party has done its work, and the answer has not left: the worst time to crash.
   ecash::failpoint("answer/" + party + "/" + route);
-  if (!result) return error(result.error());
+  if (!result) return told(party, route, result.error());
   return {200, result->dump()};
 }
+
+namespace {
+
+// Connections (each a file descriptor) stay below the process's file limit, which is raised to
+// its hard limit when that is what they need, with room left for stores, logs and outgoing links.
+void keep_under_file_limit(int& max_connections) {
+  constexpr rlim_t kOtherFiles = 256;
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0) return;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kOtherFiles;
+  if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur < wanted) {
+    files.rlim_cur = files.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, files.rlim_max);
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+    (void)::getrlimit(RLIMIT_NOFILE, &files);
+  }
+  if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur < wanted) {
+    max_connections = static_cast<int>(std::max<rlim_t>(files.rlim_cur, 2 * kOtherFiles) - kOtherFiles);
+  }
+}
+
+}  // namespace
 
 Server::Server(TlsIdentity identity, PeerPolicy clients, const Clock& clock, Limits limits)
     : m(std::make_unique<Impl>(limits)) {
@@ -301,6 +481,8 @@ Server::Server(TlsIdentity identity, PeerPolicy clients, const Clock& clock, Lim
                    (m->check.policy.certificate_required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
   m_configured = tls::configure(m->ssl.native_handle(), true, identity, &m->check, mode,
                                 limits.resumption);
+  // An idle connection gives its TLS buffers back (tens of kilobytes each) until it sends again.
+  SSL_CTX_set_mode(m->ssl.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   if (!m_configured) std::cerr << "ecash: TLS server: " << m_configured.error().to_string() << "\n";
 }
 
@@ -310,8 +492,12 @@ Server::~Server() {
 }
 
 void Server::mount(std::string party, protocol::Endpoint& endpoint, std::vector<pki::Role> roles,
-                   std::vector<std::string> open_routes) {
-  m->mounts[std::move(party)] = Impl::Mount{&endpoint, std::move(roles), std::move(open_routes)};
+                   std::vector<std::string> open_routes,
+                   std::map<std::string, RouteLimits, std::less<>> routes) {
+  m->largest_body = std::max(m->largest_body, m->limits.max_body);
+  for (const auto& [route, limit] : routes) m->largest_body = std::max(m->largest_body, limit.max_body);
+  m->mounts[std::move(party)] =
+      Impl::Mount{&endpoint, std::move(roles), std::move(open_routes), std::move(routes)};
 }
 
 Result<int> Server::bind(const std::string& host, int port) {
@@ -338,6 +524,8 @@ void Server::run() {
   if (!m->acceptor) return;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int io_threads = m->limits.io_threads > 0 ? m->limits.io_threads : cores;
+  keep_under_file_limit(m->limits.max_connections);
+  m->accept_pause.emplace(m->ioc);
   m->workers.emplace(static_cast<std::size_t>(m->limits.workers > 0 ? m->limits.workers : 16 * cores));
   asio::post(m->ioc, [impl = m.get()] { impl->accept(); });
   std::vector<std::thread> more;

@@ -6,26 +6,68 @@
 
 namespace ecash::protocol {
 
-Result<Json> parse_outside_json(std::string_view text, std::string_view what) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) {
-        return fail(ErrorCode::malformed, std::string(what) + " nests deeper than " +
-                                              std::to_string(kMaxJsonDepth) + " levels");
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
+namespace {
+
+// Counts depth and values as the parser meets them, and stops it at the first bound crossed.
+class BoundsCheck final : public nlohmann::json_sax<Json> {
+ public:
+  explicit BoundsCheck(JsonBounds bounds) : m_bounds(bounds) {}
+  // The bound crossed: malformed (depth) or too_large (values); internal while none is.
+  ErrorCode crossed = ErrorCode::internal;
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(); }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  bool value() {
+    if (++m_values <= m_bounds.max_values) return true;
+    crossed = ErrorCode::too_large;
+    return false;
+  }
+  bool open() {
+    if (++m_depth > m_bounds.max_depth) {
+      crossed = ErrorCode::malformed;
+      return false;
     }
+    return value();
+  }
+  bool close() {
+    --m_depth;
+    return true;
+  }
+
+  JsonBounds m_bounds;
+  int m_depth = 0;
+  std::size_t m_values = 0;
+};
+
+}  // namespace
+
+Result<Json> parse_outside_json(std::string_view text, std::string_view what, JsonBounds bounds) {
+  BoundsCheck check(bounds);
+  if (!Json::sax_parse(text, &check)) {
+    if (check.crossed == ErrorCode::malformed) {
+      return fail(ErrorCode::malformed, std::string(what) + " nests deeper than " +
+                                            std::to_string(bounds.max_depth) + " levels");
+    }
+    if (check.crossed == ErrorCode::too_large) {
+      return fail(ErrorCode::too_large, std::string(what) + " holds more than " +
+                                            std::to_string(bounds.max_values) + " JSON values");
+    }
+    return fail(ErrorCode::malformed, std::string(what) + " is not JSON");
   }
   Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded()) return fail(ErrorCode::malformed, std::string(what) + " is not JSON");

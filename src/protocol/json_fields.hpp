@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,9 +25,19 @@ inline constexpr int kMaxJsonDepth = 32;
 // No statement names more digests than this.
 inline constexpr std::size_t kMaxDigests = 16;
 
+// What a parse of outside JSON may build: nesting, and values in all (each value costs a node of
+// tens of bytes whatever its text, so `[{},{},...]` builds twenty times its size).
+struct JsonBounds {
+  int max_depth = kMaxJsonDepth;
+  std::size_t max_values = SIZE_MAX;
+};
+// No request to a server holds more values than this (the largest, a payment, a few hundred).
+inline constexpr std::size_t kMaxRequestValues = 4096;
+
 // JSON from outside (the network, a file another device wrote): malformed, naming `what`, unless
-// it is JSON nested no deeper than kMaxJsonDepth.
-Result<Json> parse_outside_json(std::string_view text, std::string_view what);
+// it is JSON within `bounds` (too_large when it holds more values). The bounds are checked by a
+// pass that builds nothing, before the value is built.
+Result<Json> parse_outside_json(std::string_view text, std::string_view what, JsonBounds bounds = {});
 // The same as a value: discarded (is_discarded()) when it is not such JSON.
 Json parse_limited(std::string_view text);
 
