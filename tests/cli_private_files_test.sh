@@ -23,6 +23,21 @@ chmod -R go+rX "$dir/demo/alice" "$dir/demo/op/sandbox"
 grep -q "could be read by other users: now by their owner alone" "$dir/err" || fail "not said: $(cat "$dir/err")"
 "$ecash" sandbox card 4000056655665556 --data "$dir/demo/op" >"$dir/out" 2>"$dir/err" || fail "sandbox card"
 grep -q "could be read by other users" "$dir/err" || fail "the operator's folder: not said"
-loose=$(find "$dir/demo" -perm /077 ! -type l)
+# The shop's commands, each operator role's start, and an operator embedded in a wallet's init
+# check their folders the same way (issue 12, finding 5: every party's start).
+chmod -R go+rX "$dir/demo/cafe"
+"$ecash" shop --home "$dir/demo/cafe" sales >"$dir/out" 2>"$dir/err" || fail "shop sales"
+grep -q "could be read by other users" "$dir/err" || fail "the shop's folder: not said"
+for role in ca bank clearing center; do
+  chmod -R go+rX "$dir/demo/op/$role"
+  timeout 3 "$ecash" operator run --data "$dir/demo/op" --role "$role" --listen 127.0.0.1:0 \
+    >"$dir/out" 2>"$dir/err" || true
+  grep -q "could be read by other users" "$dir/err" || fail "operator run --role $role: not said: $(cat "$dir/err")"
+done
+chmod -R go+rX "$dir/demo/op"
+"$ecash" wallet --home "$dir/carol" init --operator "$dir/demo/op" --name Carol \
+  --card 4000056655665556 >"$dir/out" 2>"$dir/err" || fail "wallet init on an embedded operator"
+grep -q "in $dir/demo/op could be read by other users" "$dir/err" || fail "the embedded operator: not said"
+loose=$(find "$dir/demo" "$dir/carol" -perm /077 ! -type l)
 [ -z "$loose" ] || fail "still readable by others: $loose"
 echo "cli private files test passed"
