@@ -759,7 +759,9 @@ TEST_F(NetTest, OpenRoutesAreRateLimitedPerSourceAddress) {
 // Each route has its own body cap, judged on the declared length before the body is read; JSON
 // nested too deep or holding too many values is refused before its tree is built.
 TEST_F(NetTest, BodyCapsArePerRouteAndJsonIsBounded) {
-  Server server(m_center.identity(), PeerPolicy{m_trust.get(), {Role::wallet}, false}, m_clock);
+  Limits facing;
+  facing.devices_facing = true;
+  Server server(m_center.identity(), PeerPolicy{m_trust.get(), {Role::wallet}, false}, m_clock, facing);
   server.mount("ca", m_echo, {}, {"trust", "enrol"}, {{"trust", {64}}, {"enrol", {64 * 1024}}});
   const auto url = "https://127.0.0.1:" + std::to_string(server.bind("127.0.0.1", 0).value());
   std::thread serving([&] { server.run(); });

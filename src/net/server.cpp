@@ -436,8 +436,11 @@ std::pair<int, std::string> Server::Impl::told(const std::string& party, const s
 std::pair<int, std::string> Server::Impl::answer(const Mount& mount, const protocol::Caller& caller,
                                                  const std::string& party, const std::string& route,
                                                  const std::string& text) {
+  // Devices' requests are bounded in values too; the operator's roles, which reach only each
+  // other, are trusted not to flood (their messages may list many records).
   auto parsed = protocol::parse_outside_json(
-      text, "the request body", {protocol::kMaxJsonDepth, protocol::kMaxRequestValues});
+      text, "the request body",
+      {protocol::kMaxJsonDepth, limits.devices_facing ? protocol::kMaxRequestValues : SIZE_MAX});
   if (!parsed) return told(party, route, parsed.error());
   Result<Json> result = fail(ErrorCode::internal, "not handled");
   try {

@@ -31,7 +31,7 @@ struct JsonBounds {
   int max_depth = kMaxJsonDepth;
   std::size_t max_values = SIZE_MAX;
 };
-// No request to a server holds more values than this (the largest, a payment, a few hundred).
+// No request a device sends holds more values than this (the largest, a payment, a few hundred).
 inline constexpr std::size_t kMaxRequestValues = 4096;
 
 // JSON from outside (the network, a file another device wrote): malformed, naming `what`, unless
