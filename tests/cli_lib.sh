@@ -1,7 +1,7 @@
 # Shared by the command-line tests (sourced, with the ecash binary as $1): a folder of their own,
 # removed at exit with every background process they started ($pid, $till, $shop_pid; on_exit if
 # defined); fail() prints what the processes logged; start_operator / stop_operator run the
-# all-in-one operator on $dir/op.
+# all-in-one operator on $dir/op; card_charged NUMBER reads what its sandbox charged a card.
 set -euo pipefail
 ecash=$1
 dir=$(mktemp -d)
@@ -36,4 +36,13 @@ stop_operator() {
   kill -TERM "$pid"
   wait "$pid" || fail "the operator did not stop cleanly"
   pid=
+}
+# The sandbox (in $dir/op) keeps card numbers sealed (found by a keyed hash): its desk's list
+# says what each
+# card (by its last four digits) was charged.
+card_charged() {  # card_charged NUMBER: cents ever charged to the card
+  "$ecash" sandbox cards --data "$dir/op" --json | python3 -c '
+import json, sys
+cards = [c for c in json.load(sys.stdin) if c["card"].endswith(sys.argv[1][-4:])]
+print(int(cards[0]["charged"].split(":")[1].replace(".", "")) if cards else 0)' "$1"
 }

@@ -10,8 +10,7 @@
 #    nothing more paid.
 source "$(dirname "$0")/cli_lib.sh"
 charged() {  # cents charged to a card (Alice's unless named)
-  sqlite3 "$dir/op/sandbox/card_company.db" \
-    "SELECT COALESCE(SUM(minor), 0) FROM charges WHERE card_number = '${1:-4111111111111111}'"
+  card_charged "${1:-4111111111111111}"
 }
 alice() { "$ecash" wallet --home "$dir/alice" "$@"; }
 bob() { "$ecash" wallet --home "$dir/bob" "$@"; }
