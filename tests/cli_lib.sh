@@ -38,8 +38,7 @@ stop_operator() {
   pid=
 }
 # The sandbox (in $dir/op) keeps card numbers sealed (found by a keyed hash): its desk's list
-# says what each
-# card (by its last four digits) was charged.
+# says what each card (by its last four digits) was charged.
 card_charged() {  # card_charged NUMBER: cents ever charged to the card
   "$ecash" sandbox cards --data "$dir/op" --json | python3 -c '
 import json, sys
