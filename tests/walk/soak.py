@@ -227,8 +227,10 @@ def main():
             import sqlite3
             with sqlite3.connect(os.path.join(system.op, "sandbox", "card_company.db")) as db:
                 for who in WALLETS:
+                    # Numbers are sealed; cards were opened in CARDS' order (make_template).
                     charged = [m for (m,) in db.execute(
-                        "SELECT minor FROM charges WHERE card_number = ? ORDER BY seq", (CARDS[who],))]
+                        "SELECT c.minor FROM charges c JOIN cards k ON k.card_key = c.card_key "
+                        "WHERE k.rowid = ? ORDER BY c.seq", (list(CARDS).index(who) + 1,))]
                     extra = list(charged)
                     for m in soak.deposits.get(who, []):
                         if m in extra:
