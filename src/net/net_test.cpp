@@ -707,7 +707,9 @@ TEST_F(NetTest, ConnectionsAreCappedPerSourceAndInAll) {
   // From 127.0.0.1, a caller still gets its answer.
   auto answer = call(url, &m_center, Role::bank, "bank", "credit");
   EXPECT_TRUE(answer) << answer.error().to_string();
-  // Three more from 127.0.0.3 fill the total: now even 127.0.0.1 is closed at once.
+  // Three more from 127.0.0.3 fill the total: now even 127.0.0.1 is closed at once. (First the
+  // caller's connection is let go: the server's close of it may take up to a second.)
+  std::this_thread::sleep_for(Ms(1200));
   for (int i = 0; i < 3; ++i) held.push_back(tcp_from("127.0.0.3", port));
   std::this_thread::sleep_for(Ms(100));
   const int full = tcp_from("127.0.0.1", port);

@@ -113,6 +113,17 @@ class RateLimiter {
   std::map<std::pair<asio::ip::address, std::string>, Bucket> m_buckets;
 };
 
+// The source a connection is counted and rate-limited under: its IPv4 address, or the /64 an
+// IPv6 address is in (one host is handed a whole /64).
+asio::ip::address source_of(const asio::ip::address& address) {
+  if (!address.is_v6()) return address;
+  const auto v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes);
+}
+
 // A body over this is followed by giving freed memory back to the system: glibc keeps what a
 // thread's arena freed, so a burst of large bodies would otherwise leave the process at its peak.
 constexpr std::size_t kTrimAfter = 64 * 1024;
@@ -233,6 +244,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       return refuse({ErrorCode::not_found, "no such path: POST /v1/<party>/<route>"});
     }
     const auto length = m_parser->content_length();
+    // No body declared: whatever follows is not this request's, and is not waited for.
     if (!length) return reply(411, {ErrorCode::malformed, "a request needs its Content-Length"}, false);
     read_body(*target, *length);
   }
@@ -372,7 +384,7 @@ void Server::Impl::accept() {
       return;
     }
     beast::error_code no_peer;
-    const auto from = socket.remote_endpoint(no_peer).address();
+    const auto from = source_of(socket.remote_endpoint(no_peer).address());
     if (no_peer || !admit_connection(from)) {
       // Over a cap: closed before any handshake, at no cost but the accept.
       beast::error_code ignored;
