@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "protocol/statements.hpp"
+#include "store/data_key.hpp"
 
 namespace ecash::ca {
 
@@ -77,10 +78,10 @@ Result<std::unique_ptr<CaParty>> CaParty::open(const std::string& dir, const std
   std::filesystem::create_directories(dir);
   auto keys = parties::load_or_create_keys(dir + "/ca.keys");
   if (!keys) return std::unexpected(keys.error());
-  auto data_key = crypto::AtRestKey::for_store(dir + "/ca.db");
-  if (!data_key) return std::unexpected(data_key.error());
   auto db = store::open_sqlite(dir + "/ca.db", kMigrations);
   if (!db) return std::unexpected(db.error());
+  auto data_key = store::data_key(**db);
+  if (!data_key) return std::unexpected(data_key.error());
   if (auto ok = seal_clear_people(**db, *data_key); !ok) return std::unexpected(ok.error());
 
   std::vector<pki::Revocation> revoked;

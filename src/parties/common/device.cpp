@@ -5,6 +5,7 @@
 
 #include "crypto/encoding.hpp"
 #include "protocol/statements.hpp"
+#include "store/data_key.hpp"
 
 namespace ecash::parties {
 
@@ -296,20 +297,19 @@ Device::Device(std::string home, crypto::PartyKeys keys, std::unique_ptr<store::
 
 Result<Device::Files> Device::open_files(const std::string& home, const std::string& name,
                                          std::span<const store::Migration> migrations) {
+  std::optional<crypto::PartyKeys> keys;
   if (home.empty()) {
-    auto db = store::open_sqlite(":memory:", migrations);
-    if (!db) return std::unexpected(db.error());
-    return Files{crypto::PartyKeys::generate(), std::move(*db),
-                 std::make_shared<const crypto::AtRestKey>(crypto::AtRestKey::generate())};
+    keys = crypto::PartyKeys::generate();
+  } else {
+    std::filesystem::create_directories(home);
+    auto loaded = load_or_create_keys(home + "/" + name + ".keys");
+    if (!loaded) return std::unexpected(loaded.error());
+    keys = std::move(*loaded);
   }
-  std::filesystem::create_directories(home);
-  auto keys = load_or_create_keys(home + "/" + name + ".keys");
-  if (!keys) return std::unexpected(keys.error());
-  const std::string db_path = home + "/" + name + ".db";
-  auto data_key = crypto::AtRestKey::for_store(db_path);
-  if (!data_key) return std::unexpected(data_key.error());
-  auto db = store::open_sqlite(db_path, migrations);
+  auto db = store::open_sqlite(home.empty() ? ":memory:" : home + "/" + name + ".db", migrations);
   if (!db) return std::unexpected(db.error());
+  auto data_key = store::data_key(**db);
+  if (!data_key) return std::unexpected(data_key.error());
   return Files{std::move(*keys), std::move(*db),
                std::make_shared<const crypto::AtRestKey>(std::move(*data_key))};
 }
@@ -368,9 +368,16 @@ Status Device::check_currency(const Amount& amount) const {
 }
 
 Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,
-                   const pki::AccountSalt& salt) {
-  const Json plain = {{"account", number}, {"salt", crypto::base64url_encode(salt)}};
+                   const pki::AccountSalt& salt, const Json& extra) {
+  Json plain = extra;
+  plain["account"] = number;
+  plain["salt"] = crypto::base64url_encode(salt);
   return crypto::seal(clearing, as_bytes(plain.dump()));
+}
+
+Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,
+                   const pki::AccountSalt& salt) {
+  return seal_account(clearing, number, salt, Json::object());
 }
 
 }  // namespace ecash::parties

@@ -19,6 +19,7 @@
 #include "crypto/at_rest.hpp"
 #include "crypto/hash.hpp"
 #include "protocol/transport.hpp"
+#include "store/data_key.hpp"
 #include "store/database.hpp"
 
 namespace ecash::sandbox {
@@ -45,10 +46,10 @@ class Institution : public protocol::Endpoint {
   static Result<std::unique_ptr<I>> open_as(const std::string& db_path,
                                             std::span<const std::string_view> versions,
                                             const Clock& clock) {
-    auto key = crypto::AtRestKey::for_store(db_path);
-    if (!key) return std::unexpected(key.error());
     auto db = open_store(db_path, versions);
     if (!db) return std::unexpected(db.error());
+    auto key = store::data_key(**db);
+    if (!key) return std::unexpected(key.error());
     std::unique_ptr<I> institution(new I(std::move(*db), clock));
     auto& base = static_cast<Institution&>(*institution);
     base.m_data_key.emplace(std::move(*key));
