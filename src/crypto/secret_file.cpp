@@ -63,9 +63,11 @@ Result<const Derived*> derive(std::string_view passphrase, ByteView salt, unsign
       return d.get();
     }
   }
+  // Bounded as this program writes them (a changed file could otherwise ask for hours or
+  // gigabytes before its tag is found wrong).
   if (salt.size() != crypto_pwhash_SALTBYTES || ops < crypto_pwhash_OPSLIMIT_MIN ||
-      ops > crypto_pwhash_OPSLIMIT_MAX || mem < crypto_pwhash_MEMLIMIT_MIN ||
-      mem > crypto_pwhash_MEMLIMIT_MODERATE * 4) {
+      ops > crypto_pwhash_OPSLIMIT_SENSITIVE || mem < crypto_pwhash_MEMLIMIT_MIN ||
+      mem > crypto_pwhash_MEMLIMIT_SENSITIVE) {
     return fail(ErrorCode::malformed, "the sealed file's passphrase parameters are out of range");
   }
   auto d = std::make_unique<Derived>();
