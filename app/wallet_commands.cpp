@@ -44,6 +44,7 @@ struct Options {
   bool again = false;
   bool yes = false;
   std::string id;
+  std::string offline;
 };
 
 Options g_options;
@@ -115,6 +116,32 @@ std::string balance_text(wallet::Wallet& w) {
             " offline and not yet reported to it)";
   }
   return text;
+}
+
+// "offline EUR:35.00 of EUR:50.00 until 2026-12-04T10:00:00Z": what may still be sent offline
+// under the bank's allowance; empty when none is loaded.
+std::string allowance_text(wallet::Wallet& w, UnixSeconds now) {
+  auto held = w.allowance();
+  if (!held || !*held) return "";
+  const auto& a = **held;
+  if (a.expires < now) {
+    return "offline: the allowance of " + a.amount.to_string() + " expired at " + utc_time(a.expires) +
+           " (`ecash wallet sync` loads a new one)";
+  }
+  return "offline " + a.left(now).to_string() + " of " + a.amount.to_string() + " until " +
+         utc_time(a.expires);
+}
+
+// The allowance's line under a balance, when there is one.
+std::string with_allowance(const std::string& text, wallet::Wallet& w, UnixSeconds now) {
+  const auto line = allowance_text(w, now);
+  return line.empty() ? text : text + "\n" + line;
+}
+
+// Whether the wallet holds offline value it may still send now.
+bool can_send_offline(wallet::Wallet& w, UnixSeconds now) {
+  auto held = w.allowance();
+  return held && *held && (*held)->left(now).is_positive();
 }
 
 Json balance_json(wallet::Wallet& w) {
@@ -217,9 +244,14 @@ void add_wallet_commands(CLI::App& app) {
                            "What you can spend, then the bank's figure and value sent or received "
                            "offline that the bank has not seen yet");
   g_wallet->add_subcommand("history", "Every change of your balance: when, what, with whom, and the balance after");
-  g_wallet->add_subcommand("sync",
-                           "Report offline transfers to the bank, finish requests left unanswered, "
-                           "and take the bank's balance");
+  auto* sync = g_wallet->add_subcommand(
+      "sync",
+      "Report offline transfers to the bank, finish requests left unanswered, take the bank's "
+      "balance, and load value for offline use when none is loaded");
+  sync->add_option("--offline", g_options.offline,
+                   "Set this much aside for offline transfers now (the rest of what is loaded "
+                   "returns first; 0 returns it all); by default the offline limit is loaded when "
+                   "nothing is");
   auto* pay = g_wallet->add_subcommand(
       "pay", "Pay a shop's payment request (ecash://pay?...); reconciles offline transfers first");
   pay->add_option("REQUEST", g_options.input,
@@ -372,7 +404,18 @@ int run_wallet_command() {
       std::cout.flush();
       if (std::cout) (void)w.deposit_reported();  // said: a deposit of the same amount is new
     } else {
-      auto done = w.sync(link->center());
+      // Offline value: what --offline says, or by default the offline limit when none is left.
+      std::optional<Amount> load;
+      if (!g_options.offline.empty()) {
+        auto currency = w.currency();
+        if (!currency) return fail_with({ErrorCode::invalid_argument, "run `ecash wallet init` first"});
+        auto amount = Amount::parse(g_options.offline, *currency);
+        if (!amount) return fail_with(amount.error());
+        load = *amount;
+      } else if (!can_send_offline(w, clock.now())) {
+        load = w.offline_limit();
+      }
+      auto done = w.sync(link->center(), load);
       if (!done) return fail_online(done.error());
       auto [text, finished, refused] = earlier_deposits(done->finished_earlier, done->refused_earlier);
       auto open = w.pending();
@@ -389,6 +432,7 @@ int run_wallet_command() {
       if (done->refused > 0) text += ", " + std::to_string(done->refused) + " refused";
       if (done->returned > 0) text += ", " + std::to_string(done->returned) + " unclaimed and returned to you";
       text += ")";
+      text = with_allowance(text, w, clock.now());
       print(with_balance({{"received", done->received}, {"sent", done->sent},
                           {"accepted", done->accepted}, {"refused", done->refused},
                           {"returned", done->returned}, {"finished_earlier", finished},
@@ -401,7 +445,7 @@ int run_wallet_command() {
   }
   if (chosen == "balance") {
     if (auto ok = w.spendable(); !ok) return fail_with(ok.error());
-    print(balance_json(w), balance_text(w));
+    print(balance_json(w), with_allowance(balance_text(w), w, clock.now()));
     return 0;
   }
   if (chosen == "history") {
@@ -438,12 +482,22 @@ int run_wallet_command() {
                        {"user_id", user ? user->to_string() : ""},
                        {"operator", *location ? **location : ""},
                        {"ca_fingerprint", anchor->ca.fingerprint()}};
-    print(info, "wallet in " + home + "\n  pseudonym           " + cert->subject() +
+    auto held = w.allowance();
+    const auto offline = allowance_text(w, clock.now());
+    Json with_offline = info;
+    if (held && *held) {
+      with_offline["offline"] = {{"allowance", (*held)->amount.to_string()},
+                                 {"left", (*held)->left(clock.now()).to_string()},
+                                 {"expires", utc_time((*held)->expires)}};
+    }
+    print(with_offline, "wallet in " + home + "\n  pseudonym           " + cert->subject() +
                     "\n  certificate serial  " + cert->serial() + " (expires " +
                     utc_time(cert->not_after()) + ")" +
                     "\n  user ID at the bank " + (user ? user->to_string() : "none yet (no deposit made)") +
                     "\n  operator            " + (*location ? **location : "?") +
-                    "\n  CA fingerprint      " + anchor->ca.fingerprint());
+                    "\n  CA fingerprint      " + anchor->ca.fingerprint() +
+                    "\n  offline value       " +
+                    (offline.empty() ? "none loaded (`ecash wallet sync` loads it)" : offline));
     return 0;
   }
   if (chosen == "pending") {
@@ -573,6 +627,14 @@ int run_wallet_command() {
     if (!confirmed("Send " + asked->body.amount.to_string() + " offline to " + to +
                    "? It leaves this wallet now (unclaimed, it comes back after 7 days)")) {
       return fail_with({ErrorCode::declined, "nothing sent: you said no"});
+    }
+    // Offline value is what the bank set aside: with none loaded and the operator in reach, it is
+    // loaded first (as `ecash wallet sync` does); out of reach, send says what to do.
+    if (!can_send_offline(w, clock.now()) && connect_operator()) {
+      auto loaded = w.sync(link->center(), w.offline_limit());
+      if (loaded) {
+        std::cerr << "loaded offline value from the bank first: " << allowance_text(w, clock.now()) << "\n";
+      }
     }
     auto transfer = w.send(*message);
     if (!transfer) return fail_with(transfer.error());

@@ -9,6 +9,8 @@
 #include <set>
 
 #include "crypto/encoding.hpp"
+#include "crypto/random.hpp"
+#include "protocol/statements.hpp"
 #include "system_fixture.hpp"
 
 namespace ecash::testing {
@@ -17,11 +19,60 @@ namespace {
 namespace fs = std::filesystem;
 using protocol::Json;
 
+// The money users hold: their balances with what their offline reserves hold (a report that shows
+// the reserves apart has the figure offline_reserve).
+template <class Circulation>
+Amount held_in(const Circulation& c) {
+  if constexpr (requires { c.offline_reserve; }) {
+    return c.balances.add(c.offline_reserve).value();
+  } else {
+    return c.balances;
+  }
+}
+
 class TransferTest : public TwoWalletTest {
  protected:
   Amount ledger_balance_of(Device& d) {
     // The balance the bank holds: what a sync reports.
     return d.wallet->sync(*d.center).value().balance;
+  }
+
+  // What a sender's wallet with its own checks taken out would hand over: a transfer signed with
+  // its key for any amount and running total, under the allowance it holds (or none), sealed to
+  // the receiver that asked for it.
+  Json forged_transfer(Device& from, Device& to, const Json& request, const Amount& total,
+                       bool with_allowance = true) {
+    const auto asked = protocol::read_signed<protocol::TransferRequest>(request, "request").value();
+    const Json allowance = Json::parse(from.wallet->setting("allowance").value().value());
+    const auto statement = protocol::Signed<protocol::OfflineAllowance>::from_json(allowance).value();
+    static std::uint64_t counter = 1000;
+    static crypto::SecureRandom random;
+    const auto transfer = protocol::sign(
+        from.wallet->keys().signing,
+        protocol::Transfer{.transfer_id = Id128::random(random),
+                           .nonce = asked.body.nonce,
+                           .receiver = to.wallet->certificate()->serial(),
+                           .counter = ++counter,
+                           .amount = asked.body.amount,
+                           .created = asked.body.created,
+                           .expires = asked.body.created + 7 * 86'400,
+                           .sealed_sender_user_id = Bytes{1},
+                           .allowance = statement.digest(),
+                           .allowance_total = total});
+    Json inner = {{"transfer", transfer.to_json()},
+                  {"sender_certificate", from.wallet->certificate()->to_pem()}};
+    if (with_allowance) inner["allowance"] = allowance;
+    return {{"to", to.wallet->certificate()->serial()},
+            {"sealed_transfer", protocol::to_text(crypto::seal(
+                                    to.wallet->certificate()->sealing_key(), as_bytes(inner.dump())))}};
+  }
+
+  // Sets a setting in a wallet's store behind its back (the wallet is closed meanwhile).
+  static void edit_store(const std::string& db_path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
   }
 };
 
@@ -35,14 +86,14 @@ TEST_F(TransferTest, OfflineTransferThenBothReconcile) {
   EXPECT_EQ(bob->balance, eur("EUR:35.00"));
   EXPECT_EQ(bob->accepted, 1);
   EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:0.00"));
-  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  EXPECT_EQ(held_in(totals()), eur("EUR:70.00"));
   expect_circulation_balances();
   // Alice reconciles later: nothing is debited twice.
   auto alice = m_alice.wallet->sync(*m_alice.center);
   ASSERT_TRUE(alice.has_value()) << alice.error().to_string();
   EXPECT_EQ(alice->balance, eur("EUR:35.00"));
   EXPECT_EQ(m_alice.wallet->balance().value(), eur("EUR:35.00"));
-  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  EXPECT_EQ(held_in(totals()), eur("EUR:70.00"));
   EXPECT_EQ(m_op->center().cases().value().size(), 0u);
   expect_circulation_balances();
 }
@@ -92,7 +143,7 @@ TEST_F(TransferTest, CutAfterTheAcknowledgementStillReconcilesBothSides) {
   ASSERT_TRUE(m_bob.wallet->accept(sent).has_value());  // the ack never reaches Alice
   ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:29.00"));
   ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:41.00"));
-  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  EXPECT_EQ(held_in(totals()), eur("EUR:70.00"));
   expect_circulation_balances();
 }
 
@@ -100,7 +151,7 @@ TEST_F(TransferTest, AfterTheConfirmationBothReconcile) {
   transfer(m_alice, m_bob, "EUR:1.00");
   ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:49.00"));
   ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:21.00"));
-  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  EXPECT_EQ(held_in(totals()), eur("EUR:70.00"));
   expect_circulation_balances();
 }
 
@@ -126,7 +177,7 @@ TEST_F(TransferTest, ClaimOfARevokedSendersTransferIsHonouredWithinItsAllowance)
   ASSERT_TRUE(bob.has_value()) << bob.error().to_string();
   EXPECT_EQ(bob->accepted, 1);
   EXPECT_EQ(bob->balance, eur("EUR:26.00"));
-  EXPECT_EQ(totals().balances, eur("EUR:70.00"));
+  EXPECT_EQ(held_in(totals()), eur("EUR:70.00"));
   expect_circulation_balances();
 }
 
@@ -198,7 +249,7 @@ TEST_F(TransferTest, SendingIsCappedByValueHeldAndByTheAllowance) {
   EXPECT_EQ(m_alice.wallet->send(over).error().code, ErrorCode::allowance_exceeded);
   ASSERT_TRUE(m_alice.wallet->sync(*m_alice.center, eur("EUR:20.00")).has_value());
   EXPECT_TRUE(m_alice.wallet->send(over).has_value());
-  EXPECT_EQ(totals().balances, eur("EUR:55.00"));  // the 15 Alice reported is in flight
+  EXPECT_EQ(held_in(totals()), eur("EUR:55.00"));  // the 15 Alice reported is in flight
   EXPECT_EQ(totals().in_flight, eur("EUR:15.00"));
   expect_circulation_balances();
 }
@@ -238,7 +289,7 @@ TEST_F(TransferTest, ClonedWalletIsCaughtByItsAllowanceAndDisclosureIsLogged) {
   // The operator bears at most one allowance for the extra copy, on its books as owed by Alice.
   EXPECT_EQ(totals().owed, eur("EUR:40.00"));
   EXPECT_LE(totals().owed.minor(), eur("EUR:50.00").minor());
-  EXPECT_EQ(totals().balances, eur("EUR:115.00"));  // Bob 60, Carol 45, Alice's reserve 10
+  EXPECT_EQ(held_in(totals()), eur("EUR:115.00"));  // Bob 60, Carol 45, Alice's reserve 10
   expect_circulation_balances();
   const auto cases = m_op->center().cases().value();
   std::set<std::string> kinds;
@@ -252,8 +303,8 @@ TEST_F(TransferTest, ClonedWalletIsCaughtByItsAllowanceAndDisclosureIsLogged) {
   EXPECT_TRUE(kinds.contains("counter_reuse")) << cases.dump();
   EXPECT_TRUE(kinds.contains("negative_balance")) << cases.dump();
   // The evidence is the allowance and the two transfers under it.
-  const auto evidence = Json::parse(
-      m_op->bank().case_evidence().value()[overlap_case].get<std::string>());
+  const auto all_evidence = m_op->bank().case_evidence().value();
+  const auto evidence = Json::parse(all_evidence[overlap_case].get<std::string>());
   EXPECT_EQ(evidence["transfers"].size(), 2u) << evidence.dump();
   EXPECT_EQ(evidence["allowance"]["amount"], "EUR:50.00");
   // With the case open, disclosure of the account behind Alice's user ID succeeds and is logged.
@@ -273,7 +324,132 @@ TEST_F(TransferTest, ClonedWalletIsCaughtByItsAllowanceAndDisclosureIsLogged) {
   ASSERT_TRUE(m_op->refresh_crl().has_value());
   ASSERT_TRUE(m_bob.wallet->sync(*m_bob.center).has_value());
   EXPECT_EQ(totals().owed, eur("EUR:30.00"));
-  EXPECT_EQ(totals().balances, eur("EUR:105.00"));
+  EXPECT_EQ(held_in(totals()), eur("EUR:105.00"));
+  expect_circulation_balances();
+}
+
+// Issue 12, finding 1: a wallet holding EUR 17.00 edited its store (balance and offline_sent) and
+// sent 150 + 150 + 100 offline; each receiver was credited in full. Now the value a transfer may
+// carry is what the bank set aside, signed: the sender's own wallet refuses, and a sender that
+// skips its checks is refused by every receiver, offline, and by the bank at sync.
+TEST_F(TransferTest, AnEditedStoreSendsNoMoreThanTheBankSetAside) {
+  auto dave = make_wallet("Dave", kCarolCard);
+  ASSERT_TRUE(dave.wallet->deposit(*dave.center, eur("EUR:17.00")).has_value());
+  ASSERT_TRUE(dave.wallet->sync(*dave.center, dave.wallet->offline_limit()).has_value());
+  ASSERT_EQ(dave.wallet->allowance().value()->amount, eur("EUR:17.00"));
+  const auto deposited = totals().deposited;
+  // The store says 1000 and nothing sent offline.
+  dave.wallet.reset();
+  edit_store(m_dir + "/wallet-3/wallet.db",
+             "UPDATE settings SET value = 'EUR:1000.00' WHERE key = 'balance';"
+             "INSERT OR REPLACE INTO settings (key, value) VALUES ('offline_sent', 'EUR:0.00');");
+  dave.wallet = wallet::Wallet::open(m_dir + "/wallet-3", m_clock, m_random).value();
+  auto request = m_bob.wallet->request_transfer(eur("EUR:150.00")).value();
+  EXPECT_EQ(dave.wallet->send(request).error().code, ErrorCode::allowance_exceeded);
+  // With its checks taken out: 150 + 150 + 100, each refused by its receiver offline.
+  int refused = 0;
+  for (const auto& [receiver, amount, total] :
+       {std::tuple{&m_bob, "EUR:150.00", "EUR:150.00"}, std::tuple{&m_alice, "EUR:150.00", "EUR:300.00"},
+        std::tuple{&m_bob, "EUR:100.00", "EUR:400.00"}}) {
+    auto asked = receiver->wallet->request_transfer(eur(amount)).value();
+    auto forged = forged_transfer(dave, *receiver, asked, eur(total));
+    auto accepted = receiver->wallet->accept(forged);
+    ASSERT_FALSE(accepted.has_value());
+    EXPECT_EQ(accepted.error().code, ErrorCode::allowance_exceeded) << accepted.error().to_string();
+    ++refused;
+  }
+  EXPECT_EQ(refused, 3);
+  // Claiming its running total is small does not help: its amount is past the allowance.
+  auto small = m_bob.wallet->request_transfer(eur("EUR:150.00")).value();
+  EXPECT_EQ(m_bob.wallet->accept(forged_transfer(dave, m_bob, small, eur("EUR:10.00"))).error().code,
+            ErrorCode::allowance_exceeded);
+  // Nor does leaving the allowance out.
+  auto bare = m_bob.wallet->request_transfer(eur("EUR:5.00")).value();
+  EXPECT_EQ(m_bob.wallet->accept(forged_transfer(dave, m_bob, bare, eur("EUR:5.00"), false)).error().code,
+            ErrorCode::allowance_exceeded);
+  EXPECT_EQ(m_bob.wallet->uncleared().value(), eur("EUR:0.00"));
+  EXPECT_EQ(m_alice.wallet->uncleared().value(), eur("EUR:0.00"));
+  // A receiver that took one anyway (its store edited to hold it) is refused at sync: no
+  // allowance covers it, and nobody's balance moves.
+  auto taken = m_bob.wallet->request_transfer(eur("EUR:150.00")).value();
+  const auto envelope = forged_transfer(dave, m_bob, taken, eur("EUR:150.00"));
+  const auto& bob_keys = m_bob.wallet->keys();
+  Json inner = Json::parse(as_text(bob_keys.sealing.open(
+      crypto::base64url_decode(envelope["sealed_transfer"].get<std::string>()).value()).value()));
+  m_bob.wallet.reset();
+  edit_store(m_dir + "/wallet-2/wallet.db",
+             "INSERT INTO incoming (transfer_id, amount, sender_certificate, transfer, created) VALUES ('" +
+                 inner["transfer"]["transfer_id"].get<std::string>() + "', 'EUR:150.00', '', '" +
+                 inner.dump() + "', 0);"
+                 "INSERT OR REPLACE INTO settings (key, value) VALUES ('uncleared', 'EUR:150.00');");
+  m_bob.wallet = wallet::Wallet::open(m_dir + "/wallet-2", m_clock, m_random).value();
+  auto bob = m_bob.wallet->sync(*m_bob.center);
+  ASSERT_TRUE(bob.has_value()) << bob.error().to_string();
+  ASSERT_EQ(bob->refusals.size(), 1u);
+  EXPECT_EQ(bob->refusals[0].second, ErrorCode::allowance_exceeded);
+  EXPECT_EQ(bob->balance, eur("EUR:20.00"));
+  EXPECT_EQ(totals().deposited, deposited);
+  EXPECT_EQ(totals().owed, eur("EUR:0.00"));
+  expect_circulation_balances();
+}
+
+// The same store edited to forget what was sent under the allowance too (a copy of the device,
+// in effect): each receiver accepts, the bank pays both, opens the case with the two transfers, and
+// the books show what the user owes: at most the allowance.
+TEST_F(TransferTest, AnAllowanceSpentTwiceIsPaidOnceFromTheReserveAndOwedOnce) {
+  auto dave = make_wallet("Dave", kCarolCard);
+  ASSERT_TRUE(dave.wallet->deposit(*dave.center, eur("EUR:17.00")).has_value());
+  ASSERT_TRUE(dave.wallet->sync(*dave.center, dave.wallet->offline_limit()).has_value());
+  transfer(dave, m_bob, "EUR:17.00");
+  dave.wallet.reset();
+  edit_store(m_dir + "/wallet-3/wallet.db",
+             "UPDATE settings SET value = 'EUR:0.00' WHERE key IN ('allowance_used', 'offline_sent');"
+             "UPDATE settings SET value = 'EUR:1000.00' WHERE key = 'balance';");
+  dave.wallet = wallet::Wallet::open(m_dir + "/wallet-3", m_clock, m_random).value();
+  transfer(dave, m_alice, "EUR:17.00");
+  ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:37.00"));
+  ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:67.00"));
+  EXPECT_EQ(totals().owed, eur("EUR:17.00"));  // one allowance, owed by Dave
+  expect_circulation_balances();
+  std::string overlap_case;
+  const auto cases = m_op->center().cases().value();
+  for (const auto& c : cases) {
+    if (c["kind"] == "allowance_overlap") overlap_case = c["case_id"];
+  }
+  ASSERT_FALSE(overlap_case.empty()) << cases.dump();
+  const auto all_evidence = m_op->bank().case_evidence().value();
+  const auto evidence = Json::parse(all_evidence[overlap_case].get<std::string>());
+  EXPECT_EQ(evidence["transfers"].size(), 2u);
+  // A third copy of the same range is paid too (its receiver checked it), and owed too: one
+  // allowance per extra copy.
+  dave.wallet.reset();
+  edit_store(m_dir + "/wallet-3/wallet.db",
+             "UPDATE settings SET value = 'EUR:0.00' WHERE key IN ('allowance_used', 'offline_sent');"
+             "UPDATE settings SET value = 'EUR:1000.00' WHERE key = 'balance';");
+  dave.wallet = wallet::Wallet::open(m_dir + "/wallet-3", m_clock, m_random).value();
+  transfer(dave, m_bob, "EUR:17.00");
+  ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:54.00"));
+  EXPECT_EQ(totals().owed, eur("EUR:34.00"));
+  expect_circulation_balances();
+}
+
+// An allowance past its expiry: the sender's wallet refuses to send under it, and a receiver
+// refuses a transfer made under it, each with allowance_expired.
+TEST_F(TransferTest, AnExpiredAllowanceIsRefusedByItsSenderAndItsReceiver) {
+  m_clock.advance(7 * kDay - 3600);  // an hour before Alice's allowance expires
+  auto request = m_bob.wallet->request_transfer(eur("EUR:5.00")).value();
+  auto sent = m_alice.wallet->send(request);
+  ASSERT_TRUE(sent.has_value()) << sent.error().to_string();
+  m_clock.advance(2 * 3600);  // the transfer is still fresh; its allowance is not
+  EXPECT_EQ(m_bob.wallet->accept(*sent).error().code, ErrorCode::allowance_expired);
+  auto later = m_bob.wallet->request_transfer(eur("EUR:5.00")).value();
+  EXPECT_EQ(m_alice.wallet->send(later).error().code, ErrorCode::allowance_expired);
+  // Its reserve returns to Alice at the next sync, and a new load lets her send again.
+  ASSERT_TRUE(m_op->refresh_crl().has_value());
+  auto synced = m_alice.wallet->sync(*m_alice.center, m_alice.wallet->offline_limit());
+  ASSERT_TRUE(synced.has_value()) << synced.error().to_string();
+  EXPECT_EQ(synced->balance, eur("EUR:45.00"));  // the 5 sent is in flight
+  EXPECT_TRUE(m_alice.wallet->send(later).has_value());
   expect_circulation_balances();
 }
 

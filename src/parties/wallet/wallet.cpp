@@ -1171,6 +1171,7 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
   const auto balance = notice->balance;
   Sync out{balance, static_cast<int>(notice->accepted.size()),
            static_cast<int>(notice->refused.size()), static_cast<int>(notice->returned.size())};
+  for (const auto& r : notice->refused) out.refusals.emplace_back(r.transfer_id, r.code);
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     // Which of the accepted records were sent by this wallet, which received.
     for (const auto& id : notice->accepted) {

@@ -119,6 +119,8 @@ class Wallet : public parties::Device {
     int returned = 0;
     int received = 0;  // of the accepted: transfers to this wallet, now credited by the bank
     int sent = 0;      // of the accepted: transfers from this wallet, now cleared at the bank
+    // The records the bank refused: transfer ID and why (allowance_exceeded, stale, ...).
+    std::vector<std::pair<std::string, ErrorCode>> refusals;
     std::vector<Amount> finished_earlier;  // unanswered deposits finished first
     std::vector<std::pair<Amount, Error>> refused_earlier;
   };
