@@ -67,6 +67,16 @@ class TransferTest : public TwoWalletTest {
                                     to.wallet->certificate()->sealing_key(), as_bytes(inner.dump())))}};
   }
 
+  // Edits a wallet's store as its owner might, to send again what it sent: 1000 held, nothing
+  // sent offline, nothing under its allowance (closed meanwhile, opened again after).
+  void forget_what_was_sent(Device& d, const std::string& home) {
+    d.wallet.reset();
+    edit_store(home + "/wallet.db",
+               "UPDATE settings SET value = 'EUR:0.00' WHERE key IN ('allowance_used', 'offline_sent');"
+               "UPDATE settings SET value = 'EUR:1000.00' WHERE key = 'balance';");
+    d.wallet = wallet::Wallet::open(home, m_clock, m_random).value();
+  }
+
   // Sets a setting in a wallet's store behind its back (the wallet is closed meanwhile).
   static void edit_store(const std::string& db_path, const std::string& sql) {
     sqlite3* db = nullptr;
@@ -401,11 +411,7 @@ TEST_F(TransferTest, AnAllowanceSpentTwiceIsPaidOnceFromTheReserveAndOwedOnce) {
   ASSERT_TRUE(dave.wallet->deposit(*dave.center, eur("EUR:17.00")).has_value());
   ASSERT_TRUE(dave.wallet->sync(*dave.center, dave.wallet->offline_limit()).has_value());
   transfer(dave, m_bob, "EUR:17.00");
-  dave.wallet.reset();
-  edit_store(m_dir + "/wallet-3/wallet.db",
-             "UPDATE settings SET value = 'EUR:0.00' WHERE key IN ('allowance_used', 'offline_sent');"
-             "UPDATE settings SET value = 'EUR:1000.00' WHERE key = 'balance';");
-  dave.wallet = wallet::Wallet::open(m_dir + "/wallet-3", m_clock, m_random).value();
+  forget_what_was_sent(dave, m_dir + "/wallet-3");
   transfer(dave, m_alice, "EUR:17.00");
   ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:37.00"));
   ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:67.00"));
@@ -422,11 +428,7 @@ TEST_F(TransferTest, AnAllowanceSpentTwiceIsPaidOnceFromTheReserveAndOwedOnce) {
   EXPECT_EQ(evidence["transfers"].size(), 2u);
   // A third copy of the same range is paid too (its receiver checked it), and owed too: one
   // allowance per extra copy.
-  dave.wallet.reset();
-  edit_store(m_dir + "/wallet-3/wallet.db",
-             "UPDATE settings SET value = 'EUR:0.00' WHERE key IN ('allowance_used', 'offline_sent');"
-             "UPDATE settings SET value = 'EUR:1000.00' WHERE key = 'balance';");
-  dave.wallet = wallet::Wallet::open(m_dir + "/wallet-3", m_clock, m_random).value();
+  forget_what_was_sent(dave, m_dir + "/wallet-3");
   transfer(dave, m_bob, "EUR:17.00");
   ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:54.00"));
   EXPECT_EQ(totals().owed, eur("EUR:34.00"));
