@@ -172,7 +172,12 @@ void print_report(const Json& report) {
   line("user balances    ", "balances");
   std::cout << "  (" << f["users"] << " users)\n";
   line("owed by users    ", "owed");
-  std::cout << "  (negative balances; " << f["open_cases"] << " fraud cases)\n";
+  const auto owing = f["owing_users"].get<std::int64_t>();
+  const auto uncased = f["owing_without_case"].get<std::int64_t>();
+  std::cout << "  (negative balances of " << owing << (owing == 1 ? " user" : " users")
+            << (uncased == 0 ? (owing == 0 ? "" : ", each under a fraud case")
+                             : ", " + std::to_string(uncased) + " of them under NO fraud case")
+            << "; " << f["open_cases"] << " fraud cases)\n";
   line("in flight        ", "in_flight");
   std::cout << "\n";
   line("offline reserve  ", "offline_reserve");
@@ -200,10 +205,19 @@ void print_report(const Json& report) {
       for (const auto& named : i["named"]) std::cout << "  DIFFERENCE: " << named.get<std::string>() << "\n";
     }
   }
-  std::cout << (report["balanced"].get<bool>()
-                    ? (report.contains("institutions") ? "balanced: every cent accounted for, and the institutions agree\n"
-                                                       : "balanced: every cent accounted for (institutions not read)\n")
-                    : "NOT BALANCED\n");
+  // Balanced never hides a loss: what users owe is the operator's until the cases recover it.
+  const std::string loss = owing > 0 ? "; of it " + f["owed"].get<std::string>() +
+                                           " is owed by users under fraud cases (a loss until recovered)"
+                                     : "";
+  if (!report["balanced"].get<bool>()) {
+    std::cout << "NOT BALANCED"
+              << (uncased > 0 ? ": " + std::to_string(uncased) + " user(s) owe money with no fraud case" : "")
+              << "\n";
+  } else {
+    std::cout << "balanced: every cent accounted for"
+              << (report.contains("institutions") ? ", and the institutions agree" : " (institutions not read)")
+              << loss << "\n";
+  }
 }
 
 }  // namespace

@@ -455,6 +455,38 @@ TEST_F(TransferTest, AnExpiredAllowanceIsRefusedByItsSenderAndItsReceiver) {
   expect_circulation_balances();
 }
 
+// A transfer the bank reconciled before allowances is kept in its old form: the audit still
+// verifies it as that form (its signature covers the old fields).
+TEST_F(TransferTest, AuditVerifiesATransferKeptFromBeforeAllowances) {
+  const auto old = protocol::sign(
+      m_alice.wallet->keys().signing,
+      protocol::LegacyTransfer{.transfer_id = Id128::random(m_random),
+                               .nonce = Id128::random(m_random),
+                               .receiver = m_bob.wallet->certificate()->serial(),
+                               .counter = 1,
+                               .amount = eur("EUR:3.00"),
+                               .created = m_clock.now(),
+                               .expires = m_clock.now() + 7 * kDay,
+                               .sealed_sender_user_id = Bytes{1}});
+  const auto key = m_alice.wallet->keys().signing.verify_key().bytes();
+  std::string key_hex;
+  for (auto b : key) {
+    char two[3];
+    std::snprintf(two, sizeof two, "%02x", b);
+    key_hex += two;
+  }
+  m_op.reset();
+  edit_store(m_dir + "/operator/bank/bank.db",
+             "INSERT INTO transfers (transfer_id, sender_key, sender_user, counter, receiver_serial, "
+             "amount, expires, statement, state, created) VALUES ('" +
+                 old.body.transfer_id.to_string() + "', x'" + key_hex + "', 'u', 1, 'r', 300, 0, '" +
+                 old.to_json().dump() + "', 'returned', 0)");
+  restart_operator();
+  auto audit = m_op->audit();
+  ASSERT_TRUE(audit.has_value()) << audit.error().to_string();
+  EXPECT_TRUE((*audit)["ok"].get<bool>()) << audit->dump();
+}
+
 // The operator's audit re-verifies what the stores hold: one changed byte is found and named.
 TEST_F(TransferTest, AuditFindsAChangedStatementOrLogEntry) {
   transfer(m_alice, m_bob, "EUR:12.00");

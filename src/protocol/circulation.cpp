@@ -76,7 +76,7 @@ Result<bool> Circulation::balanced() const {
   if (!left) return std::unexpected(left.error());
   auto right = accounted_for();
   if (!right) return std::unexpected(right.error());
-  bool ok = *left == *right;
+  bool ok = *left == *right && owing_without_case == 0;
   if (institutions) {
     const auto& i = *institutions;
     auto credited = deposited.add(i.being_credited);
@@ -93,6 +93,8 @@ Json Circulation::to_json() const {
   figures["users"] = users;
   figures["shops"] = shops;
   figures["open_cases"] = open_cases;
+  figures["owing_users"] = owing_users;
+  figures["owing_without_case"] = owing_without_case;
   Json out = {{"currency", std::string(currency.code())}, {"figures", figures}};
   if (institutions) {
     const auto& i = *institutions;
@@ -129,6 +131,8 @@ Result<Circulation> Circulation::from_json(const Json& j) {
   out.users = r.integer("users");
   out.shops = r.integer("shops");
   out.open_cases = r.integer("open_cases");
+  out.owing_users = r.integer("owing_users");
+  out.owing_without_case = r.integer("owing_without_case");
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
   if (top.has("institutions")) {
     FieldReader i(top.object("institutions"), "report.institutions");

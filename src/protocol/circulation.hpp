@@ -57,6 +57,10 @@ struct Circulation {
   std::int64_t users = 0;
   std::int64_t shops = 0;
   std::int64_t open_cases = 0;
+  // Users whose balance is negative, and of them those with no fraud case: money owed that nobody
+  // is recovering is a hole in the books, never balanced.
+  std::int64_t owing_users = 0;
+  std::int64_t owing_without_case = 0;
   // The institutions' side, when their statements were read.
   std::optional<InstitutionFigures> institutions;
 
@@ -67,7 +71,7 @@ struct Circulation {
   Result<Amount> in_circulation() const;
   // balances - owed + in_flight + offline_reserve + unpaid_sales + paying_out.
   Result<Amount> accounted_for() const;
-  // The identity holds, and, when the institutions were asked, their statements were read and agree
+  // The identity holds, every user who owes has a fraud case, and, when the institutions were asked, their statements were read and agree
   // with the books: the card charges are deposited plus what is being credited, the bank's
   // transfers paid_out plus what is being recorded, and no request differs.
   Result<bool> balanced() const;
