@@ -268,5 +268,15 @@ TEST_F(AuthorityTest, OpensslCanReadCertificateAndCrl) {
   std::filesystem::remove_all(dir);
 }
 
+// Found by fuzz/server_fuzz: a certificate's role extension holding bytes that are no UTF-8 was
+// echoed into the error, which a server then could not write as JSON (nlohmann's dump throws).
+TEST(RoleFromString, AnUnknownRoleIsSaidInPrintableAscii) {
+  const auto role = role_from_string("wal\xb5\x99let\n");
+  ASSERT_FALSE(role.has_value());
+  EXPECT_EQ(role.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(role.error().message, "unknown role 'wal??let?'");
+  EXPECT_EQ(role_from_string("wallet").value(), Role::wallet);
+}
+
 }  // namespace
 }  // namespace ecash::pki

@@ -90,7 +90,11 @@ Result<Role> role_from_string(std::string_view name) {
   for (std::size_t i = 0; i < kRoleNames.size(); ++i) {
     if (kRoleNames[i] == name) return static_cast<Role>(i);
   }
-  return fail(ErrorCode::invalid_argument, "unknown role '" + std::string(name.substr(0, 20)) + "'");
+  // The name comes from a certificate not yet verified: it is said in printable ASCII only, since
+  // a server sends the message back as JSON text, which bytes that are no UTF-8 cannot be.
+  std::string shown;
+  for (const char c : name.substr(0, 20)) shown += c >= 0x20 && c < 0x7f ? c : '?';
+  return fail(ErrorCode::invalid_argument, "unknown role '" + shown + "'");
 }
 
 Result<Certificate> Certificate::from_pem(std::string_view pem) {
