@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and runs each for FUZZ_SECONDS (default 60) from its seed corpus.
 #   scripts/fuzz.sh [target...]     (default: every target in fuzz/)
+# FUZZ_BUILD=0 runs the targets as built, without building first (while another build runs).
 # A crash leaves its input in build-fuzz/artifacts/ and makes this script fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   for f in fuzz/*_fuzz.cpp; do targets+=("$(basename "$f" .cpp)"); done
 fi
 
-bash scripts/build.sh fuzz "${targets[@]}"
+[ "${FUZZ_BUILD:-1}" = 0 ] || bash scripts/build.sh fuzz "${targets[@]}"
 mkdir -p build-fuzz/artifacts
 for t in "${targets[@]}"; do
   corpus=build-fuzz/corpus/$t
