@@ -23,6 +23,15 @@ grep -q "accepted already: its acknowledgement again, nothing more credited" "$d
 "$ecash" wallet --home "$dir/bob" balance | grep -q "balance EUR:35.00 (EUR:20.00 at the bank, EUR:15.00 offline and not yet reported to it)"
 "$ecash" wallet --home "$dir/bob" sync | grep -q "balance EUR:35.00"
 "$ecash" wallet --home "$dir/alice" sync | grep -q "balance EUR:35.00"
+# Offline value is what the bank set aside (issue 12): send loaded it (EUR:50.00, the balance being
+# under the offline limit), 15 went; the balance says what is left and until when; --offline sets
+# it, 0 returns it all.
+"$ecash" wallet --home "$dir/alice" balance | grep -q "^offline EUR:35.00 of EUR:50.00 until 20..-..-..T..:..:..Z$"
+"$ecash" wallet --home "$dir/alice" sync --offline 10.00 | grep -q "^offline EUR:10.00 of EUR:10.00 until "
+"$ecash" wallet --home "$dir/alice" info | grep -q "offline value       offline EUR:10.00 of EUR:10.00"
+"$ecash" wallet --home "$dir/alice" sync --offline 0 >/dev/null
+if "$ecash" wallet --home "$dir/alice" balance | grep -q "^offline"; then echo "still loaded"; exit 1; fi
+"$ecash" wallet --home "$dir/alice" balance | grep -q "^balance EUR:35.00$"
 # A shop sells to Bob, who tops up what he is short of, and is paid out.
 "$ecash" shop --home "$dir/shop" init --operator "$dir/op" --name "Corner Cafe" --account DE89370400440532013000 | grep -q "shop registered"
 "$ecash" shop --home "$dir/shop" order 40.00 --item "a bag of beans" > "$dir/payment_request"
