@@ -432,6 +432,36 @@ TEST_F(TransferTest, AnAllowanceSpentTwiceIsPaidOnceFromTheReserveAndOwedOnce) {
   transfer(dave, m_bob, "EUR:17.00");
   ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:54.00"));
   EXPECT_EQ(totals().owed, eur("EUR:34.00"));
+  EXPECT_EQ(totals().owing_users, 1);
+  EXPECT_EQ(totals().owing_without_case, 0);
+  expect_circulation_balances();
+
+  // Books that show losses (issue 12, finding 2): money owed that no case is recovering is never
+  // called balanced, though the identity still holds.
+  m_op.reset();
+  edit_store(m_dir + "/operator/bank/bank.db", "DELETE FROM cases;");
+  restart_operator();
+  const auto t = totals();
+  EXPECT_EQ(t.in_circulation().value(), t.accounted_for().value());
+  EXPECT_EQ(t.owing_without_case, 1);
+  EXPECT_FALSE(t.balanced().value());
+}
+
+// The value set aside for offline use is shown as the offline reserve, apart from the balances
+// users hold, and returns to them at the next load.
+TEST_F(TransferTest, TheOfflineReserveIsShownApartFromBalances) {
+  const auto held = [](const protocol::Circulation& t) { return t.balances.add(t.offline_reserve).value(); };
+  const auto before = totals();
+  ASSERT_TRUE(m_alice.wallet->sync(*m_alice.center, eur("EUR:20.00")).has_value());
+  const auto loaded = totals();
+  EXPECT_TRUE(loaded.offline_reserve.is_positive());
+  EXPECT_EQ(held(loaded), held(before));
+  expect_circulation_balances();
+  ASSERT_TRUE(m_alice.wallet->sync(*m_alice.center, eur("EUR:5.00")).has_value());
+  const auto reloaded = totals();
+  EXPECT_EQ(loaded.offline_reserve.sub(reloaded.offline_reserve).value(), eur("EUR:15.00"));
+  EXPECT_EQ(reloaded.balances.sub(loaded.balances).value(), eur("EUR:15.00"));
+  EXPECT_EQ(held(reloaded), held(before));
   expect_circulation_balances();
 }
 

@@ -123,18 +123,34 @@ constexpr std::string_view kAllowancesSql =
     "CREATE TABLE allowance_spends (allowance_id TEXT NOT NULL, transfer_id TEXT NOT NULL, "
     "  low INTEGER NOT NULL, high INTEGER NOT NULL, statement TEXT NOT NULL, "
     "  PRIMARY KEY (allowance_id, transfer_id));";
+// The books show offline reserves apart from the balances users hold (the report's offline_reserve),
+// and who owes money: a user whose balance went negative must have a fraud case (the partial index
+// finds them without reading every account).
+constexpr std::string_view kReserveFigureSql =
+    "DELETE FROM figures WHERE name IN ('held', 'owed', 'reserve');"
+    "INSERT INTO figures (name, slot, value) SELECT 'held', 0, "
+    "  COALESCE(SUM(CASE WHEN balance > 0 THEN balance END), 0) FROM accounts "
+    "  WHERE id GLOB 'user:*' AND id NOT GLOB 'user:*:reserve:*';"
+    "INSERT INTO figures (name, slot, value) SELECT 'owed', 0, "
+    "  COALESCE(SUM(CASE WHEN balance < 0 THEN -balance END), 0) FROM accounts "
+    "  WHERE id GLOB 'user:*' AND id NOT GLOB 'user:*:reserve:*';"
+    "INSERT INTO figures (name, slot, value) SELECT 'reserve', 0, COALESCE(SUM(balance), 0) "
+    "  FROM accounts WHERE id GLOB 'user:*:reserve:*';"
+    "CREATE INDEX accounts_owing ON accounts (id) WHERE balance < 0;"
+    "CREATE INDEX cases_by_user ON cases (user_id);";
 // How long an allowance may be spent offline; its reserve returns to the balance after.
 constexpr UnixSeconds kAllowanceLifetime = 7 * 86'400;
 
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 7> list = {{{1, schema},
+  static const std::array<store::Migration, 8> list = {{{1, schema},
                                                         {2, kTransfersSql},
                                                         {3, kPaidOrdersSql},
                                                         {4, kStripesSql},
                                                         {5, kVoidedSql},
                                                         {6, kToldSinceSyncSql},
-                                                        {7, kAllowancesSql}}};
+                                                        {7, kAllowancesSql},
+                                                        {8, kReserveFigureSql}}};
   return list;
 }
 
@@ -197,12 +213,16 @@ Status add_figure(store::Transaction& tx, const char* name, int slot, std::int64
 // A user's figures stripe: from the last character of the account name (a base32 ID).
 int user_slot(const std::string& account) { return static_cast<unsigned char>(account.back()) % kStripes; }
 
-// A user account moved from before to after: the held and owed totals follow.
+bool is_reserve(const std::string& account) { return account.find(":reserve:") != std::string::npos; }
+
+// A user account moved from before to after: the held and owed totals follow (a reserve's, the
+// offline reserve's).
 Status track_user(store::Transaction& tx, const std::string& account, std::int64_t before,
                   std::int64_t after) {
   const auto held = [](std::int64_t b) { return b > 0 ? b : 0; };
   const auto owed = [](std::int64_t b) { return b < 0 ? -b : 0; };
   const int slot = user_slot(account);
+  if (is_reserve(account)) return add_figure(tx, "reserve", slot, after - before);
   if (auto ok = add_figure(tx, "held", slot, held(after) - held(before)); !ok) return ok;
   return add_figure(tx, "owed", slot, owed(after) - owed(before));
 }
@@ -1427,9 +1447,11 @@ Result<Json> VirtualBank::audit() const {
     auto figures = tx.query(
         "SELECT f.name, f.total, CASE f.name "
         "  WHEN 'held' THEN (SELECT COALESCE(SUM(CASE WHEN balance > 0 THEN balance END), 0) "
-        "                    FROM accounts WHERE id GLOB 'user:*') "
+        "                    FROM accounts WHERE id GLOB 'user:*' AND id NOT GLOB 'user:*:reserve:*') "
         "  WHEN 'owed' THEN (SELECT COALESCE(SUM(CASE WHEN balance < 0 THEN -balance END), 0) "
-        "                    FROM accounts WHERE id GLOB 'user:*') "
+        "                    FROM accounts WHERE id GLOB 'user:*' AND id NOT GLOB 'user:*:reserve:*') "
+        "  WHEN 'reserve' THEN (SELECT COALESCE(SUM(balance), 0) FROM accounts "
+        "                       WHERE id GLOB 'user:*:reserve:*') "
         "  WHEN 'users' THEN (SELECT COUNT(*) FROM users) "
         "  WHEN 'shops' THEN (SELECT COUNT(*) FROM shops) END "
         "FROM (SELECT name, SUM(value) AS total FROM figures GROUP BY name) f");
@@ -1492,21 +1514,27 @@ Status VirtualBank::totals_in(store::Transaction& tx, protocol::Circulation& out
       "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'owed'), "
       "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'users'), "
       "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'shops'), "
-      "(SELECT COUNT(*) FROM cases)");
+      "(SELECT COUNT(*) FROM cases), "
+      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'reserve'), "
+      // Users who owe (through the partial index of negative balances), and those with no case.
+      "(SELECT COUNT(*) FROM accounts WHERE balance < 0 AND id GLOB 'user:*'), "
+      "(SELECT COUNT(*) FROM accounts a WHERE a.balance < 0 AND a.id GLOB 'user:*' AND NOT EXISTS "
+      "   (SELECT 1 FROM cases c WHERE c.user_id = substr(a.id, 6)))");
   if (!row) return std::unexpected(row.error());
-  std::array<std::int64_t, 10> v{};
+  std::array<std::int64_t, 13> v{};
   for (std::size_t i = 0; i < v.size(); ++i) {
     auto value = store::int_at(**row, i);
     if (!value) return std::unexpected(value.error());
     v[i] = *value;
   }
-  const std::array<std::pair<Amount*, std::int64_t>, 7> amounts = {{{&out.deposited, -v[0]},
+  const std::array<std::pair<Amount*, std::int64_t>, 8> amounts = {{{&out.deposited, -v[0]},
                                                                      {&out.paid_out, v[1]},
                                                                      {&out.in_flight, v[2]},
                                                                      {&out.unpaid_sales, v[3]},
                                                                      {&out.paying_out, v[4]},
                                                                      {&out.balances, v[5]},
-                                                                     {&out.owed, v[6]}}};
+                                                                     {&out.owed, v[6]},
+                                                                     {&out.offline_reserve, v[10]}}};
   for (const auto& [field, minor] : amounts) {
     auto amount = Amount::from_minor(m_currency, minor);
     if (!amount) return std::unexpected(amount.error());
@@ -1515,6 +1543,8 @@ Status VirtualBank::totals_in(store::Transaction& tx, protocol::Circulation& out
   out.users = v[7];
   out.shops = v[8];
   out.open_cases = v[9];
+  out.owing_users = v[11];
+  out.owing_without_case = v[12];
   return {};
 }
 
