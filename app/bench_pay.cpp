@@ -44,6 +44,21 @@ using Steady = std::chrono::steady_clock;
 // --- Test data the sandboxes take ---
 
 // A 16-digit card number that passes the Luhn check, one per index.
+// The card's holder confirms it before its first deposit (issue 12, finding 6): the sandbox's
+// expiry and CVC over the wallet's own route, then the code its card company sent, read from the
+// sandbox as the holder's banking app would show it.
+Status confirm_card(wallet::Wallet& w, protocol::Channel& center, sandbox::CardCompany& cards,
+                    const std::string& card) {
+  if (auto ok = w.verify_card(center, std::string(sandbox::kSandboxExpiry),
+                              std::string(sandbox::kSandboxCvc));
+      !ok) {
+    return ok;
+  }
+  auto code = cards.pending_code(card);
+  if (!code) return std::unexpected(code.error());
+  return w.confirm_card(center, (*code)["code"].get<std::string>());
+}
+
 std::string card_number(long index) {
   char digits[24];
   std::snprintf(digits, sizeof digits, "4%014ld", index % 100000000000000L);
@@ -187,6 +202,7 @@ Result<Floor> measure_floor(const fs::path& dir, bool full_handshake) {
   if (auto ok = w.enrol(*o.to_ca("wallet"), "Floor", "1 Bench St", card_number(1)); !ok) return std::unexpected(ok.error());
   auto center = o.to_center("wallet", w.certificate());
   if (auto ok = w.connect(*center); !ok) return std::unexpected(ok.error());
+  if (auto ok = confirm_card(w, *center, o.card_company(), card_number(1)); !ok) return std::unexpected(ok.error());
   if (auto ok = w.deposit(*center, money("100.00")); !ok) return std::unexpected(ok.error());
   auto to_shop = o.to_shop(s, "wallet", w.certificate());
   const auto pay_one = [&]() -> Status {
@@ -428,7 +444,10 @@ class Bench {
           return;
         }
         auto center = op.to_center("user", (*w)->certificate());
-        if (!(*w)->connect(*center) || !(*w)->deposit(*center, deposit)) ++refused;
+        if (!(*w)->connect(*center) || !confirm_card(**w, *center, op.card_company(), card_number(card)) ||
+            !(*w)->deposit(*center, deposit)) {
+          ++refused;
+        }
       });
       if (refused > 0) return fail(ErrorCode::internal, std::to_string(refused.load()) + " users could not be made");
     }
@@ -545,6 +564,9 @@ class Bench {
     if (!link) return std::unexpected(link.error());
     auto center = net::channel(*link, "center");
     if (auto ok = (*w)->connect(*center); !ok) return std::unexpected(ok.error());
+    auto* cards = sandbox_cards();
+    if (cards == nullptr) return fail(ErrorCode::internal, "could not open the sandbox card company");
+    if (auto ok = confirm_card(**w, *center, *cards, card_number(i)); !ok) return std::unexpected(ok.error());
     if (auto ok = (*w)->deposit(*center, deposit); !ok) return std::unexpected(ok.error());
     const int shop = static_cast<int>(i % m_options.shops);
     net::PeerPolicy till{m_trust.get(), {Role::shop}};
@@ -726,6 +748,17 @@ class Bench {
   crypto::SecureRandom m_random;
   Floor m_floor;
   std::string m_operator_url;
+  // The sandbox card company the operator's processes run on op_dir(), opened here (SQLite serves
+  // both) to read the codes it sends card holders; once, for every thread making wallets.
+  std::once_flag m_cards_once;
+  std::unique_ptr<sandbox::CardCompany> m_cards;
+  sandbox::CardCompany* sandbox_cards() {
+    std::call_once(m_cards_once, [&] {
+      auto opened = sandbox::CardCompany::open(op_dir() + "/sandbox/card_company.db", m_clock);
+      if (opened) m_cards = std::move(*opened);
+    });
+    return m_cards.get();
+  }
   std::unique_ptr<pki::TrustStore> m_trust;
   std::vector<Server> m_servers;
   std::vector<std::string> m_till_urls, m_shop_pins;

@@ -137,7 +137,8 @@ int run_demo(const DemoOptions& options) {
     const auto sandbox = demo.start("sandbox", {"sandbox", "run", "--data", op, "--listen", "127.0.0.1:0"},
                                     dir / "op" / "sandbox" / "listening");
     say("listening on " + sandbox);
-    demo.must({"sandbox", "card", "4111111111111111", "--limit", "500.00", "--data", op});
+    demo.must({"sandbox", "card", "4111111111111111", "--limit", "500.00", "--expiry", "08/29", "--cvc",
+               "737", "--data", op});
     demo.must({"sandbox", "card", "5555555555554444", "--limit", "500.00", "--data", op});
     demo.must({"sandbox", "account", "DE89370400440532013000", "--holder", "Corner Cafe Ltd", "--data", op});
 
@@ -149,14 +150,26 @@ int run_demo(const DemoOptions& options) {
     say("listening on " + url + " (mutual TLS: devices show their certificates)");
 
     step("Alice and Bob enrol their wallets with the CA; the card number stays on the device");
+    say("(the card's expiry and CVC go sealed to the card company, which checks them)");
     demo.must({"wallet", "--home", home("alice"), "init", "--operator", url, "--name", "Alice",
-               "--card", "4111111111111111", "--ca-fingerprint", fingerprint});
+               "--card", "4111111111111111", "--expiry", "08/29", "--cvc", "737", "--ca-fingerprint",
+               fingerprint});
     demo.must({"wallet", "--home", home("bob"), "init", "--operator", url, "--name", "Bob", "--card",
-               "5555555555554444"});
+               "5555555555554444", "--expiry", "12/30", "--cvc", "123"});
+    say("someone with Alice's card number but not its CVC is refused:");
+    demo.refused({"wallet", "--home", home("mallory"), "init", "--operator", url, "--name", "Mallory",
+                  "--card", "4111111111111111", "--expiry", "08/29", "--cvc", "123"},
+                 "wrong_cvc");
 
-    step("Deposits from their cards into balances at the virtual bank");
+    step("The card company sends Alice a one-time code (her banking app shows it: here the sandbox)");
+    const auto alice_code =
+        trimmed(demo.must({"sandbox", "code", "4111111111111111", "--data", op}));
+    demo.must({"wallet", "--home", home("alice"), "confirm-card", alice_code});
+    const auto bob_code = trimmed(demo.must({"sandbox", "code", "5555555555554444", "--data", op}));
+
+    step("Deposits from their cards into balances at the virtual bank (Bob's first with his code)");
     demo.must({"wallet", "--home", home("alice"), "deposit", "60.00"});
-    demo.must({"wallet", "--home", home("bob"), "deposit", "EUR:25.00"});
+    demo.must({"wallet", "--home", home("bob"), "deposit", "EUR:25.00", "--code", bob_code});
 
     step("A cafe enrols, registers with the center and opens its till for wallets");
     demo.must({"shop", "--home", home("cafe"), "init", "--operator", url, "--name", "Corner Cafe",

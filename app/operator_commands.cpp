@@ -45,6 +45,8 @@ struct Options {
   // sandbox
   std::string number;
   std::string limit = "1000.00";
+  std::string expiry;
+  std::string cvc;
   std::string holder;
   std::string passphrase_file;
 };
@@ -57,8 +59,10 @@ CLI::App* g_cases = nullptr;
 CLI::App* g_disclose = nullptr;
 CLI::App* g_run = nullptr;
 CLI::App* g_revoke = nullptr;
+CLI::App* g_expire = nullptr;
 CLI::App* g_sandbox_run = nullptr;
 CLI::App* g_sandbox_card = nullptr;
+CLI::App* g_sandbox_code = nullptr;
 CLI::App* g_sandbox_account = nullptr;
 CLI::App* g_users = nullptr;
 CLI::App* g_shops = nullptr;
@@ -242,6 +246,17 @@ void add_sandbox_commands(CLI::App& app) {
   data(g_sandbox_card);
   g_sandbox_card->add_option("NUMBER", g_options.number, "The card number (Luhn-checked)")->required();
   g_sandbox_card->add_option("--limit", g_options.limit, "Credit limit, e.g. 1000.00")->default_val("1000.00");
+  g_sandbox_card->add_option("--expiry", g_options.expiry,
+                             "The expiry printed on the card, MM/YY (default " +
+                                 std::string(sandbox::kSandboxExpiry) + ")");
+  g_sandbox_card->add_option("--cvc", g_options.cvc,
+                             "The CVC on the card's back (default " + std::string(sandbox::kSandboxCvc) +
+                                 "); the card company keeps only a keyed hash of it");
+  g_sandbox_code = sb->add_subcommand(
+      "code", "The one-time code the card company sent the card's holder to confirm the card (what "
+              "their banking app would show)");
+  data(g_sandbox_code);
+  g_sandbox_code->add_option("CARD", g_options.number, "The card number")->required();
   g_sandbox_account = sb->add_subcommand("account", "Open an account at the sandbox bank");
   data(g_sandbox_account);
   g_sandbox_account->add_option("IBAN", g_options.number, "The IBAN")->required();
@@ -295,6 +310,11 @@ void add_operator_commands(CLI::App& app) {
   g_revoke = op->add_subcommand("revoke", "Revoke a certificate (by serial); running roles refuse it from their next CRL refresh");
   data(g_revoke);
   g_revoke->add_option("SERIAL", g_options.serial, "The certificate's serial (hex)")->required();
+  g_expire = op->add_subcommand(
+      "expire-unconfirmed",
+      "Revoke wallet certificates enrolled more than a day ago whose first deposit never completed "
+      "(a running operator does it at every CRL refresh)");
+  data(g_expire);
   g_report = op->add_subcommand(
       "report", "Money in circulation, whether every cent is accounted for, and the books reconciled "
                 "request by request with the card company's and the bank's statements");
@@ -425,8 +445,21 @@ int run_sandbox_command() {
     if (!limit) return sandbox_fail(limit.error());
     auto cards = sandbox::CardCompany::open(g_options.data + "/sandbox/card_company.db", clock);
     if (!cards) return sandbox_fail(cards.error());
-    done = (*cards)->handle({}, "open_card", {{"card_number", g_options.number}, {"limit", limit->to_string()}});
-    text = "sandbox card company: card " + mask_account(g_options.number) + " opened, limit " + limit->to_string();
+    // Scripts written before cards had an expiry and a CVC keep working: the defaults are said.
+    const auto expiry = g_options.expiry.empty() ? std::string(sandbox::kSandboxExpiry) : g_options.expiry;
+    const auto cvc = g_options.cvc.empty() ? std::string(sandbox::kSandboxCvc) : g_options.cvc;
+    done = (*cards)->handle({}, "open_card", {{"card_number", g_options.number},
+                                              {"limit", limit->to_string()},
+                                              {"expiry", expiry},
+                                              {"cvc", cvc}});
+    text = "sandbox card company: card " + mask_account(g_options.number) + " opened, limit " +
+           limit->to_string() + ", expiry " + expiry + ", CVC " + cvc +
+           (g_options.expiry.empty() && g_options.cvc.empty() ? " (the sandbox's defaults)" : "");
+  } else if (*g_sandbox_code) {
+    auto cards = sandbox::CardCompany::open(g_options.data + "/sandbox/card_company.db", clock);
+    if (!cards) return sandbox_fail(cards.error());
+    done = (*cards)->pending_code(g_options.number);
+    if (done) text = (*done)["code"].get<std::string>();
   } else {
     auto bank = sandbox::BankInstitution::open(g_options.data + "/sandbox/bank.db", clock);
     if (!bank) return sandbox_fail(bank.error());
@@ -444,9 +477,9 @@ int run_sandbox_command() {
 int run_operator_command() {
   SystemClock clock;
   crypto::SecureRandom random;
-  const bool sandbox_chosen = *g_sandbox_run || *g_sandbox_card || *g_sandbox_account ||
+  const bool sandbox_chosen = *g_sandbox_run || *g_sandbox_card || *g_sandbox_code || *g_sandbox_account ||
                               *g_sandbox_cards || *g_sandbox_accounts;
-  const bool operator_chosen = *g_init || *g_run || *g_revoke || *g_report || *g_audit ||
+  const bool operator_chosen = *g_init || *g_run || *g_revoke || *g_expire || *g_report || *g_audit ||
                                *g_cases || *g_disclose || *g_users || *g_shops || *g_certificates;
   if (!sandbox_chosen && !operator_chosen) return -1;
   if (!g_options.data.empty()) make_private(g_options.data);
@@ -519,6 +552,17 @@ int run_operator_command() {
   // Inspection leaves the center's open sagas to the running operator.
   auto op = open_operator_at(g_options.data, clock, random, false);
   if (!op) return fail_with(op.error());
+  if (*g_expire) {
+    auto revoked = (*op)->expire_unconfirmed();
+    if (!revoked) return fail_with(revoked.error());
+    auto crl = (*op)->ca().crl();
+    if (!crl) return fail_with(crl.error());
+    if (auto ok = net::publish_crl(g_options.data, *crl); !ok) return fail_with(ok.error());
+    print_as(g_options.json, Json{{"revoked", *revoked}},
+             "revoked " + std::to_string(revoked->size()) +
+                 " wallet certificates enrolled more than a day ago with no deposit");
+    return 0;
+  }
   if (*g_users || *g_shops || *g_certificates) {
     auto list = *g_users ? (*op)->users() : *g_shops ? (*op)->shops() : (*op)->certificates();
     if (!list) return fail_with(list.error());

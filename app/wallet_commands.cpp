@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -45,6 +46,9 @@ struct Options {
   bool yes = false;
   std::string id;
   std::string offline;
+  std::string expiry;
+  std::string cvc;
+  std::string code;
 };
 
 Options g_options;
@@ -101,6 +105,49 @@ bool confirmed(const std::string& question) {
   std::string answer;
   std::getline(std::cin, answer);
   return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+// Whether the user is at a terminal to answer a question.
+bool at_terminal() { return isatty(STDIN_FILENO) != 0 && isatty(STDERR_FILENO) != 0; }
+
+// One line typed at the terminal after question.
+std::string asked(const std::string& question) {
+  std::cerr << question << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer;
+}
+
+// How a wallet whose card is not confirmed yet finishes (issue 12, finding 6).
+constexpr const char* kHowToConfirm =
+    "`ecash wallet confirm-card CODE` (or `ecash wallet deposit AMOUNT --code CODE`) confirms your "
+    "card with the one-time code your card company sent you";
+
+// The card's holder proves the card (3-D Secure's way): its expiry and CVC, asked on a terminal
+// when not given, then the code the card company sends, asked on a terminal (or given with --code
+// later). Says what was done, or, without the details and no terminal to ask, what to run.
+Status verify_and_confirm(wallet::Wallet& w, protocol::Channel& center, bool ask_code,
+                          const std::function<void(const std::string&)>& say) {
+  auto expiry = g_options.expiry;
+  auto cvc = g_options.cvc;
+  if ((expiry.empty() || cvc.empty()) && at_terminal()) {
+    if (expiry.empty()) expiry = asked("your card's expiry (MM/YY): ");
+    if (cvc.empty()) cvc = asked("your card's CVC (the 3 digits on its back): ");
+  }
+  if (expiry.empty() || cvc.empty()) {
+    say("your card is not confirmed yet: `ecash wallet verify-card --expiry MM/YY --cvc NNN` "
+        "has your card company send you a one-time code; then " + std::string(kHowToConfirm));
+    return {};
+  }
+  if (auto ok = w.verify_card(center, expiry, cvc); !ok) return ok;
+  if (!ask_code || !at_terminal()) {
+    say("your card company sent you a one-time code: " + std::string(kHowToConfirm));
+    return {};
+  }
+  const auto code = asked("your card company sent you a one-time code; type it: ");
+  if (auto ok = w.confirm_card(center, code); !ok) return ok;
+  say("card confirmed: deposits may charge it");
+  return {};
 }
 
 // "balance EUR:28.70", then, when they differ, the bank's figure and what is on its way: what the
@@ -232,12 +279,30 @@ void add_wallet_commands(CLI::App& app) {
   init->add_option("--name", g_options.name, "Your name (goes to the CA alone)")->required();
   init->add_option("--address", g_options.address, "Your address (goes to the CA alone)");
   init->add_option("--card", g_options.card, "Your card number (stays on this device)")->required();
+  const auto card_details = [](CLI::App* cmd) {
+    cmd->add_option("--expiry", g_options.expiry,
+                    "Your card's expiry, MM/YY (asked on a terminal; checked by the card company)");
+    cmd->add_option("--cvc", g_options.cvc,
+                    "Your card's CVC (asked on a terminal; goes sealed to the card company alone, "
+                    "never kept)");
+  };
+  card_details(init);
+  auto* verify = g_wallet->add_subcommand(
+      "verify-card",
+      "Have your card company send you a (new) one-time code to confirm your card with");
+  card_details(verify);
+  auto* confirm = g_wallet->add_subcommand(
+      "confirm-card", "Confirm your card with the one-time code your card company sent you");
+  confirm->add_option("CODE", g_options.code, "The code")->required();
   auto* deposit = g_wallet->add_subcommand(
       "deposit",
       "Deposit from your card (reconciles transfers first). A deposit an earlier run left "
       "unanswered is finished first; when it was of the same amount, that is all");
   deposit->add_option("AMOUNT", g_options.amount, "EUR:12.50, or 12.50 in the operator's currency")
       ->required();
+  deposit->add_option("--code", g_options.code,
+                      "The one-time code your card company sent you, when your card is not "
+                      "confirmed yet (asked on a terminal otherwise)");
   deposit->add_flag("--again", g_options.again,
                     "Deposit the amount even when an unanswered deposit of it was just finished");
   g_wallet->add_subcommand("balance",
@@ -371,9 +436,36 @@ int run_wallet_command() {
          .pinned = [&] { return w.trust_anchor(); }},
         clock, random);
     if (!enrolled) return fail_with(enrolled.error());
-    print({{"home", home}, {"certificate_subject", w.certificate()->subject()}},
-          "wallet enrolled in " + home + " as " + w.certificate()->subject() +
-              " (a pseudonym; your card number stayed here)");
+    if (!g_options.json) {
+      std::cout << "wallet enrolled in " + home + " as " + w.certificate()->subject() +
+                       " (a pseudonym; your card number stayed here)\n";
+    }
+    // Before a first deposit the card's holder proves the card (issue 12, finding 6).
+    std::string confirm_text;
+    const auto note = [&](const std::string& line) { confirm_text = line; };
+    link = std::move(*enrolled);
+    // A card its company refuses leaves an enrolled wallet that cannot deposit: said, and failed
+    // (a wrong detail may be given again with `ecash wallet verify-card`).
+    if (auto ok = verify_and_confirm(w, link->center(), true, note); !ok) return fail_with(ok.error());
+    print({{"home", home},
+           {"certificate_subject", w.certificate()->subject()},
+           {"card_confirmed", w.card_confirmed()}},
+          confirm_text);
+    return 0;
+  }
+  if (chosen == "verify-card" || chosen == "confirm-card") {
+    if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
+    if (chosen == "confirm-card") {
+      if (auto ok = w.confirm_card(link->center(), g_options.code); !ok) return fail_with(ok.error());
+      print({{"card_confirmed", true}}, "card confirmed: deposits may charge it");
+      return 0;
+    }
+    std::string text;
+    if (auto ok = verify_and_confirm(w, link->center(), false, [&](const std::string& line) { text = line; });
+        !ok) {
+      return fail_with(ok.error());
+    }
+    print({{"code_sent", true}}, text);
     return 0;
   }
   if (chosen == "deposit" || chosen == "sync") {
@@ -381,6 +473,19 @@ int run_wallet_command() {
     if (chosen == "deposit") {
       auto amount = amount_arg();
       if (!amount) return fail_with(amount.error());
+      if (!w.card_confirmed()) {
+        // The first charge needs the card confirmed by its holder: with the code given or typed.
+        auto code = g_options.code;
+        if (code.empty() && at_terminal()) {
+          code = asked("your card is not confirmed yet: the one-time code your card company sent you: ");
+        }
+        if (code.empty()) {
+          return fail_with({ErrorCode::card_not_confirmed,
+                            "your card is not confirmed yet: " + std::string(kHowToConfirm) +
+                                " (`ecash wallet verify-card` has a new one sent)"});
+        }
+        if (auto ok = w.confirm_card(link->center(), code); !ok) return fail_with(ok.error());
+      }
       auto done = w.deposit(link->center(), *amount, g_options.again);
       if (!done) return fail_online(done.error());
       auto [text, finished, refused] = earlier_deposits(done->finished_earlier, done->refused_earlier);

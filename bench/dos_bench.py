@@ -247,7 +247,12 @@ class System:
                                    *operator_args)
         self.url = wait_for_file(os.path.join(self.op, "center", "listening"))
         for home, name, card in ((self.alice, "Alice", ALICE_CARD), (self.mallory, "Mallory", MALLORY_CARD)):
-            run(ecash, "wallet", "--home", home, "init", "--operator", self.url, "--name", name, "--card", card)
+            # The card confirmed by its holder with the code the sandbox sent (issue 12, finding 6).
+            run(ecash, "wallet", "--home", home, "init", "--operator", self.url, "--name", name, "--card", card,
+                "--expiry", "12/30", "--cvc", "123")
+            code = subprocess.run([ecash, "sandbox", "code", card, "--data", self.op], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+            run(ecash, "wallet", "--home", home, "confirm-card", code)
             run(ecash, "wallet", "--home", home, "deposit", "50.00")
         run(ecash, "shop", "--home", self.shop, "init", "--operator", self.url, "--name", "Corner Cafe",
             "--account", SHOP_ACCOUNT)

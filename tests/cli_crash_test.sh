@@ -17,6 +17,7 @@ start_operator 127.0.0.1:0
 url=$(cat "$dir/op/center/listening")
 listen=${url#https://}
 "$ecash" wallet --home "$dir/alice" init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
+confirm_card "$dir/alice" 4111111111111111
 "$ecash" wallet --home "$dir/alice" deposit 20.00 | grep -q "balance EUR:20.00" || fail "first deposit"
 kill -TERM "$pid"
 wait "$pid" || fail "the operator did not stop cleanly"

@@ -45,3 +45,13 @@ import json, sys
 cards = [c for c in json.load(sys.stdin) if c["card"].endswith(sys.argv[1][-4:])]
 print(int(cards[0]["charged"].split(":")[1].replace(".", "")) if cards else 0)' "$1"
 }
+# The card's holder confirms a wallet's card before its first deposit (issue 12, finding 6): the
+# wallet sends the sandbox card's default expiry and CVC, and types in the one-time code the sandbox
+# card company (by default in $dir/op) sent, as the holder's banking app would show it.
+confirm_card() {  # confirm_card HOME CARD [SANDBOX OPTIONS, default --data $dir/op]
+  local home=$1 card=$2
+  shift 2
+  [ $# -gt 0 ] || set -- --data "$dir/op"
+  "$ecash" wallet --home "$home" verify-card --expiry 12/30 --cvc 123 >/dev/null
+  "$ecash" wallet --home "$home" confirm-card "$("$ecash" sandbox code "$card" "$@")" >/dev/null
+}

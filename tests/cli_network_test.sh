@@ -92,6 +92,14 @@ expect "enrolled already: connecting" "$ecash" wallet --home "$dir/carol" init -
 # A second copy of a running role is refused (it would serve the same store).
 refused "another process is serving" "$ecash" operator run --data "$op" --role bank --listen 127.0.0.1:0
 
+# Each card confirmed by its holder before a first deposit (issue 12, finding 6): the code the
+# sandbox card company sent, typed in as the holder's banking app shows it.
+for who in alice:4111111111111111 bob:5555555555554444; do
+  expect "one-time code" "$ecash" wallet --home "$dir/${who%%:*}" verify-card --expiry 12/30 --cvc 123
+  expect "card confirmed" "$ecash" wallet --home "$dir/${who%%:*}" confirm-card \
+    "$("$ecash" sandbox code "${who#*:}" --data "$op")"
+done
+
 # Deposits (Figs 2 and 5), amounts with or without the currency.
 expect "balance EUR:50.00" "$ecash" wallet --home "$dir/alice" deposit 50.00
 expect "balance EUR:20.00" "$ecash" wallet --home "$dir/bob" deposit EUR:20.00

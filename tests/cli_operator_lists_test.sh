@@ -32,6 +32,7 @@ when='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'  # a moment in a l
 "$ecash" operator init --data "$op" >/dev/null
 "$ecash" wallet --home "$dir/alice" init --operator "$op" --name "Alice Quuxworth" \
   --address "Quux Street 1" --card $card_a >/dev/null
+confirm_card "$dir/alice" $card_a --data "$op"
 "$ecash" wallet --home "$dir/alice" deposit 25.00 >/dev/null
 # Bob enrols and deposits nothing: no user ID yet.
 "$ecash" wallet --home "$dir/bob" init --operator "$op" --name "Bob Zyxwell" --card $card_b >/dev/null

@@ -23,6 +23,8 @@ url=$(cat "$dir/op/center/listening")
 listen=${url#https://}
 alice init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
 bob init --operator "$url" --name Bob --card 5555555555554444 >/dev/null
+confirm_card "$dir/alice" 4111111111111111
+confirm_card "$dir/bob" 5555555555554444
 alice deposit 10.00 >/dev/null
 bob deposit 5.00 >/dev/null
 [ "$(charged)" -eq 1000 ] || fail "charged $(charged)"

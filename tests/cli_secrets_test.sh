@@ -82,6 +82,8 @@ url=$(cat "$p/op/center/listening")
 ECASH_PASSPHRASE="wallet passphrase 2" "$ecash" wallet --home "$p/zeb" init --operator "$url" \
   --name "Zebulon Quartermaine" --address "12 Rue des Fleurs" --card 4000056655665556 \
   >"$dir/out" 2>"$dir/err" || fail "wallet init with a passphrase"
+ECASH_PASSPHRASE="wallet passphrase 2" confirm_card "$p/zeb" 4000056655665556 --data "$p/op" \
+  --passphrase-file "$p/op.pass"
 ECASH_PASSPHRASE="wallet passphrase 2" "$ecash" wallet --home "$p/zeb" deposit 30.00 >"$dir/out" 2>"$dir/err" ||
   fail "deposit with the passphrase"
 ECASH_PASSPHRASE="shop passphrase 3" "$ecash" shop --home "$p/shop" init --operator "$url" \

@@ -42,6 +42,7 @@ port_of() { sed -e 's/.*://' "$1"; }
 start_operator 127.0.0.1:0
 url=$(cat "$dir/op/center/listening")
 alice init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
+confirm_card "$dir/alice" 4111111111111111
 alice deposit 50.00 >/dev/null
 shop init --operator "$url" --name "Corner Cafe" --account DE89370400440532013000 >/dev/null
 

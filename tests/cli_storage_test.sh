@@ -42,6 +42,7 @@ echo "full disk: $mode"
 start_operator 127.0.0.1:0 ECASH_STORE_FAULT="$dir/fault"
 url=$(cat "$dir/op/center/listening")
 alice init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
+confirm_card "$dir/alice" 4111111111111111
 alice deposit 10.00 | grep -q "balance EUR:10.00" || fail "the first deposit"
 
 # 1. The bank's disk is full: the deposit fails clearly and is kept.

@@ -31,6 +31,8 @@ start_operator 127.0.0.1:0
 url=$(cat "$dir/op/center/listening")
 alice init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
 bob init --operator "$url" --name Bob --card 5555555555554444 >/dev/null
+confirm_card "$dir/alice" 4111111111111111
+confirm_card "$dir/bob" 5555555555554444
 shop init --operator "$url" --name "Corner Cafe" --account DE89370400440532013000 >/dev/null
 shop run >"$dir/till.log" 2>&1 &
 till=$!
@@ -191,6 +193,7 @@ if alice relocate --operator "https://127.0.0.1:1" 2>"$dir/err"; then fail "relo
 e() { "$ecash" wallet --home "$dir/carol" "$@"; }
 "$ecash" operator init --data "$dir/emb" >/dev/null
 e init --operator "$dir/emb" --name Carol --card 4111111111111111 >/dev/null
+confirm_card "$dir/carol" 4111111111111111 --data "$dir/emb"
 e deposit 50.00 >/dev/null
 "$ecash" shop --home "$dir/emb-shop" init --operator "$dir/emb" --name Kiosk --account DE89370400440532013000 >/dev/null
 cake=$("$ecash" shop --home "$dir/emb-shop" order 4.00 --item cake 2>/dev/null)

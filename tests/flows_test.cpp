@@ -293,3 +293,33 @@ TEST_F(FlowsTest, StateSurvivesRestart) {
 
 }  // namespace
 }  // namespace ecash::testing
+
+namespace ecash::testing {
+namespace {
+
+// Finding 6 of issue 12: a certificate whose first deposit never completes lasts no longer than a
+// day: the operator's sweep (at each CRL refresh) revokes it through the CRL, as a fraud case's.
+TEST_F(SystemTest, AnEnrolmentWithNoDepositWithinADayIsRevoked) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:10.00")).has_value());
+  auto bob = make_wallet("Bob", kBobCard);  // enrolled and confirmed, never deposits
+  m_clock.advance(ca::CaParty::kUnconfirmedLifetime - 60);
+  auto carol = make_wallet("Carol", kCarolCard);  // enrolled a minute before Bob's day is up
+  EXPECT_TRUE(m_op->expire_unconfirmed().value().empty());  // nobody's day is up yet
+  m_clock.advance(120);
+  auto revoked = m_op->expire_unconfirmed();
+  ASSERT_TRUE(revoked.has_value()) << revoked.error().to_string();
+  EXPECT_EQ(*revoked, std::vector<std::string>{bob.wallet->certificate()->serial()});
+  EXPECT_EQ(bob.wallet->deposit(*bob.center, eur("EUR:5.00")).error().code,
+            ErrorCode::certificate_revoked);
+  const auto crl = m_op->ca().crl().value();
+  EXPECT_NE(std::find(crl.revoked().begin(), crl.revoked().end(), bob.wallet->certificate()->serial()),
+            crl.revoked().end());
+  // Alice deposited, Carol's day is not up: both go on.
+  EXPECT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:5.00")).has_value());
+  EXPECT_TRUE(carol.wallet->deposit(*carol.center, eur("EUR:5.00")).has_value());
+  EXPECT_TRUE(m_op->expire_unconfirmed().value().empty());  // once only
+}
+
+}  // namespace
+}  // namespace ecash::testing

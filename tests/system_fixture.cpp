@@ -141,6 +141,17 @@ SystemTest::Device SystemTest::make_wallet(const std::string& name, const std::s
   auto center = m_op->to_center("wallet", wallet->certificate());
   auto connected = wallet->connect(*center);
   EXPECT_TRUE(connected.has_value()) << connected.error().to_string();
+  // The card's holder confirms it (issue 12, finding 6): the sandbox's details, then the code
+  // its card company sent, as the holder's banking app would show it.
+  auto verified = wallet->verify_card(*center, std::string(sandbox::kSandboxExpiry),
+                                      std::string(sandbox::kSandboxCvc));
+  EXPECT_TRUE(verified.has_value()) << verified.error().to_string();
+  auto code = m_op->card_company().pending_code(card);
+  EXPECT_TRUE(code.has_value()) << code.error().to_string();
+  if (code) {
+    auto confirmed = wallet->confirm_card(*center, (*code)["code"].get<std::string>());
+    EXPECT_TRUE(confirmed.has_value()) << confirmed.error().to_string();
+  }
   return {std::move(wallet), std::move(center)};
 }
 

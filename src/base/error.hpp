@@ -48,6 +48,11 @@ namespace ecash {
   X(allowance_exceeded)      \
   X(allowance_expired)       \
   X(bad_passphrase)          \
+  X(card_not_confirmed)      \
+  X(wrong_cvc)               \
+  X(wrong_expiry)            \
+  X(wrong_code)              \
+  X(code_expired)            \
   X(internal)
 
 enum class ErrorCode : std::uint16_t {

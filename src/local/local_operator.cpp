@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -199,6 +200,19 @@ Status LocalOperator::open_bank_account(const std::string& iban, const std::stri
 Status LocalOperator::revoke(const std::string& serial) {
   if (auto ok = m_ca->revoke(serial); !ok) return ok;
   return refresh_crl();
+}
+
+Result<std::vector<std::string>> LocalOperator::expire_unconfirmed() {
+  auto users = m_center->users();
+  if (!users) return std::unexpected(users.error());
+  std::set<std::string> deposited;
+  for (const auto& user : *users) deposited.insert(user["certificate_serial"].get<std::string>());
+  auto revoked = m_ca->revoke_unconfirmed(deposited);
+  if (!revoked) return revoked;
+  if (!revoked->empty()) {
+    if (auto ok = refresh_crl(); !ok) return std::unexpected(ok.error());
+  }
+  return revoked;
 }
 
 Status LocalOperator::refresh_crl() {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "base/amount.hpp"
 #include "base/clock.hpp"
@@ -111,6 +112,10 @@ class LocalOperator {
   Status revoke(const std::string& serial);
   // Publishes a fresh CRL to every operator role (a CRL is valid for a week).
   Status refresh_crl();
+  // Revokes the wallet certificates enrolled more than a day ago whose first deposit never
+  // completed (ca::CaParty::revoke_unconfirmed, the center's users being those that did), and
+  // refreshes the CRL when it revoked any. Returns the serials revoked.
+  Result<std::vector<std::string>> expire_unconfirmed();
 
   // The circulation figures and their identity (protocol::Circulation's JSON): deposited - paid
   // out = balances - owed + in flight + offline reserve + unpaid sales + paying out; with

@@ -341,6 +341,14 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
   server.mount("ca", o.ca(), {}, {"trust", "enrol"}, ca_routes(options));
   if (hosted) options.say("card company and bank: SANDBOXES hosted in this process");
   const auto refresh = [&] {
+    // Enrolments whose first deposit never completed within a day are revoked (issue 12,
+    // finding 6), at every refresh, before the CRL is issued.
+    if (auto expired = o.expire_unconfirmed(); !expired) {
+      options.say("warning: could not expire unconfirmed enrolments: " + expired.error().to_string());
+    } else if (!expired->empty()) {
+      options.say("revoked " + std::to_string(expired->size()) +
+                  " wallet certificates enrolled more than a day ago with no deposit");
+    }
     auto crl = o.ca().crl();
     if (!crl || !o.refresh_crl() || !publish_crl(data, *crl) ||
         !common->trust->update_crl(*crl, SystemClock().now())) {

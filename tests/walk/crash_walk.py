@@ -40,6 +40,12 @@ SERVERS = ("sandbox",) + ROLES + ("till",)
 STEPS = [
     ("enrol", "alice", ["init", "--operator", "{url}", "--name", "Alice", "--card", CARDS["alice"]], None, None),
     ("enrol", "bob", ["init", "--operator", "{url}", "--name", "Bob", "--card", CARDS["bob"]], None, None),
+    # Each card confirmed by its holder (issue 12, finding 6): details, then the code the sandbox
+    # sent ({code_WHO}, read when the step runs).
+    ("verify card", "alice", ["verify-card", "--expiry", "12/30", "--cvc", "123"], None, None),
+    ("confirm card", "alice", ["confirm-card", "{code_alice}"], None, None),
+    ("verify card", "bob", ["verify-card", "--expiry", "12/30", "--cvc", "123"], None, None),
+    ("confirm card", "bob", ["confirm-card", "{code_bob}"], None, None),
     ("register", "shop", ["init", "--operator", "{url}", "--name", "Corner Cafe", "--account", SHOP_ACCOUNT],
      None, None),
     ("start", "till", None, None, None),
@@ -96,7 +102,8 @@ def run_flows(system, target=None, log_dir=None):
             system.revive()
             system.start(who)
             continue
-        argv = [a.format(url=url, **files) for a in args]
+        codes = {f"code_{who}": system.card_code(who)} if any("{code_" in a for a in args) else {}
+        argv = [a.format(url=url, **files, **codes) for a in args]
         out_path = os.path.join(system.dir, out) if out else None
         env = {**log_env(f"step{index}"), **fail_env(index)}
         system.run_until_done(who, argv, env=env, stdin=files.get(stdin), out=out_path,

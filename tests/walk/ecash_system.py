@@ -26,7 +26,9 @@ ROLES = ("ca", "bank", "clearing", "center")
 
 # What a command's last line says when it is done: a command that said it and died afterwards
 # (a crash, or its user's Ctrl-C, after it reported) is done for its user, who read it.
-DONE = {"init": r"^(wallet enrolled|shop registered)", "deposit": r"^(deposited|that was the deposit)",
+DONE = {"init": r"^(wallet enrolled|shop registered|your card company sent you)",
+        "verify-card": r"one-time code", "confirm-card": r"^card confirmed",
+        "deposit": r"^(deposited|that was the deposit)",
         "order": r"^ecash://pay", "pay": r"paid EUR", "receive": r"^\{.*\}$", "send": r"^\{.*\}$",
         "accept": r"^\{.*\}$", "confirm": r"^transfer confirmed", "sync": r"^balance",
         "payout": r"^paid out|nothing to pay out"}
@@ -204,6 +206,24 @@ class System:
     # --- commands ----------------------------------------------------------------------------
     def home(self, who):
         return os.path.join(self.dir, who)
+
+    def card_code(self, who):
+        """The one-time code the sandbox card company last sent the holder of who's card, as their
+        banking app would show it (issue 12, finding 6)."""
+        r = subprocess.run([self.ecash, "sandbox", "code", CARDS[who], "--data", self.op],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise Failure(f"sandbox code for {who}: {r.stderr}")
+        return r.stdout.strip()
+
+    def confirm_card(self, who, **kwargs):
+        """who's card confirmed by its holder before the first deposit: a code sent for the
+        sandbox's default expiry and CVC, then typed in (a retry after a lost answer is
+        confirmed again)."""
+        self.run_until_done(who, ["verify-card", "--expiry", "12/30", "--cvc", "123"],
+                            seen=DONE["verify-card"], **kwargs)
+        self.run_until_done(who, ["confirm-card", self.card_code(who)], seen=DONE["confirm-card"],
+                            **kwargs)
 
     def command(self, who, args):
         if who in ("alice", "bob", "carol"):

@@ -188,6 +188,7 @@ def main():
         rng = random.Random(seed)
         for who in WALLETS:
             system.run_until_done(who, ["init", "--operator", url, "--name", who.title(), "--card", CARDS[who]])
+            system.confirm_card(who)
             soak.deposit(who, rng)  # a user is known to the bank from the first deposit
         system.run_until_done("shop", ["init", "--operator", url, "--name", "Corner Cafe",
                                        "--account", SHOP_ACCOUNT])

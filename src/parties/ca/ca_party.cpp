@@ -273,6 +273,32 @@ Result<pki::Certificate> CaParty::issue_operator(pki::Role role, const std::stri
   return cert;
 }
 
+Result<std::vector<std::string>> CaParty::revoke_unconfirmed(const std::set<std::string>& deposited) {
+  const auto now = m_clock.now();
+  std::vector<std::string> revoked;
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    revoked.clear();  // a retried transaction starts again
+    auto rows = tx.query(
+        "SELECT c.serial FROM certificates c WHERE c.role = ? AND c.issued < ? AND NOT EXISTS "
+        "(SELECT 1 FROM revocations r WHERE r.serial = c.serial) ORDER BY c.issued",
+        {std::string(pki::to_string(pki::Role::wallet)), now - kUnconfirmedLifetime});
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto serial = store::text_at(row, 0);
+      if (!serial) return std::unexpected(serial.error());
+      if (deposited.contains(*serial)) continue;
+      auto done = tx.exec("INSERT INTO revocations (serial, revoked) VALUES (?, ?)", {*serial, now});
+      if (!done) return std::unexpected(done.error());
+      revoked.push_back(*serial);
+    }
+    return {};
+  });
+  if (!saved) return std::unexpected(saved.error());
+  std::lock_guard lock(m_mutex);
+  for (const auto& serial : revoked) m_authority.revoke(serial, now);
+  return revoked;
+}
+
 Status CaParty::revoke(const std::string& serial) {
   const auto now = m_clock.now();
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {

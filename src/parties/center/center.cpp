@@ -106,7 +106,8 @@ Result<Json> Center::handle(const protocol::Caller& caller, std::string_view rou
                   {"currency", std::string(m_currency.code())}};
     }
     const auto now = m_clock.now();
-    const bool from_wallet = route == "deposit" || route == "sync";
+    const bool from_wallet = route == "deposit" || route == "sync" || route == "verify_card" ||
+                             route == "confirm_card";
     auto cert = parties::require_caller(
         caller, m_trust, {from_wallet ? pki::Role::wallet : pki::Role::shop}, now);
     if (!cert) return std::unexpected(cert.error());
@@ -121,6 +122,15 @@ Result<Json> Center::dispatch(const pki::Certificate& caller, std::string_view r
   if (route == "pay") return pay(caller, body);
   if (route == "payout") return payout(caller, body);
   if (route == "sync") return sync(caller, body);
+  if (route == "verify_card" || route == "confirm_card") {
+    // The card's holder proves it to the card company (issue 12, finding 6): sealed to the
+    // clearing house, forwarded with the certificate the caller showed; nothing kept here.
+    protocol::FieldReader r(body, "card check");
+    const auto sealed = r.bytes("sealed_card");
+    if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+    return m_clearing->call(std::string(route), {{"wallet_certificate", caller.to_pem()},
+                                                 {"sealed_card", protocol::to_text(sealed)}});
+  }
   return fail(ErrorCode::not_found, "the center has no route " + std::string(route));
 }
 

@@ -28,7 +28,8 @@ class Center final : public protocol::Endpoint {
                                               std::unique_ptr<protocol::Channel> clearing,
                                               std::unique_ptr<protocol::Channel> bank);
 
-  // Routes: "directory" (anyone), "deposit" and "sync" (wallets, Figs 2 and 5, reconciliation),
+  // Routes: "directory" (anyone), "deposit" and "sync" (wallets, Figs 2 and 5, reconciliation), "verify_card" and
+  // "confirm_card" {sealed_card} (wallets: forwarded to clearing with the caller's certificate),
   // "register_shop" (shops, Fig 6), "pay" (shops, Fig 10), "payout" (shops, Fig 11).
   Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
                                 const protocol::Json& body) override;

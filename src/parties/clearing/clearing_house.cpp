@@ -2,6 +2,7 @@
 
 #include <array>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "base/account_number.hpp"
 #include "crypto/encoding.hpp"
@@ -49,6 +50,18 @@ Status check_commitment(const pki::Certificate& cert, const SealedAccount& accou
     return fail(ErrorCode::bad_commitment, "certificate carries no account commitment");
   }
   return pki::verify_account_commitment(*cert.account_commitment(), account.number, account.salt);
+}
+
+// What the card company knows a wallet's certificate by (issue 12, finding 6): a digest of the
+// certificate's account commitment, opaque to it (no serial, no pseudonym), the same for every
+// deposit under the certificate. A certificate without a commitment never reaches here.
+std::string card_reference(const pki::Certificate& wallet) {
+  const auto& commitment = *wallet.account_commitment();
+  const std::string_view tag = "ecash card binding\n";
+  Bytes input(tag.begin(), tag.end());
+  input.insert(input.end(), commitment.begin(), commitment.end());
+  const auto digest = crypto::blake2b_256(input);
+  return crypto::hex_encode(ByteView(digest.data(), 16));
 }
 
 // The wallet certificate behind a disclosure: issued by our CA to a wallet. Revoked and expired
@@ -138,6 +151,7 @@ Result<Json> ClearingHouse::handle(const protocol::Caller& caller, std::string_v
       return parties::stored_or(*m_db, route, body, "order", [&] { return charge(*center, body); });
     }
     if (route == "refund") return refund(body);
+    if (route == "verify_card" || route == "confirm_card") return card_check(route, body);
     if (route == "verify_account") {
       return parties::stored_or(*m_db, route, body, "registration", [&] { return verify_account(*center, body); });
     }
@@ -185,6 +199,7 @@ Result<Json> ClearingHouse::charge(const pki::Certificate& center, const Json& b
   // again under the same request ID, and the card company answers as it did.
   auto charged = m_card_company->call("charge", {{"request_id", o.request_id.to_string()},
                                                  {"card_number", card->number},
+                                                 {"reference", card_reference(*wallet)},
                                                  {"amount", o.amount.to_string()}});
   if (!charged) return std::unexpected(charged.error());
   protocol::FieldReader cr(*charged, "card company answer");
@@ -204,6 +219,37 @@ Result<Json> ClearingHouse::charge(const pki::Certificate& center, const Json& b
     if (!saved) return std::unexpected(saved.error());
     return Json{{"charged", receipt.to_json()}};
   });
+}
+
+// The card's holder proves the card before its first charge (issue 12, finding 6): the wallet
+// seals to the clearing house its card number and commitment salt with the card's expiry and
+// CVC ("verify_card") or the one-time code its holder was sent ("confirm_card"); the center only
+// forwards it with the certificate its caller showed. The number must be the one the certificate
+// commits to; the card company answers, under the certificate's reference. Nothing is stored
+// here: the CVC passes through to the card company alone.
+Result<Json> ClearingHouse::card_check(std::string_view route, const Json& body) {
+  auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet},
+                                          m_clock.now());
+  if (!wallet) return std::unexpected(wallet.error());
+  protocol::FieldReader r(body, "card check");
+  const auto sealed = r.bytes("sealed_card");
+  if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+  auto card = open_account(m_identity.keys.sealing, sealed);
+  if (!card) return std::unexpected(card.error());
+  if (auto ok = check_card_number(card->number); !ok) return std::unexpected(ok.error());
+  if (auto ok = check_commitment(*wallet, *card); !ok) return std::unexpected(ok.error());
+  auto plain = m_identity.keys.sealing.open(sealed);
+  if (!plain) return std::unexpected(plain.error());
+  const Json details = protocol::parse_limited(as_text(*plain));
+  Json ask = {{"card_number", card->number}, {"reference", card_reference(*wallet)}};
+  for (const char* field : route == "verify_card" ? std::vector<const char*>{"expiry", "cvc"}
+                                                  : std::vector<const char*>{"code"}) {
+    if (!details.contains(field) || !details[field].is_string()) {
+      return fail(ErrorCode::malformed, std::string("the sealed card carries no ") + field);
+    }
+    ask[field] = details[field];
+  }
+  return m_card_company->call(std::string(route), ask);
 }
 
 // The center could not credit a charged deposit: give the money back to the card.

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/clock.hpp"
 #include "base/id.hpp"
@@ -22,7 +23,8 @@ class ClearingHouse final : public protocol::Endpoint {
       std::unique_ptr<protocol::Channel> card_company,
       std::unique_ptr<protocol::Channel> bank_institution);
 
-  // Routes, for the center only: "charge" (S18-S21), "refund", "verify_account" (S97-S99),
+  // Routes, for the center only: "charge" (S18-S21), "refund", "verify_card" and "confirm_card"
+  // {wallet_certificate, sealed_card} (the card company's answers, see card_check), "verify_account" (S97-S99),
   // "payout" (S190-S191), "report", "statement" {institution: "card_company" | "bank", after?,
   // limit?} (an institution's statement: {entries: [{seq, request_id, amount, refunded?}],
   // next?}, with no card or account data), "disclose" and "audit" (the disclosure log, DESIGN §4).
@@ -38,6 +40,7 @@ class ClearingHouse final : public protocol::Endpoint {
  private:
   Result<protocol::Json> charge(const pki::Certificate& center, const protocol::Json& body);
   Result<protocol::Json> refund(const protocol::Json& body);
+  Result<protocol::Json> card_check(std::string_view route, const protocol::Json& body);
   Result<protocol::Json> verify_account(const pki::Certificate& center, const protocol::Json& body);
   Result<protocol::Json> payout(const pki::Certificate& center, const protocol::Json& body);
   Result<protocol::Json> report();

@@ -165,8 +165,11 @@ Result<std::unique_ptr<D>> Device::open_device(const std::string& home, const st
   return device;
 }
 
-// Seals an account number and its commitment salt to the clearing house.
+// Seals an account number and its commitment salt to the clearing house, with extra fields for
+// it alone beside them (a card's expiry and CVC, or the one-time code its holder was sent).
 Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,
                    const pki::AccountSalt& salt);
+Bytes seal_account(const crypto::SealingPublicKey& clearing, const std::string& number,
+                   const pki::AccountSalt& salt, const protocol::Json& extra);
 
 }  // namespace ecash::parties

@@ -39,10 +39,17 @@ ErrorCode error_of(protocol::Endpoint& endpoint, std::string_view route, const J
   return answer ? ErrorCode::internal : answer.error().code;
 }
 
-Json charge_body(std::string id, std::string amount, std::string card = kVisa) {
+bool store_holds(const fs::path& db, const std::string& needle);
+
+// The opaque reference of a wallet's certificate the clearing house charges under.
+constexpr const char* kReference = "0123456789abcdef0123456789abcdef";
+
+Json charge_body(std::string id, std::string amount, std::string card = kVisa,
+                 std::string reference = kReference) {
   return {{"request_id", std::move(id)},
           {"card_number", std::move(card)},
-          {"amount", std::move(amount)}};
+          {"amount", std::move(amount)},
+          {"reference", std::move(reference)}};
 }
 
 Json transfer_body(std::string id, std::string amount, std::string reference = "payout P-1",
@@ -74,11 +81,20 @@ class SandboxTest : public ::testing::Test {
     EXPECT_TRUE(bank.has_value()) << bank.error().to_string();
     return bank ? std::move(*bank) : nullptr;
   }
-  // A card company with kVisa open at a limit of EUR:1000.00.
+  // A card company with kVisa open at a limit of EUR:1000.00, confirmed for kReference.
   std::unique_ptr<CardCompany> card_company_with_card() {
     auto company = open_card_company();
     ok(*company, "open_card", {{"card_number", kVisa}, {"limit", "EUR:1000.00"}});
+    confirm(*company);
     return company;
+  }
+  // The card's holder confirms it for reference: the sandbox's default details, then the code.
+  static void confirm(CardCompany& company, const std::string& number = kVisa,
+                      const std::string& reference = kReference) {
+    ok(company, "verify_card", {{"card_number", number}, {"expiry", kSandboxExpiry},
+                                {"cvc", kSandboxCvc}, {"reference", reference}});
+    ok(company, "confirm_card", {{"card_number", number}, {"reference", reference},
+                                 {"code", company.pending_code(number).value()["code"]}});
   }
   // A bank with kIban open for Shop One in EUR.
   std::unique_ptr<BankInstitution> bank_with_account() {
@@ -96,6 +112,87 @@ Json card_of(CardCompany& company, const std::string& number = kVisa) {
 }
 
 // ---- card company ----
+
+// Finding 6 of issue 12: a card number alone charged nothing. Now the expiry and CVC are checked,
+// a code goes to the holder, and only a card confirmed for a certificate's reference is charged.
+TEST_F(SandboxTest, ACardIsChargedOnlyOnceItsHolderConfirmedItForTheReference) {
+  auto company = open_card_company();
+  ok(*company, "open_card",
+     {{"card_number", kVisa}, {"limit", "EUR:1000.00"}, {"expiry", "08/29"}, {"cvc", "737"}});
+  EXPECT_EQ(error_of(*company, "charge", charge_body("r1", "EUR:10.00")),
+            ErrorCode::card_not_confirmed);
+  const auto verify = [&](const char* card, const char* expiry, const char* cvc) {
+    return Json{{"card_number", card}, {"expiry", expiry}, {"cvc", cvc}, {"reference", kReference}};
+  };
+  EXPECT_EQ(error_of(*company, "verify_card", verify(kMastercard, "08/29", "737")),
+            ErrorCode::declined);  // a card the company does not know
+  EXPECT_EQ(error_of(*company, "verify_card", verify(kVisa, "08/29", "738")), ErrorCode::wrong_cvc);
+  EXPECT_EQ(error_of(*company, "verify_card", verify(kVisa, "09/29", "737")), ErrorCode::wrong_expiry);
+  EXPECT_EQ(error_of(*company, "verify_card", verify(kVisa, "8/29", "737")), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_of(*company, "verify_card", verify(kVisa, "08/29", "73")), ErrorCode::invalid_argument);
+  const auto confirm_with = [&](const std::string& code, const char* reference = kReference) {
+    return Json{{"card_number", kVisa}, {"reference", reference}, {"code", code}};
+  };
+  EXPECT_EQ(error_of(*company, "confirm_card", confirm_with("123456")), ErrorCode::code_expired);
+  EXPECT_EQ(company->pending_code(kVisa).error().code, ErrorCode::not_found);
+
+  EXPECT_EQ(ok(*company, "verify_card", verify(kVisa, "08/29", "737"))["code_sent"], true);
+  const std::string code = company->pending_code(kVisa).value()["code"];
+  EXPECT_EQ(code.size(), 6u);
+  EXPECT_EQ(error_of(*company, "confirm_card", confirm_with(code == "000000" ? "000001" : "000000")),
+            ErrorCode::wrong_code);
+  // The code was sent for this reference: another certificate's is not confirmed by it.
+  EXPECT_EQ(error_of(*company, "confirm_card", confirm_with(code, "another")), ErrorCode::code_expired);
+  EXPECT_EQ(ok(*company, "confirm_card", confirm_with(code))["confirmed"], true);
+  EXPECT_EQ(ok(*company, "charge", charge_body("r1", "EUR:10.00"))["status"], "approved");
+  EXPECT_EQ(error_of(*company, "charge", charge_body("r2", "EUR:10.00", kVisa, "another")),
+            ErrorCode::card_not_confirmed);
+  // Confirmed again (the first answer lost): said so, whatever the code; nothing else changes.
+  EXPECT_EQ(ok(*company, "confirm_card", confirm_with("000000"))["confirmed"], true);
+  EXPECT_EQ(card_of(*company)["charged"], "EUR:10.00");
+  // The expiry is sealed and the CVC kept as a keyed hash only.
+  company.reset();
+  EXPECT_FALSE(store_holds(m_dir / "card_company.db", "08/29"));
+}
+
+TEST_F(SandboxTest, ACodeExpiresAfterTenMinutesAndAfterThreeWrongTries) {
+  auto company = open_card_company();
+  ok(*company, "open_card", {{"card_number", kVisa}, {"limit", "EUR:1000.00"}});
+  const Json verify = {{"card_number", kVisa}, {"expiry", kSandboxExpiry}, {"cvc", kSandboxCvc},
+                       {"reference", kReference}};
+  const auto confirm_with = [&](const std::string& code) {
+    return Json{{"card_number", kVisa}, {"reference", kReference}, {"code", code}};
+  };
+  ok(*company, "verify_card", verify);
+  std::string code = company->pending_code(kVisa).value()["code"];
+  m_clock.advance(kCodeLifetime + 1);
+  EXPECT_EQ(company->pending_code(kVisa).error().code, ErrorCode::not_found);
+  EXPECT_EQ(error_of(*company, "confirm_card", confirm_with(code)), ErrorCode::code_expired);
+
+  ok(*company, "verify_card", verify);
+  code = company->pending_code(kVisa).value()["code"];
+  const std::string wrong = code == "999999" ? "999998" : "999999";
+  for (int i = 0; i < kMaxCodeAttempts; ++i) {
+    EXPECT_EQ(error_of(*company, "confirm_card", confirm_with(wrong)), ErrorCode::wrong_code);
+  }
+  EXPECT_EQ(error_of(*company, "confirm_card", confirm_with(code)), ErrorCode::code_expired);
+
+  // Wrong details in a row lock the card: the right ones are then declined too.
+  Json bad = verify;
+  bad["cvc"] = "999";
+  for (int i = 0; i < kMaxWrongDetails; ++i) {
+    EXPECT_EQ(error_of(*company, "verify_card", bad), ErrorCode::wrong_cvc);
+  }
+  EXPECT_EQ(error_of(*company, "verify_card", verify), ErrorCode::declined);
+  EXPECT_EQ(error_of(*company, "charge", charge_body("r1", "EUR:1.00")), ErrorCode::card_not_confirmed);
+
+  // A card past its expiry month is declined at verification.
+  ok(*company, "open_card",
+     {{"card_number", kMastercard}, {"limit", "EUR:100.00"}, {"expiry", "01/20"}, {"cvc", "321"}});
+  EXPECT_EQ(error_of(*company, "verify_card", {{"card_number", kMastercard}, {"expiry", "01/20"},
+                                               {"cvc", "321"}, {"reference", kReference}}),
+            ErrorCode::declined);
+}
 
 TEST_F(SandboxTest, OpenCardAnswersMaskedNumberAndFullCredit) {
   auto company = open_card_company();
@@ -592,6 +689,10 @@ TEST_F(SandboxTest, AnOlderStoreIsSealedAtOpenAndKeepsWorking) {
   // A retry of a request answered before the upgrade still gets its answer, not replayed.
   EXPECT_EQ(ok(*company, "charge", charge_body("c1", "EUR:40.00"))["charge_id"], "CH-000001");
   EXPECT_EQ(ok(*bank, "transfer_in", transfer_body("t1", "EUR:12.50"))["transfer_id"], "TR-000001");
+  // A card an older version opened has the sandbox's default expiry and CVC, and is charged anew
+  // once its holder confirms it (a retry above was answered from the log, as before).
+  EXPECT_EQ(error_of(*company, "charge", charge_body("c2", "EUR:10.00")), ErrorCode::card_not_confirmed);
+  confirm(*company);
   EXPECT_EQ(ok(*company, "charge", charge_body("c2", "EUR:10.00"))["charge_id"], "CH-000002");
   EXPECT_EQ(ok(*company, "refund", {{"request_id", "r1"}, {"charge_id", "CH-000001"}})["amount"],
             "EUR:40.00");

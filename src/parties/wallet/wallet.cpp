@@ -120,6 +120,35 @@ Status Wallet::enrol(protocol::Channel& ca, const std::string& name, const std::
   return enrol_as(pki::Role::wallet, ca, name, address, card_number);
 }
 
+Status Wallet::verify_card(protocol::Channel& center, const std::string& expiry,
+                           const std::string& cvc) {
+  return card_check(center, "verify_card", {{"expiry", expiry}, {"cvc", cvc}});
+}
+
+Status Wallet::confirm_card(protocol::Channel& center, const std::string& code) {
+  if (auto ok = card_check(center, "confirm_card", {{"code", code}}); !ok) return ok;
+  return parties::write_setting(*m_db, "card_confirmed", "1");
+}
+
+// The card number and salt sealed to the clearing house with what the card company asks.
+Status Wallet::card_check(protocol::Channel& center, const char* route, const Json& details) {
+  if (auto ok = m_device.ready(); !ok) return ok;
+  auto card = m_device.account(*m_db);
+  if (!card) return std::unexpected(card.error());
+  auto answer = center.call(
+      route, {{"sealed_card", protocol::to_text(parties::seal_account(
+                                  m_device.directory().clearing.sealing_key(), card->first,
+                                  card->second, details))}});
+  if (!answer) return std::unexpected(answer.error());
+  return {};
+}
+
+bool Wallet::card_confirmed() {
+  if (m_user_id) return true;
+  auto saved = parties::read_setting(*m_db, "card_confirmed");
+  return saved && *saved;
+}
+
 Status Wallet::connect(protocol::Channel& center) {
   if (auto ok = Device::connect(center); !ok) return ok;
   return m_db->transact([&](store::Transaction& tx) -> Status {
