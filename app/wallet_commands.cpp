@@ -487,6 +487,13 @@ int run_wallet_command() {
         if (auto ok = w.confirm_card(link->center(), code); !ok) return fail_with(ok.error());
       }
       auto done = w.deposit(link->center(), *amount, g_options.again);
+      if (!done && done.error().code == ErrorCode::card_not_confirmed) {
+        // The card company does not know the card as confirmed for this wallet (a wallet from
+        // before cards were confirmed): nothing was charged; say how to confirm it.
+        return fail_with({done.error().code, done.error().message +
+                                                 " -- `ecash wallet verify-card --expiry MM/YY --cvc NNN` "
+                                                 "has a code sent, then " + kHowToConfirm});
+      }
       if (!done) return fail_online(done.error());
       auto [text, finished, refused] = earlier_deposits(done->finished_earlier, done->refused_earlier);
       if (done->unreported_earlier) {

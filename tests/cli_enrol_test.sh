@@ -46,6 +46,7 @@ refused "wrong_code" mallory confirm-card 999999
 # Mallory's wallet says the card is confirmed: the card company still refuses the charge.
 sqlite3 "$dir/mallory/wallet.db" "INSERT INTO settings (key, value) VALUES ('card_confirmed', '1')"
 refused "card_not_confirmed" mallory deposit 10.00
+grep -q "nothing charged -- \`ecash wallet verify-card" "$dir/err" || fail "no way on said: $(cat "$dir/err")"
 [ "$(card_charged 4111111111111111)" = 0 ] || fail "Alice's card was charged for Mallory"
 
 # Alice, holding the card and reading the code in her banking app, deposits.
