@@ -75,6 +75,8 @@ bool on_a_terminal() { return ::isatty(STDIN_FILENO) == 1 && ::isatty(STDERR_FIL
 
 }  // namespace
 
+Result<std::string> ask_hidden(const std::string& question) { return ask_on_terminal(question); }
+
 Status use_passphrase(const std::string& passphrase_file, bool creating) {
   const auto later = [](const std::string& path) -> Result<std::string> {
     return ask_on_terminal("passphrase for " + path + ": ");

@@ -28,4 +28,8 @@ inline constexpr const char* kPassphraseFileHelp =
 // sealed file, and without a terminal such a file is refused with bad_passphrase.
 Status use_passphrase(const std::string& passphrase_file, bool creating);
 
+// One line typed on the controlling terminal without echo (a card's CVC); bad_passphrase when
+// there is no terminal.
+Result<std::string> ask_hidden(const std::string& question);
+
 }  // namespace ecash::app

@@ -132,7 +132,11 @@ Status verify_and_confirm(wallet::Wallet& w, protocol::Channel& center, bool ask
   auto cvc = g_options.cvc;
   if ((expiry.empty() || cvc.empty()) && at_terminal()) {
     if (expiry.empty()) expiry = asked("your card's expiry (MM/YY): ");
-    if (cvc.empty()) cvc = asked("your card's CVC (the 3 digits on its back): ");
+    if (cvc.empty()) {
+      auto typed = ask_hidden("your card's CVC (the 3 digits on its back, not shown): ");
+      if (!typed) return std::unexpected(typed.error());
+      cvc = *typed;
+    }
   }
   if (expiry.empty() || cvc.empty()) {
     say("your card is not confirmed yet: `ecash wallet verify-card --expiry MM/YY --cvc NNN` "

@@ -5,48 +5,20 @@ later command asks once when it meets a sealed file, a wrong answer is refused w
 bad_passphrase, and an empty answer at init leaves the keys in clear as before. Run on a
 pseudo-terminal (pty), as a person would type."""
 import os
-import pty
-import select
 import shutil
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pty_session  # noqa: E402
+from pty_session import check  # noqa: E402
 
 ECASH = sys.argv[1]
 
 
 def run(args, answers):
     """Runs ecash ARGS on a pty, typing each answer after a prompt; (output, exit code)."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ.pop("ECASH_PASSPHRASE", None)
-        os.execv(ECASH, [ECASH] + args)
-    out = b""
-    answers = list(answers)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1)
-        if not ready:
-            continue
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-        if answers and out.rstrip().endswith(b":"):
-            time.sleep(0.1)
-            os.write(fd, answers.pop(0).encode() + b"\n")
-    _, status = os.waitpid(pid, 0)
-    return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)
-
-
-def check(condition, what, output):
-    if not condition:
-        print("FAILED:", what)
-        print(output)
-        sys.exit(1)
+    return pty_session.run(ECASH, args, answers)
 
 
 folder = tempfile.mkdtemp()
