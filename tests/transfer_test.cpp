@@ -436,6 +436,17 @@ TEST_F(TransferTest, AnAllowanceSpentTwiceIsPaidOnceFromTheReserveAndOwedOnce) {
   EXPECT_EQ(totals().owing_without_case, 0);
   expect_circulation_balances();
 
+  // The copied device is revoked for its case (the operator does it at each CRL refresh), once.
+  const auto dave_serial = dave.wallet->certificate()->serial();
+  EXPECT_EQ(m_op->revoke_under_cases().value(), std::vector<std::string>{dave_serial});
+  EXPECT_TRUE(m_op->revoke_under_cases().value().empty());
+  bool listed = false;
+  const auto certificates = m_op->certificates().value();
+  for (const auto& c : certificates) {
+    if (c["serial"] == dave_serial) listed = !c["revoked"].is_null();
+  }
+  EXPECT_TRUE(listed);
+
   // Books that show losses (issue 12, finding 2): money owed that no case is recovering is never
   // called balanced, though the identity still holds.
   m_op.reset();

@@ -215,6 +215,28 @@ Result<std::vector<std::string>> LocalOperator::expire_unconfirmed() {
   return revoked;
 }
 
+Result<std::vector<std::string>> LocalOperator::revoke_under_cases() {
+  auto users = m_center->users();
+  if (!users) return std::unexpected(users.error());
+  auto certificates = m_ca->certificates();
+  if (!certificates) return std::unexpected(certificates.error());
+  std::set<std::string> revoked_before;
+  for (const auto& c : *certificates) {
+    if (!c["revoked"].is_null()) revoked_before.insert(c["serial"].get<std::string>());
+  }
+  std::vector<std::string> revoked;
+  for (const auto& user : *users) {
+    const auto serial = user["certificate_serial"].get<std::string>();
+    if (user["open_cases"].get<std::int64_t>() == 0 || revoked_before.contains(serial)) continue;
+    if (auto ok = m_ca->revoke(serial); !ok) return std::unexpected(ok.error());
+    revoked.push_back(serial);
+  }
+  if (!revoked.empty()) {
+    if (auto ok = refresh_crl(); !ok) return std::unexpected(ok.error());
+  }
+  return revoked;
+}
+
 Status LocalOperator::refresh_crl() {
   auto crl = m_ca->crl();
   if (!crl) return std::unexpected(crl.error());

@@ -116,6 +116,10 @@ class LocalOperator {
   // completed (ca::CaParty::revoke_unconfirmed, the center's users being those that did), and
   // refreshes the CRL when it revoked any. Returns the serials revoked.
   Result<std::vector<std::string>> expire_unconfirmed();
+  // Revokes the certificate of every user with an open fraud case (a copied or rolled-back device:
+  // receivers then refuse its transfers offline from their next sync's CRL), and refreshes the CRL
+  // when it revoked any. Returns the serials revoked now.
+  Result<std::vector<std::string>> revoke_under_cases();
 
   // The circulation figures and their identity (protocol::Circulation's JSON): deposited - paid
   // out = balances - owed + in flight + offline reserve + unpaid sales + paying out; with

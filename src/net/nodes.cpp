@@ -349,6 +349,12 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
       options.say("revoked " + std::to_string(expired->size()) +
                   " wallet certificates enrolled more than a day ago with no deposit");
     }
+    // A device under an open fraud case is revoked (issue 12, finding 1).
+    if (auto revoked = o.revoke_under_cases(); !revoked) {
+      options.say("warning: could not revoke devices under fraud cases: " + revoked.error().to_string());
+    } else if (!revoked->empty()) {
+      options.say("revoked " + std::to_string(revoked->size()) + " certificates of users with an open fraud case");
+    }
     auto crl = o.ca().crl();
     if (!crl || !o.refresh_crl() || !publish_crl(data, *crl) ||
         !common->trust->update_crl(*crl, SystemClock().now())) {
