@@ -363,6 +363,10 @@ class Broken final : public protocol::Endpoint {
   Result<Json> handle(const protocol::Caller&, std::string_view route, const Json&) override {
     if (route == "store") return fail(ErrorCode::io_error, "COMMIT: database or disk is full (/srv/op/bank/bank.db)");
     if (route == "peer") return fail(ErrorCode::unavailable, "no answer from https://10.1.2.3:40001 after 5 attempts");
+    // What a party quotes from a caller need not be UTF-8 (server_fuzz found a certificate's role
+    // bytes in a message): the server must still answer, not throw on a worker thread.
+    if (route == "bytes") return fail(ErrorCode::bad_certificate, "unknown role \xff\xfe");
+    if (route == "answer_bytes") return Json{{"quoted", "\xc3\x28"}};
     return fail(ErrorCode::insufficient_funds, "short by EUR:1.00");
   }
 };
@@ -388,6 +392,12 @@ TEST_F(NetTest, DevicesAreNotToldTheOperatorsInternals) {
   EXPECT_EQ(call(url, &m_wallet, Role::center, "center", "store").error().code, ErrorCode::io_error);
   auto refused = call(url, &m_wallet, Role::center, "center", "short");
   EXPECT_EQ(refused.error().message, "short by EUR:1.00");
+  auto bytes = call(url, &m_wallet, Role::center, "center", "bytes");
+  ASSERT_FALSE(bytes);
+  EXPECT_EQ(bytes.error().code, ErrorCode::bad_certificate) << bytes.error().to_string();
+  auto answered = call(url, &m_wallet, Role::center, "center", "answer_bytes");
+  ASSERT_TRUE(answered) << answered.error().to_string();
+  EXPECT_EQ((*answered)["quoted"], "\xef\xbf\xbd(");
   server.stop();
   serving.join();
 }

@@ -48,6 +48,12 @@ Json error_body(const Error& error) {
   return Json{{"code", std::string(to_string(error.code))}, {"message", error.message}};
 }
 
+// JSON as it goes on the wire. Bytes that are not UTF-8 (a message quoting what a caller sent)
+// become U+FFFD rather than an exception on a worker thread, which would end the process.
+std::string wire_text(const Json& json) {
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 // "/v1/<party>/<route>" with lower-case names: the two names.
 std::optional<std::pair<std::string, std::string>> split_target(std::string_view target) {
   constexpr std::string_view prefix = "/v1/";
@@ -289,7 +295,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void reply(int status, const Error& error, bool keep_alive) {
-    send(status, error_body(error).dump(), keep_alive);
+    send(status, wire_text(error_body(error)), keep_alive);
   }
 
   void send(int status, std::string text, bool keep_alive) {
@@ -440,9 +446,9 @@ std::pair<int, std::string> Server::Impl::told(const std::string& party, const s
                               : e.code == ErrorCode::unavailable
                                   ? "the server could not finish the request now: ask again"
                                   : "the server failed inside; the request is kept: ask again later"};
-    return std::pair{http_status(e.code), error_body(plain).dump()};
+    return std::pair{http_status(e.code), wire_text(error_body(plain))};
   }
-  return std::pair{http_status(e.code), error_body(e).dump()};
+  return std::pair{http_status(e.code), wire_text(error_body(e))};
 }
 
 std::pair<int, std::string> Server::Impl::answer(const Mount& mount, const protocol::Caller& caller,
@@ -463,7 +469,7 @@ std::pair<int, std::string> Server::Impl::answer(const Mount& mount, const proto
   // The party has done its work, and the answer has not left: the worst time to crash.
   ecash::failpoint("answer/" + party + "/" + route);
   if (!result) return told(party, route, result.error());
-  return {200, result->dump()};
+  return {200, wire_text(*result)};
 }
 
 namespace {
