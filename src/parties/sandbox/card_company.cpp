@@ -378,7 +378,8 @@ Result<Json> CardCompany::pending_code(const std::string& card_number) {
   auto done = read(*m_db, [&](store::Transaction& tx) -> Status {
     auto row = tx.query_one(
         "SELECT reference, nonce, issued FROM card_codes WHERE card_key = ? AND issued >= ? "
-        "ORDER BY issued DESC LIMIT 1",
+        // The latest sent (two within a second: the later row, as INSERT OR REPLACE makes it).
+        "ORDER BY issued DESC, rowid DESC LIMIT 1",
         {card_key, m_clock.now() - kCodeLifetime});
     if (!row) return std::unexpected(row.error());
     if (!*row) {
