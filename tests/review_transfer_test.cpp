@@ -123,11 +123,7 @@ TEST_F(ReviewTransferTest, PaymentAfterAnExpiryReturnTriggeredByAnotherUserSucce
 TEST_F(ReviewTransferTest, FraudCaseEvidenceDoesNotLeakTransfersOrBalancesToTheCenter) {
   auto carol = make_wallet("Carol", kCarolCard);
   ASSERT_TRUE(carol.wallet->deposit(*carol.center, eur("EUR:5.00")).has_value());
-  m_alice.wallet.reset();
-  fs::copy(m_dir + "/wallet-1", m_dir + "/wallet-clone", fs::copy_options::recursive);
-  m_alice.wallet = wallet::Wallet::open(m_dir + "/wallet-1", m_clock, m_random).value();
-  Device clone{wallet::Wallet::open(m_dir + "/wallet-clone", m_clock, m_random).value(),
-               m_op->to_center("wallet", m_alice.wallet->certificate())};
+  auto clone = clone_alice();
   transfer(m_alice, m_bob, "EUR:40.00");
   transfer(clone, carol, "EUR:40.00");
   ASSERT_TRUE(m_bob.wallet->sync(*m_bob.center).has_value());

@@ -203,4 +203,12 @@ void TwoWalletTest::SetUp() {
   }
 }
 
+SystemTest::Device TwoWalletTest::clone_alice() {
+  m_alice.wallet.reset();
+  fs::copy(m_dir + "/wallet-1", m_dir + "/wallet-clone", fs::copy_options::recursive);
+  m_alice.wallet = wallet::Wallet::open(m_dir + "/wallet-1", m_clock, m_random).value();
+  return {wallet::Wallet::open(m_dir + "/wallet-clone", m_clock, m_random).value(),
+          m_op->to_center("wallet", m_alice.wallet->certificate())};
+}
+
 }  // namespace ecash::testing

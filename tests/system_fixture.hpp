@@ -98,6 +98,9 @@ inline constexpr UnixSeconds kDay = 86'400;
 class TwoWalletTest : public SystemTest {
  protected:
   void SetUp() override;
+  // A copy of Alice's whole wallet folder, taken while it is closed (a cloned device), opened
+  // beside the original.
+  Device clone_alice();
 
   Device m_alice;
   Device m_bob;

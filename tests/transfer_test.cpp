@@ -282,12 +282,7 @@ TEST_F(TransferTest, ClonedWalletIsCaughtByItsAllowanceAndDisclosureIsLogged) {
   auto carol = make_wallet("Carol", kCarolCard);
   ASSERT_TRUE(carol.wallet->deposit(*carol.center, eur("EUR:5.00")).has_value());
   const auto alice_user = *m_alice.wallet->user_id();
-  // Copy Alice's whole wallet folder while it is closed, and open both copies.
-  m_alice.wallet.reset();
-  fs::copy(m_dir + "/wallet-1", m_dir + "/wallet-clone", fs::copy_options::recursive);
-  m_alice.wallet = wallet::Wallet::open(m_dir + "/wallet-1", m_clock, m_random).value();
-  Device clone{wallet::Wallet::open(m_dir + "/wallet-clone", m_clock, m_random).value(),
-               m_op->to_center("wallet", m_alice.wallet->certificate())};
+  auto clone = clone_alice();
   // Each copy spends the same 40 of its 50 allowance offline, each to another receiver: both
   // transfers take the range (0, 40] of one allowance.
   transfer(m_alice, m_bob, "EUR:40.00");
