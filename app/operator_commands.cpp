@@ -311,9 +311,10 @@ void add_operator_commands(CLI::App& app) {
   data(g_revoke);
   g_revoke->add_option("SERIAL", g_options.serial, "The certificate's serial (hex)")->required();
   g_expire = op->add_subcommand(
-      "expire-unconfirmed",
-      "Revoke wallet certificates enrolled more than a day ago whose first deposit never completed "
-      "(a running operator does it at every CRL refresh)");
+      "sweep",
+      "Revoke the certificates of users with an open fraud case, and wallet certificates enrolled "
+      "more than a day ago whose first deposit never completed, and publish the CRL (the all-in-one "
+      "`operator run` does it at every CRL refresh; with one process per role, run it from a timer)");
   data(g_expire);
   g_report = op->add_subcommand(
       "report", "Money in circulation, whether every cent is accounted for, and the books reconciled "
@@ -553,14 +554,17 @@ int run_operator_command() {
   auto op = open_operator_at(g_options.data, clock, random, false);
   if (!op) return fail_with(op.error());
   if (*g_expire) {
-    auto revoked = (*op)->expire_unconfirmed();
-    if (!revoked) return fail_with(revoked.error());
+    auto under_cases = (*op)->revoke_under_cases();
+    if (!under_cases) return fail_with(under_cases.error());
+    auto unconfirmed = (*op)->expire_unconfirmed();
+    if (!unconfirmed) return fail_with(unconfirmed.error());
     auto crl = (*op)->ca().crl();
     if (!crl) return fail_with(crl.error());
     if (auto ok = net::publish_crl(g_options.data, *crl); !ok) return fail_with(ok.error());
-    print_as(g_options.json, Json{{"revoked", *revoked}},
-             "revoked " + std::to_string(revoked->size()) +
-                 " wallet certificates enrolled more than a day ago with no deposit");
+    print_as(g_options.json, Json{{"under_cases", *under_cases}, {"unconfirmed", *unconfirmed}},
+             "certificates revoked: " + std::to_string(under_cases->size()) +
+                 " of users with an open fraud case, " + std::to_string(unconfirmed->size()) +
+                 " of wallets enrolled more than a day ago with no deposit");
     return 0;
   }
   if (*g_users || *g_shops || *g_certificates) {

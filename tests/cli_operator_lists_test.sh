@@ -52,6 +52,19 @@ run users.json operator users --data "$op" --json
   fail "users --json: $(cat "$dir/users.json")"
 [ "$(jq length "$dir/users.json")" -eq 1 ] || fail "users --json lists $(jq length "$dir/users.json")"
 
+# --- operator sweep (with one process per role, from a timer): a user with an open fraud case is
+# revoked, once; Bob, enrolled a moment ago with no deposit, is not (that waits a day).
+cp -a "$op" "$dir/op3"
+sqlite3 "$dir/op3/center/center.db" \
+  "INSERT INTO cases (case_id, user_id, kind, statement, evidence, opened, state) VALUES ('C1', '$user_id', 'test', '{}', '{}', 0, 'open')"
+run sweep operator sweep --data "$dir/op3"
+has "$dir/sweep" "certificates revoked: 1 of users with an open fraud case, 0 of wallets enrolled more than a day ago"
+run sweep.json operator sweep --data "$dir/op3" --json
+[ "$(jq -c . "$dir/sweep.json")" = '{"unconfirmed":[],"under_cases":[]}' ] || fail "a second sweep: $(cat "$dir/sweep.json")"
+run users3 operator users --data "$dir/op3"
+grep -qE "^$user_id +$user_serial +$when +$when +1$" "$dir/users3" || fail "not revoked by the sweep: $(cat "$dir/users3")"
+rm -rf "$dir/op3"
+
 # --- operator shops
 shop_id=$(center_db "SELECT shop_id FROM shops")
 shop_serial=$(center_db "SELECT certificate_serial FROM shops")
@@ -143,7 +156,7 @@ has "$dir/err" "is a part of the operator in $op"
 [ ! -e "$op/center/operator.json" ] || fail "an operator was made inside another"
 
 # --- --help: every sub-command lists the options that apply to it; no patent figures
-for sub in init run revoke report audit cases users shops certificates disclose; do
+for sub in init run revoke sweep report audit cases users shops certificates disclose; do
   "$ecash" operator $sub --help >"$dir/help" || fail "operator $sub --help"
   has "$dir/help" "--data"
   has "$dir/help" "--json"
