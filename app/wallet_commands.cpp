@@ -189,10 +189,12 @@ std::string with_allowance(const std::string& text, wallet::Wallet& w, UnixSecon
   return line.empty() ? text : text + "\n" + line;
 }
 
-// Whether the wallet holds offline value it may still send now.
-bool can_send_offline(wallet::Wallet& w, UnixSeconds now) {
+// Whether the wallet holds offline value it may still send now: any, or at least amount.
+bool can_send_offline(wallet::Wallet& w, UnixSeconds now, std::optional<Amount> amount = std::nullopt) {
   auto held = w.allowance();
-  return held && *held && (*held)->left(now).is_positive();
+  if (!held || !*held) return false;
+  const auto left = (*held)->left(now);
+  return amount ? left.minor() >= amount->minor() : left.is_positive();
 }
 
 Json balance_json(wallet::Wallet& w) {
@@ -744,10 +746,14 @@ int run_wallet_command() {
                    "? It leaves this wallet now (unclaimed, it comes back after 7 days)")) {
       return fail_with({ErrorCode::declined, "nothing sent: you said no"});
     }
-    // Offline value is what the bank set aside: with none loaded and the operator in reach, it is
-    // loaded first (as `ecash wallet sync` does); out of reach, send says what to do.
-    if (!can_send_offline(w, clock.now()) && connect_operator()) {
-      auto loaded = w.sync(link->center(), w.offline_limit());
+    // Offline value is what the bank set aside: with too little loaded for this transfer and the
+    // operator in reach, the offline limit (or this amount, when more; the bank sets aside at most
+    // the balance) is loaded first, as `ecash wallet sync --offline` does; out of reach, send says
+    // what to do.
+    const auto& wanted = asked->body.amount;
+    if (!can_send_offline(w, clock.now(), wanted) && connect_operator()) {
+      const auto limit = w.offline_limit();
+      auto loaded = w.sync(link->center(), limit.minor() >= wanted.minor() ? limit : wanted);
       if (loaded) {
         std::cerr << "loaded offline value from the bank first: " << allowance_text(w, clock.now()) << "\n";
       }

@@ -50,4 +50,23 @@ grep -q "insufficient_funds: balance EUR:35.00 is short of EUR:40.00 by EUR:5.00
 "$ecash" operator report --data "$dir/op" | grep -q "balanced: every cent accounted for"
 "$ecash" operator report --data "$dir/op" --json | grep -q '"paid_out":"EUR:40.00"'
 "$ecash" operator audit --data "$dir/op" | grep -q "audit passed"
+# A transfer past what is left of the allowance: out of the operator's reach, send refuses it
+# (allowance_exceeded) and says how to load enough; in reach, it loads enough first and sends.
+"$ecash" wallet --home "$dir/alice" sync --offline 10.00 | grep -q "^offline EUR:10.00 of EUR:10.00 until "
+"$ecash" wallet --home "$dir/bob" receive 12.00 > "$dir/request2"
+mv "$dir/op" "$dir/op.away"
+if "$ecash" wallet --home "$dir/alice" send "$dir/request2" >/dev/null 2>"$dir/err"; then
+  echo "sent past the allowance"; exit 1
+fi
+mv "$dir/op.away" "$dir/op"
+grep -q "allowance_exceeded: sending EUR:12.00 would pass the offline allowance of EUR:10.00 (EUR:0.00 sent under it): run \`ecash wallet sync --offline EUR:12.00\` (or more)" "$dir/err" ||
+  { echo "refusal said: $(cat "$dir/err")"; exit 1; }
+"$ecash" wallet --home "$dir/alice" send "$dir/request2" > "$dir/transfer2" 2>"$dir/err"
+grep -q "loaded offline value from the bank first: offline EUR:35.00 of EUR:35.00" "$dir/err" ||
+  { echo "send said: $(cat "$dir/err")"; exit 1; }
+"$ecash" wallet --home "$dir/bob" accept < "$dir/transfer2" > "$dir/ack2"
+"$ecash" wallet --home "$dir/alice" confirm "$dir/ack2" | grep -q "confirmed"
+"$ecash" wallet --home "$dir/bob" sync | grep -q "balance EUR:12.00"
+"$ecash" wallet --home "$dir/alice" sync | grep -q "balance EUR:23.00"
+"$ecash" operator report --data "$dir/op" | grep -q "balanced: every cent accounted for"
 echo "cli transfer test passed"

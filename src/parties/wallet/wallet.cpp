@@ -852,7 +852,8 @@ Result<Json> Wallet::send(const Json& request_json) {
       return fail(ErrorCode::allowance_exceeded,
                   "sending " + req.amount.to_string() + " would pass the offline allowance of " +
                       allowed.amount.to_string() + " (" + allowed.used.to_string() +
-                      " sent under it): run `ecash wallet sync` online to load more");
+                      " sent under it): run `ecash wallet sync --offline " + req.amount.to_string() +
+                      "` (or more) online to load enough");
     }
     const auto allowance_statement =
         Signed<protocol::OfflineAllowance>::from_json((*held)->statement).value();
