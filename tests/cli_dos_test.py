@@ -18,6 +18,9 @@ import tempfile
 import time
 
 ecash, bench_path = os.path.abspath(sys.argv[1]), sys.argv[2]
+# A binary built with AddressSanitizer (scripts/test.sh runs the suite under it too).
+with open(ecash, "rb") as binary:
+    sanitized = b"__asan_init" in binary.read()
 spec = importlib.util.spec_from_file_location("dos_bench", bench_path)
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
@@ -120,7 +123,11 @@ try:
     # Memory: 30 parallel mebibyte bodies, twice, to the route that takes them; given back after.
     peak = bench.flood("operator", system.operator.pid, *op, "/v1/center/sync", certified, parallel=30, rounds=2)
     rss_after = bench.memory(system.operator.pid)[0]
-    if peak >= 200 or rss_after >= 200:
+    if sanitized:
+        # AddressSanitizer keeps freed memory in its quarantine (256 MB by default) and replaces
+        # malloc_trim: the bound is the real build's; here the flood must only be survived.
+        print(f"  memory: {peak:.0f} MB at the peak, {rss_after:.0f} MB after (AddressSanitizer: not bounded)")
+    elif peak >= 200 or rss_after >= 200:
         fail(f"the operator reached {peak:.0f} MB ({rss_after:.0f} MB after)")
     took_pay, paid = system.pay()
     if not paid:
