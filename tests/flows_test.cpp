@@ -88,10 +88,7 @@ TEST_F(FlowsTest, RegisterShop) {
 }
 
 TEST_F(FlowsTest, PayAShop) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:50.00");
   auto request = shop.shop->create_order(eur("EUR:12.50"), "one flat white");
   ASSERT_TRUE(request.has_value()) << request.error().to_string();
   auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), *request, nullptr);
@@ -126,10 +123,7 @@ TEST_F(FlowsTest, PayAShop) {
 }
 
 TEST_F(FlowsTest, ShortBalanceSaysByHowMuchOrTopsUp) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:10.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:10.00");
   auto request = shop.shop->create_order(eur("EUR:12.50"), "lunch").value();
   const auto before = snapshot_stores(m_dir);
   auto short_pay = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
@@ -148,10 +142,7 @@ TEST_F(FlowsTest, ShortBalanceSaysByHowMuchOrTopsUp) {
 }
 
 TEST_F(FlowsTest, PayOutProceeds) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:50.00");
   for (const char* price : {"EUR:12.50", "EUR:7.25"}) {
     auto request = shop.shop->create_order(eur(price), "item").value();
     ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr).has_value());
@@ -276,10 +267,7 @@ TEST_F(FlowsTest, RevokedWalletIsRefused) {
 }
 
 TEST_F(FlowsTest, StateSurvivesRestart) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:50.00");
   restart_operator();
   alice.center = m_op->to_center("wallet", alice.wallet->certificate());
   shop.center = m_op->to_center("shop", shop.shop->certificate());

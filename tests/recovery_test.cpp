@@ -7,17 +7,28 @@
 namespace ecash::testing {
 namespace {
 
-class RecoveryTest : public SystemTest {};
+class RecoveryTest : public SystemTest {
+ protected:
+  // Alice, enrolled, whose deposit of `amount` was charged to her card and not credited: the
+  // bank is cut off (until the test removes the tap) and she was told `unavailable`.
+  Device alice_charged_while_the_bank_is_down(const char* amount) {
+    auto alice = make_wallet("Alice", kAliceCard);
+    m_op->set_tap(&m_bank_down);
+    auto deposit = alice.wallet->deposit(*alice.center, eur(amount));
+    EXPECT_FALSE(deposit.has_value());
+    if (!deposit) {
+      EXPECT_EQ(deposit.error().code, ErrorCode::unavailable);
+    }
+    return alice;
+  }
+
+  Outage m_bank_down{"center->bank", "credit"};
+};
 
 TEST_F(RecoveryTest, BankDownAfterTheChargeIsCreditedOnRestart) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  Outage bank_down("center->bank", "credit");
-  m_op->set_tap(&bank_down);
-  auto deposit = alice.wallet->deposit(*alice.center, eur("EUR:40.00"));
+  auto alice = alice_charged_while_the_bank_is_down("EUR:40.00");
   m_op->set_tap(nullptr);
-  ASSERT_FALSE(deposit.has_value());
-  EXPECT_EQ(deposit.error().code, ErrorCode::unavailable);
-  EXPECT_EQ(bank_down.hits, 1);
+  EXPECT_EQ(m_bank_down.hits, 1);
   // The card was charged and nothing credited yet: the saga is open, not forgotten.
   EXPECT_EQ(card(kAliceCard)["charged"], "EUR:40.00");
   EXPECT_EQ(totals().deposited, eur("EUR:0.00"));
@@ -55,10 +66,7 @@ TEST_F(RecoveryTest, ClearingDownChargesNothingAndTheRetryCompletes) {
 }
 
 TEST_F(RecoveryTest, AnswerLostOnTheWayBackIsFetchedAgain) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
   auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
   // The shop is reachable, but its link to the center drops: the wallet hears unavailable.
   Outage center_down("shop->center", "pay");
@@ -75,10 +83,7 @@ TEST_F(RecoveryTest, AnswerLostOnTheWayBackIsFetchedAgain) {
 }
 
 TEST_F(RecoveryTest, PayoutInterruptedAfterTheTransferSettlesOnRestart) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
   auto request = shop.shop->create_order(eur("EUR:25.00"), "shoes").value();
   ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr).has_value());
   Outage bank_down("center->bank", "payout_finish");
@@ -105,10 +110,7 @@ TEST_F(RecoveryTest, PayoutInterruptedAfterTheTransferSettlesOnRestart) {
 // CRLs issued meanwhile are dated in the future. Everything recovers at once: the operator's
 // roles take the CA's new CRL, and a wallet renews its own at its next contact and pays again.
 TEST_F(RecoveryTest, AClockThatRanAheadAndIsPutRightLocksNobodyOut) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
   const auto right = m_clock.now();
   m_clock.advance(8 * kDay);
   ASSERT_TRUE(m_op->refresh_crl().has_value());
@@ -130,10 +132,7 @@ TEST_F(RecoveryTest, AClockThatRanAheadAndIsPutRightLocksNobodyOut) {
 // A deposit the bank could not credit (down, its disk full) stays open and is finished while the
 // center runs, after a back-off, with no restart; the wallet's retry then gets the answer.
 TEST_F(RecoveryTest, AnOpenDepositIsFinishedWhileTheCenterRuns) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  Outage bank_down("center->bank", "credit");
-  m_op->set_tap(&bank_down);
-  ASSERT_EQ(alice.wallet->deposit(*alice.center, eur("EUR:40.00")).error().code, ErrorCode::unavailable);
+  auto alice = alice_charged_while_the_bank_is_down("EUR:40.00");
   EXPECT_EQ(m_op->center().resume_due().value(), 0);  // still down: open, waits its back-off
   m_op->set_tap(nullptr);
   EXPECT_EQ(m_op->center().resume_due().value(), 0);  // back up, but the back-off has not passed
@@ -154,10 +153,7 @@ TEST_F(RecoveryTest, AnOpenDepositIsFinishedWhileTheCenterRuns) {
 // told to give the credit up first, so the money is credited or reversed, never neither, never
 // both; the wallet is told, and forgets the request.
 TEST_F(RecoveryTest, AChargeNotCreditedWithinADayIsReversed) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  Outage credit_fails("center->bank", "credit");
-  m_op->set_tap(&credit_fails);
-  ASSERT_EQ(alice.wallet->deposit(*alice.center, eur("EUR:25.00")).error().code, ErrorCode::unavailable);
+  auto alice = alice_charged_while_the_bank_is_down("EUR:25.00");
   m_clock.advance(23 * 3600);
   (void)m_op->center().resume_due();
   EXPECT_EQ(card(kAliceCard)["charged"], "EUR:25.00");  // within the day: still waiting

@@ -29,7 +29,23 @@ class LinkRecorder final : public local::Tap {
   std::string m_link;
 };
 
-class ReviewTest : public SystemTest {};
+class ReviewTest : public SystemTest {
+ protected:
+  // Alice pays `shop` EUR:9.99 for a book and the answer is lost on `link` (its `part` spoilt): the
+  // money moved, and she was told the payment failed. The payment request.
+  Json pay_for_a_book_losing_the_answer(Device& alice, ShopDevice& shop, const char* link,
+                                        const char* part) {
+    auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
+    LoseAnswer lose(link, "pay", part);
+    m_op->set_tap(&lose);
+    auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
+    m_op->set_tap(nullptr);
+    EXPECT_TRUE(lose.fired);
+    EXPECT_FALSE(paid.has_value());
+    EXPECT_EQ(totals().unpaid_sales, eur("EUR:9.99"));  // the money moved
+    return request;
+  }
+};
 
 // DESIGN §4: "A charge without a credit must be impossible after any crash: credit or refund,
 // never neither." The card is charged, clearing's answer is lost, the wallet's certificate is
@@ -62,10 +78,7 @@ TEST_F(ReviewTest, ChargedDepositIsCreditedEvenIfTheWalletIsRevokedMeanwhile) {
 // (deposit() has that exemption, payout() does not), so the shop's retry and resume() both get
 // `stale`; the shop then forgets its pending payout and the proceeds stay in "paying out".
 TEST_F(ReviewTest, PayoutInterruptedThenRetriedLateCompletes) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
   auto request = shop.shop->create_order(eur("EUR:25.00"), "shoes").value();
   ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr).has_value());
 
@@ -108,18 +121,8 @@ TEST_F(ReviewTest, RegistrationInterruptedThenRetriedLateCompletes) {
 // checks the order's timestamp before looking up its stored answer. The wallet is told the
 // payment failed and drops it, while the bank moved the money and the shop marked it paid.
 TEST_F(ReviewTest, PaymentRetriedLateGetsItsFirstAnswer) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
-  auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
-  LoseAnswer lose("wallet->shop", "pay", "shop");
-  m_op->set_tap(&lose);
-  auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
-  m_op->set_tap(nullptr);
-  ASSERT_TRUE(lose.fired);
-  ASSERT_FALSE(paid.has_value());
-  ASSERT_EQ(totals().unpaid_sales, eur("EUR:9.99"));  // the money moved
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
+  pay_for_a_book_losing_the_answer(alice, shop, "wallet->shop", "shop");
 
   m_clock.advance(10 * 60);
   auto to_shop = wallet_to_shop(alice, shop);
@@ -171,18 +174,8 @@ TEST_F(ReviewTest, TimestampFarInThePastIsNotFresh) {
 // marks the order as being paid by the request before it asks the center, and a re-send of that
 // request is answered whatever its age.
 TEST_F(ReviewTest, PaymentWhoseAnswerTheShopLostIsFinishedLate) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
-  auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
-  LoseAnswer lose("shop->center", "pay", "receipt");
-  m_op->set_tap(&lose);
-  auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
-  m_op->set_tap(nullptr);
-  ASSERT_TRUE(lose.fired);
-  ASSERT_FALSE(paid.has_value());
-  ASSERT_EQ(totals().unpaid_sales, eur("EUR:9.99"));  // the money moved
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
+  const auto request = pay_for_a_book_losing_the_answer(alice, shop, "shop->center", "receipt");
   // Another wallet cannot pay the order meanwhile.
   auto bob = make_wallet("Bob", kBobCard);
   ASSERT_TRUE(bob.wallet->deposit(*bob.center, eur("EUR:30.00")).has_value());
@@ -203,10 +196,7 @@ TEST_F(ReviewTest, PaymentWhoseAnswerTheShopLostIsFinishedLate) {
 // wallet itself refuses an expired request): the shop passes it on only to be finished if the
 // center began it, and the center, which did not, refuses it; nothing moves.
 TEST_F(ReviewTest, AnExpiredOrderIsNotPaidAnew) {
-  auto alice = make_wallet("Alice", kAliceCard);
-  auto shop = make_shop("Corner Cafe");
-  ASSERT_TRUE(shop.shop->register_shop(*shop.center).has_value());
-  ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:30.00")).has_value());
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
   const auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
   const auto asked = protocol::Signed<protocol::PaymentRequest>::from_json(request["request"]).value().body;
   m_clock.advance(16 * 60);  // the order lives 15 minutes

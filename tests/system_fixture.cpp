@@ -166,6 +166,16 @@ SystemTest::ShopDevice SystemTest::make_shop(const std::string& name, const std:
   return {std::move(shop), std::move(center)};
 }
 
+SystemTest::Checkout SystemTest::alice_at_a_shop(const char* deposit) {
+  auto alice = make_wallet("Alice", kAliceCard);
+  auto shop = make_shop("Corner Cafe");
+  auto registered = shop.shop->register_shop(*shop.center);
+  EXPECT_TRUE(registered.has_value()) << registered.error().to_string();
+  auto deposited = alice.wallet->deposit(*alice.center, eur(deposit));
+  EXPECT_TRUE(deposited.has_value()) << deposited.error().to_string();
+  return {std::move(alice), std::move(shop)};
+}
+
 std::unique_ptr<protocol::Channel> SystemTest::wallet_to_shop(Device& wallet, ShopDevice& shop) {
   return m_op->to_shop(*shop.shop, "wallet", wallet.wallet->certificate());
 }

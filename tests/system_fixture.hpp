@@ -68,6 +68,13 @@ class SystemTest : public ::testing::Test {
   };
   // An enrolled, connected and registered shop with an account at the bank sandbox.
   ShopDevice make_shop(const std::string& name, const std::string& iban = kShopIban);
+  // Alice, enrolled with `deposit` on her wallet, and the Corner Cafe, enrolled and registered
+  // (made in that order): where a payment starts.
+  struct Checkout {
+    Device alice;
+    ShopDevice shop;
+  };
+  Checkout alice_at_a_shop(const char* deposit);
   // A whole device-to-device exchange (request, send, accept, confirm), each message passed as
   // text; the sealed transfer.
   protocol::Json transfer(Device& from, Device& to, const char* amount);

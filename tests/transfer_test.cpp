@@ -37,6 +37,16 @@ class TransferTest : public TwoWalletTest {
     return d.wallet->sync(*d.center).value().balance;
   }
 
+  // Alice and Bob reconcile with the bank (a sync each, `first` first) and come to the balances
+  // given; the EUR:70.00 the two deposited is all still held.
+  void expect_both_reconcile(Device& first, const char* first_balance, Device& second,
+                             const char* second_balance) {
+    ASSERT_EQ(ledger_balance_of(first), eur(first_balance));
+    ASSERT_EQ(ledger_balance_of(second), eur(second_balance));
+    EXPECT_EQ(held_in(totals()), eur("EUR:70.00"));
+    expect_circulation_balances();
+  }
+
   // What a sender's wallet with its own checks taken out would hand over: a transfer signed with
   // its key for any amount and running total, under the allowance it holds (or none), sealed to
   // the receiver that asked for it.
@@ -151,18 +161,12 @@ TEST_F(TransferTest, CutAfterTheAcknowledgementStillReconcilesBothSides) {
   auto request = m_bob.wallet->request_transfer(eur("EUR:9.00")).value();
   auto sent = m_alice.wallet->send(request).value();
   ASSERT_TRUE(m_bob.wallet->accept(sent).has_value());  // the ack never reaches Alice
-  ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:29.00"));
-  ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:41.00"));
-  EXPECT_EQ(held_in(totals()), eur("EUR:70.00"));
-  expect_circulation_balances();
+  expect_both_reconcile(m_bob, "EUR:29.00", m_alice, "EUR:41.00");
 }
 
 TEST_F(TransferTest, AfterTheConfirmationBothReconcile) {
   transfer(m_alice, m_bob, "EUR:1.00");
-  ASSERT_EQ(m_alice.wallet->sync(*m_alice.center)->balance, eur("EUR:49.00"));
-  ASSERT_EQ(m_bob.wallet->sync(*m_bob.center)->balance, eur("EUR:21.00"));
-  EXPECT_EQ(held_in(totals()), eur("EUR:70.00"));
-  expect_circulation_balances();
+  expect_both_reconcile(m_alice, "EUR:49.00", m_bob, "EUR:21.00");
 }
 
 // The CA publishes a new CRL between the transfer and its claim: the claim still stands.
