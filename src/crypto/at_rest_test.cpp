@@ -12,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "base/test_folder.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/secret_file.hpp"
@@ -71,19 +72,15 @@ TEST(AtRestKey, LookupIsStableAndKeyed) {
   EXPECT_EQ(AtRestKey::from_bytes(Bytes(31)).error().code, ErrorCode::bad_encoding);
 }
 
-class SecretFileTest : public ::testing::Test {
+class SecretFileTest : public FolderTest {
  protected:
   void SetUp() override {
-    m_dir = std::filesystem::temp_directory_path() /
-            ("ecash-secret-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(m_dir);
-    std::filesystem::create_directories(m_dir);
+    FolderTest::SetUp();
     set_passphrase("", nullptr);
   }
   void TearDown() override {
     set_passphrase("", nullptr);
-    std::filesystem::remove_all(m_dir);
+    FolderTest::TearDown();
   }
   std::string path(const char* name) const { return (m_dir / name).string(); }
   static std::string bytes_of(const std::string& file) {
@@ -92,8 +89,6 @@ class SecretFileTest : public ::testing::Test {
     s << in.rdbuf();
     return s.str();
   }
-
-  std::filesystem::path m_dir;
 };
 
 TEST_F(SecretFileTest, DataKeyIsKeptBesideTheStoreAndReadBack) {

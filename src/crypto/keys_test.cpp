@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/test_folder.hpp"
 #include "crypto/random.hpp"
 
 namespace ecash::crypto {
@@ -141,19 +142,9 @@ TEST(PublicBytes, TextRoundTripAndSizeCheck) {
   EXPECT_EQ(Signature::parse("AAAA").error().code, ErrorCode::bad_encoding);
 }
 
-class KeyFileTest : public ::testing::Test {
+class KeyFileTest : public FolderTest {
  protected:
-  void SetUp() override {
-    m_dir = std::filesystem::temp_directory_path() /
-            ("ecash-keys-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(m_dir);
-    std::filesystem::create_directories(m_dir);
-  }
-  void TearDown() override { std::filesystem::remove_all(m_dir); }
   std::string path(const char* name) const { return (m_dir / name).string(); }
-
-  std::filesystem::path m_dir;
 };
 
 TEST_F(KeyFileTest, WritesWith0600AndReadsBack) {

@@ -2,10 +2,11 @@
 #include "store/data_key.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <array>
 #include <filesystem>
+
+#include "base/test_folder.hpp"
 
 namespace ecash::store {
 namespace {
@@ -14,20 +15,10 @@ namespace fs = std::filesystem;
 
 constexpr std::array<Migration, 1> kSchema = {{{1, "CREATE TABLE t (v TEXT);"}}};
 
-class DataKeyTest : public ::testing::Test {
+class DataKeyTest : public FolderTest {
  protected:
-  void SetUp() override {
-    m_dir = fs::temp_directory_path() /
-            ("ecash-data-key-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(m_dir);
-    fs::create_directories(m_dir);
-  }
-  void TearDown() override { fs::remove_all(m_dir); }
   std::string path() const { return (m_dir / "party.db").string(); }
   std::unique_ptr<Database> open() { return open_sqlite(path(), kSchema).value(); }
-
-  fs::path m_dir;
 };
 
 TEST_F(DataKeyTest, MadeForANewStoreAndReadBackAfter) {

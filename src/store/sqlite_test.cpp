@@ -10,6 +10,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "base/test_folder.hpp"
 #include "store/database.hpp"
 #include "store/request_log.hpp"
 
@@ -25,16 +26,8 @@ constexpr std::array<Migration, 2> kMigrations = {{
                          "digest BLOB NOT NULL, response TEXT NOT NULL, created INTEGER NOT NULL);")},
 }};
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public FolderTest {
  protected:
-  void SetUp() override {
-    m_dir = fs::temp_directory_path() /
-            ("ecash-store-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(m_dir);
-    fs::create_directories(m_dir);
-  }
-  void TearDown() override { fs::remove_all(m_dir); }
   std::string path() const { return (m_dir / "party.db").string(); }
 
   std::int64_t balance(Database& db, const std::string& id) {
@@ -46,8 +39,6 @@ class StoreTest : public ::testing::Test {
     }));
     return out;
   }
-
-  fs::path m_dir;
 };
 
 TEST_F(StoreTest, MigratesAndPersists) {
