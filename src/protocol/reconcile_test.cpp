@@ -25,6 +25,14 @@ Statements statements(const Json& charges, const Json& transfers) {
 
 const auto kNothingOpen = [](const std::string&) { return false; };
 
+// Books holding one deposit, D1 of EUR:20.00, and no payout, against the card company's `charges`
+// and no bank transfer; `open` says which requests the center is still finishing.
+InstitutionFigures reconcile_one_deposit(
+    const Json& charges, const std::function<bool(const std::string&)>& open = kNothingOpen) {
+  const Books books{.deposits = {{"D1", 2000}}, .payouts = {}};
+  return reconcile(kEur, books, statements(charges, Json::array()), open).value();
+}
+
 TEST(Reconcile, AgreeingSidesHaveNoDifference) {
   const Books books{.deposits = {{"D1", 2000}, {"D2", 500}}, .payouts = {{"P1", 700}}};
   const auto s = statements(
@@ -39,14 +47,12 @@ TEST(Reconcile, AgreeingSidesHaveNoDifference) {
 
 // Finding 3: charged, never credited, nothing open: named, with both sides' amounts.
 TEST(Reconcile, AChargeNotCreditedIsNamed) {
-  const Books books{.deposits = {{"D1", 2000}}, .payouts = {}};
-  const auto s = statements(Json::array({entry("D1", "EUR:20.00"), entry("D2", "EUR:20.00")}),
-                            Json::array());
-  auto r = reconcile(kEur, books, s, kNothingOpen).value();
+  const auto charges = Json::array({entry("D1", "EUR:20.00"), entry("D2", "EUR:20.00")});
+  auto r = reconcile_one_deposit(charges);
   ASSERT_EQ(r.differences, 1);
   EXPECT_EQ(r.named.at(0), "deposit D2: the card company charged EUR:20.00, the books credited EUR:0.00");
   // The same charge while its deposit is open at the center is being credited, not a difference.
-  auto open = reconcile(kEur, books, s, [](const std::string& id) { return id == "D2"; }).value();
+  auto open = reconcile_one_deposit(charges, [](const std::string& id) { return id == "D2"; });
   EXPECT_EQ(open.differences, 0);
   EXPECT_EQ(open.being_credited.minor(), 2000);
 }
@@ -73,10 +79,7 @@ TEST(Reconcile, EveryKindOfDisagreementIsNamed) {
 
 // A request charged twice (two entries with one reference) sums: the double charge shows.
 TEST(Reconcile, ADoubleChargeShows) {
-  const Books books{.deposits = {{"D1", 2000}}, .payouts = {}};
-  const auto s = statements(Json::array({entry("D1", "EUR:20.00"), entry("D1", "EUR:20.00")}),
-                            Json::array());
-  auto r = reconcile(kEur, books, s, kNothingOpen).value();
+  auto r = reconcile_one_deposit(Json::array({entry("D1", "EUR:20.00"), entry("D1", "EUR:20.00")}));
   EXPECT_EQ(r.differences, 1);
   EXPECT_EQ(r.card_charges.minor(), 4000);
 }
