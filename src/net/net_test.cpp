@@ -627,23 +627,34 @@ Limits quick_timeouts() {
 
 int port_of(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
 
+// Opens a TLS connection to port and sends `opening`, then trickles piece(i) every 100 ms, 40 at
+// most (4 s if nobody stops it), until the server closes it: how long that took, none if never.
+template <class Piece>
+std::optional<Ms> cut_while_trickling(int port, std::string_view opening, const Piece& piece) {
+  RawTls slow(port);
+  if (!slow.ok() || !slow.write(opening)) {
+    ADD_FAILURE() << "could not open a TLS connection to port " << port << " and write to it";
+    return std::nullopt;
+  }
+  const auto start = SteadyClock::now();
+  for (int i = 0; i < 40; ++i) {
+    std::this_thread::sleep_for(Ms(100));
+    slow.write(piece(i));
+    if (slow.closed()) return since(start);
+  }
+  return std::nullopt;
+}
+
 // Slowloris: a header sent a line at a time, each well within any per-read time-out, is cut off
 // when the header's own time-out runs out, however fast the lines come.
 TEST_F(NetTest, AHeaderSentALineAtATimeIsCutOff) {
   const auto url = serve(m_center, {Role::wallet}, false, "ca", {}, {"trust"}, quick_timeouts());
-  RawTls slow(port_of(url));
-  ASSERT_TRUE(slow.ok());
-  ASSERT_TRUE(slow.write("POST /v1/ca/trust HTTP/1.1\r\n"));
-  const auto start = SteadyClock::now();
-  bool cut = false;
-  for (int i = 0; i < 40 && !cut; ++i) {  // 40 lines, 100 ms apart: 4 s if nobody stopped it
-    std::this_thread::sleep_for(Ms(100));
-    slow.write("X-Slow-" + std::to_string(i) + ": y\r\n");
-    cut = slow.closed();
-  }
-  EXPECT_TRUE(cut);
-  EXPECT_LT(since(start), Ms(2000));
-  EXPECT_GE(since(start), Ms(400));
+  const auto cut = cut_while_trickling(port_of(url), "POST /v1/ca/trust HTTP/1.1\r\n", [](int i) {
+    return "X-Slow-" + std::to_string(i) + ": y\r\n";
+  });
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_LT(*cut, Ms(2000));
+  EXPECT_GE(*cut, Ms(400));
   EXPECT_EQ(m_echo.calls, 0);
 }
 
@@ -669,19 +680,12 @@ TEST_F(NetTest, AClientHelloSentAByteAtATimeIsCutOff) {
 // answered at once (411, malformed) and the connection closed: it holds nothing.
 TEST_F(NetTest, ASlowBodyIsCutOffAndAPostWithoutLengthHoldsNothing) {
   const auto url = serve(m_center, {Role::wallet}, false, "ca", {}, {"trust"}, quick_timeouts());
-  {
-    RawTls slow(port_of(url));
-    ASSERT_TRUE(slow.ok());
-    ASSERT_TRUE(slow.write("POST /v1/ca/trust HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"));
-    const auto start = SteadyClock::now();
-    bool cut = false;
-    for (int i = 0; i < 40 && !cut; ++i) {
-      std::this_thread::sleep_for(Ms(100));
-      slow.write(" ");
-      cut = slow.closed();
-    }
-    EXPECT_TRUE(cut);
-    EXPECT_LT(since(start), Ms(2000));
+  const auto cut = cut_while_trickling(
+      port_of(url), "POST /v1/ca/trust HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+      [](int) { return " "; });
+  EXPECT_TRUE(cut.has_value());
+  if (cut) {
+    EXPECT_LT(*cut, Ms(2000));
   }
   RawTls no_length(port_of(url));
   ASSERT_TRUE(no_length.ok());
