@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/text_file.hpp"
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
 #include "net/net.hpp"
@@ -87,7 +88,7 @@ std::string iban(long index) {
 // --- CPU accounting ---
 
 double cpu_seconds(pid_t pid) {
-  const auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto text = read_text_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = text.rfind(')');
   if (close == std::string::npos) return 0;
   std::istringstream fields(text.substr(close + 2));
@@ -144,12 +145,7 @@ double handshake_microseconds() {
                 .value();
   pki::TrustStore trust({ca.certificate(), ca.issue_crl(now - 60, now + 86400).value()});
   const auto identity = [&](Role role) {
-    auto keys = crypto::PartyKeys::generate();
-    auto cert = ca.issue({.subject = "x", .role = role, .verify_key = keys.signing.verify_key(),
-                          .sealing_key = keys.sealing.public_key()},
-                         now - 60, now + 86400, random)
-                    .value();
-    return net::TlsIdentity{cert, pki::private_key_pem(keys.signing)};
+    return net::issue_identity(ca, role, now - 60, now + 86400, random);
   };
   Echo echo;
   net::Server server(identity(Role::shop), {&trust, {Role::wallet}}, clock);
@@ -309,17 +305,8 @@ class IdleConnections {
     SSL_CTX_set_min_proto_version(m_ctx, TLS1_3_VERSION);
     SSL_CTX_set_verify(m_ctx, SSL_VERIFY_NONE, nullptr);
     for (int i = 0; i < count; ++i) {
-      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in local{};
-      local.sin_family = AF_INET;
-      inet_pton(AF_INET, from.c_str(), &local.sin_addr);
-      sockaddr_in remote{};
-      remote.sin_family = AF_INET;
-      remote.sin_port = htons(static_cast<std::uint16_t>(address->port));
-      inet_pton(AF_INET, address->host.c_str(), &remote.sin_addr);
-      if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
-          ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
-        if (fd >= 0) ::close(fd);
+      const int fd = net::tcp_connect_from(from, address->host, address->port);
+      if (fd < 0) {
         return fail(ErrorCode::unavailable, "cannot connect from " + from + " to " + url);
       }
       SSL* ssl = SSL_new(m_ctx);

@@ -4,14 +4,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "local/local_operator.hpp"
+#include "base/text_file.hpp"
 
 namespace ecash::app {
 namespace {
 
 // The address kept in FOLDER/listen_address (empty before the first start).
 std::string kept_address(const std::string& folder) {
-  const auto text = local::read_text_file(folder + "/listen_address");
+  const auto text = read_text_file(folder + "/listen_address");
   return text.substr(0, text.find('\n'));
 }
 

@@ -166,33 +166,26 @@ std::string accounts_text(const Json& accounts) {
 
 void print_report(const Json& report) {
   const auto& f = report["figures"];
-  const auto line = [&](const char* label, const char* key) {
-    std::cout << label << f[key].get<std::string>();
+  // One figure a line: its label, its amount, and what it counts (if anything is said).
+  const auto line = [&](const char* label, const char* key, const std::string& note = "") {
+    std::cout << label << f[key].get<std::string>() << note << "\n";
   };
-  line("deposited        ", "deposited");
-  std::cout << "\n";
-  line("paid out         ", "paid_out");
-  std::cout << "\n";
-  line("user balances    ", "balances");
-  std::cout << "  (" << f["users"] << " users)\n";
-  line("owed by users    ", "owed");
   const auto owing = f["owing_users"].get<std::int64_t>();
   const auto uncased = f["owing_without_case"].get<std::int64_t>();
-  std::cout << "  (negative balances of " << owing << (owing == 1 ? " user" : " users")
-            << (uncased == 0 ? (owing == 0 ? "" : ", each under a fraud case")
-                             : ", " + std::to_string(uncased) + " of them under NO fraud case")
-            << "; " << f["open_cases"] << " fraud cases)\n";
+  line("deposited        ", "deposited");
+  line("paid out         ", "paid_out");
+  line("user balances    ", "balances", "  (" + f["users"].dump() + " users)");
+  line("owed by users    ", "owed",
+       "  (negative balances of " + std::to_string(owing) + (owing == 1 ? " user" : " users") +
+           (uncased == 0 ? (owing == 0 ? "" : ", each under a fraud case")
+                         : ", " + std::to_string(uncased) + " of them under NO fraud case") +
+           "; " + f["open_cases"].dump() + " fraud cases)");
   line("in flight        ", "in_flight");
-  std::cout << "\n";
   line("offline reserve  ", "offline_reserve");
-  std::cout << "\n";
-  line("unpaid sales     ", "unpaid_sales");
-  std::cout << "  (" << f["shops"] << " shops)\n";
+  line("unpaid sales     ", "unpaid_sales", "  (" + f["shops"].dump() + " shops)");
   line("paying out       ", "paying_out");
-  std::cout << "\n";
-  line("refunded         ", "refunded");
-  std::cout << "  (from sales back to users, in all)\n"
-            << "deposited - paid out = " << report["in_circulation"].get<std::string>()
+  line("refunded         ", "refunded", "  (from sales back to users, in all)");
+  std::cout << "deposited - paid out = " << report["in_circulation"].get<std::string>()
             << "; balances - owed + in flight + offline reserve + unpaid sales + paying out = "
             << report["accounted_for"].get<std::string>() << "\n";
   if (report.contains("institutions")) {

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/text_file.hpp"
+
 extern char** environ;
 
 namespace ecash::app {
@@ -28,13 +30,6 @@ std::string self_path() {
 
 }  // namespace
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 Processes::Processes(fs::path dir) : m_dir(std::move(dir)), m_self(self_path()) {}
 
 Processes::Output Processes::run(const std::vector<std::string>& args, const std::string& input) {
@@ -45,8 +40,9 @@ Processes::Output Processes::run(const std::vector<std::string>& args, const std
   const pid_t pid = spawn(args, out_path, err_path, in_path);
   int status = 0;
   if (pid > 0) waitpid(pid, &status, 0);
-  return Output{pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out_path),
-                pid > 0 ? read_file(err_path) : "cannot start " + m_self};
+  return Output{pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                read_text_file(out_path.string()),
+                pid > 0 ? read_text_file(err_path.string()) : "cannot start " + m_self};
 }
 
 Result<std::string> Processes::start(const std::string& name, const std::vector<std::string>& args,
@@ -57,17 +53,20 @@ Result<std::string> Processes::start(const std::string& name, const std::vector<
   if (pid <= 0) return fail(ErrorCode::unavailable, "cannot start " + m_self);
   m_background.push_back({name, pid});
   for (int i = 0; i < 300; ++i) {
-    auto url = read_file(listening);
+    auto url = read_text_file(listening.string());
     while (!url.empty() && url.back() == '\n') url.pop_back();
     if (!url.empty()) return url;
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) != 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return fail(ErrorCode::unavailable, name + " did not start:\n" + read_file(log_path));
+  return fail(ErrorCode::unavailable,
+              name + " did not start:\n" + read_text_file(log_path.string()));
 }
 
-std::string Processes::log(const std::string& name) const { return read_file(m_dir / (name + ".log")); }
+std::string Processes::log(const std::string& name) const {
+  return read_text_file((m_dir / (name + ".log")).string());
+}
 
 void Processes::stop_all() {
   for (const auto& b : m_background) kill(b.pid, SIGTERM);

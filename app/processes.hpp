@@ -52,7 +52,4 @@ class Processes {
   std::vector<Background> m_background;
 };
 
-// The text of a small file (empty when it cannot be read).
-std::string read_file(const std::filesystem::path& path);
-
 }  // namespace ecash::app

@@ -44,32 +44,32 @@ void BM_AmountParseFormat(benchmark::State& state) {
 }
 BENCHMARK(BM_AmountParseFormat);
 
+// A CA valid from the epoch for `lifetime` seconds, and a wallet's request to it.
+pki::CertificateAuthority bench_ca(UnixSeconds lifetime, RandomSource& random) {
+  return pki::CertificateAuthority::create("bench CA", crypto::PartyKeys::generate(), 0, lifetime,
+                                           random)
+      .value();
+}
+pki::CertificateRequest wallet_request(const crypto::PartyKeys& keys) {
+  return {.subject = "bench-wallet",
+          .role = pki::Role::wallet,
+          .verify_key = keys.signing.verify_key(),
+          .sealing_key = keys.sealing.public_key()};
+}
+
 void BM_CertificateIssue(benchmark::State& state) {
   crypto::SecureRandom random;
-  const auto ca = pki::CertificateAuthority::create("bench CA", crypto::PartyKeys::generate(), 0,
-                                                    1'000'000'000, random)
-                      .value();
-  const auto keys = crypto::PartyKeys::generate();
-  const pki::CertificateRequest request{.subject = "bench-wallet",
-                                        .role = pki::Role::wallet,
-                                        .verify_key = keys.signing.verify_key(),
-                                        .sealing_key = keys.sealing.public_key()};
+  const auto ca = bench_ca(1'000'000'000, random);
+  const auto request = wallet_request(crypto::PartyKeys::generate());
   for (auto _ : state) benchmark::DoNotOptimize(ca.issue(request, 0, 999'999'999, random));
 }
 BENCHMARK(BM_CertificateIssue);
 
 void BM_CertificateVerify(benchmark::State& state) {
   crypto::SecureRandom random;
-  const auto ca = pki::CertificateAuthority::create("bench CA", crypto::PartyKeys::generate(), 0,
-                                                    2'000'000'000, random)
-                      .value();
-  const auto keys = crypto::PartyKeys::generate();
-  const auto cert = ca.issue({.subject = "bench-wallet",
-                              .role = pki::Role::wallet,
-                              .verify_key = keys.signing.verify_key(),
-                              .sealing_key = keys.sealing.public_key()},
-                             0, 1'999'999'999, random)
-                        .value();
+  const auto ca = bench_ca(2'000'000'000, random);
+  const auto cert =
+      ca.issue(wallet_request(crypto::PartyKeys::generate()), 0, 1'999'999'999, random).value();
   const pki::TrustAnchor anchor{ca.certificate(), ca.issue_crl(0, 1'999'999'999).value()};
   constexpr std::array kRoles = {pki::Role::wallet};
   for (auto _ : state) {

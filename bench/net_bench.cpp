@@ -31,12 +31,7 @@ struct Link {
     trust = std::make_unique<pki::TrustStore>(
         pki::TrustAnchor{ca.certificate(), ca.issue_crl(now - 60, now + 86400).value()});
     const auto identity = [&](Role role) {
-      auto keys = crypto::PartyKeys::generate();
-      auto cert = ca.issue({.subject = "x", .role = role, .verify_key = keys.signing.verify_key(),
-                            .sealing_key = keys.sealing.public_key()},
-                           now - 60, now + 86400, random)
-                      .value();
-      return net::TlsIdentity{cert, pki::private_key_pem(keys.signing)};
+      return net::issue_identity(ca, role, now - 60, now + 86400, random);
     };
     bank = identity(Role::bank);
     center = identity(Role::center);

@@ -1,4 +1,2 @@
 # CLI tests of issue 16 (wallet_first_hour): registered here, included from tests/CMakeLists.txt.
-add_test(NAME cli.wallet_first_hour
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_wallet_first_hour_test.sh $<TARGET_FILE:ecash>)
-set_tests_properties(cli.wallet_first_hour PROPERTIES TIMEOUT 300)
+ecash_cli_test(cli.wallet_first_hour cli_wallet_first_hour_test.sh)

@@ -29,9 +29,7 @@ void derive(const std::uint8_t* key, std::string_view purpose, SecretBytes<32>& 
 }  // namespace
 
 AtRestKey AtRestKey::generate() {
-  ensure_sodium();
-  SecretBytes<32> key;
-  randombytes_buf(key.data(), key.size());
+  const auto key = random_secret<32>();
   return from_bytes(ByteView(key.data(), key.size())).value();
 }
 
@@ -48,9 +46,7 @@ Result<AtRestKey> AtRestKey::for_store(const std::string& store_path) {
   const std::string path = store_path + ".key";
   auto text = read_secret_file(path);
   if (!text && text.error().code == ErrorCode::not_found) {
-    ensure_sodium();
-    SecretBytes<32> key;
-    randombytes_buf(key.data(), key.size());
+    const auto key = random_secret<32>();
     std::string file = std::string(kFileHeader) + "\n" +
                        base64url_encode(ByteView(key.data(), key.size())) + "\n";
     auto written = write_secret_file(path, file);

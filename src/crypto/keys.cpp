@@ -40,9 +40,7 @@ template class PublicBytes<32>;
 template class PublicBytes<64>;
 
 SigningKey SigningKey::generate() {
-  ensure_sodium();
-  SecretBytes<32> seed;
-  randombytes_buf(seed.data(), seed.size());
+  const auto seed = random_secret<32>();
   return from_seed(ByteView(seed.data(), seed.size())).value();
 }
 

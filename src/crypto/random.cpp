@@ -23,10 +23,14 @@ SecureRandom::SecureRandom() { ensure_sodium(); }
 
 void SecureRandom::fill(std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); }
 
-Bytes random_bytes(std::size_t count) {
+void fill_random(std::span<std::uint8_t> out) {
   ensure_sodium();
-  Bytes out(count);
   randombytes_buf(out.data(), out.size());
+}
+
+Bytes random_bytes(std::size_t count) {
+  Bytes out(count);
+  fill_random(out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "local/local_operator.hpp"
 
 #include "base/failpoint.hpp"
+#include "base/text_file.hpp"
 #include "crypto/hash.hpp"
 #include "protocol/statements.hpp"
 
@@ -59,13 +60,6 @@ Result<parties::Identity> role_identity(ca::CaParty& ca, const std::string& dir,
 }
 
 }  // namespace
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 Result<parties::Identity> load_identity(const std::string& dir, const std::string& name) {
   const std::string pem_path = dir + "/" + name + ".pem";

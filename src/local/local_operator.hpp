@@ -57,9 +57,6 @@ class LocalChannel final : public protocol::Channel {
   Tap* const* m_tap;  // the operator's current tap, may be null
 };
 
-// A small text file's contents (empty when it cannot be read).
-std::string read_text_file(const std::string& path);
-
 // An operator role's keys and certificate, kept in dir/<name>.keys and dir/<name>.pem.
 Result<parties::Identity> load_identity(const std::string& dir, const std::string& name);
 // The certificates of the CA and the three operator roles under an operator's data folder.

@@ -247,7 +247,7 @@ class Connection {
     const int one = 1;
     ::setsockopt(link->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     link->ssl = SSL_new(m_ctx);
-    if (link->ssl == nullptr) return broken("SSL_new: " + tls::openssl_errors());
+    if (link->ssl == nullptr) return broken("SSL_new: " + pki::take_openssl_errors());
     SSL_set_fd(link->ssl, link->fd);
     if (SSL_SESSION* session = tls::last_session(m_ctx)) {
       SSL_set_session(link->ssl, session);

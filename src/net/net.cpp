@@ -1,8 +1,46 @@
 #include "net/net.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 
+#include "crypto/keys.hpp"
+#include "pki/authority.hpp"
+
 namespace ecash::net {
+
+TlsIdentity issue_identity(const pki::CertificateAuthority& ca, pki::Role role, UnixSeconds from,
+                           UnixSeconds until, RandomSource& random) {
+  auto keys = crypto::PartyKeys::generate();
+  auto cert = ca.issue({.subject = "x",
+                        .role = role,
+                        .verify_key = keys.signing.verify_key(),
+                        .sealing_key = keys.sealing.public_key()},
+                       from, until, random)
+                  .value();
+  return {cert, pki::private_key_pem(keys.signing)};
+}
+
+int tcp_connect_from(const std::string& from, const std::string& host, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (inet_pton(AF_INET, from.c_str(), &local.sin_addr) != 1 ||
+      inet_pton(AF_INET, host.c_str(), &remote.sin_addr) != 1 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 std::string Address::url() const { return "https://" + host + ":" + std::to_string(port); }
 

@@ -21,6 +21,10 @@
 #include "pki/trust_store.hpp"
 #include "protocol/transport.hpp"
 
+namespace ecash::pki {
+class CertificateAuthority;
+}
+
 namespace ecash::net {
 
 // This end's certificate and its private key (PKCS#8 PEM, see pki::private_key_pem).
@@ -28,6 +32,15 @@ struct TlsIdentity {
   pki::Certificate certificate;
   std::string private_key_pem;
 };
+
+// Fresh keys and a certificate of role from ca, valid from `from` until `until`: for benchmarks
+// and tests that stand up a CA of their own.
+TlsIdentity issue_identity(const pki::CertificateAuthority& ca, pki::Role role, UnixSeconds from,
+                           UnixSeconds until, RandomSource& random);
+
+// A TCP connection to the IPv4 host:port from the local address `from` (another loopback
+// address, 127.0.0.2, ...: a second source for per-source limits). -1 when it cannot be made.
+int tcp_connect_from(const std::string& from, const std::string& host, int port);
 
 // Who may be at the other end of a link: a certificate from the trusted CA, in date, not on its
 // latest CRL, of one of `roles`.

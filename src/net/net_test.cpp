@@ -516,20 +516,7 @@ Ms since(SteadyClock::time_point start) {
 
 // A TCP connection to 127.0.0.1:port from the loopback address `from` (-1 when refused).
 int tcp_from(const std::string& from, int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  inet_pton(AF_INET, from.c_str(), &local.sin_addr);
-  sockaddr_in remote{};
-  remote.sin_family = AF_INET;
-  remote.sin_port = htons(static_cast<std::uint16_t>(port));
-  remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+  return tcp_connect_from(from, "127.0.0.1", port);
 }
 
 // Whether the server closed fd (end of stream or reset) within `wait`, dropping what it sent.

@@ -13,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "base/text_file.hpp"
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
 #include "parties/common/device.hpp"
@@ -510,7 +511,7 @@ Result<OperatorSettings> read_operator_settings(const std::string& data) {
     return fail(ErrorCode::not_found,
                 "no operator in " + data + ": run `ecash operator init --data " + data + "`");
   }
-  const auto j = Json::parse(local::read_text_file(path), nullptr, false);
+  const auto j = Json::parse(read_text_file(path), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("currency") || !j["currency"].is_string()) {
     return fail(ErrorCode::malformed, path + " is damaged");
   }
@@ -532,9 +533,9 @@ Status publish_crl(const std::string& data, const pki::Crl& crl) {
 }
 
 Result<pki::TrustAnchor> read_trust(const std::string& data) {
-  auto ca = pki::Certificate::from_pem(local::read_text_file(data + "/ca/ca.pem"));
+  auto ca = pki::Certificate::from_pem(read_text_file(data + "/ca/ca.pem"));
   if (!ca) return fail(ca.error().code, data + "/ca/ca.pem: " + ca.error().message);
-  auto crl = pki::Crl::from_pem(local::read_text_file(data + "/ca/crl.pem"));
+  auto crl = pki::Crl::from_pem(read_text_file(data + "/ca/crl.pem"));
   if (!crl) return fail(crl.error().code, data + "/ca/crl.pem: " + crl.error().message);
   return pki::TrustAnchor{*ca, *crl};
 }
@@ -543,7 +544,7 @@ Result<std::string> listening_url(const std::string& folder, std::chrono::second
   const auto deadline = std::chrono::steady_clock::now() + wait;
   const std::string file = folder + "/listening";
   for (;;) {
-    std::string url = local::read_text_file(file);
+    std::string url = read_text_file(file);
     while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
     if (!url.empty()) return url;
     if (std::chrono::steady_clock::now() >= deadline) {

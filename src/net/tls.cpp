@@ -95,20 +95,10 @@ Result<pki::Certificate> check_peer(const PeerCheck& check, X509* leaf) {
   return cert;
 }
 
-std::string openssl_errors() {
-  std::string out;
-  while (const unsigned long e = ERR_get_error()) {
-    char buffer[256];
-    ERR_error_string_n(e, buffer, sizeof buffer);
-    if (!out.empty()) out += "; ";
-    out += buffer;
-  }
-  return out;
-}
-
 Status configure(SSL_CTX* ctx, bool server, const std::optional<TlsIdentity>& identity,
                  const PeerCheck* check, int verify_mode, bool resumption) {
-  if (ctx == nullptr) return fail(ErrorCode::internal, "no TLS context: " + openssl_errors());
+  if (ctx == nullptr)
+    return fail(ErrorCode::internal, "no TLS context: " + pki::take_openssl_errors());
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
   // Whole records, and what follows them, in one read from the socket.
@@ -131,7 +121,8 @@ Status configure(SSL_CTX* ctx, bool server, const std::optional<TlsIdentity>& id
   }
   if (identity) {
     if (SSL_CTX_use_certificate(ctx, identity->certificate.native()) != 1) {
-      return fail(ErrorCode::bad_certificate, "TLS certificate refused: " + openssl_errors());
+      return fail(ErrorCode::bad_certificate,
+                  "TLS certificate refused: " + pki::take_openssl_errors());
     }
     BIO* bio = BIO_new_mem_buf(identity->private_key_pem.data(),
                                static_cast<int>(identity->private_key_pem.size()));
@@ -140,7 +131,8 @@ Status configure(SSL_CTX* ctx, bool server, const std::optional<TlsIdentity>& id
     const bool used = key != nullptr && SSL_CTX_use_PrivateKey(ctx, key) == 1 &&
                       SSL_CTX_check_private_key(ctx) == 1;
     EVP_PKEY_free(key);
-    if (!used) return fail(ErrorCode::bad_encoding, "TLS key refused: " + openssl_errors());
+    if (!used)
+      return fail(ErrorCode::bad_encoding, "TLS key refused: " + pki::take_openssl_errors());
   }
   if (check != nullptr) {
     SSL_CTX_set_verify(ctx, verify_mode, nullptr);

@@ -39,9 +39,6 @@ Result<std::optional<pki::Certificate>> check_session(const PeerCheck& check, SS
 // The refusal a TLS alert from the peer stands for, if an OpenSSL error is one.
 std::optional<Error> refusal_from_alert(unsigned long error);
 
-// OpenSSL's queued errors as text (and the queue emptied).
-std::string openssl_errors();
-
 // Client side: the session the server last gave on a connection of ctx, to resume with (a new
 // reference, or null). Kept only when ctx was configured with resumption.
 SSL_SESSION* last_session(SSL_CTX* ctx);

@@ -152,4 +152,7 @@ Status verify_account_commitment(const crypto::Digest& commitment, std::string_v
 // An Ed25519 private key as PKCS#8 PEM, for TLS libraries that read keys from files.
 std::string private_key_pem(const crypto::SigningKey& key);
 
+// OpenSSL's queued errors as one line, and the queue emptied (for the TLS layer too).
+std::string take_openssl_errors();
+
 }  // namespace ecash::pki

@@ -6,7 +6,7 @@
 #include <cctype>
 #include <ctime>
 
-namespace ecash::pki::detail {
+namespace ecash::pki {
 
 std::string take_openssl_errors() {
   std::string out;
@@ -18,6 +18,10 @@ std::string take_openssl_errors() {
   }
   return out;
 }
+
+}  // namespace ecash::pki
+
+namespace ecash::pki::detail {
 
 std::unexpected<Error> openssl_failure(ErrorCode code, const std::string& what) {
   const auto reasons = take_openssl_errors();

@@ -39,8 +39,6 @@ using BignumPtr = Owned<BIGNUM, BN_free>;
 using ExtensionPtr = Owned<X509_EXTENSION, X509_EXTENSION_free>;
 using RevokedPtr = Owned<X509_REVOKED, X509_REVOKED_free>;
 
-// The queued OpenSSL errors as one line, and the queue emptied.
-std::string take_openssl_errors();
 // fail(code, what + OpenSSL's reasons).
 std::unexpected<Error> openssl_failure(ErrorCode code, const std::string& what);
 
