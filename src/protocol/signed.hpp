@@ -105,4 +105,28 @@ Status check_endorsement(const Signed<Endorsement<P>>& e, const crypto::VerifyKe
   return e.verify(key);
 }
 
+// A statement and the endorsement of it that came with it.
+template <class T, class E>
+struct Endorsed {
+  Signed<T> statement;
+  Signed<E> endorsement;
+};
+
+// Reads field `name` of j, signed by key, with field `by`: endorser's endorsement of exactly its
+// digest for request_id. How a device takes in an answer one role made and the center
+// countersigned. malformed for a bad field, bad_signature for any other signer or endorsement.
+template <class T, class E>
+Result<Endorsed<T, E>> read_endorsed(const Json& j, const char* name, const crypto::VerifyKey& key,
+                                     const char* by, const crypto::VerifyKey& endorser,
+                                     const Id128& request_id) {
+  auto statement = read_verified<T>(j, name, key);
+  if (!statement) return std::unexpected(statement.error());
+  auto endorsement = read_signed<E>(j, by);
+  if (!endorsement) return std::unexpected(endorsement.error());
+  if (auto ok = check_endorsement(*endorsement, endorser, request_id, {statement->digest()}); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return Endorsed<T, E>{std::move(*statement), std::move(*endorsement)};
+}
+
 }  // namespace ecash::protocol

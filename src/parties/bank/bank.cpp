@@ -510,19 +510,18 @@ Status VirtualBank::check_amount(const char* what, const Amount& amount) const {
 // S23-S26: the card was charged; credit the user, registering it on its first deposit.
 Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& body) {
   const auto now = m_clock.now();
-  auto wallet =
-      parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
-  if (!wallet) return std::unexpected(wallet.error());
-  auto order = protocol::read_verified<protocol::DepositOrder>(body, "order", wallet->verify_key());
-  if (!order) return std::unexpected(order.error());
+  auto certified = parties::read_certified<protocol::DepositOrder>(
+      body, "wallet_certificate", "order", m_trust, {pki::Role::wallet}, now);
+  if (!certified) return std::unexpected(certified.error());
+  const auto& [wallet, order] = *certified;
   auto charged = protocol::read_verified<protocol::DepositCharged>(
       body, "charged", m_directory.clearing.verify_key());
   if (!charged) return std::unexpected(charged.error());
   auto endorsement = protocol::read_verified<protocol::DepositCenterCredit>(body, "center", center);
   if (!endorsement) return std::unexpected(endorsement.error());
 
-  const auto& o = order->body;
-  const auto order_digest = order->digest();
+  const auto& o = order.body;
+  const auto order_digest = order.digest();
   if (auto ok = chain(charged->body.request_id == o.request_id &&
                           charged->body.order == order_digest && charged->body.amount == o.amount,
                       "deposit_charged");
@@ -553,8 +552,8 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
           auto inserted = tx.exec(
               "INSERT INTO users (user_id, verify_key, sealing_key, certificate_serial, created) "
               "VALUES (?, ?, ?, ?, ?)",
-              {user_id.to_string(), key_bytes(wallet->verify_key()),
-               key_bytes(wallet->sealing_key()), wallet->serial(), now});
+              {user_id.to_string(), key_bytes(wallet.verify_key()),
+               key_bytes(wallet.sealing_key()), wallet.serial(), now});
           if (!inserted) return std::unexpected(inserted.error());
           if (auto ok = open_account(tx, user_account(user_id)); !ok) {
             return std::unexpected(ok.error());
@@ -562,7 +561,7 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
           if (auto ok = add_figure(tx, "users", user_slot(user_account(user_id)), 1); !ok) {
             return std::unexpected(ok.error());
           }
-        } else if (auto ok = check_user(tx, user_id, *wallet); !ok) {
+        } else if (auto ok = check_user(tx, user_id, wallet); !ok) {
           return std::unexpected(ok.error());
         }
         const auto account = user_account(user_id);
@@ -585,7 +584,7 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
             protocol::DepositReceipt{.request_id = o.request_id,
                                      .user_id = user_id,
                                      .amount = o.amount,
-                                     .sealed_balance = notice.seal(wallet->sealing_key()),
+                                     .sealed_balance = notice.seal(wallet.sealing_key()),
                                      .order = order_digest});
         return Json{{"receipt", receipt.to_json()}};
       });
@@ -594,22 +593,21 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
 // S101-S104: clearing has matched the shop's account to its certificate; issue a shop ID.
 Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const Json& body) {
   const auto now = m_clock.now();
-  auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
-  if (!shop) return std::unexpected(shop.error());
-  auto registration =
-      protocol::read_verified<protocol::ShopRegistration>(body, "registration", shop->verify_key());
-  if (!registration) return std::unexpected(registration.error());
+  auto certified = parties::read_certified<protocol::ShopRegistration>(
+      body, "shop_certificate", "registration", m_trust, {pki::Role::shop}, now);
+  if (!certified) return std::unexpected(certified.error());
+  const auto& [shop, registration] = *certified;
   auto verified = protocol::read_verified<protocol::ShopAccountVerified>(
       body, "verified", m_directory.clearing.verify_key());
   if (!verified) return std::unexpected(verified.error());
   auto endorsement = protocol::read_signed<protocol::ShopRegistrationBank>(body, "center");
   if (!endorsement) return std::unexpected(endorsement.error());
 
-  const auto& request_id = registration->body.request_id;
-  const auto registration_digest = registration->digest();
+  const auto& request_id = registration.body.request_id;
+  const auto registration_digest = registration.digest();
   if (auto ok = chain(verified->body.request_id == request_id &&
                           verified->body.registration == registration_digest &&
-                          verified->body.certificate_serial == shop->serial(),
+                          verified->body.certificate_serial == shop.serial(),
                       "shop_account_verified");
       !ok) {
     return std::unexpected(ok.error());
@@ -623,10 +621,10 @@ Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const J
   return answer_once(
       *m_db, "register_shop", request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
         auto existing = tx.query_one("SELECT shop_id FROM shops WHERE certificate_serial = ?",
-                                     {shop->serial()});
+                                     {shop.serial()});
         if (!existing) return std::unexpected(existing.error());
         if (*existing) {
-          return fail(ErrorCode::conflict, "certificate " + shop->serial() +
+          return fail(ErrorCode::conflict, "certificate " + shop.serial() +
                                                " is already registered as shop " +
                                                store::text_at(**existing, 0).value_or("?"));
         }
@@ -634,8 +632,8 @@ Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const J
         auto inserted = tx.exec(
             "INSERT INTO shops (shop_id, verify_key, sealing_key, certificate_serial, created) "
             "VALUES (?, ?, ?, ?, ?)",
-            {shop_id.to_string(), key_bytes(shop->verify_key()), key_bytes(shop->sealing_key()),
-             shop->serial(), now});
+            {shop_id.to_string(), key_bytes(shop.verify_key()), key_bytes(shop.sealing_key()),
+             shop.serial(), now});
         if (!inserted) return std::unexpected(inserted.error());
         std::vector<std::string> accounts = {sales_account(shop_id), paying_out_account(shop_id)};
         for (int k = 1; k < kStripes; ++k) accounts.push_back(sales_account(shop_id) + "#" + std::to_string(k));
@@ -648,7 +646,7 @@ Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const J
         const auto registered = protocol::sign(
             m_identity.keys.signing, protocol::ShopRegistered{.request_id = request_id,
                                                               .shop_id = shop_id,
-                                                              .certificate_serial = shop->serial(),
+                                                              .certificate_serial = shop.serial(),
                                                               .registration = registration_digest});
         return Json{{"registered", registered.to_json()}};
       });
@@ -778,18 +776,17 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
 // S185-S187: set the shop's whole sales aside for payout.
 Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Json& body) {
   const auto now = m_clock.now();
-  auto shop = parties::read_certificate(body, "shop_certificate", m_trust, {pki::Role::shop}, now);
-  if (!shop) return std::unexpected(shop.error());
-  auto request =
-      protocol::read_verified<protocol::PayoutRequest>(body, "payout_request", shop->verify_key());
-  if (!request) return std::unexpected(request.error());
+  auto certified = parties::read_certified<protocol::PayoutRequest>(
+      body, "shop_certificate", "payout_request", m_trust, {pki::Role::shop}, now);
+  if (!certified) return std::unexpected(certified.error());
+  const auto& [shop, request] = *certified;
   auto instruction = protocol::read_verified<protocol::PayoutCenter>(body, "center", center);
   if (!instruction) return std::unexpected(instruction.error());
 
-  const auto& request_id = request->body.request_id;
+  const auto& request_id = request.body.request_id;
   const auto& shop_id = instruction->body.shop_id;
   if (auto ok = chain(instruction->body.request_id == request_id &&
-                          instruction->body.payout_request == request->digest(),
+                          instruction->body.payout_request == request.digest(),
                       "payout_center");
       !ok) {
     return std::unexpected(ok.error());
@@ -797,7 +794,7 @@ Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Js
 
   return answer_once(
       *m_db, "payout_start", request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
-        if (auto ok = check_shop(tx, shop_id, *shop); !ok) return std::unexpected(ok.error());
+        if (auto ok = check_shop(tx, shop_id, shop); !ok) return std::unexpected(ok.error());
         // The sales are summed now, from their stripes, and each stripe is set aside.
         auto stripes = tx.query("SELECT id, balance FROM accounts WHERE id = ? OR id GLOB ?",
                                 {sales_account(shop_id), stripes_pattern(sales_account(shop_id))});
@@ -1060,16 +1057,15 @@ Result<std::optional<Json>> VirtualBank::issue_allowance(store::Transaction& tx,
 // whose view of its balance disagrees, a forged or replayed record.
 Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body) {
   const auto now = m_clock.now();
-  auto wallet =
-      parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
-  if (!wallet) return std::unexpected(wallet.error());
-  auto order = protocol::read_verified<protocol::SyncOrder>(body, "order", wallet->verify_key());
-  if (!order) return std::unexpected(order.error());
+  auto certified = parties::read_certified<protocol::SyncOrder>(
+      body, "wallet_certificate", "order", m_trust, {pki::Role::wallet}, now);
+  if (!certified) return std::unexpected(certified.error());
+  const auto& [wallet, order] = *certified;
   auto instruction = protocol::read_verified<protocol::SyncCenter>(body, "center", center);
   if (!instruction) return std::unexpected(instruction.error());
-  const auto& o = order->body;
+  const auto& o = order.body;
   if (auto ok = chain(instruction->body.request_id == o.request_id &&
-                          instruction->body.order == order->digest(),
+                          instruction->body.order == order.digest(),
                       "sync_center");
       !ok) {
     return std::unexpected(ok.error());
@@ -1088,7 +1084,7 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
 
   return answer_once(*m_db, "sync", o.request_id, body, now,
                      [&](store::Transaction& tx) -> Result<Json> {
-    if (auto ok = check_user(tx, user, *wallet); !ok) return std::unexpected(ok.error());
+    if (auto ok = check_user(tx, user, wallet); !ok) return std::unexpected(ok.error());
     std::vector<std::string> accepted, returned;
     std::vector<protocol::BalanceNotice::Refusal> refused;
     Json cases = Json::array();
@@ -1229,12 +1225,12 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
         continue;
       }
       const bool incoming = direction == "in";
-      if (incoming && t.receiver != wallet->serial()) {
+      if (incoming && t.receiver != wallet.serial()) {
         refuse(id, ErrorCode::invalid_argument, "the transfer names another device");
         if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
         continue;
       }
-      if (!incoming && sender_cert->verify_key() != wallet->verify_key()) {
+      if (!incoming && sender_cert->verify_key() != wallet.verify_key()) {
         refuse(id, ErrorCode::invalid_argument, "an outgoing transfer this device did not sign");
         if (auto ok = flag(user, "forged_record", record); !ok) return std::unexpected(ok.error());
         continue;
@@ -1386,7 +1382,7 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
           return std::unexpected(back.error());
         }
       }
-      auto issued = issue_allowance(tx, o.request_id, user, wallet->verify_key(), wanted, now);
+      auto issued = issue_allowance(tx, o.request_id, user, wallet.verify_key(), wanted, now);
       if (!issued) return std::unexpected(issued.error());
       allowance_now = *issued ? (*issued)->dump() : std::string("null");
     }
@@ -1402,8 +1398,8 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
     const auto receipt = protocol::sign(
         m_identity.keys.signing,
         protocol::SyncReceipt{.request_id = o.request_id,
-                              .sealed_result = notice.seal(wallet->sealing_key()),
-                              .order = order->digest()});
+                              .sealed_result = notice.seal(wallet.sealing_key()),
+                              .order = order.digest()});
     return Json{{"receipt", receipt.to_json()}, {"cases", cases}};
   });
 }

@@ -12,6 +12,7 @@
 #include "crypto/keys.hpp"
 #include "pki/trust_store.hpp"
 #include "protocol/json_fields.hpp"
+#include "protocol/signed.hpp"
 #include "protocol/transport.hpp"
 #include "store/database.hpp"
 
@@ -43,6 +44,26 @@ Result<pki::Certificate> require_caller(const protocol::Caller& caller, const pk
 Result<pki::Certificate> read_certificate(const protocol::Json& body, const char* name,
                                           const pki::TrustStore& trust,
                                           std::initializer_list<pki::Role> roles, UnixSeconds now);
+
+// A statement and the certificate, carried beside it, whose key signed it.
+template <class T>
+struct Certified {
+  pki::Certificate signer;
+  protocol::Signed<T> statement;
+};
+
+// Field `name` of body, signed by the certificate in field `certificate` (verified like a
+// caller's, of one of roles): how a role takes in what a device signed, relayed by the center.
+template <class T>
+Result<Certified<T>> read_certified(const protocol::Json& body, const char* certificate,
+                                    const char* name, const pki::TrustStore& trust,
+                                    std::initializer_list<pki::Role> roles, UnixSeconds now) {
+  auto signer = read_certificate(body, certificate, trust, roles, now);
+  if (!signer) return std::unexpected(signer.error());
+  auto statement = protocol::read_verified<T>(body, name, signer->verify_key());
+  if (!statement) return std::unexpected(statement.error());
+  return Certified<T>{std::move(*signer), std::move(*statement)};
+}
 
 // Runs work once per request ID in one transaction with its answer. The request's identity is
 // its route and the digest of its JSON body. work's error rolls everything back and is returned

@@ -92,28 +92,23 @@ Result<Id128> Shop::register_shop(protocol::Channel& center) {
     return std::unexpected(answer.error());
   }
   const auto& dir = m_device.directory();
-  auto registered = protocol::read_verified<protocol::ShopRegistered>(*answer, "registered",
-                                                                      dir.bank.verify_key());
-  auto endorsement = protocol::read_signed<protocol::ShopRegisteredCenter>(*answer, "center");
-  if (!registered) return std::unexpected(registered.error());
-  if (!endorsement) return std::unexpected(endorsement.error());
-  if (auto ok = protocol::check_endorsement(*endorsement, dir.center.verify_key(),
-                                            registration.body.request_id, {registered->digest()});
-      !ok) {
-    return std::unexpected(ok.error());
-  }
-  if (registered->body.registration != registration.digest()) {
+  auto answered = protocol::read_endorsed<protocol::ShopRegistered, protocol::ShopRegisteredCenter>(
+      *answer, "registered", dir.bank.verify_key(), "center", dir.center.verify_key(),
+      registration.body.request_id);
+  if (!answered) return std::unexpected(answered.error());
+  const auto& registered = answered->statement;
+  if (registered.body.registration != registration.digest()) {
     return fail(ErrorCode::bad_signature, "the answer is for another registration");
   }
   // S107: the shop ID.
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
-    if (auto ok = parties::set_setting(tx, "shop_id", registered->body.shop_id.to_string()); !ok) {
+    if (auto ok = parties::set_setting(tx, "shop_id", registered.body.shop_id.to_string()); !ok) {
       return ok;
     }
     return parties::erase_setting(tx, "pending_registration");
   });
   if (!saved) return std::unexpected(saved.error());
-  m_shop_id = registered->body.shop_id;
+  m_shop_id = registered.body.shop_id;
   return *m_shop_id;
 }
 
@@ -255,23 +250,20 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   const auto bad_answer = [](const std::string& why) {
     return fail(ErrorCode::unavailable, "the center's answer did not verify, retry: " + why);
   };
-  auto receipt = protocol::read_verified<protocol::PaymentReceiptBank>(*answer, "receipt",
-                                                                       dir.bank.verify_key());
-  auto center = protocol::read_signed<protocol::PaymentReceiptCenter>(*answer, "center");
-  if (!receipt) return bad_answer(receipt.error().to_string());
-  if (!center) return bad_answer(center.error().to_string());
-  if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(), o.request_id,
-                                            {receipt->digest()});
-      !ok) {
-    return bad_answer(ok.error().to_string());
-  }
-  if (receipt->body.order != order->digest() || receipt->body.amount != o.amount) {
+  auto answered =
+      protocol::read_endorsed<protocol::PaymentReceiptBank, protocol::PaymentReceiptCenter>(
+          *answer, "receipt", dir.bank.verify_key(), "center", dir.center.verify_key(),
+          o.request_id);
+  if (!answered) return bad_answer(answered.error().to_string());
+  const auto& receipt = answered->statement;
+  const auto& center = answered->endorsement;
+  if (receipt.body.order != order->digest() || receipt.body.amount != o.amount) {
     return bad_answer("the bank's receipt is for another payment");
   }
   const auto shop_endorsement = protocol::endorse<crypto::Purpose::payment_receipt_shop>(
-      m_keys.signing, o.request_id, {receipt->digest(), center->digest()});
-  const Json out = {{"receipt", receipt->to_json()},
-                    {"center", center->to_json()},
+      m_keys.signing, o.request_id, {receipt.digest(), center.digest()});
+  const Json out = {{"receipt", receipt.to_json()},
+                    {"center", center.to_json()},
                     {"shop", shop_endorsement.to_json()}};
   // The receipt is kept once, as this request's answer (found by the order's request ID).
   return parties::answer_once(*m_db, "pay", o.request_id, digest, now,
@@ -308,20 +300,15 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
     return std::unexpected(answer.error());
   }
   const auto& dir = m_device.directory();
-  auto result =
-      protocol::read_verified<protocol::PayoutResult>(*answer, "result", dir.clearing.verify_key());
-  auto endorsement = protocol::read_signed<protocol::PayoutReceipt>(*answer, "center");
-  if (!result) return std::unexpected(result.error());
-  if (!endorsement) return std::unexpected(endorsement.error());
-  if (auto ok = protocol::check_endorsement(*endorsement, dir.center.verify_key(),
-                                            request.body.request_id, {result->digest()});
-      !ok) {
-    return std::unexpected(ok.error());
-  }
-  if (result->body.request_id != request.body.request_id) {
+  auto answered = protocol::read_endorsed<protocol::PayoutResult, protocol::PayoutReceipt>(
+      *answer, "result", dir.clearing.verify_key(), "center", dir.center.verify_key(),
+      request.body.request_id);
+  if (!answered) return std::unexpected(answered.error());
+  const auto& result = answered->statement;
+  if (result.body.request_id != request.body.request_id) {
     return fail(ErrorCode::bad_signature, "the result is for another payout");
   }
-  const auto& r = result->body;
+  const auto& r = result.body;
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     auto n = tx.exec(
         "INSERT INTO payouts (request_id, amount, paid, reference, receipt, at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -87,19 +87,15 @@ Result<Checked<Order, Receipt>> checked_answer(const Json& body, const Json& ans
                                                const parties::Directory& dir) {
   auto order = protocol::read_signed<Order>(body, "order");
   if (!order) return std::unexpected(order.error());
-  auto receipt = protocol::read_verified<Receipt>(answer, "receipt", dir.bank.verify_key());
-  auto center = protocol::read_signed<Countersigned>(answer, "center");
-  if (!receipt) return std::unexpected(receipt.error());
-  if (!center) return std::unexpected(center.error());
-  if (auto ok = protocol::check_endorsement(*center, dir.center.verify_key(),
-                                            order->body.request_id, {receipt->digest()});
-      !ok) {
-    return std::unexpected(ok.error());
-  }
-  if (receipt->body.order != order->digest()) {
+  auto answered = protocol::read_endorsed<Receipt, Countersigned>(
+      answer, "receipt", dir.bank.verify_key(), "center", dir.center.verify_key(),
+      order->body.request_id);
+  if (!answered) return std::unexpected(answered.error());
+  if (answered->statement.body.order != order->digest()) {
     return fail(ErrorCode::bad_signature, "the receipt is for another request");
   }
-  return Checked<Order, Receipt>{std::move(*order), std::move(*receipt), center->digest()};
+  return Checked<Order, Receipt>{std::move(*order), std::move(answered->statement),
+                                 answered->endorsement.digest()};
 }
 
 }  // namespace
