@@ -3,11 +3,19 @@
 #   1. the unit and integration tests (CTest) on the normal build;
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (skip: ECASH_SKIP_ASAN=1);
 #   3. each fuzz target for FUZZ_SECONDS (default 20; skip: FUZZ_SECONDS=0).
+# The store's tests run on SQLite and on PostgreSQL: a throwaway server for this run
+# (scripts/postgres.sh), stopped at the end.
 # Build folders are reused, so a second run rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+
+export ECASH_PG_DIR=${ECASH_PG_DIR:-/tmp/ecash-postgres-test-$$}
+ECASH_TEST_POSTGRES=$(bash scripts/postgres.sh start)
+export ECASH_TEST_POSTGRES
+trap 'bash scripts/postgres.sh stop' EXIT
+echo "test: PostgreSQL for the store's tests at $ECASH_TEST_POSTGRES"
 
 passed=0
 failed=0

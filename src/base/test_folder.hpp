@@ -14,9 +14,10 @@ class FolderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    m_dir = std::filesystem::temp_directory_path() /
-            ("ecash-" + std::string(test->test_suite_name()) + "-" + std::to_string(::getpid()) +
-             "-" + test->name());
+    std::string name = "ecash-" + std::string(test->test_suite_name()) + "-" +
+                       std::to_string(::getpid()) + "-" + test->name();
+    for (auto& c : name) c = c == '/' ? '-' : c;  // a parameterized test's name holds slashes
+    m_dir = std::filesystem::temp_directory_path() / name;
     std::filesystem::remove_all(m_dir);
     std::filesystem::create_directories(m_dir);
   }

@@ -1,6 +1,6 @@
 // A party's own store: a small relational interface (transactions, statements with ? placeholders)
-// that SQLite implements today and PostgreSQL later. A Database may be used from several threads;
-// each transaction runs on one thread, serialised with other writers.
+// that SQLite (the embedded default) and PostgreSQL implement. A Database may be used from several
+// threads; each transaction runs on one thread, serialised with other writers.
 #pragma once
 
 #include <cstdint>
@@ -65,5 +65,16 @@ struct Migration {
 // than the migrations given (a newer binary wrote it); io_error if it cannot be opened.
 Result<std::unique_ptr<Database>> open_sqlite(const std::string& path,
                                               std::span<const Migration> migrations);
+
+// Whether a store's location is a PostgreSQL URL (postgresql://...) rather than a file.
+bool is_postgres_url(std::string_view location);
+
+// Opens the store in the PostgreSQL database at url (libpq's URL: several hosts with
+// target_session_attrs=read-write find the primary) and brings its schema up to date, the same
+// migrations as SQLite's, translated (see postgres_sql.hpp). name stands for the store in
+// failpoints ("bank"). conflict if its schema is newer than the migrations given; io_error if the
+// server cannot be reached.
+Result<std::unique_ptr<Database>> open_postgres(const std::string& url, const std::string& name,
+                                                std::span<const Migration> migrations);
 
 }  // namespace ecash::store

@@ -3,12 +3,14 @@
 
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <chrono>
-#include <thread>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <stdexcept>
+#include <thread>
 
 #include "base/test_folder.hpp"
 #include "store/database.hpp"
@@ -41,9 +43,111 @@ class StoreTest : public FolderTest {
   }
 };
 
-TEST_F(StoreTest, MigratesAndPersists) {
+// The tests of what every engine must do alike, run on SQLite and on PostgreSQL: a server the
+// environment names (ECASH_TEST_POSTGRES, a URL: scripts/postgres.sh start prints one; the test
+// command sets it), each test in a schema of its own, dropped after.
+class EngineTest : public StoreTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (GetParam() != "postgresql") return;
+    const char* server = std::getenv("ECASH_TEST_POSTGRES");
+    if (server == nullptr || *server == '\0') {
+      // In CI the tests must run on both engines: a server missing there is a failure.
+      if (std::getenv("CI") != nullptr) FAIL() << "CI runs without ECASH_TEST_POSTGRES";
+      GTEST_SKIP() << "no PostgreSQL server: ECASH_TEST_POSTGRES=$(scripts/postgres.sh start)";
+    }
+    m_server = server;
+    m_schema = "t" + std::to_string(::getpid()) + "_" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (auto& c : m_schema) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    const auto made =
+        admin({"DROP SCHEMA IF EXISTS " + m_schema + " CASCADE", "CREATE SCHEMA " + m_schema});
+    ASSERT_TRUE(made) << made.error().to_string();
+  }
+  void TearDown() override {
+    if (!m_schema.empty()) {
+      EXPECT_TRUE(admin({"DROP SCHEMA " + m_schema + " CASCADE"}));
+    }
+    StoreTest::TearDown();
+  }
+
+  Result<std::unique_ptr<Database>> open(std::span<const Migration> migrations) {
+    if (GetParam() == "sqlite") return open_sqlite(path(), migrations);
+    const std::string separator = m_server.find('?') == std::string::npos ? "?" : "&";
+    return open_postgres(m_server + separator + "options=-csearch_path%3D" + m_schema, "party",
+                         migrations);
+  }
+
+ private:
+  Status admin(std::initializer_list<std::string> statements) {
+    auto db = open_postgres(m_server, "admin", {});
+    if (!db) return std::unexpected(db.error());
+    return (*db)->transact([&](Transaction& tx) -> Status {
+      for (const auto& sql : statements) {
+        if (auto n = tx.exec(sql); !n) return std::unexpected(n.error());
+      }
+      return {};
+    });
+  }
+
+  std::string m_server, m_schema;
+};
+
+INSTANTIATE_TEST_SUITE_P(Engines, EngineTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+// A statement the store refuses (a duplicate key) is undone alone: the transaction goes on, and
+// what it did before and after is committed.
+TEST_P(EngineTest, ARefusedStatementLeavesTheTransactionUsable) {
+  auto db = open(kMigrations).value();
+  ASSERT_TRUE(db->transact([](Transaction& tx) -> Status {
+    EXPECT_EQ(tx.exec("INSERT INTO accounts (id, balance) VALUES ('erin', 1)").value(), 1);
+    auto again = tx.exec("INSERT INTO accounts (id, balance) VALUES ('erin', 2)");
+    EXPECT_EQ(again.error().code, ErrorCode::conflict);
+    EXPECT_EQ(tx.exec("INSERT OR IGNORE INTO accounts (id, balance) VALUES ('erin', 3)").value(),
+              0);
+    EXPECT_EQ(tx.exec("UPDATE accounts SET balance = balance + ? WHERE id = ?",
+                      {std::int64_t{10}, std::string("erin")})
+                  .value(),
+              1);
+    return {};
+  }));
+  EXPECT_EQ(balance(*db, "erin"), 11);
+  ASSERT_TRUE(db->read([](Transaction& tx) -> Status {
+    // A sum is an integer on both engines (PostgreSQL's SUM over BIGINT is NUMERIC).
+    auto sum = tx.query_one("SELECT COALESCE(SUM(balance), 0), COUNT(*) FROM accounts").value();
+    EXPECT_EQ(int_at(*sum, 0).value(), 11);
+    EXPECT_EQ(int_at(*sum, 1).value(), 1);
+    EXPECT_TRUE(is_null_at(*tx.query_one("SELECT note FROM accounts").value(), 0));
+    return {};
+  }));
+}
+
+// PostgreSQL only: a transaction whose connection the server dropped before COMMIT kept nothing,
+// and its body runs again on a new connection; it commits once.
+TEST_P(EngineTest, ALostConnectionBeforeCommitRunsTheBodyAgain) {
+  if (GetParam() != "postgresql") GTEST_SKIP() << "SQLite has no connection to lose";
+  auto db = open(kMigrations).value();
+  int runs = 0;
+  ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+    if (auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('frank', 4)"); !n) {
+      return std::unexpected(n.error());
+    }
+    if (++runs == 1) {
+      auto cut = tx.query("SELECT pg_terminate_backend(pg_backend_pid())");
+      EXPECT_FALSE(cut.has_value());
+      return std::unexpected(cut.error());
+    }
+    return {};
+  }));
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(balance(*db, "frank"), 4);
+}
+
+TEST_P(EngineTest, MigratesAndPersists) {
   {
-    auto db = open_sqlite(path(), kMigrations).value();
+    auto db = open(kMigrations).value();
     ASSERT_TRUE(db->transact([](Transaction& tx) -> Status {
       auto n = tx.exec("INSERT INTO accounts (id, balance, note) VALUES (?, ?, ?)",
                        {std::string("alice"), std::int64_t{1250}, Bytes{1, 2, 3}});
@@ -52,7 +156,7 @@ TEST_F(StoreTest, MigratesAndPersists) {
       return {};
     }));
   }
-  auto db = open_sqlite(path(), kMigrations).value();
+  auto db = open(kMigrations).value();
   EXPECT_EQ(balance(*db, "alice"), 1250);
   ASSERT_TRUE(db->read([](Transaction& tx) -> Status {
     auto row = tx.query_one("SELECT note, id FROM accounts").value();
@@ -105,9 +209,9 @@ TEST_F(StoreTest, UsesWalAndFullSync) {
   }));
 }
 
-TEST_F(StoreTest, RefusesSchemaNewerThanProgram) {
-  open_sqlite(path(), kMigrations).value();
-  auto older = open_sqlite(path(), std::span(kMigrations).first(1));
+TEST_P(EngineTest, RefusesSchemaNewerThanProgram) {
+  open(kMigrations).value();
+  auto older = open(std::span(kMigrations).first(1));
   ASSERT_FALSE(older.has_value());
   EXPECT_EQ(older.error().code, ErrorCode::conflict);
 }
@@ -143,8 +247,8 @@ TEST_F(StoreTest, CommitFailingForTheDiskKeepsNothingAndRecovers) {
   unsetenv("ECASH_STORE_FAULT");
 }
 
-TEST_F(StoreTest, ErrorRollsBackEverything) {
-  auto db = open_sqlite(path(), kMigrations).value();
+TEST_P(EngineTest, ErrorRollsBackEverything) {
+  auto db = open(kMigrations).value();
   auto result = db->transact([](Transaction& tx) -> Status {
     tx.exec("INSERT INTO accounts (id, balance) VALUES ('bob', 5)").value();
     return fail(ErrorCode::insufficient_funds, "changed my mind");
@@ -154,8 +258,8 @@ TEST_F(StoreTest, ErrorRollsBackEverything) {
   EXPECT_EQ(balance(*db, "bob"), -1);
 }
 
-TEST_F(StoreTest, ExceptionInBodyRollsBackAndStoreStaysUsable) {
-  auto db = open_sqlite(path(), kMigrations).value();
+TEST_P(EngineTest, ExceptionInBodyRollsBackAndStoreStaysUsable) {
+  auto db = open(kMigrations).value();
   EXPECT_THROW((void)db->transact([](Transaction& tx) -> Status {
                  tx.exec("INSERT INTO accounts (id, balance) VALUES ('dave', 5)").value();
                  throw std::runtime_error("bug in a body");
@@ -169,8 +273,8 @@ TEST_F(StoreTest, ExceptionInBodyRollsBackAndStoreStaysUsable) {
   EXPECT_EQ(balance(*db, "dave"), 6);
 }
 
-TEST_F(StoreTest, ConstraintViolationIsConflict) {
-  auto db = open_sqlite(path(), kMigrations).value();
+TEST_P(EngineTest, ConstraintViolationIsConflict) {
+  auto db = open(kMigrations).value();
   auto insert = [](Transaction& tx) -> Status {
     auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('carol', 1)");
     if (!n) return std::unexpected(n.error());
@@ -186,8 +290,8 @@ TEST_F(StoreTest, ConstraintViolationIsConflict) {
             ErrorCode::internal);
 }
 
-TEST_F(StoreTest, RequestLogAnswersRetriesAndRefusesReuse) {
-  auto db = open_sqlite(path(), kMigrations).value();
+TEST_P(EngineTest, RequestLogAnswersRetriesAndRefusesReuse) {
+  auto db = open(kMigrations).value();
   const Bytes digest{1, 2, 3}, other{4, 5, 6};
   ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
     EXPECT_EQ(find_answer(tx, "req-1", "deposit", digest).value(), std::nullopt);
@@ -197,16 +301,20 @@ TEST_F(StoreTest, RequestLogAnswersRetriesAndRefusesReuse) {
     EXPECT_EQ(find_answer(tx, "req-1", "deposit", digest).value(), "{\"ok\":true}");
     EXPECT_EQ(find_answer(tx, "req-1", "deposit", other).error().code, ErrorCode::replayed);
     EXPECT_EQ(find_answer(tx, "req-1", "pay", digest).error().code, ErrorCode::replayed);
-    EXPECT_EQ(remember_answer(tx, "req-1", "deposit", digest, "{}", 101).error().code,
-              ErrorCode::conflict);
     return {};
   }));
+  EXPECT_EQ(db->transact([&](Transaction& tx) -> Status {
+                return remember_answer(tx, "req-1", "deposit", digest, "{}", 101);
+              })
+                .error()
+                .code,
+            ErrorCode::conflict);
 }
 
 // Writers on many threads share commits (group commit): every increment lands once, each caller
 // returns only after its own work is durable (seen by a new connection), and none is lost.
-TEST_F(StoreTest, ConcurrentWritersEachCommitOnce) {
-  auto db = open_sqlite(path(), kMigrations).value();
+TEST_P(EngineTest, ConcurrentWritersEachCommitOnce) {
+  auto db = open(kMigrations).value();
   ASSERT_TRUE(db->transact([](Transaction& tx) -> Status {
     auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('pool', 0)");
     if (!n) return std::unexpected(n.error());
@@ -234,14 +342,14 @@ TEST_F(StoreTest, ConcurrentWritersEachCommitOnce) {
   EXPECT_EQ(seen_on_return.load(), kThreads * kEach);
   EXPECT_EQ(balance(*db, "pool"), kThreads * kEach);
   db.reset();
-  auto again = open_sqlite(path(), kMigrations).value();
+  auto again = open(kMigrations).value();
   EXPECT_EQ(balance(*again, "pool"), kThreads * kEach);
 }
 
 // Bodies that share a commit stay apart: one that fails or throws leaves nothing, the others
 // commit, and each caller gets its own outcome.
-TEST_F(StoreTest, ABodyThatFailsInASharedCommitUndoesOnlyItself) {
-  auto db = open_sqlite(path(), kMigrations).value();
+TEST_P(EngineTest, ABodyThatFailsInASharedCommitUndoesOnlyItself) {
+  auto db = open(kMigrations).value();
   std::atomic<bool> release{false};
   auto insert = [&](const char* id) {
     return [id](Transaction& tx) -> Status {
@@ -293,8 +401,8 @@ TEST_F(StoreTest, ABodyThatFailsInASharedCommitUndoesOnlyItself) {
 
 // Readers have their own connections: a read goes on while a write is open, and sees the state
 // before it.
-TEST_F(StoreTest, ReadsDoNotWaitForAnOpenWrite) {
-  auto db = open_sqlite(path(), kMigrations).value();
+TEST_P(EngineTest, ReadsDoNotWaitForAnOpenWrite) {
+  auto db = open(kMigrations).value();
   std::atomic<bool> inside{false}, release{false};
   std::thread writer([&] {
     ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {

@@ -1,0 +1,449 @@
+// The store on PostgreSQL (libpq): the same Database as SQLite's, for operators whose stores live
+// on a database server that several nodes share.
+//
+// Each write transaction runs SERIALIZABLE on a connection of its own from a small pool, so that
+// concurrent transactions behave as SQLite's one writer at a time does; a transaction the server
+// refuses as conflicting with another (a serialization failure, a deadlock) is rolled back and its
+// body run again, as is one whose connection was lost before COMMIT was sent (nothing of it was
+// kept). A connection lost while COMMIT was under way leaves the outcome unknown: io_error, which
+// every caller keeps for a retry. A failed statement is undone alone (a savepoint before each),
+// as in SQLite, so a body may go on after a refused INSERT.
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/failpoint.hpp"
+#include "store/database.hpp"
+#include "store/postgres_sql.hpp"
+
+namespace ecash::store {
+namespace {
+
+// Type OIDs (catalog/pg_type.h, which only the server's headers carry).
+constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23,
+              kOidOid = 26, kNumericOid = 1700;
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
+
+// The connection's URL with any password left out, for messages.
+std::string redacted(const std::string& url) {
+  const auto scheme = url.find("://");
+  const auto at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon) + ":***" + url.substr(at);
+}
+
+std::string sqlstate(const PGresult* r) {
+  const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  return state != nullptr ? state : "";
+}
+
+// One connection and the translations of the statements it ran. Used by one thread at a time.
+class Connection {
+ public:
+  explicit Connection(PGconn* conn) : m_conn(conn) {}
+  ~Connection() { PQfinish(m_conn); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  static Result<std::unique_ptr<Connection>> open(const std::string& url) {
+    auto connection = std::make_unique<Connection>(PQconnectdb(url.c_str()));
+    if (connection->broken()) {
+      return fail(ErrorCode::io_error,
+                  "cannot connect to " + redacted(url) + ": " + connection->message());
+    }
+    // The server's notices (a table that exists already, ...) are not printed on stderr.
+    PQsetNoticeProcessor(
+        connection->m_conn, [](void*, const char*) {}, nullptr);
+    return connection;
+  }
+
+  bool broken() const { return m_conn == nullptr || PQstatus(m_conn) != CONNECTION_OK; }
+  std::string message() const {
+    std::string text = m_conn != nullptr ? PQerrorMessage(m_conn) : "out of memory";
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+  }
+  PGconn* handle() const { return m_conn; }
+
+  // A statement with no parameters (BEGIN, COMMIT, SAVEPOINT, a migration's several).
+  PgResult plain(const std::string& sql) { return PgResult(PQexec(m_conn, sql.c_str())); }
+
+  const std::string& translated(std::string_view sql) {
+    auto it = m_translated.find(std::string(sql));
+    if (it == m_translated.end()) {
+      it = m_translated.emplace(std::string(sql), detail::to_postgres(sql)).first;
+    }
+    return it->second;
+  }
+
+ private:
+  PGconn* m_conn;
+  std::unordered_map<std::string, std::string> m_translated;
+};
+
+bool succeeded(const PGresult* r) {
+  const auto status = r != nullptr ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
+Value column(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return std::monostate{};
+  const char* text = PQgetvalue(r, row, col);
+  switch (PQftype(r, col)) {
+    case kInt2Oid:
+    case kInt4Oid:
+    case kInt8Oid:
+    case kOidOid:
+      return static_cast<std::int64_t>(std::stoll(text));
+    case kBoolOid:
+      return static_cast<std::int64_t>(text[0] == 't' ? 1 : 0);
+    case kNumericOid: {
+      // SUM over BIGINT is NUMERIC: a whole number is the integer SQLite gives.
+      const std::string_view v(text);
+      if (!v.empty() && v.find_first_not_of("-0123456789") == std::string_view::npos) {
+        return static_cast<std::int64_t>(std::stoll(text));
+      }
+      return std::string(v);
+    }
+    case kByteaOid: {
+      std::size_t length = 0;
+      unsigned char* bytes = PQunescapeBytea(reinterpret_cast<const unsigned char*>(text), &length);
+      Bytes out(bytes, bytes + length);
+      PQfreemem(bytes);
+      return out;
+    }
+    default:
+      return std::string(text);
+  }
+}
+
+class PgTransaction final : public Transaction {
+ public:
+  PgTransaction(Connection& connection, bool savepoints)
+      : m_connection(connection), m_savepoints(savepoints) {}
+
+  Result<std::int64_t> exec(std::string_view sql, std::initializer_list<Value> params) override {
+    auto r = run(sql, params);
+    if (!r) return std::unexpected(r.error());
+    const char* changed = PQcmdTuples(r->get());
+    return static_cast<std::int64_t>(changed[0] == '\0' ? 0 : std::stoll(changed));
+  }
+
+  Result<std::vector<Row>> query(std::string_view sql,
+                                 std::initializer_list<Value> params) override {
+    auto r = run(sql, params);
+    if (!r) return std::unexpected(r.error());
+    const int rows = PQntuples(r->get()), columns = PQnfields(r->get());
+    std::vector<Row> out(static_cast<std::size_t>(rows));
+    for (int i = 0; i < rows; ++i) {
+      out[i].reserve(static_cast<std::size_t>(columns));
+      for (int c = 0; c < columns; ++c) out[i].push_back(column(r->get(), i, c));
+    }
+    return out;
+  }
+
+  // The server refused the transaction as conflicting with another, or its connection was lost
+  // before COMMIT: nothing of it stays, and its body is to run again.
+  bool must_retry() const { return m_retry; }
+
+ private:
+  Result<PgResult> run(std::string_view sql, std::initializer_list<Value> params) {
+    if (m_retry) {
+      return fail(ErrorCode::unavailable,
+                  "the transaction conflicted with another and will run again");
+    }
+    if (m_savepoints) {
+      if (auto s = m_connection.plain("SAVEPOINT statement"); !succeeded(s.get()))
+        return failure(s.get(), sql);
+    }
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    std::vector<Oid> types;
+    std::vector<std::string> texts;
+    texts.reserve(params.size());
+    for (const auto& p : params) {
+      if (const auto* i = std::get_if<std::int64_t>(&p)) {
+        texts.push_back(std::to_string(*i));
+        values.push_back(texts.back().c_str());
+        lengths.push_back(0);
+        formats.push_back(0);
+        types.push_back(kInt8Oid);
+      } else if (const auto* s = std::get_if<std::string>(&p)) {
+        values.push_back(s->c_str());
+        lengths.push_back(0);
+        formats.push_back(0);
+        types.push_back(0);  // unknown: the server takes the type the statement needs there
+      } else if (const auto* b = std::get_if<Bytes>(&p)) {
+        values.push_back(reinterpret_cast<const char*>(b->data()));
+        lengths.push_back(static_cast<int>(b->size()));
+        formats.push_back(1);
+        types.push_back(kByteaOid);
+      } else {
+        values.push_back(nullptr);
+        lengths.push_back(0);
+        formats.push_back(0);
+        types.push_back(0);
+      }
+    }
+    const std::string& text = m_connection.translated(sql);
+    PgResult r(PQexecParams(m_connection.handle(), text.c_str(), static_cast<int>(params.size()),
+                            types.data(), values.data(), lengths.data(), formats.data(), 0));
+    if (!succeeded(r.get())) return failure(r.get(), sql);
+    return r;
+  }
+
+  std::unexpected<Error> failure(const PGresult* r, std::string_view sql) {
+    const std::string state = sqlstate(r);
+    const std::string where = m_connection.message() + " in: " + std::string(sql.substr(0, 120));
+    if (m_connection.broken() || state == "40001" || state == "40P01") {
+      m_retry = true;
+      return fail(ErrorCode::unavailable, where);
+    }
+    // The statement alone is undone; the transaction goes on, as in SQLite.
+    if (m_savepoints) (void)m_connection.plain("ROLLBACK TO SAVEPOINT statement");
+    if (state.starts_with("23")) return fail(ErrorCode::conflict, where);
+    // Syntax, unknown names, wrong types, a write in a read: a bug in the program's SQL.
+    if (state.starts_with("42") || state.starts_with("22") || state.starts_with("25")) {
+      return fail(ErrorCode::internal, where);
+    }
+    return fail(ErrorCode::io_error, where);
+  }
+
+  Connection& m_connection;
+  bool m_savepoints;
+  bool m_retry = false;
+};
+
+class PostgresDatabase final : public Database {
+ public:
+  PostgresDatabase(std::string url, std::string name)
+      : m_url(std::move(url)), m_shown(redacted(m_url)), m_name(std::move(name)) {}
+
+  Status open(std::span<const Migration> migrations);
+  Status transact(const std::function<Status(Transaction&)>& body) override;
+  Status read(const std::function<Status(Transaction&)>& body) override;
+  const std::string& path() const override { return m_shown; }
+  Status compact() override;
+
+ private:
+  // Transactions at once, each on its own connection; more wait for one.
+  static constexpr std::size_t kMaxConnections = 16;
+  // A body the server keeps refusing as conflicting is run at most this many times.
+  static constexpr int kMaxAttempts = 20;
+
+  Result<std::unique_ptr<Connection>> take();
+  void give_back(std::unique_ptr<Connection> connection);
+
+  // One run of body in a transaction begun with `begin`, on a connection from the pool: the
+  // body's result, whether it must run again (a conflict, a lost connection), and the connection,
+  // still in the transaction for the caller to end (null when BEGIN failed).
+  struct Attempt {
+    std::unique_ptr<Connection> connection;
+    Status result;
+    bool retry = false;
+  };
+  Attempt attempt(const char* begin, bool savepoints,
+                  const std::function<Status(Transaction&)>& body);
+
+  std::string m_url;
+  std::string m_shown;
+  std::string m_name;
+  std::mutex m_pool_mutex;
+  std::condition_variable m_pool_free;
+  std::vector<std::unique_ptr<Connection>> m_idle;
+  std::size_t m_open = 0;
+};
+
+Result<std::unique_ptr<Connection>> PostgresDatabase::take() {
+  {
+    std::unique_lock lock(m_pool_mutex);
+    m_pool_free.wait(lock, [&] { return !m_idle.empty() || m_open < kMaxConnections; });
+    if (!m_idle.empty()) {
+      auto c = std::move(m_idle.back());
+      m_idle.pop_back();
+      return c;
+    }
+    ++m_open;
+  }
+  auto c = Connection::open(m_url);
+  if (!c) {
+    std::lock_guard lock(m_pool_mutex);
+    --m_open;
+    m_pool_free.notify_one();
+  }
+  return c;
+}
+
+void PostgresDatabase::give_back(std::unique_ptr<Connection> connection) {
+  std::lock_guard lock(m_pool_mutex);
+  // A connection the server dropped is not reused: the next caller opens a new one.
+  if (connection->broken()) {
+    --m_open;
+  } else {
+    m_idle.push_back(std::move(connection));
+  }
+  m_pool_free.notify_one();
+}
+
+auto PostgresDatabase::attempt(const char* begin, bool savepoints,
+                               const std::function<Status(Transaction&)>& body) -> Attempt {
+  auto c = take();
+  if (!c) return {nullptr, std::unexpected(c.error())};
+  if (auto begun = (*c)->plain(begin); !succeeded(begun.get())) {
+    const auto why = (*c)->message();
+    const bool lost = (*c)->broken();  // nothing was sent: a new connection may do
+    give_back(std::move(*c));
+    return {nullptr, fail(ErrorCode::io_error, "BEGIN: " + why + " (" + m_shown + ")"), lost};
+  }
+  PgTransaction tx(**c, savepoints);
+  Status result;
+  try {
+    result = body(tx);
+  } catch (...) {
+    (void)(*c)->plain("ROLLBACK");
+    give_back(std::move(*c));
+    throw;
+  }
+  return {std::move(*c), std::move(result), tx.must_retry()};
+}
+
+Status PostgresDatabase::transact(const std::function<Status(Transaction&)>& body) {
+  for (int round = 0; round < kMaxAttempts; ++round) {
+    if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(round, 6)));
+    auto run = attempt("BEGIN ISOLATION LEVEL SERIALIZABLE", true, body);
+    if (!run.connection) {
+      if (run.retry) continue;
+      return run.result;
+    }
+    auto& connection = *run.connection;
+    if (run.retry || !run.result) {
+      (void)connection.plain("ROLLBACK");
+      give_back(std::move(run.connection));
+      if (run.retry) continue;
+      return run.result;
+    }
+    failpoint("commit/" + m_name + "/before");
+    auto committed = connection.plain("COMMIT");
+    if (succeeded(committed.get())) {
+      give_back(std::move(run.connection));
+      failpoint("commit/" + m_name + "/after");
+      return {};
+    }
+    const std::string state = sqlstate(committed.get());
+    const std::string why = connection.message();
+    const bool lost = connection.broken();
+    give_back(std::move(run.connection));
+    if (state == "40001" || state == "40P01") continue;  // refused whole: nothing was kept
+    return fail(ErrorCode::io_error,
+                std::string(lost ? "COMMIT: the connection was lost, the outcome is unknown: "
+                                 : "COMMIT: ") +
+                    why + " (" + m_shown + ")");
+  }
+  return fail(ErrorCode::unavailable, "the database refused the transaction " +
+                                          std::to_string(kMaxAttempts) +
+                                          " times as conflicting with others (" + m_shown + ")");
+}
+
+Status PostgresDatabase::read(const std::function<Status(Transaction&)>& body) {
+  // A read has no effects: a lost connection is tried once more on a new one.
+  for (int round = 0; round < 2; ++round) {
+    auto run = attempt("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", false, body);
+    if (run.connection) {
+      (void)run.connection->plain("ROLLBACK");
+      give_back(std::move(run.connection));
+    }
+    if (!run.retry) return run.result;
+  }
+  return fail(ErrorCode::unavailable, "the database could not be read (" + m_shown + ")");
+}
+
+Status PostgresDatabase::compact() {
+  auto c = take();
+  if (!c) return std::unexpected(c.error());
+  // Rewrites every table of the database without the old versions of its rows.
+  auto done = (*c)->plain("VACUUM FULL");
+  const bool ok = succeeded(done.get());
+  const auto why = (*c)->message();
+  give_back(std::move(*c));
+  if (!ok) return fail(ErrorCode::io_error, "VACUUM FULL: " + why + " (" + m_shown + ")");
+  return {};
+}
+
+Status PostgresDatabase::open(std::span<const Migration> migrations) {
+  auto c = take();
+  if (!c) return std::unexpected(c.error());
+  auto& connection = **c;
+  // Nodes starting at once migrate one after another (a lock held for this session).
+  const auto step = [&](const std::string& sql) -> Status {
+    if (auto r = connection.plain(sql); !succeeded(r.get())) {
+      return fail(ErrorCode::io_error,
+                  connection.message() + " in: " + sql.substr(0, 120) + " (" + m_shown + ")");
+    }
+    return {};
+  };
+  const auto migrate = [&]() -> Status {
+    if (auto ok = step("SELECT pg_advisory_lock(7291845)"); !ok) return ok;
+    if (auto ok = step("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)");
+        !ok) {
+      return ok;
+    }
+    auto current_row = connection.plain("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (!succeeded(current_row.get())) return fail(ErrorCode::io_error, connection.message());
+    const std::int64_t current = std::stoll(PQgetvalue(current_row.get(), 0, 0));
+    const int known = migrations.empty() ? 0 : migrations.back().version;
+    if (current > known) {
+      return fail(ErrorCode::conflict, m_shown + " has schema version " + std::to_string(current) +
+                                           ", newer than this program's " + std::to_string(known));
+    }
+    for (const auto& migration : migrations) {
+      if (migration.version <= current) continue;
+      if (auto ok = step("BEGIN"); !ok) return ok;
+      auto applied = connection.plain(detail::to_postgres(migration.sql));
+      if (!succeeded(applied.get())) {
+        const auto why = connection.message();
+        (void)connection.plain("ROLLBACK");
+        return fail(ErrorCode::internal,
+                    "migration " + std::to_string(migration.version) + ": " + why);
+      }
+      if (auto ok = step("INSERT INTO schema_version (version) VALUES (" +
+                         std::to_string(migration.version) + ")");
+          !ok) {
+        (void)connection.plain("ROLLBACK");
+        return ok;
+      }
+      if (auto ok = step("COMMIT"); !ok) return ok;
+    }
+    return {};
+  };
+  auto migrated = migrate();
+  (void)connection.plain("SELECT pg_advisory_unlock_all()");
+  give_back(std::move(*c));
+  return migrated;
+}
+
+}  // namespace
+
+bool is_postgres_url(std::string_view location) {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
+Result<std::unique_ptr<Database>> open_postgres(const std::string& url, const std::string& name,
+                                                std::span<const Migration> migrations) {
+  auto db = std::make_unique<PostgresDatabase>(url, name);
+  if (auto ok = db->open(migrations); !ok) return std::unexpected(ok.error());
+  return db;
+}
+
+}  // namespace ecash::store

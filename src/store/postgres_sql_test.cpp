@@ -1,0 +1,40 @@
+#include "store/postgres_sql.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ecash::store::detail {
+namespace {
+
+TEST(PostgresSql, PlaceholdersAreNumberedOutsideQuotedText) {
+  EXPECT_EQ(to_postgres("SELECT a FROM t WHERE b = ? AND c = '?' AND d = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND d = $2");
+  EXPECT_EQ(to_postgres("UPDATE t SET \"odd?\" = ? WHERE id = ?"),
+            "UPDATE t SET \"odd?\" = $1 WHERE id = $2");
+}
+
+TEST(PostgresSql, TablesTakeSixtyFourBitIntegersAndByteArrays) {
+  EXPECT_EQ(to_postgres("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL, b BLOB);"
+                        "ALTER TABLE t ADD COLUMN m integer"),
+            "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL, b BYTEA);"
+            "ALTER TABLE t ADD COLUMN m BIGINT");
+  // Only in definitions, and only whole words: data and names keep theirs.
+  EXPECT_EQ(to_postgres("SELECT blob_size, 'INTEGER' FROM integers WHERE kind = ?"),
+            "SELECT blob_size, 'INTEGER' FROM integers WHERE kind = $1");
+}
+
+TEST(PostgresSql, InsertOrIgnoreDoesNothingOnAConflict) {
+  EXPECT_EQ(to_postgres("INSERT OR IGNORE INTO t (a) VALUES (?)"),
+            "INSERT INTO t (a) VALUES ($1) ON CONFLICT DO NOTHING");
+  EXPECT_EQ(to_postgres("insert  or\n ignore into t (a) VALUES (1);INSERT INTO u VALUES (2)"),
+            "INSERT into t (a) VALUES (1) ON CONFLICT DO NOTHING;INSERT INTO u VALUES (2)");
+}
+
+TEST(PostgresSql, PragmasAreDropped) {
+  EXPECT_EQ(to_postgres("PRAGMA defer_foreign_keys = ON"), "");
+  EXPECT_EQ(
+      to_postgres("CREATE TABLE a (x TEXT); PRAGMA foreign_keys=ON; CREATE TABLE b (y TEXT);"),
+      "CREATE TABLE a (x TEXT); CREATE TABLE b (y TEXT);");
+}
+
+}  // namespace
+}  // namespace ecash::store::detail
