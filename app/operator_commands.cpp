@@ -2,6 +2,7 @@
 #include "private_files.hpp"
 
 #include <CLI/CLI.hpp>
+#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cctype>
@@ -38,6 +39,7 @@ struct Options {
   std::string role = "all";
   int crl_refresh = 60;
   int io_threads = 0;
+  std::vector<std::string> proxy_from;
   int workers = 0;
   int credit_deadline = 24 * 3600;
   int enrol_limit = 10;
@@ -294,6 +296,18 @@ void add_operator_commands(CLI::App& app) {
   g_run->add_option("--credit-deadline", g_options.credit_deadline,
                     "Seconds a charged deposit may wait for its credit before the charge is reversed")
       ->capture_default_str();
+  g_run
+      ->add_option("--proxy-from", g_options.proxy_from,
+                   "ADDRESS of a load balancer in front of the front door (repeatable): its "
+                   "connections must open with a PROXY protocol v2 header naming the client "
+                   "(HAProxy: send-proxy-v2), whose address the per-source limits then count")
+      ->check([](const std::string& address) -> std::string {
+        in6_addr v6{};
+        in_addr v4{};
+        const bool ip = inet_pton(AF_INET, address.c_str(), &v4) == 1 ||
+                        inet_pton(AF_INET6, address.c_str(), &v6) == 1;
+        return ip ? "" : "not an IP address: " + address;
+      });
   g_run->add_option("--enrol-limit", g_options.enrol_limit,
                     "Enrolments a minute one source address may make (0: no limit)")
       ->capture_default_str()
@@ -351,6 +365,7 @@ net::NodeOptions node_options() {
   options.io_threads = g_options.io_threads;
   options.workers = g_options.workers;
   options.enrol_per_minute = g_options.enrol_limit;
+  options.proxy_from = g_options.proxy_from;
   options.credit_deadline = std::chrono::seconds(std::max(1, g_options.credit_deadline));
   options.card_company_url = g_options.card_company;
   options.bank_url = g_options.bank;

@@ -89,6 +89,12 @@ struct Limits {
   // (0: 16 per core; a party's answer may wait on another party or on a commit).
   int io_threads = 0;
   int workers = 0;
+  // Server: the load balancers that connect on clients' behalf (HAProxy in TCP mode with
+  // send-proxy-v2, so that mutual TLS reaches this server). A connection from one of these
+  // addresses must open with a PROXY protocol v2 header, and is counted and rate-limited as the
+  // client the header names; from any other address no header is taken (a client cannot claim
+  // another's address). Empty: no balancer.
+  std::vector<std::string> proxy_from;
   // Client: a request that got no answer (connection refused, reset, timed out) is sent again, as
   // it is, this many times in all. Safe because every request that changes state carries its
   // request ID and the receiver answers a repeat with its first answer.

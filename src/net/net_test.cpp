@@ -535,7 +535,9 @@ bool closed_within(int fd, Ms wait) {
 // A TLS client on a raw socket, for requests no well-behaved client sends.
 class RawTls {
  public:
-  RawTls(int port, const std::string& from = "127.0.0.1", const Party* as = nullptr) {
+  // preamble: bytes sent before the handshake (a balancer's PROXY header).
+  RawTls(int port, const std::string& from = "127.0.0.1", const Party* as = nullptr,
+         std::string_view preamble = {}) {
     m_ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(m_ctx, SSL_VERIFY_NONE, nullptr);
     if (as != nullptr) {
@@ -548,6 +550,9 @@ class RawTls {
       EVP_PKEY_free(key);
     }
     m_fd = tcp_from(from, port);
+    if (m_fd >= 0 && !preamble.empty()) {
+      (void)!::write(m_fd, preamble.data(), preamble.size());
+    }
     m_ssl = SSL_new(m_ctx);
     SSL_set_fd(m_ssl, m_fd);
     m_ok = m_fd >= 0 && SSL_connect(m_ssl) == 1;
@@ -719,6 +724,50 @@ TEST_F(NetTest, ConnectionsAreCappedPerSourceAndInAll) {
   for (const int fd : held) ::close(fd);
   std::this_thread::sleep_for(Ms(200));  // the slots are given back
   EXPECT_TRUE(call(url, &m_center, Role::bank, "bank", "credit"));
+}
+
+// What HAProxy sends first with send-proxy-v2: a TCP over IPv4 client at `client`, port 40000,
+// to 127.0.0.1:443.
+std::string proxy_v2(const std::string& client) {
+  std::string header("\r\n\r\n\0\r\nQUIT\n", 12);
+  header += '\x21';  // version 2, PROXY
+  header += '\x11';  // TCP over IPv4
+  header += std::string("\0\x0c", 2);
+  in_addr source{}, destination{};
+  inet_pton(AF_INET, client.c_str(), &source);
+  inet_pton(AF_INET, "127.0.0.1", &destination);
+  header.append(reinterpret_cast<const char*>(&source), 4);
+  header.append(reinterpret_cast<const char*>(&destination), 4);
+  header += std::string("\x9c\x40\x01\xbb", 4);
+  return header;
+}
+
+// Behind a load balancer (here 127.0.0.1 plays HAProxy), a connection is counted as the client
+// the balancer's PROXY v2 header names: one client at its cap does not shut out another behind
+// the same balancer. A connection from the balancer without the header, or a header from any
+// other address, gets nowhere: a client cannot claim someone else's address.
+TEST_F(NetTest, ABalancersProxyHeaderNamesTheClient) {
+  Limits behind = quick_timeouts();
+  behind.max_connections_per_source = 2;
+  behind.proxy_from = {"127.0.0.1"};
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center}, {}, behind);
+  const int port = port_of(url);
+  RawTls first(port, "127.0.0.1", &m_center, proxy_v2("10.0.0.1"));
+  RawTls second(port, "127.0.0.1", &m_center, proxy_v2("10.0.0.1"));
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(first.post("/v1/bank/credit", "{}").first, 200);
+  RawTls third(port, "127.0.0.1", &m_center, proxy_v2("10.0.0.1"));
+  EXPECT_FALSE(third.ok());  // 10.0.0.1 is at its cap
+  RawTls other(port, "127.0.0.1", &m_center, proxy_v2("10.0.0.2"));
+  EXPECT_TRUE(other.ok());
+  EXPECT_EQ(other.post("/v1/bank/credit", "{}").first, 200);
+  RawTls bare(port, "127.0.0.1", &m_center);
+  EXPECT_FALSE(bare.ok());  // the balancer's own connection must say whom it carries
+  RawTls claiming(port, "127.0.0.2", &m_center, proxy_v2("10.0.0.3"));
+  EXPECT_FALSE(claiming.ok());  // not the balancer: its header is no TLS
+  RawTls direct(port, "127.0.0.2", &m_center);
+  EXPECT_TRUE(direct.ok());  // a client that is not behind the balancer still connects
 }
 
 // Open routes are rate-limited per source address: over the limit a caller gets 429 and

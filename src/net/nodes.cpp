@@ -312,7 +312,10 @@ Limits server_limits(const NodeOptions& options, bool devices_facing = false) {
   limits.io_threads = options.io_threads;
   limits.workers = options.workers;
   limits.devices_facing = devices_facing;
-  if (devices_facing) limits.max_body = kDeviceBody;
+  if (devices_facing) {
+    limits.max_body = kDeviceBody;
+    limits.proxy_from = options.proxy_from;  // a balancer stands only in front of devices
+  }
   return limits;
 }
 

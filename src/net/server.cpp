@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <malloc.h>
@@ -146,7 +148,15 @@ struct Server::Impl {
 
   class Session;
 
-  explicit Impl(Limits l) : limits(l), ssl(asio::ssl::context::tls_server) {}
+  explicit Impl(Limits l) : limits(l), ssl(asio::ssl::context::tls_server) {
+    for (const auto& balancer : limits.proxy_from) {
+      boost::system::error_code bad;
+      const auto address = asio::ip::make_address(balancer, bad);
+      if (!bad) balancers.push_back(source_of(address));
+    }
+  }
+
+  class ProxyHeader;
 
   // In this order: what sessions use outlives the I/O context that may still hold sessions.
   tls::PeerCheck check;
@@ -154,6 +164,7 @@ struct Server::Impl {
   std::mutex connections_mutex;
   int connections = 0;
   std::map<asio::ip::address, int> connections_from;
+  std::vector<asio::ip::address> balancers;  // limits.proxy_from, parsed
   RateLimiter rates;
   std::once_flag stopped;
   asio::ssl::context ssl;
@@ -357,6 +368,80 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   bool m_keep_alive = true;
 };
 
+// A connection from a load balancer: its PROXY protocol v2 header (a 16-byte start, then the
+// addresses, and any TLVs, which are skipped) within the handshake's time; then the client it
+// names is admitted and served as if it had connected itself. A LOCAL header (the balancer's own
+// health check) is counted under the balancer. Anything else closes the connection.
+class Server::Impl::ProxyHeader : public std::enable_shared_from_this<ProxyHeader> {
+ public:
+  ProxyHeader(Impl& server, tcp::socket socket, asio::ip::address balancer)
+      : m_server(server),
+        m_socket(std::move(socket)),
+        m_balancer(std::move(balancer)),
+        m_timer(m_socket.get_executor()) {}
+
+  void start() {
+    m_timer.expires_after(m_server.limits.handshake_timeout);
+    m_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->close();
+    });
+    asio::async_read(
+        m_socket, asio::buffer(m_bytes.data(), kFixed),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_fixed(ec); });
+  }
+
+ private:
+  static constexpr std::size_t kFixed = 16;
+  static constexpr std::size_t kMaxRest = 512;  // the addresses (36 at most for TCP) and TLVs
+
+  void on_fixed(beast::error_code ec) {
+    static constexpr std::uint8_t kSignature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                                    0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+    const std::size_t rest = (std::size_t{m_bytes[14]} << 8) | m_bytes[15];
+    if (ec || !std::equal(std::begin(kSignature), std::end(kSignature), m_bytes.begin()) ||
+        (m_bytes[12] >> 4) != 2 || rest > kMaxRest) {
+      return close();
+    }
+    asio::async_read(m_socket, asio::buffer(m_bytes.data() + kFixed, rest),
+                     [self = shared_from_this()](beast::error_code read, std::size_t) {
+                       self->on_addresses(read);
+                     });
+  }
+
+  void on_addresses(beast::error_code ec) {
+    if (ec) return close();
+    m_timer.cancel();
+    const std::uint8_t command = m_bytes[12] & 0x0F, family = m_bytes[13];
+    asio::ip::address client = m_balancer;
+    if (command == 1 && family == 0x11) {  // PROXY, TCP over IPv4: source first
+      asio::ip::address_v4::bytes_type v4;
+      std::copy_n(m_bytes.begin() + kFixed, v4.size(), v4.begin());
+      client = asio::ip::address_v4(v4);
+    } else if (command == 1 && family == 0x21) {  // PROXY, TCP over IPv6
+      asio::ip::address_v6::bytes_type v6;
+      std::copy_n(m_bytes.begin() + kFixed, v6.size(), v6.begin());
+      client = asio::ip::address_v6(v6);
+    } else if (command != 0) {
+      return close();  // neither LOCAL nor a TCP client's addresses
+    }
+    const auto from = source_of(client);
+    if (!m_server.admit_connection(from)) return close();
+    std::make_shared<Session>(m_server, std::move(m_socket), from)->start();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    m_socket.close(ignored);
+    m_timer.cancel();
+  }
+
+  Impl& m_server;
+  tcp::socket m_socket;
+  asio::ip::address m_balancer;
+  asio::steady_timer m_timer;
+  std::array<std::uint8_t, kFixed + kMaxRest> m_bytes{};
+};
+
 bool Server::Impl::admit_connection(const asio::ip::address& from) {
   std::lock_guard lock(connections_mutex);
   if (connections >= limits.max_connections) return false;
@@ -391,7 +476,10 @@ void Server::Impl::accept() {
     }
     beast::error_code no_peer;
     const auto from = source_of(socket.remote_endpoint(no_peer).address());
-    if (no_peer || !admit_connection(from)) {
+    if (!no_peer && std::find(balancers.begin(), balancers.end(), from) != balancers.end()) {
+      // The client is named by the balancer's header: counted once that has been read.
+      std::make_shared<ProxyHeader>(*this, std::move(socket), from)->start();
+    } else if (no_peer || !admit_connection(from)) {
       // Over a cap: closed before any handshake, at no cost but the accept.
       beast::error_code ignored;
       socket.close(ignored);
