@@ -35,6 +35,7 @@ struct Options {
   std::string reason;
   std::string card_company;
   std::string bank;
+  std::string store;
   std::string listen;
   std::string role = "all";
   int crl_refresh = 60;
@@ -281,6 +282,15 @@ void add_operator_commands(CLI::App& app) {
                      "URL of the card company (default: a sandbox hosted by `operator run`)");
   g_init->add_option("--bank", g_options.bank,
                      "URL of the shops' bank (default: a sandbox hosted by `operator run`)");
+  g_init
+      ->add_option("--store", g_options.store,
+                   "postgresql://USER@HOST:PORT/DB: keep the stores of the CA, center, bank and "
+                   "clearing in this PostgreSQL database, a schema each (libpq's URL; several "
+                   "hosts with target_session_attrs=read-write find the primary). Default: "
+                   "SQLite files in the data folder")
+      ->check([](const std::string& url) -> std::string {
+        return store::is_postgres_url(url) ? "" : "--store takes a postgresql:// URL";
+      });
   g_run = op->add_subcommand("run", "Serve wallets and shops (until Ctrl-C): every role here, or one with --role");
   data(g_run);
   g_run->add_option(
@@ -514,7 +524,9 @@ int run_operator_command() {
     return 0;
   }
   if (*g_revoke) {
-    auto ca = ca::CaParty::open(g_options.data + "/ca", "ecash CA", clock, random);
+    auto settings = net::read_operator_settings(g_options.data);
+    if (!settings) return fail_with(settings.error());
+    auto ca = ca::CaParty::open(g_options.data + "/ca", "ecash CA", clock, random, settings->store);
     if (!ca) return fail_with(ca.error());
     // Serials are kept in lower case; openssl prints them in upper case.
     std::transform(g_options.serial.begin(), g_options.serial.end(), g_options.serial.begin(),
@@ -540,12 +552,17 @@ int run_operator_command() {
       }
     }
     fs::create_directories(g_options.data);
-    auto op = local::LocalOperator::open(g_options.data, *currency, clock, random);
+    local::OpenOptions stores;
+    stores.store_server = g_options.store;
+    auto op =
+        local::LocalOperator::open(g_options.data, *currency, clock, random, std::move(stores));
     if (!op) return fail_with(op.error());
     auto crl = (*op)->ca().crl();
     if (!crl) return fail_with(crl.error());
     if (auto ok = net::publish_crl(g_options.data, *crl); !ok) return fail_with(ok.error());
-    if (auto ok = net::write_operator_settings(g_options.data, {*currency, g_options.card_company, g_options.bank}); !ok) {
+    if (auto ok = net::write_operator_settings(
+            g_options.data, {*currency, g_options.card_company, g_options.bank, g_options.store});
+        !ok) {
       return fail_with(ok.error());
     }
     const auto fingerprint = (*op)->ca().certificate().fingerprint();

@@ -33,6 +33,7 @@ Result<std::unique_ptr<local::LocalOperator>> open_operator_at(const std::string
   if (!settings) return std::unexpected(settings.error());
   local::OpenOptions options;
   options.resume = resume;
+  options.store_server = settings->store;
   return local::LocalOperator::open(location, settings->currency, clock, random, std::move(options));
 }
 

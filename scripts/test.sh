@@ -3,8 +3,8 @@
 #   1. the unit and integration tests (CTest) on the normal build;
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (skip: ECASH_SKIP_ASAN=1);
 #   3. each fuzz target for FUZZ_SECONDS (default 20; skip: FUZZ_SECONDS=0).
-# The store's tests run on SQLite and on PostgreSQL: a throwaway server for this run
-# (scripts/postgres.sh), stopped at the end.
+# The store's tests, the system tests and the network test run on SQLite and again on PostgreSQL
+# (CTest label postgresql): a throwaway server for this run (scripts/postgres.sh), stopped at the end.
 # Build folders are reused, so a second run rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

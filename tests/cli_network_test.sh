@@ -4,14 +4,20 @@
 # another, a shop's server, and two wallets. Every flow: enrolment with a pinned CA, deposits,
 # a payment through an ecash://pay request, an offline transfer, reconciliation, a top-up, a
 # payout, the circulation report and audit, and a revoked wallet refused with nothing changed.
+# With ECASH_TEST_ENGINE=postgresql (CTest's pg.cli_network), the roles' stores are in a database
+# of their own on the server ECASH_TEST_POSTGRES names (operator init --store).
 set -euo pipefail
 ecash=$1
 dir=$(mktemp -d)
 pids=()
+database=
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$dir"
+  if [ -n "$database" ]; then
+    psql "$ECASH_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
+  fi
 }
 trap cleanup EXIT
 [ -n "${KEEP_LOGS:-}" ] && trap "for l in \"\$dir\"/*.log; do echo \"--- \$l\"; cat \"\$l\"; done; cleanup" EXIT
@@ -48,7 +54,19 @@ refused() {  # refused PATTERN COMMAND...: the command fails, saying PATTERN on 
 }
 
 op="$dir/op"
-fingerprint=$("$ecash" operator init --data "$op" --json | sed 's/.*"ca_fingerprint":"\([0-9a-f]*\)".*/\1/')
+store=()
+if [ "${ECASH_TEST_ENGINE:-}" = postgresql ]; then
+  if [ -z "${ECASH_TEST_POSTGRES:-}" ]; then
+    [ -z "${CI:-}" ] || fail "CI runs without ECASH_TEST_POSTGRES"
+    echo "skipped: no PostgreSQL server (ECASH_TEST_POSTGRES=\$(scripts/postgres.sh start))"
+    exit 77
+  fi
+  database=network_$$
+  psql "$ECASH_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" \
+    -c "CREATE DATABASE $database" || fail "cannot make a database on $ECASH_TEST_POSTGRES"
+  store=(--store "${ECASH_TEST_POSTGRES%/*}/$database")
+fi
+fingerprint=$("$ecash" operator init --data "$op" "${store[@]}" --json | sed 's/.*"ca_fingerprint":"\([0-9a-f]*\)".*/\1/')
 [ ${#fingerprint} -eq 64 ] || fail "no CA fingerprint from operator init"
 
 start sandbox sandbox run --data "$op" --crl-refresh 1

@@ -92,6 +92,7 @@ class DisclosureTest : public SystemTest {
  protected:
   void SetUp() override {
     SystemTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     m_alice = make_wallet("Alice", kAliceCard);
     ASSERT_TRUE(m_alice.wallet->deposit(*m_alice.center, eur("EUR:20.00")).has_value());
     m_user = m_alice.wallet->user_id().value();

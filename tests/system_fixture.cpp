@@ -114,21 +114,43 @@ void SystemTest::SetUp() {
               .string();
   fs::remove_all(m_dir);
   fs::create_directories(m_dir);
-  m_op = local::LocalOperator::open(m_dir + "/operator", Currency::from_code("EUR").value(),
-                                    m_clock, m_random)
-             .value();
+  // ECASH_TEST_ENGINE=postgresql (CTest's pg.* tests): the operator's stores in a database of this
+  // test's own on the server ECASH_TEST_POSTGRES names.
+  if (const char* engine = std::getenv("ECASH_TEST_ENGINE");
+      engine && std::string(engine) == "postgresql") {
+    const char* server = std::getenv("ECASH_TEST_POSTGRES");
+    if (server == nullptr || *server == '\0') {
+      // In CI the system tests must run on PostgreSQL too: a server missing there is a failure.
+      if (std::getenv("CI") != nullptr) FAIL() << "CI runs without ECASH_TEST_POSTGRES";
+      GTEST_SKIP() << "no PostgreSQL server: ECASH_TEST_POSTGRES=$(scripts/postgres.sh start)";
+    }
+    m_server = server;
+    m_database = "s" + std::to_string(::getpid()) + "_" + std::to_string(++m_databases);
+    ASSERT_TRUE(store::create_postgres_database(m_server, m_database));
+    m_store = m_server.substr(0, m_server.rfind('/') + 1) + m_database;
+  }
+  open_operator();
 }
 
 void SystemTest::TearDown() {
   m_op.reset();
   fs::remove_all(m_dir);
+  if (!m_database.empty()) {
+    EXPECT_TRUE(store::drop_postgres_database(m_server, m_database));
+  }
+}
+
+void SystemTest::open_operator() {
+  local::OpenOptions options;
+  options.store_server = m_store;
+  m_op = local::LocalOperator::open(m_dir + "/operator", Currency::from_code("EUR").value(),
+                                    m_clock, m_random, std::move(options))
+             .value();
 }
 
 void SystemTest::restart_operator() {
   m_op.reset();
-  m_op = local::LocalOperator::open(m_dir + "/operator", Currency::from_code("EUR").value(),
-                                    m_clock, m_random)
-             .value();
+  open_operator();
 }
 
 SystemTest::Device SystemTest::make_wallet(const std::string& name, const std::string& card,
@@ -201,6 +223,7 @@ void SystemTest::expect_circulation_balances() {
 
 void TwoWalletTest::SetUp() {
   SystemTest::SetUp();
+  if (IsSkipped() || HasFatalFailure()) return;
   m_alice = make_wallet("Alice", kAliceCard);
   m_bob = make_wallet("Bob", kBobCard);
   ASSERT_TRUE(m_alice.wallet->deposit(*m_alice.center, eur("EUR:50.00")).has_value());

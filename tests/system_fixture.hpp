@@ -83,6 +83,8 @@ class SystemTest : public ::testing::Test {
 
   // Re-opens the operator from its files, as after a restart.
   void restart_operator();
+  // Opens the operator under m_dir, its stores where this run keeps them (SQLite, or PostgreSQL).
+  void open_operator();
 
   protocol::Json card(const std::string& number);
   protocol::Json bank_account(const std::string& iban);
@@ -92,6 +94,9 @@ class SystemTest : public ::testing::Test {
   void expect_circulation_balances();
 
   std::string m_dir;
+  // With ECASH_TEST_ENGINE=postgresql: the server, this test's database there, and its URL.
+  std::string m_server, m_database, m_store;
+  inline static int m_databases = 0;
   ManualClock m_clock{SystemClock().now()};
   crypto::SecureRandom m_random;
   std::unique_ptr<local::LocalOperator> m_op;

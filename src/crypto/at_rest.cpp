@@ -41,9 +41,8 @@ Result<AtRestKey> AtRestKey::from_bytes(ByteView key) {
   return out;
 }
 
-Result<AtRestKey> AtRestKey::for_store(const std::string& store_path) {
-  if (store_path.empty() || store_path == ":memory:") return generate();
-  const std::string path = store_path + ".key";
+Result<AtRestKey> AtRestKey::in_file(const std::string& path) {
+  if (path.empty()) return generate();
   auto text = read_secret_file(path);
   if (!text && text.error().code == ErrorCode::not_found) {
     const auto key = random_secret<32>();

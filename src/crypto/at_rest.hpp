@@ -21,9 +21,10 @@ class AtRestKey {
   static AtRestKey generate();
   // bad_encoding unless 32 bytes.
   static Result<AtRestKey> from_bytes(ByteView key);
-  // The key kept in path, made (and written there) when the file is new: see read_secret_file for
-  // the codes. An empty path or ":memory:" is a store that lives in memory only: a fresh key.
-  static Result<AtRestKey> for_store(const std::string& store_path);
+  // The key kept in key_file (a store's, beside it or in its party's folder), made (and written
+  // there) when the file is new: see read_secret_file for the codes. An empty key_file is a store
+  // that lives in memory only: a fresh key.
+  static Result<AtRestKey> in_file(const std::string& key_file);
 
   // The text that stands for value in column: "sealed:" then base64url (nonce, ciphertext, tag).
   std::string seal(std::string_view value, std::string_view column) const;

@@ -93,15 +93,15 @@ class SecretFileTest : public FolderTest {
 
 TEST_F(SecretFileTest, DataKeyIsKeptBesideTheStoreAndReadBack) {
   const auto store = path("cards.db");
-  const auto first = AtRestKey::for_store(store).value();
+  const auto first = AtRestKey::in_file(store + ".key").value();
   struct stat st {};
   ASSERT_EQ(::stat((store + ".key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  const auto second = AtRestKey::for_store(store).value();
+  const auto second = AtRestKey::in_file(store + ".key").value();
   EXPECT_EQ(first.lookup(kCard, "c"), second.lookup(kCard, "c"));
   EXPECT_EQ(second.open(first.seal(kCard, "c"), "c").value(), kCard);
   // A store in memory gets a key of its own, and writes no file.
-  EXPECT_NE(AtRestKey::for_store(":memory:")->lookup(kCard, "c"), first.lookup(kCard, "c"));
+  EXPECT_NE(AtRestKey::in_file("")->lookup(kCard, "c"), first.lookup(kCard, "c"));
 }
 
 TEST_F(SecretFileTest, KeyFileSealedWithAPassphraseHoldsNoKeyInClear) {
@@ -122,13 +122,13 @@ TEST_F(SecretFileTest, KeyFileSealedWithAPassphraseHoldsNoKeyInClear) {
   ASSERT_TRUE(back.has_value()) << back.error().to_string();
   EXPECT_EQ(back->signing.verify_key(), keys.signing.verify_key());
   // The data key beside a store is sealed the same way.
-  const auto data = AtRestKey::for_store(path("s.db")).value();
+  const auto data = AtRestKey::in_file(path("s.db") + ".key").value();
   EXPECT_TRUE(is_sealed_file(path("s.db.key")));
 
   // A process without the passphrase: refused with the code, not a crash.
   set_passphrase("", nullptr);
   EXPECT_EQ(read_key_file(path("party.keys")).error().code, ErrorCode::bad_passphrase);
-  EXPECT_EQ(AtRestKey::for_store(path("s.db")).error().code, ErrorCode::bad_passphrase);
+  EXPECT_EQ(AtRestKey::in_file(path("s.db") + ".key").error().code, ErrorCode::bad_passphrase);
   // The wrong one.
   set_passphrase("wrong horse", nullptr);
   EXPECT_EQ(read_key_file(path("party.keys")).error().code, ErrorCode::bad_passphrase);
@@ -139,7 +139,7 @@ TEST_F(SecretFileTest, KeyFileSealedWithAPassphraseHoldsNoKeyInClear) {
     return std::string("correct horse battery staple");
   });
   ASSERT_TRUE(read_key_file(path("party.keys")).has_value());
-  auto reopened = AtRestKey::for_store(path("s.db"));
+  auto reopened = AtRestKey::in_file(path("s.db") + ".key");
   ASSERT_TRUE(reopened.has_value()) << reopened.error().to_string();
   EXPECT_EQ(reopened->lookup(kCard, "c"), data.lookup(kCard, "c"));
   EXPECT_EQ(asked, 1);

@@ -83,6 +83,11 @@ Result<parties::Directory> load_directory(const std::string& data) {
   return parties::Directory{certs[0], certs[1], certs[2], certs[3]};
 }
 
+store::Place role_store(const std::string& dir, const std::string& role,
+                        const std::string& store_server) {
+  return {dir + "/" + role + "/" + role + ".db", store_server, role};
+}
+
 Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& dir,
                                                            Currency currency, const Clock& clock,
                                                            RandomSource& random,
@@ -91,7 +96,7 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
   op->m_dir = dir;
   op->m_clock = &clock;
   op->m_currency = currency;
-  auto ca = ca::CaParty::open(dir + "/ca", "ecash CA", clock, random);
+  auto ca = ca::CaParty::open(dir + "/ca", "ecash CA", clock, random, options.store_server);
   if (!ca) return std::unexpected(ca.error());
   op->m_ca = std::move(*ca);
   auto anchor = op->m_ca->anchor();
@@ -128,19 +133,22 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
 
   const protocol::Caller as_center{center_id->certificate};
 
-  auto bank = bank::VirtualBank::open(dir + "/bank/bank.db", std::move(*bank_id), directory,
-                                      *op->m_trust, clock, random, currency);
+  const auto place = [&](const std::string& role) {
+    return role_store(dir, role, options.store_server);
+  };
+  auto bank = bank::VirtualBank::open(place("bank"), std::move(*bank_id), directory, *op->m_trust,
+                                      clock, random, currency);
   if (!bank) return std::unexpected(bank.error());
   op->m_bank = std::move(*bank);
 
   auto clearing = clearing::ClearingHouse::open(
-      dir + "/clearing/clearing.db", std::move(*clearing_id), directory, *op->m_trust, clock,
+      place("clearing"), std::move(*clearing_id), directory, *op->m_trust, clock,
       std::move(options.card_company), std::move(options.bank_institution));
   if (!clearing) return std::unexpected(clearing.error());
   op->m_clearing = std::move(*clearing);
 
   auto center = center::Center::open(
-      dir + "/center/center.db", std::move(*center_id), directory, *op->m_trust, clock, currency,
+      place("center"), std::move(*center_id), directory, *op->m_trust, clock, currency,
       std::make_unique<LocalChannel>("center->clearing", *op->m_clearing, as_center, &self->m_tap),
       std::make_unique<LocalChannel>("center->bank", *op->m_bank, as_center, &self->m_tap));
   if (!center) return std::unexpected(center.error());

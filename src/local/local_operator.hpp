@@ -70,7 +70,15 @@ struct OpenOptions {
   // Finish the center's open sagas before anything else (off for read-only inspection while
   // another process runs the operator).
   bool resume = true;
+  // The operator's stores (CA, center, bank, clearing) on this PostgreSQL database, each role in
+  // a schema of its own, instead of SQLite files under dir; their data keys stay under dir.
+  std::string store_server;
 };
+
+// Where role's store is under the operator's folder dir: DIR/ROLE/ROLE.db, or, with a
+// store_server, the schema ROLE of that PostgreSQL database (its data key still under dir).
+store::Place role_store(const std::string& dir, const std::string& role,
+                        const std::string& store_server);
 
 class LocalOperator {
  public:

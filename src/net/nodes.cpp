@@ -274,6 +274,7 @@ Result<Common> open_common(const NodeOptions& options) {
 Result<local::OpenOptions> institutions(const OperatorSettings& settings, const TlsIdentity& clearing,
                                         const pki::TrustStore& trust, const Clock& clock) {
   local::OpenOptions out;
+  out.store_server = settings.store;
   if (settings.card_company_url.empty() || settings.bank_url.empty()) return out;
   auto cards = connect(settings.card_company_url, clearing, {&trust, {Role::institution}}, clock);
   auto bank = connect(settings.bank_url, clearing, {&trust, {Role::institution}}, clock);
@@ -375,7 +376,9 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
 Status run_ca(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
   auto locks = lock_folders({options.data + "/ca"});
   if (!locks) return std::unexpected(locks.error());
-  auto ca = ca::CaParty::open(options.data + "/ca", "ecash CA", clock, random);
+  auto settings = read_operator_settings(options.data);
+  if (!settings) return std::unexpected(settings.error());
+  auto ca = ca::CaParty::open(options.data + "/ca", "ecash CA", clock, random, settings->store);
   if (!ca) return std::unexpected(ca.error());
   auto anchor = (*ca)->anchor();
   if (!anchor) return std::unexpected(anchor.error());
@@ -415,9 +418,9 @@ Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& ra
   const auto tls = tls_identity(*id);
   auto ca = ca_peer(options, tls, *common->trust, clock);
   if (!ca) return std::unexpected(ca.error());
-  auto bank = bank::VirtualBank::open(options.data + "/bank/bank.db", std::move(*id),
-                                      common->directory, *common->trust, clock, random,
-                                      common->settings.currency);
+  auto bank = bank::VirtualBank::open(
+      local::role_store(options.data, "bank", common->settings.store), std::move(*id),
+      common->directory, *common->trust, clock, random, common->settings.currency);
   if (!bank) return std::unexpected(bank.error());
   Server server(tls, {common->trust.get(), {Role::center}}, clock, server_limits(options));
   server.mount("bank", **bank, {Role::center});
@@ -457,8 +460,9 @@ Status run_clearing(const NodeOptions& options, SystemClock& clock) {
     options.say("card company and bank: SANDBOXES hosted in this process");
   }
   auto clearing = clearing::ClearingHouse::open(
-      options.data + "/clearing/clearing.db", std::move(*id), common->directory, *common->trust,
-      clock, std::move(outside->card_company), std::move(outside->bank_institution));
+      local::role_store(options.data, "clearing", common->settings.store), std::move(*id),
+      common->directory, *common->trust, clock, std::move(outside->card_company),
+      std::move(outside->bank_institution));
   if (!clearing) return std::unexpected(clearing.error());
   Server server(tls, {common->trust.get(), {Role::center}}, clock, server_limits(options));
   server.mount("clearing", **clearing, {Role::center});
@@ -488,10 +492,10 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
   Peer ca(options.data + "/ca", "ca", tls, {common->trust.get(), {Role::ca}}, clock, refresh_limits());
   if (auto ok = ca.open(options.peer_wait); !ok) return std::unexpected(ok.error());
   refresh_from_ca(ca, *common->trust, options);
-  auto center = center::Center::open(options.data + "/center/center.db", std::move(*id),
-                                     common->directory, *common->trust, clock,
-                                     common->settings.currency, std::move(peers[2]),
-                                     std::move(peers[1]));
+  auto center =
+      center::Center::open(local::role_store(options.data, "center", common->settings.store),
+                           std::move(*id), common->directory, *common->trust, clock,
+                           common->settings.currency, std::move(peers[2]), std::move(peers[1]));
   if (!center) return std::unexpected(center.error());
   // Whatever a crash left open is finished before new requests come in.
   if (auto resumed = (*center)->resume(); !resumed) return std::unexpected(resumed.error());
@@ -521,13 +525,14 @@ Result<OperatorSettings> read_operator_settings(const std::string& data) {
   auto currency = Currency::from_code(j["currency"].get<std::string>());
   if (!currency) return std::unexpected(currency.error());
   return OperatorSettings{*currency, j.value("card_company", std::string()),
-                          j.value("bank", std::string())};
+                          j.value("bank", std::string()), j.value("store", std::string())};
 }
 
 Status write_operator_settings(const std::string& data, const OperatorSettings& settings) {
   Json j{{"currency", std::string(settings.currency.code())}};
   if (!settings.card_company_url.empty()) j["card_company"] = settings.card_company_url;
   if (!settings.bank_url.empty()) j["bank"] = settings.bank_url;
+  if (!settings.store.empty()) j["store"] = settings.store;
   return write_atomically(data + "/operator.json", j.dump(2) + "\n");
 }
 

@@ -50,6 +50,8 @@ struct OperatorSettings {
   Currency currency;
   std::string card_company_url;
   std::string bank_url;
+  // The PostgreSQL database the roles' stores are in (operator init --store); empty: SQLite files.
+  std::string store;
 };
 Result<OperatorSettings> read_operator_settings(const std::string& data);
 Status write_operator_settings(const std::string& data, const OperatorSettings& settings);

@@ -13,7 +13,8 @@ std::string key_id(const crypto::AtRestKey& key) { return key.lookup("ecash data
 
 Result<crypto::AtRestKey> data_key(Database& db) {
   // Nothing of a store in memory outlives it, its key included: nothing to bind.
-  if (db.path().empty() || db.path() == ":memory:") return crypto::AtRestKey::generate();
+  const std::string file = db.key_file();
+  if (file.empty()) return crypto::AtRestKey::generate();
   std::optional<std::string> recorded;
   auto read = db.transact([&](Transaction& tx) -> Status {
     if (auto made = tx.exec("CREATE TABLE IF NOT EXISTS data_key (id TEXT PRIMARY KEY)"); !made) {
@@ -25,13 +26,12 @@ Result<crypto::AtRestKey> data_key(Database& db) {
     return {};
   });
   if (!read) return std::unexpected(read.error());
-  const std::string file = db.path() + ".key";
   if (recorded && !std::filesystem::exists(file)) {
     return fail(ErrorCode::not_found, file + " is missing: " + db.path() +
                                           " was sealed under the key it held, and its sealed "
                                           "fields open with no other: put it back");
   }
-  auto key = crypto::AtRestKey::for_store(db.path());
+  auto key = crypto::AtRestKey::in_file(file);
   if (!key) return std::unexpected(key.error());
   const auto id = key_id(*key);
   if (recorded) {

@@ -49,6 +49,10 @@ class Database {
   // Runs body on a consistent read-only snapshot.
   virtual Status read(const std::function<Status(Transaction&)>& body) = 0;
   virtual const std::string& path() const = 0;
+  // Where the key that seals this store's fields is kept (store/data_key.hpp): beside a SQLite
+  // file (path + ".key"), in the party's folder for a store on a server; empty for a store in
+  // memory, whose key lives and dies with it.
+  virtual std::string key_file() const = 0;
   // Rewrites the file without its free pages, and empties the write-ahead log: after a value was
   // replaced (sealed where it was kept in clear), its old bytes are gone from the disk. Not while
   // other threads use the store (a migration's last step, at open).
@@ -72,9 +76,32 @@ bool is_postgres_url(std::string_view location);
 // Opens the store in the PostgreSQL database at url (libpq's URL: several hosts with
 // target_session_attrs=read-write find the primary) and brings its schema up to date, the same
 // migrations as SQLite's, translated (see postgres_sql.hpp). name stands for the store in
-// failpoints ("bank"). conflict if its schema is newer than the migrations given; io_error if the
-// server cannot be reached.
+// failpoints ("bank"); its data key is kept in key_file, on this machine; its tables in schema
+// (made when missing; empty: the server's default). conflict if its schema is newer than the
+// migrations given; io_error if the server cannot be reached.
 Result<std::unique_ptr<Database>> open_postgres(const std::string& url, const std::string& name,
-                                                std::span<const Migration> migrations);
+                                                std::span<const Migration> migrations,
+                                                const std::string& key_file = "",
+                                                const std::string& schema = "");
+
+// Makes (or, with drop, removes) the database `name` on the PostgreSQL server at url: for tests
+// that give each test a database of its own, and for setting up an operator's. An existing
+// database is removed first when made again.
+Status create_postgres_database(const std::string& url, const std::string& name);
+Status drop_postgres_database(const std::string& url, const std::string& name);
+
+// Where a party's store is: the SQLite file `file`, or, when `server` names a PostgreSQL database,
+// the schema `schema` there (a role's tables apart from the others'), its data key still kept at
+// file + ".key" on this machine. A path alone is a SQLite file.
+struct Place {
+  Place(std::string path) : file(std::move(path)) {}  // NOLINT: a path is a place
+  Place(std::string path, std::string url, std::string name)
+      : file(std::move(path)), server(std::move(url)), schema(std::move(name)) {}
+  std::string file;
+  std::string server;
+  std::string schema;
+};
+Result<std::unique_ptr<Database>> open_store(const Place& place,
+                                             std::span<const Migration> migrations);
 
 }  // namespace ecash::store

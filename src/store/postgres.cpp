@@ -49,6 +49,11 @@ std::string sqlstate(const PGresult* r) {
   return state != nullptr ? state : "";
 }
 
+bool succeeded(const PGresult* r) {
+  const auto status = r != nullptr ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
 // One connection and the translations of the statements it ran. Used by one thread at a time.
 class Connection {
  public:
@@ -57,7 +62,9 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  static Result<std::unique_ptr<Connection>> open(const std::string& url) {
+  // A connection whose statements name the tables of schema (when given).
+  static Result<std::unique_ptr<Connection>> open(const std::string& url,
+                                                  const std::string& schema) {
     auto connection = std::make_unique<Connection>(PQconnectdb(url.c_str()));
     if (connection->broken()) {
       return fail(ErrorCode::io_error,
@@ -66,6 +73,13 @@ class Connection {
     // The server's notices (a table that exists already, ...) are not printed on stderr.
     PQsetNoticeProcessor(
         connection->m_conn, [](void*, const char*) {}, nullptr);
+    if (!schema.empty()) {
+      auto set = connection->plain("SET search_path TO " + connection->identifier(schema));
+      if (!succeeded(set.get())) {
+        return fail(ErrorCode::io_error,
+                    "cannot use schema " + schema + ": " + connection->message());
+      }
+    }
     return connection;
   }
 
@@ -76,6 +90,13 @@ class Connection {
     return text;
   }
   PGconn* handle() const { return m_conn; }
+  // name quoted as an identifier ("bank"), whatever it holds.
+  std::string identifier(const std::string& name) const {
+    char* quoted = PQescapeIdentifier(m_conn, name.c_str(), name.size());
+    std::string out = quoted != nullptr ? quoted : "\"\"";
+    PQfreemem(quoted);
+    return out;
+  }
 
   // A statement with no parameters (BEGIN, COMMIT, SAVEPOINT, a migration's several).
   PgResult plain(const std::string& sql) { return PgResult(PQexec(m_conn, sql.c_str())); }
@@ -92,11 +113,6 @@ class Connection {
   PGconn* m_conn;
   std::unordered_map<std::string, std::string> m_translated;
 };
-
-bool succeeded(const PGresult* r) {
-  const auto status = r != nullptr ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-}
 
 Value column(const PGresult* r, int row, int col) {
   if (PQgetisnull(r, row, col)) return std::monostate{};
@@ -228,13 +244,18 @@ class PgTransaction final : public Transaction {
 
 class PostgresDatabase final : public Database {
  public:
-  PostgresDatabase(std::string url, std::string name)
-      : m_url(std::move(url)), m_shown(redacted(m_url)), m_name(std::move(name)) {}
+  PostgresDatabase(std::string url, std::string name, std::string key_file, std::string schema)
+      : m_url(std::move(url)),
+        m_shown(redacted(m_url) + (schema.empty() ? "" : " schema " + schema)),
+        m_name(std::move(name)),
+        m_key_file(std::move(key_file)),
+        m_schema(std::move(schema)) {}
 
   Status open(std::span<const Migration> migrations);
   Status transact(const std::function<Status(Transaction&)>& body) override;
   Status read(const std::function<Status(Transaction&)>& body) override;
   const std::string& path() const override { return m_shown; }
+  std::string key_file() const override { return m_key_file; }
   Status compact() override;
 
  private:
@@ -260,6 +281,8 @@ class PostgresDatabase final : public Database {
   std::string m_url;
   std::string m_shown;
   std::string m_name;
+  std::string m_key_file;
+  std::string m_schema;
   std::mutex m_pool_mutex;
   std::condition_variable m_pool_free;
   std::vector<std::unique_ptr<Connection>> m_idle;
@@ -277,7 +300,7 @@ Result<std::unique_ptr<Connection>> PostgresDatabase::take() {
     }
     ++m_open;
   }
-  auto c = Connection::open(m_url);
+  auto c = Connection::open(m_url, m_schema);
   if (!c) {
     std::lock_guard lock(m_pool_mutex);
     --m_open;
@@ -395,6 +418,11 @@ Status PostgresDatabase::open(std::span<const Migration> migrations) {
   };
   const auto migrate = [&]() -> Status {
     if (auto ok = step("SELECT pg_advisory_lock(7291845)"); !ok) return ok;
+    if (!m_schema.empty()) {
+      if (auto ok = step("CREATE SCHEMA IF NOT EXISTS " + connection.identifier(m_schema)); !ok) {
+        return ok;
+      }
+    }
     if (auto ok = step("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)");
         !ok) {
       return ok;
@@ -433,15 +461,45 @@ Status PostgresDatabase::open(std::span<const Migration> migrations) {
   return migrated;
 }
 
+// Runs statements outside any transaction (CREATE DATABASE cannot run inside one).
+Status outside_transaction(const std::string& url, const std::vector<std::string>& statements) {
+  auto c = Connection::open(url, "");
+  if (!c) return std::unexpected(c.error());
+  for (const auto& sql : statements) {
+    if (auto r = (*c)->plain(sql); !succeeded(r.get())) {
+      return fail(ErrorCode::io_error,
+                  (*c)->message() + " in: " + sql + " (" + redacted(url) + ")");
+    }
+  }
+  return {};
+}
+
 }  // namespace
+
+Status create_postgres_database(const std::string& url, const std::string& name) {
+  auto c = Connection::open(url, "");
+  if (!c) return std::unexpected(c.error());
+  const auto quoted = (*c)->identifier(name);
+  return outside_transaction(
+      url, {"DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)", "CREATE DATABASE " + quoted});
+}
+
+Status drop_postgres_database(const std::string& url, const std::string& name) {
+  auto c = Connection::open(url, "");
+  if (!c) return std::unexpected(c.error());
+  return outside_transaction(
+      url, {"DROP DATABASE IF EXISTS " + (*c)->identifier(name) + " WITH (FORCE)"});
+}
 
 bool is_postgres_url(std::string_view location) {
   return location.starts_with("postgresql://") || location.starts_with("postgres://");
 }
 
 Result<std::unique_ptr<Database>> open_postgres(const std::string& url, const std::string& name,
-                                                std::span<const Migration> migrations) {
-  auto db = std::make_unique<PostgresDatabase>(url, name);
+                                                std::span<const Migration> migrations,
+                                                const std::string& key_file,
+                                                const std::string& schema) {
+  auto db = std::make_unique<PostgresDatabase>(url, name, key_file, schema);
   if (auto ok = db->open(migrations); !ok) return std::unexpected(ok.error());
   return db;
 }

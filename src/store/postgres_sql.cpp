@@ -1,6 +1,7 @@
 #include "store/postgres_sql.hpp"
 
 #include <cctype>
+#include <regex>
 
 namespace ecash::store::detail {
 namespace {
@@ -24,6 +25,23 @@ bool word_at(std::string_view sql, std::size_t i, std::string_view word) {
 std::size_t next_word(std::string_view sql, std::size_t i) {
   while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
   return i;
+}
+
+// SQLite's guard trigger, the one kind the stores use: BEFORE UPDATE|DELETE|INSERT ON table BEGIN
+// SELECT RAISE(ABORT, 'why'); END. PostgreSQL's is a function and a trigger that calls it; the
+// refusal is an integrity violation (class 23), as SQLite's RAISE(ABORT) is a constraint's.
+std::string guard_trigger(std::string_view sql) {
+  static const std::regex guard(
+      R"(\s*CREATE\s+TRIGGER\s+(\w+)\s+(BEFORE|AFTER)\s+(UPDATE|DELETE|INSERT)\s+ON\s+(\w+)\s+)"
+      R"(BEGIN\s+SELECT\s+RAISE\s*\(\s*ABORT\s*,\s*'([^']*)'\s*\)\s*;\s*END\s*)",
+      std::regex::icase);
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_match(sql.begin(), sql.end(), m, guard)) return "";
+  const std::string name = m[1], when = m[2], event = m[3], table = m[4], why = m[5];
+  return "CREATE FUNCTION " + name + "_guard() RETURNS trigger LANGUAGE plpgsql AS $guard$ BEGIN " +
+         "RAISE EXCEPTION '" + why + "' USING ERRCODE = '23000'; END $guard$;" + "CREATE TRIGGER " +
+         name + " " + when + " " + event + " ON " + table + " FOR EACH ROW EXECUTE FUNCTION " +
+         name + "_guard()";
 }
 
 // One statement (no `;` outside quotes) translated.
@@ -50,6 +68,28 @@ std::string translate(std::string_view sql) {
       ignore = true;
       out += "INSERT";
       i = next_word(sql, next_word(sql, i + 6) + 2) + 6;
+    } else if (word_at(sql, i, "GLOB")) {
+      // SQLite's GLOB as LIKE: its * as %. (The stores' patterns hold no ? or [ ], and LIKE's _
+      // in them only widens a match to ids of the same shape.)
+      const std::size_t operand = next_word(sql, i + 4);
+      if (operand < sql.size() && sql[operand] == '\'') {
+        const std::size_t end = sql.find('\'', operand + 1);
+        std::string pattern(sql.substr(
+            operand, end == std::string_view::npos ? std::string_view::npos : end + 1 - operand));
+        for (auto& ch : pattern) ch = ch == '*' ? '%' : ch;
+        out += "LIKE " + pattern;
+        i = operand + pattern.size();
+      } else if (operand < sql.size() && sql[operand] == '?') {
+        out += "LIKE replace($" + std::to_string(++placeholder) + ", '*', '%')";
+        i = operand + 1;
+      } else {
+        out += "GLOB";  // not a form the stores use: PostgreSQL will say so
+        i += 4;
+      }
+    } else if (ddl && word_at(sql, i, "INTEGER") &&
+               word_at(sql, next_word(sql, i + 7), "PRIMARY")) {
+      out += "BIGSERIAL";  // SQLite's INTEGER PRIMARY KEY numbers the rows it is not given
+      i += 7;
     } else if (ddl && word_at(sql, i, "INTEGER")) {
       out += "BIGINT";
       i += 7;
@@ -82,8 +122,15 @@ std::string to_postgres(std::string_view sql) {
     }
     if (c == '\'' || c == '"') {
       quote = c;
+    } else if (word_at(sql, next_word(sql, start), "CREATE") &&
+               word_at(sql, next_word(sql, next_word(sql, start) + 6), "TRIGGER") &&
+               sql.substr(start, i - start).find("END") == std::string_view::npos && c == ';' &&
+               i < sql.size()) {
+      continue;  // a trigger's body holds statements: it ends at END;
     } else if (c == ';') {
-      auto statement = translate(sql.substr(start, i - start));
+      const auto piece = sql.substr(start, i - start);
+      const auto trigger = guard_trigger(piece);
+      auto statement = trigger.empty() ? translate(piece) : trigger;
       if (statement.find_first_not_of(" \t\r\n") != std::string::npos) {
         out += statement;
         if (i < sql.size()) out += ';';

@@ -179,6 +179,7 @@ class SqliteDatabase final : public Database {
   Status transact(const std::function<Status(Transaction&)>& body) override;
   Status read(const std::function<Status(Transaction&)>& body) override;
   const std::string& path() const override { return m_path; }
+  std::string key_file() const override { return in_memory() ? "" : m_path + ".key"; }
   Status compact() override;
 
  private:
@@ -470,6 +471,16 @@ Result<std::unique_ptr<Database>> open_sqlite(const std::string& path,
   auto db = std::make_unique<SqliteDatabase>(path);
   if (auto ok = db->open(migrations); !ok) return std::unexpected(ok.error());
   return db;
+}
+
+}  // namespace ecash::store
+
+namespace ecash::store {
+
+Result<std::unique_ptr<Database>> open_store(const Place& place,
+                                             std::span<const Migration> migrations) {
+  if (place.server.empty()) return open_sqlite(place.file, migrations);
+  return open_postgres(place.server, place.schema, migrations, place.file + ".key", place.schema);
 }
 
 }  // namespace ecash::store

@@ -82,9 +82,9 @@ constexpr std::string_view kStripesSql =
     "  SELECT base || '#' || n, 0 FROM "
     "    (SELECT 'funding:card' AS base UNION ALL SELECT 'payout:bank' "
     "     UNION ALL SELECT 'transfers:in_flight' "
-    "     UNION ALL SELECT 'shop:' || shop_id || ':sales' FROM shops), "
+    "     UNION ALL SELECT 'shop:' || shop_id || ':sales' FROM shops) AS bases, "
     "    (WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 15) "
-    "     SELECT n FROM k);"
+    "     SELECT n FROM k) AS slots;"
     "CREATE TABLE figures (name TEXT NOT NULL, slot INTEGER NOT NULL, value INTEGER NOT NULL, "
     "  PRIMARY KEY (name, slot));"
     "INSERT INTO figures (name, slot, value) SELECT 'held', 0, "
@@ -204,7 +204,7 @@ Status add_figure(store::Transaction& tx, const char* name, int slot, std::int64
   if (delta == 0) return {};
   auto n = tx.exec(
       "INSERT INTO figures (name, slot, value) VALUES (?, ?, ?) "
-      "ON CONFLICT (name, slot) DO UPDATE SET value = value + excluded.value",
+      "ON CONFLICT (name, slot) DO UPDATE SET value = figures.value + excluded.value",
       {std::string(name), static_cast<std::int64_t>(slot), delta});
   if (!n) return std::unexpected(n.error());
   return {};
@@ -431,13 +431,13 @@ Result<Json> answer_once(store::Database& db, std::string_view route, const Id12
 }  // namespace
 
 Result<std::unique_ptr<VirtualBank>> VirtualBank::open(
-    const std::string& db_path, parties::Identity identity, parties::Directory directory,
+    const store::Place& place, parties::Identity identity, parties::Directory directory,
     const pki::TrustStore& trust, const Clock& clock, RandomSource& random, Currency currency) {
   if (identity.certificate.verify_key() != identity.keys.signing.verify_key() ||
       identity.certificate.sealing_key() != identity.keys.sealing.public_key()) {
     return fail(ErrorCode::invalid_argument, "the bank's certificate does not hold its keys");
   }
-  auto db = store::open_sqlite(db_path, migrations());
+  auto db = store::open_store(place, migrations());
   if (!db) return std::unexpected(db.error());
   // The ledger counts minor units: the currency they are in is fixed when the store is created.
   auto pinned = (*db)->transact([&](store::Transaction& tx) -> Status {
@@ -452,7 +452,7 @@ Result<std::unique_ptr<VirtualBank>> VirtualBank::open(
     auto code = store::text_at(**row, 0);
     if (!code) return std::unexpected(code.error());
     if (*code != currency.code()) {
-      return fail(ErrorCode::conflict, db_path + " keeps its ledger in " + *code + ", not " +
+      return fail(ErrorCode::conflict, (*db)->path() + " keeps its ledger in " + *code + ", not " +
                                            std::string(currency.code()));
     }
     return {};

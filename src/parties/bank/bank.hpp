@@ -41,7 +41,7 @@ class VirtualBank final : public protocol::Endpoint {
  public:
   // Opens or creates the bank's store at db_path (conflict if it was created for another currency).
   // trust, clock and random must outlive the VirtualBank.
-  static Result<std::unique_ptr<VirtualBank>> open(const std::string& db_path,
+  static Result<std::unique_ptr<VirtualBank>> open(const store::Place& place,
                                                    parties::Identity identity,
                                                    parties::Directory directory,
                                                    const pki::TrustStore& trust, const Clock& clock,

@@ -74,11 +74,12 @@ Status write_text(const std::string& path, const std::string& text) {
 }  // namespace
 
 Result<std::unique_ptr<CaParty>> CaParty::open(const std::string& dir, const std::string& name,
-                                               const Clock& clock, RandomSource& random) {
+                                               const Clock& clock, RandomSource& random,
+                                               const std::string& store_server) {
   std::filesystem::create_directories(dir);
   auto keys = parties::load_or_create_keys(dir + "/ca.keys");
   if (!keys) return std::unexpected(keys.error());
-  auto db = store::open_sqlite(dir + "/ca.db", kMigrations);
+  auto db = store::open_store({dir + "/ca.db", store_server, "ca"}, kMigrations);
   if (!db) return std::unexpected(db.error());
   auto data_key = store::data_key(**db);
   if (!data_key) return std::unexpected(data_key.error());
@@ -137,7 +138,7 @@ Result<Json> CaParty::certificates() const {
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
     auto rows = tx.query(
         "SELECT c.serial, c.role, c.subject, c.issued, c.pem, r.revoked FROM certificates c "
-        "LEFT JOIN revocations r ON r.serial = c.serial ORDER BY c.issued, c.rowid");
+        "LEFT JOIN revocations r ON r.serial = c.serial ORDER BY c.issued, c.serial");
     if (!rows) return std::unexpected(rows.error());
     for (const auto& row : *rows) {
       auto cert = pki::Certificate::from_pem(store::text_at(row, 4).value_or(""));

@@ -24,8 +24,11 @@ class CaParty final : public protocol::Endpoint {
   // Opens the CA in dir (ca.keys, ca.pem, ca.db and its data key ca.db.key), creating it, named
   // `name`, when new. People's names and addresses are sealed under the data key; an older
   // store's clear rows are sealed at open.
+  // Its keys and files under dir; its store there too (ca.db), or, with store_server (a
+  // PostgreSQL URL), in the schema "ca" on that server.
   static Result<std::unique_ptr<CaParty>> open(const std::string& dir, const std::string& name,
-                                               const Clock& clock, RandomSource& random);
+                                               const Clock& clock, RandomSource& random,
+                                               const std::string& store_server = "");
 
   // Routes: "enrol" (anyone: a Signed<EnrolRequest>), "trust" (the CA certificate and CRL).
   Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,

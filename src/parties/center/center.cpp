@@ -85,13 +85,13 @@ Center::Center(std::unique_ptr<store::Database> db, parties::Identity identity,
   m_node = Id128::random(random).to_string();
 }
 
-Result<std::unique_ptr<Center>> Center::open(const std::string& db_path, parties::Identity identity,
+Result<std::unique_ptr<Center>> Center::open(const store::Place& place, parties::Identity identity,
                                              parties::Directory directory,
                                              const pki::TrustStore& trust, const Clock& clock,
                                              Currency currency,
                                              std::unique_ptr<protocol::Channel> clearing,
                                              std::unique_ptr<protocol::Channel> bank) {
-  auto db = store::open_sqlite(db_path, kMigrations);
+  auto db = store::open_store(place, kMigrations);
   if (!db) return std::unexpected(db.error());
   return std::make_unique<Center>(std::move(*db), std::move(identity), std::move(directory), trust,
                                   clock, currency, std::move(clearing), std::move(bank));
@@ -199,7 +199,8 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
   const auto release = [&](store::Transaction& tx) -> Status {
     auto n = tx.exec(
         "UPDATE sagas SET lease_until = 0, attempts = attempts + 1, "
-        "next_attempt = ? + MIN(300, 1 << MIN(attempts + 1, 9)) "
+        "next_attempt = ? + "
+        "  CASE WHEN attempts >= 8 THEN 300 ELSE 1 << CAST(attempts + 1 AS INTEGER) END "
         "WHERE request_id = ? AND lease_owner = ?",
         {m_clock.now(), id, m_node});
     if (!n) return std::unexpected(n.error());
@@ -762,7 +763,7 @@ Result<Json> Center::users() {
     auto rows = tx.query(
         "SELECT u.user_id, u.certificate_serial, COALESCE(c.open, 0) FROM users u LEFT JOIN "
         "(SELECT user_id, COUNT(*) AS open FROM cases WHERE state = 'open' GROUP BY user_id) c "
-        "USING (user_id) ORDER BY u.rowid");
+        "USING (user_id) ORDER BY u.user_id");
     if (!rows) return std::unexpected(rows.error());
     for (const auto& r : *rows) {
       out.push_back({{"user_id", store::text_at(r, 0).value_or("")},
@@ -778,7 +779,7 @@ Result<Json> Center::users() {
 Result<Json> Center::shops() {
   Json out = Json::array();
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
-    auto rows = tx.query("SELECT shop_id, certificate_serial FROM shops ORDER BY rowid");
+    auto rows = tx.query("SELECT shop_id, certificate_serial FROM shops ORDER BY shop_id");
     if (!rows) return std::unexpected(rows.error());
     for (const auto& r : *rows) {
       out.push_back({{"shop_id", store::text_at(r, 0).value_or("")},

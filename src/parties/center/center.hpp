@@ -20,8 +20,7 @@ namespace ecash::center {
 
 class Center final : public protocol::Endpoint {
  public:
-  static Result<std::unique_ptr<Center>> open(const std::string& db_path,
-                                              parties::Identity identity,
+  static Result<std::unique_ptr<Center>> open(const store::Place& place, parties::Identity identity,
                                               parties::Directory directory,
                                               const pki::TrustStore& trust, const Clock& clock,
                                               Currency currency,

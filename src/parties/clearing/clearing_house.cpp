@@ -127,11 +127,11 @@ ClearingHouse::ClearingHouse(std::unique_ptr<store::Database> db, parties::Ident
       m_bank_institution(std::move(bank_institution)) {}
 
 Result<std::unique_ptr<ClearingHouse>> ClearingHouse::open(
-    const std::string& db_path, parties::Identity identity, parties::Directory directory,
+    const store::Place& place, parties::Identity identity, parties::Directory directory,
     const pki::TrustStore& trust, const Clock& clock,
     std::unique_ptr<protocol::Channel> card_company,
     std::unique_ptr<protocol::Channel> bank_institution) {
-  auto db = store::open_sqlite(db_path, kMigrations);
+  auto db = store::open_store(place, kMigrations);
   if (!db) return std::unexpected(db.error());
   return std::make_unique<ClearingHouse>(std::move(*db), std::move(identity), std::move(directory),
                                          trust, clock, std::move(card_company),

@@ -18,7 +18,7 @@ class ClearingHouse final : public protocol::Endpoint {
  public:
   // card_company and bank_institution reach the outside institutions (or their sandboxes).
   static Result<std::unique_ptr<ClearingHouse>> open(
-      const std::string& db_path, parties::Identity identity, parties::Directory directory,
+      const store::Place& place, parties::Identity identity, parties::Directory directory,
       const pki::TrustStore& trust, const Clock& clock,
       std::unique_ptr<protocol::Channel> card_company,
       std::unique_ptr<protocol::Channel> bank_institution);
