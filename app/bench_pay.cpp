@@ -405,9 +405,12 @@ class Bench {
   // The operator's files, its sandbox cards and accounts, and the extra users, made in this
   // process through the same code the operator runs.
   Status make_operator() {
-    auto init = m_processes.run({"operator", "init", "--data", op_dir()});
+    std::vector<std::string> init_args = {"operator", "init", "--data", op_dir()};
+    if (!m_options.store.empty()) init_args.insert(init_args.end(), {"--store", m_options.store});
+    auto init = m_processes.run(init_args);
     if (init.status != 0) return fail(ErrorCode::internal, "operator init: " + init.err);
-    auto opened = local::LocalOperator::open(op_dir(), m_eur, m_clock, m_random, {.resume = false});
+    auto opened = local::LocalOperator::open(op_dir(), m_eur, m_clock, m_random,
+                                             {.resume = false, .store_server = m_options.store});
     if (!opened) return std::unexpected(opened.error());
     auto& op = **opened;
     const auto limit = Amount::parse("1000000000.00", m_eur).value();

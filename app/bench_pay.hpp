@@ -23,6 +23,7 @@ struct BenchOptions {
   std::string idle_from = "127.0.0.2";
   std::string json;                // write the results here too
   std::optional<std::string> keep;  // keep every party's files in this folder
+  std::string store;                // the operator's stores on this PostgreSQL database
 };
 
 int run_bench_pay(const BenchOptions& options);

@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
   bench_pay->add_option("--idle-from", bench_options.idle_from, "Loopback address the idle connections come from")
       ->capture_default_str();
   bench_pay->add_option("--json", bench_options.json, "Also write the results to this file as JSON");
+  bench_pay->add_option("--store", bench_options.store,
+                        "postgresql://...: the operator's stores on this (empty) PostgreSQL database "
+                        "(operator init --store); default SQLite files");
   bench_pay->add_option("--keep", bench_options.keep, "Keep every party's files in this folder (default: removed at the end)");
 
   ecash::app::add_operator_commands(app);
