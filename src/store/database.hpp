@@ -64,6 +64,11 @@ struct Migration {
   std::string_view sql;
 };
 
+// For the engines: conflict when a store at schema version `current` is newer than the last of
+// migrations (a newer program wrote it).
+Status check_not_newer(const std::string& store, std::int64_t current,
+                       std::span<const Migration> migrations);
+
 // Opens or creates the SQLite file at path (WAL, synchronous=FULL, foreign keys) and brings its
 // schema up to date, each migration in its own transaction. conflict if the file's schema is newer
 // than the migrations given (a newer binary wrote it); io_error if it cannot be opened.

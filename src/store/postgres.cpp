@@ -430,11 +430,7 @@ Status PostgresDatabase::open(std::span<const Migration> migrations) {
     auto current_row = connection.plain("SELECT COALESCE(MAX(version), 0) FROM schema_version");
     if (!succeeded(current_row.get())) return fail(ErrorCode::io_error, connection.message());
     const std::int64_t current = std::stoll(PQgetvalue(current_row.get(), 0, 0));
-    const int known = migrations.empty() ? 0 : migrations.back().version;
-    if (current > known) {
-      return fail(ErrorCode::conflict, m_shown + " has schema version " + std::to_string(current) +
-                                           ", newer than this program's " + std::to_string(known));
-    }
+    if (auto ok = check_not_newer(m_shown, current, migrations); !ok) return ok;
     for (const auto& migration : migrations) {
       if (migration.version <= current) continue;
       if (auto ok = step("BEGIN"); !ok) return ok;

@@ -400,11 +400,7 @@ Status SqliteDatabase::open(std::span<const Migration> migrations) {
     return {};
   });
   if (!read_version) return read_version;
-  const int known = migrations.empty() ? 0 : migrations.back().version;
-  if (current > known) {
-    return fail(ErrorCode::conflict, m_path + " has schema version " + std::to_string(current) +
-                                         ", newer than this program's " + std::to_string(known));
-  }
+  if (auto ok = check_not_newer(m_path, current, migrations); !ok) return ok;
   for (const auto& migration : migrations) {
     if (migration.version <= current) continue;
     auto applied = transact([&](Transaction& tx) -> Status {
@@ -451,6 +447,16 @@ Result<Bytes> blob_at(const Row& row, std::size_t column) {
     if (std::holds_alternative<std::monostate>(row[column])) return Bytes{};
   }
   return fail(ErrorCode::internal, "column " + std::to_string(column) + " is not a blob");
+}
+
+Status check_not_newer(const std::string& store, std::int64_t current,
+                       std::span<const Migration> migrations) {
+  const int known = migrations.empty() ? 0 : migrations.back().version;
+  if (current > known) {
+    return fail(ErrorCode::conflict, store + " has schema version " + std::to_string(current) +
+                                         ", newer than this program's " + std::to_string(known));
+  }
+  return {};
 }
 
 bool is_null_at(const Row& row, std::size_t column) {
