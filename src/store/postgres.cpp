@@ -458,10 +458,13 @@ Status PostgresDatabase::open(std::span<const Migration> migrations) {
 }
 
 // Runs statements outside any transaction (CREATE DATABASE cannot run inside one).
-Status outside_transaction(const std::string& url, const std::vector<std::string>& statements) {
+// Runs what statements(database) gives, database being `name` quoted, on one connection and
+// outside any transaction (CREATE DATABASE cannot run inside one).
+Status on_database(const std::string& url, const std::string& name,
+                   std::vector<std::string> (*statements)(const std::string& database)) {
   auto c = Connection::open(url, "");
   if (!c) return std::unexpected(c.error());
-  for (const auto& sql : statements) {
+  for (const auto& sql : statements((*c)->identifier(name))) {
     if (auto r = (*c)->plain(sql); !succeeded(r.get())) {
       return fail(ErrorCode::io_error,
                   (*c)->message() + " in: " + sql + " (" + redacted(url) + ")");
@@ -473,18 +476,15 @@ Status outside_transaction(const std::string& url, const std::vector<std::string
 }  // namespace
 
 Status create_postgres_database(const std::string& url, const std::string& name) {
-  auto c = Connection::open(url, "");
-  if (!c) return std::unexpected(c.error());
-  const auto quoted = (*c)->identifier(name);
-  return outside_transaction(
-      url, {"DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)", "CREATE DATABASE " + quoted});
+  return on_database(url, name, [](const std::string& database) -> std::vector<std::string> {
+    return {"DROP DATABASE IF EXISTS " + database + " WITH (FORCE)", "CREATE DATABASE " + database};
+  });
 }
 
 Status drop_postgres_database(const std::string& url, const std::string& name) {
-  auto c = Connection::open(url, "");
-  if (!c) return std::unexpected(c.error());
-  return outside_transaction(
-      url, {"DROP DATABASE IF EXISTS " + (*c)->identifier(name) + " WITH (FORCE)"});
+  return on_database(url, name, [](const std::string& database) -> std::vector<std::string> {
+    return {"DROP DATABASE IF EXISTS " + database + " WITH (FORCE)"};
+  });
 }
 
 bool is_postgres_url(std::string_view location) {

@@ -44,6 +44,19 @@ std::string guard_trigger(std::string_view sql) {
          name + "_guard()";
 }
 
+// Whether piece opens a trigger whose body has not reached its END yet.
+bool unfinished_trigger(std::string_view piece) {
+  const std::size_t create = next_word(piece, 0);
+  if (!word_at(piece, create, "CREATE") ||
+      !word_at(piece, next_word(piece, create + 6), "TRIGGER")) {
+    return false;
+  }
+  while (!piece.empty() && std::isspace(static_cast<unsigned char>(piece.back()))) {
+    piece.remove_suffix(1);
+  }
+  return piece.size() < 3 || !word_at(piece, piece.size() - 3, "END");
+}
+
 // One statement (no `;` outside quotes) translated.
 std::string translate(std::string_view sql) {
   const std::size_t first = next_word(sql, 0);
@@ -122,10 +135,7 @@ std::string to_postgres(std::string_view sql) {
     }
     if (c == '\'' || c == '"') {
       quote = c;
-    } else if (word_at(sql, next_word(sql, start), "CREATE") &&
-               word_at(sql, next_word(sql, next_word(sql, start) + 6), "TRIGGER") &&
-               sql.substr(start, i - start).find("END") == std::string_view::npos && c == ';' &&
-               i < sql.size()) {
+    } else if (c == ';' && i < sql.size() && unfinished_trigger(sql.substr(start, i - start))) {
       continue;  // a trigger's body holds statements: it ends at END;
     } else if (c == ';') {
       const auto piece = sql.substr(start, i - start);
