@@ -6,8 +6,14 @@
 // refuses as conflicting with another (a serialization failure, a deadlock) is rolled back and its
 // body run again, as is one whose connection was lost before COMMIT was sent (nothing of it was
 // kept). A connection lost while COMMIT was under way leaves the outcome unknown: io_error, which
-// every caller keeps for a retry. A failed statement is undone alone (a savepoint before each),
-// as in SQLite, so a body may go on after a refused INSERT.
+// every caller keeps for a retry. A failed change is undone alone (a savepoint before each INSERT,
+// UPDATE, DELETE, sent with it in one round trip), as in SQLite, so a body may go on after a
+// refused INSERT; a failed SELECT (a bug in its SQL) leaves the transaction failed.
+//
+// Each connection prepares a statement the first time it runs it (the server parses and plans it
+// once). Write transactions take an index whenever one serves: under SERIALIZABLE a sequential
+// scan locks the whole table against every concurrent writer, and the planner prefers one on a
+// small table.
 #include <libpq-fe.h>
 
 #include <chrono>
@@ -98,8 +104,26 @@ class Connection {
     return out;
   }
 
-  // A statement with no parameters (BEGIN, COMMIT, SAVEPOINT, a migration's several).
-  PgResult plain(const std::string& sql) { return PgResult(PQexec(m_conn, sql.c_str())); }
+  // A statement with no parameters (COMMIT, a migration's several).
+  PgResult plain(const std::string& sql) {
+    drain();
+    return PgResult(PQexec(m_conn, sql.c_str()));
+  }
+
+  // A transaction is begun with `begin` (statements), sent with its first statement (in the same
+  // round trip); one with no statement is never begun.
+  void begin_with_first(std::vector<std::string> begin) { m_begin = std::move(begin); }
+  bool begun() const { return m_begun; }
+  // Ends the transaction (when begun) without waiting for the answer: a read's, or one that
+  // failed. The next use of the connection reads it first.
+  void roll_back() {
+    m_begin.clear();
+    if (!m_begun) return;
+    m_begun = false;
+    m_unread = PQsendQuery(m_conn, "ROLLBACK") == 1;
+  }
+  // The transaction was ended by a statement (COMMIT, ROLLBACK).
+  void ended() { m_begun = false; }
 
   const std::string& translated(std::string_view sql) {
     auto it = m_translated.find(std::string(sql));
@@ -109,9 +133,81 @@ class Connection {
     return it->second;
   }
 
+  // Runs text (translated) with its parameters as a statement prepared on this connection (the
+  // first time, prepared in the same round trip), after a savepoint when asked. A statement is
+  // prepared apart for write transactions (its plan made without sequential scans). The first
+  // result that failed, or the statement's.
+  PgResult execute(const std::string& text, const std::vector<Oid>& types,
+                   const std::vector<const char*>& values, const std::vector<int>& lengths,
+                   const std::vector<int>& formats, bool writes, bool savepoint) {
+    std::string key = (writes ? "w" : "r") + text;
+    key.append(reinterpret_cast<const char*>(types.data()), types.size() * sizeof(Oid));
+    const auto known = m_prepared.find(key);
+    const bool fresh = known == m_prepared.end();
+    const std::string name = fresh ? "s" + std::to_string(m_next_name++) : known->second;
+    const int n = static_cast<int>(types.size());
+    drain();
+    if (PQenterPipelineMode(m_conn) != 1) return nullptr;
+    int sent = 0;
+    bool ok = true;
+    const int begins = static_cast<int>(m_begin.size());
+    for (const auto& begin : m_begin) {
+      ok = ok && PQsendQueryParams(m_conn, begin.c_str(), 0, nullptr, nullptr, nullptr, nullptr,
+                                   0) == 1;
+      ++sent;
+      m_begun = true;
+    }
+    m_begin.clear();
+    if (savepoint) {
+      ok = ok && PQsendQueryParams(m_conn, "SAVEPOINT statement", 0, nullptr, nullptr, nullptr,
+                                   nullptr, 0) == 1;
+      ++sent;
+    }
+    if (fresh) {
+      ok = ok && PQsendPrepare(m_conn, name.c_str(), text.c_str(), n, types.data()) == 1;
+      ++sent;
+    }
+    ok = ok && PQsendQueryPrepared(m_conn, name.c_str(), n, values.data(), lengths.data(),
+                                   formats.data(), 0) == 1;
+    ++sent;
+    ok = ok && PQpipelineSync(m_conn) == 1;
+    std::vector<PgResult> results;
+    for (int i = 0; ok && i < sent; ++i) {
+      PgResult first(PQgetResult(m_conn));
+      if (!first) break;  // the connection is lost
+      while (PGresult* more = PQgetResult(m_conn)) PQclear(more);
+      results.push_back(std::move(first));
+    }
+    if (ok && static_cast<int>(results.size()) == sent) {
+      PgResult sync(PQgetResult(m_conn));  // PGRES_PIPELINE_SYNC
+    }
+    (void)PQexitPipelineMode(m_conn);
+    if (static_cast<int>(results.size()) < sent) return nullptr;
+    if (fresh && PQresultStatus(results[begins + (savepoint ? 1 : 0)].get()) == PGRES_COMMAND_OK) {
+      m_prepared.emplace(std::move(key), name);
+    }
+    for (auto& r : results) {
+      if (!succeeded(r.get())) return std::move(r);
+    }
+    return std::move(results.back());
+  }
+
  private:
+  // Reads the answer to a ROLLBACK sent without waiting, if any.
+  void drain() {
+    if (!m_unread) return;
+    m_unread = false;
+    while (PGresult* r = PQgetResult(m_conn)) PQclear(r);
+  }
+
   PGconn* m_conn;
+  std::vector<std::string> m_begin;
+  bool m_begun = false;
+  bool m_unread = false;
   std::unordered_map<std::string, std::string> m_translated;
+  // Statements prepared on this connection, by their text and parameter types.
+  std::unordered_map<std::string, std::string> m_prepared;
+  std::size_t m_next_name = 0;
 };
 
 Value column(const PGresult* r, int row, int col) {
@@ -180,10 +276,6 @@ class PgTransaction final : public Transaction {
       return fail(ErrorCode::unavailable,
                   "the transaction conflicted with another and will run again");
     }
-    if (m_savepoints) {
-      if (auto s = m_connection.plain("SAVEPOINT statement"); !succeeded(s.get()))
-        return failure(s.get(), sql);
-    }
     std::vector<const char*> values;
     std::vector<int> lengths, formats;
     std::vector<Oid> types;
@@ -214,21 +306,28 @@ class PgTransaction final : public Transaction {
       }
     }
     const std::string& text = m_connection.translated(sql);
-    PgResult r(PQexecParams(m_connection.handle(), text.c_str(), static_cast<int>(params.size()),
-                            types.data(), values.data(), lengths.data(), formats.data(), 0));
-    if (!succeeded(r.get())) return failure(r.get(), sql);
+    // A SELECT that fails is a bug in its SQL (or a conflict, for which the body runs again):
+    // nothing to undo alone.
+    const std::size_t first = text.find_first_not_of(" \t\r\n");
+    const bool select = first != std::string::npos && text.compare(first, 6, "SELECT") == 0;
+    const bool savepoint = m_savepoints && !select;
+    PgResult r = m_connection.execute(text, types, values, lengths, formats, m_savepoints, savepoint);
+    if (!succeeded(r.get())) return failure(r.get(), sql, savepoint);
     return r;
   }
 
-  std::unexpected<Error> failure(const PGresult* r, std::string_view sql) {
+  std::unexpected<Error> failure(const PGresult* r, std::string_view sql, bool savepoint) {
     const std::string state = sqlstate(r);
-    const std::string where = m_connection.message() + " in: " + std::string(sql.substr(0, 120));
+    std::string why = r != nullptr ? PQresultErrorMessage(r) : "";
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    if (why.empty()) why = m_connection.message();
+    const std::string where = why + " in: " + std::string(sql.substr(0, 120));
     if (m_connection.broken() || state == "40001" || state == "40P01") {
       m_retry = true;
       return fail(ErrorCode::unavailable, where);
     }
     // The statement alone is undone; the transaction goes on, as in SQLite.
-    if (m_savepoints) (void)m_connection.plain("ROLLBACK TO SAVEPOINT statement");
+    if (savepoint) (void)m_connection.plain("ROLLBACK TO SAVEPOINT statement");
     if (state.starts_with("23")) return fail(ErrorCode::conflict, where);
     // Syntax, unknown names, wrong types, a write in a read: a bug in the program's SQL.
     if (state.starts_with("42") || state.starts_with("22") || state.starts_with("25")) {
@@ -267,16 +366,16 @@ class PostgresDatabase final : public Database {
   Result<std::unique_ptr<Connection>> take();
   void give_back(std::unique_ptr<Connection> connection);
 
-  // One run of body in a transaction begun with `begin`, on a connection from the pool: the
-  // body's result, whether it must run again (a conflict, a lost connection), and the connection,
-  // still in the transaction for the caller to end (null when BEGIN failed).
+  // One run of body in a transaction begun with `begin` (with its first statement), on a
+  // connection from the pool: the body's result, whether it must run again (a conflict, a lost
+  // connection), and the connection, still in the transaction for the caller to end (null when
+  // none could be had).
   struct Attempt {
     std::unique_ptr<Connection> connection;
     Status result;
     bool retry = false;
   };
-  Attempt attempt(const char* begin, bool savepoints,
-                  const std::function<Status(Transaction&)>& body);
+  Attempt attempt(bool writes, const std::function<Status(Transaction&)>& body);
 
   std::string m_url;
   std::string m_shown;
@@ -320,22 +419,23 @@ void PostgresDatabase::give_back(std::unique_ptr<Connection> connection) {
   m_pool_free.notify_one();
 }
 
-auto PostgresDatabase::attempt(const char* begin, bool savepoints,
-                               const std::function<Status(Transaction&)>& body) -> Attempt {
+auto PostgresDatabase::attempt(bool writes, const std::function<Status(Transaction&)>& body)
+    -> Attempt {
   auto c = take();
   if (!c) return {nullptr, std::unexpected(c.error())};
-  if (auto begun = (*c)->plain(begin); !succeeded(begun.get())) {
-    const auto why = (*c)->message();
-    const bool lost = (*c)->broken();  // nothing was sent: a new connection may do
-    give_back(std::move(*c));
-    return {nullptr, fail(ErrorCode::io_error, "BEGIN: " + why + " (" + m_shown + ")"), lost};
+  // Under SERIALIZABLE a sequential scan locks the whole table against every concurrent writer
+  // (the planner prefers one on a small table): a write plans none where an index serves.
+  if (writes) {
+    (*c)->begin_with_first({"BEGIN ISOLATION LEVEL SERIALIZABLE", "SET LOCAL enable_seqscan = off"});
+  } else {
+    (*c)->begin_with_first({"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"});
   }
-  PgTransaction tx(**c, savepoints);
+  PgTransaction tx(**c, writes);
   Status result;
   try {
     result = body(tx);
   } catch (...) {
-    (void)(*c)->plain("ROLLBACK");
+    (*c)->roll_back();
     give_back(std::move(*c));
     throw;
   }
@@ -345,21 +445,23 @@ auto PostgresDatabase::attempt(const char* begin, bool savepoints,
 Status PostgresDatabase::transact(const std::function<Status(Transaction&)>& body) {
   for (int round = 0; round < kMaxAttempts; ++round) {
     if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(round, 6)));
-    auto run = attempt("BEGIN ISOLATION LEVEL SERIALIZABLE", true, body);
+    auto run = attempt(true, body);
     if (!run.connection) {
       if (run.retry) continue;
       return run.result;
     }
     auto& connection = *run.connection;
     if (run.retry || !run.result) {
-      (void)connection.plain("ROLLBACK");
+      connection.roll_back();
       give_back(std::move(run.connection));
       if (run.retry) continue;
       return run.result;
     }
     failpoint("commit/" + m_name + "/before");
-    auto committed = connection.plain("COMMIT");
-    if (succeeded(committed.get())) {
+    // A body that ran no statement began no transaction: nothing to commit.
+    auto committed = connection.begun() ? connection.plain("COMMIT") : nullptr;
+    connection.ended();
+    if (committed == nullptr || succeeded(committed.get())) {
       give_back(std::move(run.connection));
       failpoint("commit/" + m_name + "/after");
       return {};
@@ -382,9 +484,9 @@ Status PostgresDatabase::transact(const std::function<Status(Transaction&)>& bod
 Status PostgresDatabase::read(const std::function<Status(Transaction&)>& body) {
   // A read has no effects: a lost connection is tried once more on a new one.
   for (int round = 0; round < 2; ++round) {
-    auto run = attempt("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", false, body);
+    auto run = attempt(false, body);
     if (run.connection) {
-      (void)run.connection->plain("ROLLBACK");
+      run.connection->roll_back();
       give_back(std::move(run.connection));
     }
     if (!run.retry) return run.result;
@@ -401,6 +503,31 @@ Status PostgresDatabase::compact() {
   const auto why = (*c)->message();
   give_back(std::move(*c));
   if (!ok) return fail(ErrorCode::io_error, "VACUUM FULL: " + why + " (" + m_shown + ")");
+  return {};
+}
+
+// Text columns compare their bytes, as SQLite's do: the translator makes new ones so (COLLATE "C");
+// the columns of a store made before it are changed once (their indexes rebuilt), in one
+// transaction.
+Status bytewise_text(Connection& connection) {
+  auto columns = connection.plain(
+      "SELECT format('ALTER TABLE %I %s', c.relname, string_agg(format('ALTER COLUMN %I TYPE TEXT "
+      "COLLATE \"C\"', a.attname), ', ')) FROM pg_attribute a "
+      "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND a.attnum > 0 "
+      "AND NOT a.attisdropped AND a.atttypid = 'text'::regtype AND a.attcollation <> "
+      "'pg_catalog.\"C\"'::regcollation GROUP BY c.relname");
+  if (!succeeded(columns.get())) return fail(ErrorCode::io_error, connection.message());
+  const int tables = PQntuples(columns.get());
+  if (tables == 0) return {};
+  std::string sql = "BEGIN;";
+  for (int i = 0; i < tables; ++i) sql += std::string(PQgetvalue(columns.get(), i, 0)) + ";";
+  sql += "COMMIT";
+  if (auto done = connection.plain(sql); !succeeded(done.get())) {
+    const auto why = connection.message();
+    (void)connection.plain("ROLLBACK");
+    return fail(ErrorCode::internal, "text columns to bytewise order: " + why);
+  }
   return {};
 }
 
@@ -449,7 +576,7 @@ Status PostgresDatabase::open(std::span<const Migration> migrations) {
       }
       if (auto ok = step("COMMIT"); !ok) return ok;
     }
-    return {};
+    return bytewise_text(connection);
   };
   auto migrated = migrate();
   (void)connection.plain("SELECT pg_advisory_unlock_all()");

@@ -106,6 +106,11 @@ std::string translate(std::string_view sql) {
     } else if (ddl && word_at(sql, i, "INTEGER")) {
       out += "BIGINT";
       i += 7;
+    } else if (ddl && word_at(sql, i, "TEXT") && !word_at(sql, next_word(sql, i + 4), "COLLATE")) {
+      // Compared and ordered by their bytes, as SQLite does (whatever the cluster's collation),
+      // and so a prefix's range (id >= ? AND id < ?) can use the index.
+      out += "TEXT COLLATE \"C\"";
+      i += 4;
     } else if (ddl && word_at(sql, i, "BLOB")) {
       out += "BYTEA";
       i += 4;

@@ -15,13 +15,24 @@ TEST(PostgresSql, PlaceholdersAreNumberedOutsideQuotedText) {
 TEST(PostgresSql, TablesTakeSixtyFourBitIntegersAndByteArrays) {
   EXPECT_EQ(to_postgres("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL, b BLOB);"
                         "ALTER TABLE t ADD COLUMN m integer"),
-            "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL, b BYTEA);"
+            "CREATE TABLE t (id TEXT COLLATE \"C\" PRIMARY KEY, n BIGINT NOT NULL, b BYTEA);"
             "ALTER TABLE t ADD COLUMN m BIGINT");
   EXPECT_EQ(to_postgres("CREATE TABLE p (id INTEGER PRIMARY KEY, n INTEGER)"),
             "CREATE TABLE p (id BIGSERIAL PRIMARY KEY, n BIGINT)");
   // Only in definitions, and only whole words: data and names keep theirs.
   EXPECT_EQ(to_postgres("SELECT blob_size, 'INTEGER' FROM integers WHERE kind = ?"),
             "SELECT blob_size, 'INTEGER' FROM integers WHERE kind = $1");
+}
+
+// Text is compared byte by byte, as in SQLite, whatever the cluster's collation: in new tables and
+// in columns added later; text in data and in queries is left alone.
+TEST(PostgresSql, TextColumnsCompareTheirBytes) {
+  EXPECT_EQ(to_postgres("ALTER TABLE t ADD COLUMN s text NOT NULL DEFAULT 'TEXT'"),
+            "ALTER TABLE t ADD COLUMN s TEXT COLLATE \"C\" NOT NULL DEFAULT 'TEXT'");
+  EXPECT_EQ(to_postgres("CREATE TABLE n (s TEXT COLLATE NOCASE)"),
+            "CREATE TABLE n (s TEXT COLLATE NOCASE)");
+  EXPECT_EQ(to_postgres("SELECT text_of, 'TEXT' FROM t WHERE kind = ?"),
+            "SELECT text_of, 'TEXT' FROM t WHERE kind = $1");
 }
 
 TEST(PostgresSql, InsertOrIgnoreDoesNothingOnAConflict) {
@@ -42,7 +53,7 @@ TEST(PostgresSql, PragmasAreDropped) {
   EXPECT_EQ(to_postgres("PRAGMA defer_foreign_keys = ON"), "");
   EXPECT_EQ(
       to_postgres("CREATE TABLE a (x TEXT); PRAGMA foreign_keys=ON; CREATE TABLE b (y TEXT);"),
-      "CREATE TABLE a (x TEXT); CREATE TABLE b (y TEXT);");
+      "CREATE TABLE a (x TEXT COLLATE \"C\"); CREATE TABLE b (y TEXT COLLATE \"C\");");
 }
 
 // SQLite's guard trigger becomes PostgreSQL's function and trigger; its refusal an integrity
@@ -57,7 +68,7 @@ TEST(PostgresSql, GuardTriggersBecomeAFunctionAndATrigger) {
             "RAISE EXCEPTION 'p is immutable' USING ERRCODE = '23000'; END $guard$;"
             "CREATE TRIGGER p_fixed BEFORE UPDATE ON p FOR EACH ROW EXECUTE FUNCTION "
             "p_fixed_guard();"
-            "CREATE TABLE q (y TEXT);");
+            "CREATE TABLE q (y TEXT COLLATE \"C\");");
 }
 
 }  // namespace

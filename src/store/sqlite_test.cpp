@@ -32,6 +32,17 @@ class StoreTest : public FolderTest {
  protected:
   std::string path() const { return (m_dir / "party.db").string(); }
 
+  // The first column of what sql selects, as text.
+  std::vector<std::string> ids(Database& db, const std::string& sql) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(db.read([&](Transaction& tx) -> Status {
+      const auto rows = tx.query(sql).value();
+      for (const auto& row : rows) out.push_back(text_at(row, 0).value());
+      return {};
+    }));
+    return out;
+  }
+
   std::int64_t balance(Database& db, const std::string& id) {
     std::int64_t out = -1;
     EXPECT_TRUE(db.read([&](Transaction& tx) -> Status {
@@ -79,7 +90,6 @@ class EngineTest : public StoreTest, public ::testing::WithParamInterface<std::s
                          migrations);
   }
 
- private:
   Status admin(std::initializer_list<std::string> statements) {
     auto db = open_postgres(m_server, "admin", {});
     if (!db) return std::unexpected(db.error());
@@ -91,7 +101,11 @@ class EngineTest : public StoreTest, public ::testing::WithParamInterface<std::s
     });
   }
 
-  std::string m_server, m_schema;
+ private:
+  std::string m_server;
+
+ protected:
+  std::string m_schema;
 };
 
 INSTANTIATE_TEST_SUITE_P(Engines, EngineTest, ::testing::Values("sqlite", "postgresql"),
@@ -122,6 +136,41 @@ TEST_P(EngineTest, ARefusedStatementLeavesTheTransactionUsable) {
     EXPECT_TRUE(is_null_at(*tx.query_one("SELECT note FROM accounts").value(), 0));
     return {};
   }));
+}
+
+// Text compares its bytes on both engines, whatever the server's collation: an order, and a
+// prefix's range (what the parties use to find an account's stripes), are the same.
+TEST_P(EngineTest, TextComparesItsBytes) {
+  auto db = open(kMigrations).value();
+  ASSERT_TRUE(db->transact([](Transaction& tx) -> Status {
+    for (const char* id : {"a", "B", "_x", "a#1", "a:b", "ab", "\xc3\xa9"}) {
+      if (auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES (?, 1)", {std::string(id)});
+          !n) {
+        return std::unexpected(n.error());
+      }
+    }
+    return {};
+  }));
+  EXPECT_EQ(ids(*db, "SELECT id FROM accounts ORDER BY id"),
+            (std::vector<std::string>{"B", "_x", "a", "a#1", "a:b", "ab", "\xc3\xa9"}));
+  EXPECT_EQ(ids(*db, "SELECT id FROM accounts WHERE id >= 'a#' AND id < 'a$' ORDER BY id"),
+            (std::vector<std::string>{"a#1"}));
+}
+
+// PostgreSQL only: a store made before text compared its bytes (a column in the cluster's or
+// another collation) is changed when opened, and keeps its rows.
+TEST_P(EngineTest, AnOlderStoresTextComesToCompareItsBytes) {
+  if (GetParam() != "postgresql") GTEST_SKIP() << "SQLite's text always compares its bytes";
+  const auto made = admin(
+      {"CREATE TABLE " + m_schema + ".accounts (id TEXT COLLATE \"und-x-icu\" PRIMARY KEY, " +
+           "balance BIGINT NOT NULL)",
+       "CREATE TABLE " + m_schema + ".schema_version (version BIGINT NOT NULL)",
+       "INSERT INTO " + m_schema + ".schema_version VALUES (1)",
+       "INSERT INTO " + m_schema + ".accounts VALUES ('a', 1), ('B', 2)"});
+  ASSERT_TRUE(made) << made.error().to_string();
+  auto db = open(kMigrations).value();
+  EXPECT_EQ(ids(*db, "SELECT id FROM accounts ORDER BY id"), (std::vector<std::string>{"B", "a"}));
+  EXPECT_EQ(balance(*db, "B"), 2);
 }
 
 // PostgreSQL only: a transaction whose connection the server dropped before COMMIT kept nothing,

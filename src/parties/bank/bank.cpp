@@ -138,31 +138,60 @@ constexpr std::string_view kReserveFigureSql =
     "  FROM accounts WHERE id GLOB 'user:*:reserve:*';"
     "CREATE INDEX accounts_owing ON accounts (id) WHERE balance < 0;"
     "CREATE INDEX cases_by_user ON cases (user_id);";
+// Concurrent payments that do not conflict (on PostgreSQL, a SERIALIZABLE transaction that
+// conflicts with another is refused and runs again). Concurrent payments to one shop write its
+// sales: each shop has kSalesStripes of them (they had kStripes), so that two seldom write the
+// same row. A balance is in no index, so that its update leaves the index alone (PostgreSQL's
+// HOT update: a new index entry would conflict with every transaction that read that index
+// page): the accounts that owe are listed apart (`owing`, kept by the postings), not by a partial
+// index on the balance.
+constexpr std::string_view kPaymentsApartSql =
+    "INSERT INTO accounts (id, balance) "
+    "  SELECT 'shop:' || shop_id || ':sales#' || n, 0 FROM shops, "
+    "    (WITH RECURSIVE k(n) AS (SELECT 16 UNION ALL SELECT n + 1 FROM k WHERE n < 63) "
+    "     SELECT n FROM k) AS slots;"
+    "CREATE TABLE owing (account TEXT PRIMARY KEY);"
+    "INSERT INTO owing (account) SELECT id FROM accounts WHERE balance < 0 AND id GLOB 'user:*';"
+    "DROP INDEX accounts_owing;";
 // How long an allowance may be spent offline; its reserve returns to the balance after.
 constexpr UnixSeconds kAllowanceLifetime = 7 * 86'400;
 
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 8> list = {{{1, schema},
+  static const std::array<store::Migration, 9> list = {{{1, schema},
                                                         {2, kTransfersSql},
                                                         {3, kPaidOrdersSql},
                                                         {4, kStripesSql},
                                                         {5, kVoidedSql},
                                                         {6, kToldSinceSyncSql},
                                                         {7, kAllowancesSql},
-                                                        {8, kReserveFigureSql}}};
+                                                        {8, kReserveFigureSql},
+                                                        {9, kPaymentsApartSql}}};
   return list;
 }
 
 constexpr int kStripes = 16;
+constexpr int kSalesStripes = 64;
+// The running figures' slots: a request adds to the one its ID picks.
+constexpr int kFigureSlots = 256;
 
-// The stripe of account that a request (or transfer) with this ID writes.
-std::string stripe(const std::string& account, const Id128& by) {
-  const int k = by.bytes().back() % kStripes;
+// The stripe of account (of `stripes`) that a request (or transfer) with this ID writes.
+std::string stripe(const std::string& account, const Id128& by, int stripes = kStripes) {
+  const int k = by.bytes().back() % stripes;
   return k == 0 ? account : account + "#" + std::to_string(k);
 }
-// Every stripe of account, for queries: id = ?1 OR id GLOB ?2.
-std::string stripes_pattern(const std::string& account) { return account + "#*"; }
+
+// An account and those whose names start with a prefix (its stripes `<account>#k`, a user's
+// reserves): `id = ? OR (id >= ? AND id < ?)` with account and prefix_range(prefix) finds them
+// through the index on both engines, whose text compares its bytes.
+constexpr std::string_view kAccountOrPrefix = "id = ? OR (id >= ? AND id < ?)";
+// The prefix and the first text after all those that start with it. The prefix ends in ASCII
+// punctuation (the next character is ASCII too).
+std::pair<std::string, std::string> prefix_range(const std::string& prefix) {
+  std::string beyond = prefix;
+  beyond.back() = static_cast<char>(beyond.back() + 1);
+  return {prefix, beyond};
+}
 
 // Deposits come from here, so it goes negative by the total deposited.
 const std::string kFundingAccount = "funding:card";
@@ -210,18 +239,25 @@ Status add_figure(store::Transaction& tx, const char* name, int slot, std::int64
   return {};
 }
 
-// A user's figures stripe: from the last character of the account name (a base32 ID).
-int user_slot(const std::string& account) { return static_cast<unsigned char>(account.back()) % kStripes; }
+// The figures' slot a request adds to: concurrent requests seldom share one.
+int figure_slot(const Id128& request_id) {
+  return request_id.bytes()[Id128::kSize - 2] % kFigureSlots;
+}
 
 bool is_reserve(const std::string& account) { return account.find(":reserve:") != std::string::npos; }
 
 // A user account moved from before to after: the held and owed totals follow (a reserve's, the
-// offline reserve's).
-Status track_user(store::Transaction& tx, const std::string& account, std::int64_t before,
-                  std::int64_t after) {
+// offline reserve's), and the list of accounts that owe.
+Status track_user(store::Transaction& tx, const Id128& request_id, const std::string& account,
+                  std::int64_t before, std::int64_t after) {
   const auto held = [](std::int64_t b) { return b > 0 ? b : 0; };
   const auto owed = [](std::int64_t b) { return b < 0 ? -b : 0; };
-  const int slot = user_slot(account);
+  if ((before < 0) != (after < 0)) {
+    auto n = after < 0 ? tx.exec("INSERT INTO owing (account) VALUES (?)", {account})
+                       : tx.exec("DELETE FROM owing WHERE account = ?", {account});
+    if (!n) return std::unexpected(n.error());
+  }
+  const int slot = figure_slot(request_id);
   if (is_reserve(account)) return add_figure(tx, "reserve", slot, after - before);
   if (auto ok = add_figure(tx, "held", slot, held(after) - held(before)); !ok) return ok;
   return add_figure(tx, "owed", slot, owed(after) - owed(before));
@@ -269,7 +305,9 @@ Status post(store::Transaction& tx, const Id128& request_id, const std::string& 
   for (const auto& [account, before, after] :
        {std::tuple{&debit, *from, *from_after}, std::tuple{&credit, *to, *to_after}}) {
     if (account->starts_with("user:")) {
-      if (auto ok = track_user(tx, *account, before.minor(), after.minor()); !ok) return ok;
+      if (auto ok = track_user(tx, request_id, *account, before.minor(), after.minor()); !ok) {
+        return ok;
+      }
     }
   }
   auto inserted = tx.exec(
@@ -297,8 +335,10 @@ Status return_to_sales(store::Transaction& tx, const Id128& payout, const std::s
 // The balance told to a user's device: its account with what its allowances still hold (the
 // device counts that value its own until it spends it offline).
 Result<Amount> told_balance(store::Transaction& tx, Currency currency, const Id128& user) {
-  auto row = tx.query_one("SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE id = ? OR id GLOB ?",
-                          {user_account(user), user_account(user) + ":reserve:*"});
+  const auto [reserves, beyond] = prefix_range(user_account(user) + ":reserve:");
+  auto row = tx.query_one(
+      "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE " + std::string(kAccountOrPrefix),
+      {user_account(user), reserves, beyond});
   if (!row) return std::unexpected(row.error());
   return Amount::from_minor(currency, *store::int_at(**row, 0));
 }
@@ -558,7 +598,7 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
           if (auto ok = open_account(tx, user_account(user_id)); !ok) {
             return std::unexpected(ok.error());
           }
-          if (auto ok = add_figure(tx, "users", user_slot(user_account(user_id)), 1); !ok) {
+          if (auto ok = add_figure(tx, "users", figure_slot(o.request_id), 1); !ok) {
             return std::unexpected(ok.error());
           }
         } else if (auto ok = check_user(tx, user_id, wallet); !ok) {
@@ -636,7 +676,9 @@ Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const J
              shop.serial(), now});
         if (!inserted) return std::unexpected(inserted.error());
         std::vector<std::string> accounts = {sales_account(shop_id), paying_out_account(shop_id)};
-        for (int k = 1; k < kStripes; ++k) accounts.push_back(sales_account(shop_id) + "#" + std::to_string(k));
+        for (int k = 1; k < kSalesStripes; ++k) {
+          accounts.push_back(sales_account(shop_id) + "#" + std::to_string(k));
+        }
         for (const auto& account : accounts) {
           if (auto ok = open_account(tx, account); !ok) return std::unexpected(ok.error());
         }
@@ -745,8 +787,9 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
             !ok) {
           return std::unexpected(ok.error());
         }
-        if (auto ok = post(tx, o.request_id, account, stripe(sales_account(c.shop_id), o.request_id),
-                           o.amount, now);
+        if (auto ok = post(tx, o.request_id, account,
+                           stripe(sales_account(c.shop_id), o.request_id, kSalesStripes), o.amount,
+                           now);
             !ok) {
           return std::unexpected(ok.error());
         }
@@ -796,8 +839,10 @@ Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Js
       *m_db, "payout_start", request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
         if (auto ok = check_shop(tx, shop_id, shop); !ok) return std::unexpected(ok.error());
         // The sales are summed now, from their stripes, and each stripe is set aside.
-        auto stripes = tx.query("SELECT id, balance FROM accounts WHERE id = ? OR id GLOB ?",
-                                {sales_account(shop_id), stripes_pattern(sales_account(shop_id))});
+        const auto [first, beyond] = prefix_range(sales_account(shop_id) + "#");
+        auto stripes = tx.query(
+            "SELECT id, balance FROM accounts WHERE " + std::string(kAccountOrPrefix),
+            {sales_account(shop_id), first, beyond});
         if (!stripes) return std::unexpected(stripes.error());
         Amount total = Amount::zero(m_currency);
         for (const auto& row : *stripes) {
@@ -1460,6 +1505,17 @@ Result<Json> VirtualBank::audit() const {
                            (store::is_null_at(row, 2) ? "nothing" : std::to_string(*store::int_at(row, 2))));
       }
     }
+    // The list of accounts that owe, against their balances.
+    auto owing = tx.query(
+        "SELECT id, 'owes but is not listed' FROM accounts WHERE balance < 0 AND id GLOB 'user:*' "
+        "  AND id NOT IN (SELECT account FROM owing) "
+        "UNION ALL SELECT account, 'is listed but does not owe' FROM owing "
+        "  WHERE account NOT IN (SELECT id FROM accounts WHERE balance < 0)");
+    if (!owing) return std::unexpected(owing.error());
+    ++checked;
+    for (const auto& row : *owing) {
+      problems.push_back("bank account " + *store::text_at(row, 0) + " " + *store::text_at(row, 1));
+    }
     auto transfers = tx.query("SELECT transfer_id, sender_key, statement FROM transfers");
     if (!transfers) return std::unexpected(transfers.error());
     for (const auto& row : *transfers) {
@@ -1512,10 +1568,10 @@ Status VirtualBank::totals_in(store::Transaction& tx, protocol::Circulation& out
       "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'shops'), "
       "(SELECT COUNT(*) FROM cases), "
       "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'reserve'), "
-      // Users who owe (through the partial index of negative balances), and those with no case.
-      "(SELECT COUNT(*) FROM accounts WHERE balance < 0 AND id GLOB 'user:*'), "
-      "(SELECT COUNT(*) FROM accounts a WHERE a.balance < 0 AND a.id GLOB 'user:*' AND NOT EXISTS "
-      "   (SELECT 1 FROM cases c WHERE c.user_id = substr(a.id, 6)))");
+      // Users who owe (their list), and those with no case.
+      "(SELECT COUNT(*) FROM owing), "
+      "(SELECT COUNT(*) FROM owing o WHERE NOT EXISTS "
+      "   (SELECT 1 FROM cases c WHERE c.user_id = substr(o.account, 6)))");
   if (!row) return std::unexpected(row.error());
   std::array<std::int64_t, 13> v{};
   for (std::size_t i = 0; i < v.size(); ++i) {

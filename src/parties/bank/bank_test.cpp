@@ -267,6 +267,15 @@ class BankTest : public ::testing::Test {
     return out;
   }
 
+  // Changes the store behind the bank's back.
+  void change(const std::string& sql) const {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+
   std::string scalar(const std::string& sql) const {
     const auto r = rows(sql);
     return r.size() == 1 && r[0].size() == 1 ? r[0][0] : "<no single value>";
@@ -888,7 +897,10 @@ TEST_F(BankTest, ShopSalesAreStripedAndSummedAtPayout) {
     bytes.back() = last;
     return Id128(bytes);
   };
-  for (const std::uint8_t last : {0x00, 0x01, 0x12, 0x1f}) {  // stripes 0, 1, 2 and 15
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM accounts WHERE id = '" + sales + "' OR id GLOB '" + sales +
+                   "#*'"),
+            "64");
+  for (const std::uint8_t last : {0x00, 0x01, 0x12, 0x7f}) {  // stripes 0, 1, 18 and 63
     ASSERT_TRUE(call("pay", payment(m_wallet, user_id, m_shop, shop_id, money("EUR:2.00"), id_ending(last))));
   }
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM accounts WHERE (id = '" + sales + "' OR id GLOB '" + sales +
@@ -907,6 +919,23 @@ TEST_F(BankTest, ShopSalesAreStripedAndSummedAtPayout) {
   ASSERT_TRUE(call("payout_finish", payout_finish(payout_id, money("EUR:8.00"), false)));
   EXPECT_EQ(rows("SELECT id, balance FROM accounts WHERE id GLOB 'shop:*' ORDER BY id"), rows_before);
   expect_ledger_holds();
+}
+
+// The audit checks the list of accounts that owe (the report counts them from it) against their
+// balances.
+TEST_F(BankTest, AuditChecksTheListOfAccountsThatOwe) {
+  const auto user = "user:" + deposit_ok(m_wallet, {}, "EUR:5.00").to_string();
+  expect_ledger_holds();
+  change("INSERT INTO owing (account) VALUES ('" + user + "')");
+  auto audit = m_bank->audit().value();
+  ASSERT_EQ(audit["problems"].size(), 1u) << audit.dump();
+  EXPECT_EQ(audit["problems"][0], "bank account " + user + " is listed but does not owe");
+  EXPECT_EQ(m_bank->totals()->owing_users, 1);
+  change("DELETE FROM owing; UPDATE accounts SET balance = -1 WHERE id = '" + user + "'");
+  audit = m_bank->audit().value();
+  EXPECT_NE(audit.dump().find("bank account " + user + " owes but is not listed"),
+            std::string::npos)
+      << audit.dump();
 }
 
 // No transfer records travel as nothing at all (nothing to seal); the payment goes through.
