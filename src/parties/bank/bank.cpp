@@ -774,18 +774,20 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
                                                          " is short of " + o.amount.to_string() +
                                                          " by " + shortfall->to_string());
         }
-        auto paid = tx.query_one("SELECT request_id FROM paid_orders WHERE shop_id = ? AND order_id = ?",
-                                 {c.shop_id.to_string(), o.order_id.to_string()});
-        if (!paid) return std::unexpected(paid.error());
-        if (*paid) {
+        // Written before it is read: a read of a key that is not there would lock its index page
+        // against every concurrent payment's insert there (PostgreSQL's SERIALIZABLE).
+        auto recorded = tx.exec(
+            "INSERT OR IGNORE INTO paid_orders (shop_id, order_id, request_id) VALUES (?, ?, ?)",
+            {c.shop_id.to_string(), o.order_id.to_string(), o.request_id.to_string()});
+        if (!recorded) return std::unexpected(recorded.error());
+        if (*recorded == 0) {
+          auto paid = tx.query_one(
+              "SELECT request_id FROM paid_orders WHERE shop_id = ? AND order_id = ?",
+              {c.shop_id.to_string(), o.order_id.to_string()});
+          if (!paid) return std::unexpected(paid.error());
           return fail(ErrorCode::conflict, "order " + o.order_id.to_string() +
                                                " is paid already (request " +
-                                               *store::text_at(**paid, 0) + ")");
-        }
-        if (auto ok = tx.exec("INSERT INTO paid_orders (shop_id, order_id, request_id) VALUES (?, ?, ?)",
-                              {c.shop_id.to_string(), o.order_id.to_string(), o.request_id.to_string()});
-            !ok) {
-          return std::unexpected(ok.error());
+                                               (*paid ? *store::text_at(**paid, 0) : "?") + ")");
         }
         if (auto ok = post(tx, o.request_id, account,
                            stripe(sales_account(c.shop_id), o.request_id, kSalesStripes), o.amount,

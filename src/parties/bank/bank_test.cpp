@@ -55,6 +55,7 @@ struct PaymentTerms {
   std::string transfers = "[]";
   std::optional<Bytes> sealed_transfers;  // instead of transfers sealed to the bank
   std::optional<std::string> pays_shop;   // instead of the shop certificate's subject
+  std::optional<Id128> order_id;          // instead of a new order
 };
 
 // A bank with a real CA, certificates for every role, a CRL, a fixed clock and its own SQLite file;
@@ -173,7 +174,7 @@ class BankTest : public ::testing::Test {
         protocol::PaymentOrder{
             .request_id = request_id,
             .timestamp = kNow,
-            .order_id = fresh_id(),
+            .order_id = terms.order_id.value_or(fresh_id()),
             .shop = terms.pays_shop.value_or(shop.certificate.subject()),
             .amount = amount,
             .sealed_article = crypto::seal(shop.keys.sealing.public_key(), as_bytes("coffee")),
@@ -918,6 +919,27 @@ TEST_F(BankTest, ShopSalesAreStripedAndSummedAtPayout) {
   EXPECT_EQ(minor(sales), "0");
   ASSERT_TRUE(call("payout_finish", payout_finish(payout_id, money("EUR:8.00"), false)));
   EXPECT_EQ(rows("SELECT id, balance FROM accounts WHERE id GLOB 'shop:*' ORDER BY id"), rows_before);
+  expect_ledger_holds();
+}
+
+// A shop's order is paid once: paid again under another request ID, it is refused as a conflict
+// naming the request that paid it, and nothing moves.
+TEST_F(BankTest, AnOrderIsPaidOnce) {
+  const auto shop_id = register_ok(m_shop);
+  const auto user_id = deposit_ok(m_wallet, {}, "EUR:50.00");
+  const auto order_id = fresh_id();
+  const auto first = fresh_id();
+  ASSERT_TRUE(call("pay", payment(m_wallet, user_id, m_shop, shop_id, money("EUR:2.00"), first,
+                                  {.order_id = order_id})));
+  const auto again = refused(
+      "pay",
+      payment(m_wallet, user_id, m_shop, shop_id, money("EUR:2.00"), fresh_id(),
+              {.order_id = order_id}),
+      ErrorCode::conflict);
+  EXPECT_NE(again.message.find("is paid already (request " + first.to_string() + ")"),
+            std::string::npos)
+      << again.message;
+  EXPECT_EQ(minor("user:" + user_id.to_string()), "4800");
   expect_ledger_holds();
 }
 
