@@ -38,6 +38,7 @@ struct Options {
   std::string store;
   std::string listen;
   std::string role = "all";
+  std::string node;
   int crl_refresh = 60;
   int io_threads = 0;
   std::vector<std::string> proxy_from;
@@ -300,6 +301,10 @@ void add_operator_commands(CLI::App& app) {
   g_run->add_option("--role", g_options.role,
                     "all (default), or one of ca, center, bank, clearing: one role per process, over mutual TLS")
       ->check(CLI::IsMember({"all", "ca", "center", "bank", "clearing"}));
+  g_run->add_option("--node", g_options.node,
+                    "NAME: one of several processes of --role center or bank, sharing the role's "
+                    "keys and its stores on PostgreSQL (operator init --store); each center node "
+                    "behind the load balancer that devices reach (see docs/deploy.md)");
   g_run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
   g_run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
   g_run->add_option("--workers", g_options.workers, "Threads answering requests (default: 16 per core)");
@@ -370,6 +375,7 @@ net::NodeOptions node_options() {
   net::NodeOptions options;
   options.data = g_options.data;
   options.role = g_options.role;
+  options.node = g_options.node;
   options.listen = g_options.listen;
   options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
   options.io_threads = g_options.io_threads;
@@ -513,10 +519,19 @@ int run_operator_command() {
   if (*g_run) {
     // The front door (all, or center) is where wallets and shops find the operator; the other
     // roles are found by the center through their `listening` files, on any port.
+    // A center node keeps its own address (under DATA/center/nodes/NODE), behind the balancer
+    // that devices reach; the first time, a free port unless --listen says.
     const bool front_door = g_options.role == "all" || g_options.role == "center";
+    if (!g_options.node.empty() && g_options.role != "center" && g_options.role != "bank") {
+      return fail_with(Error{ErrorCode::invalid_argument,
+                             "--node is for the roles that run as several processes: --role center "
+                             "or --role bank"});
+    }
+    auto kept = net::node_folder(g_options.data + "/center", front_door ? g_options.node : "");
+    if (!kept) return fail_with(kept.error());
     auto ok = front_door
                   ? serve_operator_server(
-                        g_options.data + "/center", "127.0.0.1:8443",
+                        *kept, g_options.node.empty() ? "127.0.0.1:8443" : "127.0.0.1:0",
                         "this operator listened before (its wallets and shops reach it there)",
                         net::run_operator)
                   : net::run_operator(node_options());

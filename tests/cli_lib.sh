@@ -1,17 +1,23 @@
 # Shared by the command-line tests (sourced, with the ecash binary as $1): a folder of their own,
-# removed at exit with every background process they started ($pid, $till, $shop_pid; on_exit if
-# defined); fail() prints what the processes logged; start_operator / stop_operator run the
-# all-in-one operator on $dir/op; card_charged NUMBER reads what its sandbox charged a card.
+# removed at exit with every background process they started ($pid, $till, $shop_pid, those
+# start() began; on_exit if defined) and the database test_database made; fail() prints what the
+# processes logged; start_operator / stop_operator run the all-in-one operator on $dir/op;
+# card_charged NUMBER reads what its sandbox charged a card.
 set -euo pipefail
 ecash=$1
 dir=$(mktemp -d)
 pid=
 till=
 shop_pid=
+procs=()
+database=
 cleanup() {
-  for p in "$pid" "$till" "$shop_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "$pid" "$till" "$shop_pid" "${procs[@]}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if declare -F on_exit >/dev/null; then on_exit; fi
+  if [ -n "$database" ]; then
+    psql "$ECASH_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" 2>/dev/null || true
+  fi
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -54,4 +60,32 @@ confirm_card() {  # confirm_card HOME CARD [SANDBOX OPTIONS, default --data $dir
   [ $# -gt 0 ] || set -- --data "$dir/op"
   "$ecash" wallet --home "$home" verify-card --expiry 12/30 --cvc 123 >/dev/null
   "$ecash" wallet --home "$home" confirm-card "$("$ecash" sandbox code "$card" "$@")" >/dev/null
+}
+start() {  # start NAME ARGS...: ecash ARGS in the background, logging to $dir/NAME.log; $started
+  local name=$1
+  shift
+  "$ecash" "$@" >"$dir/$name.log" 2>&1 &
+  started=$!
+  procs+=("$started")
+}
+wait_for() {  # wait_for FILE: the URL a process wrote there, once it has
+  for _ in $(seq 300); do
+    if [ -s "$1" ]; then cat "$1"; return 0; fi
+    sleep 0.1
+  done
+  fail "nothing wrote $1"
+}
+# A database of the test's own on the PostgreSQL server ECASH_TEST_POSTGRES names (scripts/test.sh
+# starts one), dropped at exit; its URL in $store_url. Without a server the test is skipped (exit
+# 77), except under CI, where it fails.
+test_database() {  # test_database NAME
+  if [ -z "${ECASH_TEST_POSTGRES:-}" ]; then
+    [ -z "${CI:-}" ] || fail "CI runs without ECASH_TEST_POSTGRES"
+    echo "skipped: no PostgreSQL server (ECASH_TEST_POSTGRES=\$(scripts/postgres.sh start))"
+    exit 77
+  fi
+  database=$1
+  psql "$ECASH_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" \
+    -c "CREATE DATABASE $database" 2>/dev/null || fail "cannot make a database on $ECASH_TEST_POSTGRES"
+  store_url="${ECASH_TEST_POSTGRES%/*}/$database"
 }

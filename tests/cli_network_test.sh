@@ -6,39 +6,8 @@
 # payout, the circulation report and audit, and a revoked wallet refused with nothing changed.
 # With ECASH_TEST_ENGINE=postgresql (CTest's pg.cli_network), the roles' stores are in a database
 # of their own on the server ECASH_TEST_POSTGRES names (operator init --store).
-set -euo pipefail
-ecash=$1
-dir=$(mktemp -d)
-pids=()
-database=
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-  if [ -n "$database" ]; then
-    psql "$ECASH_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
-  fi
-}
-trap cleanup EXIT
+source "$(dirname "$0")/cli_lib.sh"
 [ -n "${KEEP_LOGS:-}" ] && trap "for l in \"\$dir\"/*.log; do echo \"--- \$l\"; cat \"\$l\"; done; cleanup" EXIT
-fail() {
-  echo "FAILED: $*"
-  for log in "$dir"/*.log; do echo "--- $log"; cat "$log"; done
-  exit 1
-}
-start() {  # start NAME ARGS...: a background process logging to $dir/NAME.log
-  local name=$1
-  shift
-  "$ecash" "$@" >"$dir/$name.log" 2>&1 &
-  pids+=($!)
-}
-wait_for() {  # the URL a process wrote to FILE
-  for _ in $(seq 300); do
-    if [ -s "$1" ]; then cat "$1"; return 0; fi
-    sleep 0.1
-  done
-  fail "nothing wrote $1"
-}
 expect() {  # expect PATTERN COMMAND...: the command succeeds and prints PATTERN
   local pattern=$1
   shift
@@ -56,15 +25,8 @@ refused() {  # refused PATTERN COMMAND...: the command fails, saying PATTERN on 
 op="$dir/op"
 store=()
 if [ "${ECASH_TEST_ENGINE:-}" = postgresql ]; then
-  if [ -z "${ECASH_TEST_POSTGRES:-}" ]; then
-    [ -z "${CI:-}" ] || fail "CI runs without ECASH_TEST_POSTGRES"
-    echo "skipped: no PostgreSQL server (ECASH_TEST_POSTGRES=\$(scripts/postgres.sh start))"
-    exit 77
-  fi
-  database=network_$$
-  psql "$ECASH_TEST_POSTGRES" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" \
-    -c "CREATE DATABASE $database" || fail "cannot make a database on $ECASH_TEST_POSTGRES"
-  store=(--store "${ECASH_TEST_POSTGRES%/*}/$database")
+  test_database "network_$$"
+  store=(--store "$store_url")
 fi
 fingerprint=$("$ecash" operator init --data "$op" "${store[@]}" --json | sed 's/.*"ca_fingerprint":"\([0-9a-f]*\)".*/\1/')
 [ ${#fingerprint} -eq 64 ] || fail "no CA fingerprint from operator init"
@@ -160,7 +122,7 @@ refused "short of EUR:40.00 by EUR:5.00" "$ecash" wallet --home "$dir/bob" pay "
 expect "topped up EUR:5.00" "$ecash" wallet --home "$dir/bob" pay --top-up "$request"
 
 # The bank restarts on another port: the center finds it again where it wrote its address.
-bank_pid=${pids[2]}  # sandbox, ca, bank, clearing, center
+bank_pid=${procs[2]}  # sandbox, ca, bank, clearing, center
 kill -TERM "$bank_pid"
 wait "$bank_pid" || fail "the bank did not stop cleanly"
 start bank2 operator run --data "$op" --role bank --listen 127.0.0.1:0 --crl-refresh 1
@@ -172,8 +134,8 @@ expect "balance EUR:32.50" "$ecash" wallet --home "$dir/alice" deposit 10.00
 took_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 [ "$took_ms" -lt 2000 ] || fail "the deposit after the bank moved took $took_ms ms"
 kept=()
-for pid in "${pids[@]}"; do [ "$pid" = "$bank_pid" ] || kept+=("$pid"); done
-pids=("${kept[@]}")
+for pid in "${procs[@]}"; do [ "$pid" = "$bank_pid" ] || kept+=("$pid"); done
+procs=("${kept[@]}")
 
 # Payout to the shop's bank account (Fig 11).
 expect "paid out EUR:52.50" "$ecash" shop --home "$dir/shop" payout
@@ -200,8 +162,8 @@ echo "revoked wallet: $(cat "$dir/err")"
 expect "balance EUR:32.50" "$ecash" wallet --home "$dir/alice" sync  # the others carry on
 
 # Every process stops cleanly on SIGTERM and takes its address back.
-for pid in "${pids[@]}"; do kill -TERM "$pid"; done
-for pid in "${pids[@]}"; do wait "$pid" || fail "process $pid did not stop cleanly"; done
-pids=()
+for pid in "${procs[@]}"; do kill -TERM "$pid"; done
+for pid in "${procs[@]}"; do wait "$pid" || fail "process $pid did not stop cleanly"; done
+procs=()
 [ ! -e "$op/center/listening" ] || fail "the center left its address behind"
 echo "cli network test passed"

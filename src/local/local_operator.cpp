@@ -155,7 +155,10 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
   op->m_center = std::move(*center);
   // Finish whatever a crash left open before taking new requests.
   if (options.resume) {
-    if (auto resumed = op->m_center->resume(); !resumed) return std::unexpected(resumed.error());
+    // On PostgreSQL, center nodes elsewhere may hold leases of their own (Center::resume).
+    if (auto resumed = op->m_center->resume(options.store_server.empty()); !resumed) {
+      return std::unexpected(resumed.error());
+    }
   }
   return op;
 }

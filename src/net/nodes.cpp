@@ -6,6 +6,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -177,12 +180,16 @@ Limits refresh_limits() {
   return l;
 }
 
-// Another operator role, found where it wrote its address: when it cannot be reached, the address
-// is read again (the role may have been restarted on another port) and the call made once more.
+// Another operator role, found where its processes wrote their addresses: DATA/ROLE/listening
+// (the role run once) and DATA/ROLE/nodes/NAME/listening (its nodes, issue 13). Calls go to the
+// nodes in turn; a node that cannot be reached is left aside for a while and the call goes to the
+// next (every call carries a request ID its receiver answers once, so asking another node again is
+// as safe as asking the same one again). When none answers, the addresses are read again (a role
+// may have been restarted on another port) and the call made once more.
 class Peer final : public protocol::Channel {
  public:
-  // The peer is asked `limits.attempts` times in all; each link is asked once per attempt, so
-  // that a peer restarted on another port is found at the next attempt, not after the last.
+  // The peer is asked `limits.attempts` times in all; each node is asked once per attempt, so
+  // that a node restarted on another port is found at the next attempt, not after the last.
   Peer(std::string folder, std::string party, TlsIdentity identity, PeerPolicy policy,
        const Clock& clock, Limits limits = {})
       : m_folder(std::move(folder)), m_party(std::move(party)), m_identity(std::move(identity)),
@@ -191,29 +198,40 @@ class Peer final : public protocol::Channel {
     m_limits.attempts = 1;
   }
 
+  // Waits up to `wait` for a node to say where it listens.
   Status open(std::chrono::seconds wait) {
-    auto url = listening_url(m_folder, wait);
-    if (!url) return std::unexpected(url.error());
-    return reconnect(*url);
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (!look_again()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return fail(ErrorCode::unavailable, "nothing is listening for " + m_folder + " (no " +
+                                                m_folder + "/listening, nor under " + m_folder +
+                                                "/nodes): start that role first");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return {};
   }
+  // Where it calls: the nodes' addresses, comma-separated.
   std::string url() {
     std::lock_guard lock(m_mutex);
-    return m_url;
+    std::string urls;
+    for (const auto& node : m_nodes) urls += (urls.empty() ? "" : ", ") + node->url;
+    return urls;
   }
 
-  Result<Json> call(std::string_view route, const Json& body) override {
-    Result<Json> answer = fail(ErrorCode::unavailable, "not asked");
+  Result<protocol::Json> call(std::string_view route, const Json& body) override {
+    Result<Json> answer = fail(ErrorCode::unavailable, "no " + m_party + " to ask");
     for (int attempt = 1; attempt <= m_attempts; ++attempt) {
-      answer = current()->call(route, body);
-      // Nobody there, or someone else there (the port went to another process): look again at
-      // where it says it listens, at once.
-      const auto code = answer ? ErrorCode::internal : answer.error().code;
-      if (answer || (code != ErrorCode::unavailable && code != ErrorCode::wrong_role &&
-                     code != ErrorCode::untrusted_issuer && code != ErrorCode::bad_certificate)) {
-        return answer;
+      auto order = in_turn();
+      for (const auto& node : order) {
+        answer = node->channel->call(route, body);
+        // Nobody there, or someone else there (the port went to another process): the next.
+        const auto code = answer ? ErrorCode::internal : answer.error().code;
+        if (answer || !elsewhere(code)) return answer;
+        node->down_until = std::chrono::steady_clock::now() + kSetAside;
       }
-      auto url = listening_url(m_folder, std::chrono::seconds(0));
-      if (url && *url != this->url() && reconnect(*url)) continue;
+      const auto code = answer ? ErrorCode::internal : answer.error().code;
+      if (look_again()) continue;
       if (code != ErrorCode::unavailable) return answer;
       if (attempt < m_attempts) std::this_thread::sleep_for(m_pause * attempt);
     }
@@ -221,17 +239,56 @@ class Peer final : public protocol::Channel {
   }
 
  private:
-  std::shared_ptr<protocol::Channel> current() {
-    std::lock_guard lock(m_mutex);
-    return m_channel;
+  struct Node {
+    std::string url;
+    std::unique_ptr<protocol::Channel> channel;
+    std::atomic<std::chrono::steady_clock::time_point> down_until{};
+  };
+  static constexpr auto kSetAside = std::chrono::seconds(2);
+
+  static bool elsewhere(ErrorCode code) {
+    return code == ErrorCode::unavailable || code == ErrorCode::wrong_role ||
+           code == ErrorCode::untrusted_issuer || code == ErrorCode::bad_certificate;
   }
-  Status reconnect(const std::string& url) {
-    auto c = connect(url, m_identity, m_policy, m_clock, m_limits);
-    if (!c) return std::unexpected(c.error());
+
+  // Every node, starting with the next in turn, those set aside last.
+  std::vector<std::shared_ptr<Node>> in_turn() {
+    std::vector<std::shared_ptr<Node>> nodes;
+    {
+      std::lock_guard lock(m_mutex);
+      nodes = m_nodes;
+    }
+    if (nodes.empty()) return nodes;
+    std::rotate(nodes.begin(), nodes.begin() + (m_next++ % nodes.size()), nodes.end());
+    const auto now = std::chrono::steady_clock::now();
+    std::stable_partition(nodes.begin(), nodes.end(),
+                          [&](const auto& node) { return node->down_until.load() <= now; });
+    return nodes;
+  }
+
+  // Reads the addresses again: connects to the new ones, forgets the gone. True when they changed.
+  bool look_again() {
+    const auto urls = listening_urls(m_folder);
     std::lock_guard lock(m_mutex);
-    m_url = url;
-    m_channel = channel(*c, m_party);
-    return {};
+    std::vector<std::shared_ptr<Node>> nodes;
+    for (const auto& url : urls) {
+      auto known = std::find_if(m_nodes.begin(), m_nodes.end(),
+                                [&](const auto& node) { return node->url == url; });
+      if (known != m_nodes.end()) {
+        nodes.push_back(*known);
+        continue;
+      }
+      auto c = connect(url, m_identity, m_policy, m_clock, m_limits);
+      if (!c) continue;
+      auto node = std::make_shared<Node>();
+      node->url = url;
+      node->channel = channel(*c, m_party);
+      nodes.push_back(std::move(node));
+    }
+    const bool changed = nodes.size() != m_nodes.size() ||
+                         !std::equal(nodes.begin(), nodes.end(), m_nodes.begin());
+    m_nodes = std::move(nodes);
+    return changed && !m_nodes.empty();
   }
 
   std::string m_folder, m_party;
@@ -242,8 +299,8 @@ class Peer final : public protocol::Channel {
   std::chrono::milliseconds m_pause;
   Limits m_limits;
   std::mutex m_mutex;
-  std::string m_url;
-  std::shared_ptr<protocol::Channel> m_channel;
+  std::vector<std::shared_ptr<Node>> m_nodes;
+  std::atomic<std::size_t> m_next{0};
 };
 
 struct Common {
@@ -408,11 +465,32 @@ Result<std::unique_ptr<Peer>> ca_peer(const NodeOptions& options, const TlsIdent
   return peer;
 }
 
+// How a process of a role calls itself in what it says: "bank", or "bank node b2".
+std::string name_of(const std::string& role, const NodeOptions& options) {
+  return options.node.empty() ? role : role + " node " + options.node;
+}
+
+// The folder a process of a role locks and says where it listens in: the role's, or its node's.
+// Several processes of a role share its stores, so they must be on PostgreSQL (a SQLite file is
+// one process's).
+Result<std::string> process_folder(const NodeOptions& options, const OperatorSettings& settings,
+                                   const std::string& role) {
+  if (!options.node.empty() && settings.store.empty()) {
+    return fail(ErrorCode::invalid_argument,
+                "--node: several " + role + " processes share its store, so it must be on "
+                "PostgreSQL (`ecash operator init --store postgresql://...`); this operator's "
+                "stores are SQLite files");
+  }
+  return node_folder(options.data + "/" + role, options.node);
+}
+
 Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
-  auto locks = lock_folders({options.data + "/bank"});
-  if (!locks) return std::unexpected(locks.error());
   auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
+  auto folder = process_folder(options, common->settings, "bank");
+  if (!folder) return std::unexpected(folder.error());
+  auto locks = lock_folders({*folder});
+  if (!locks) return std::unexpected(locks.error());
   auto id = local::load_identity(options.data + "/bank", "bank");
   if (!id) return std::unexpected(id.error());
   const auto tls = tls_identity(*id);
@@ -426,7 +504,7 @@ Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& ra
   server.mount("bank", **bank, {Role::center});
   const auto refresh = [&] { refresh_from_ca(**ca, *common->trust, options); };
   refresh();
-  return listen_and_serve(server, options, options.data + "/bank", kAnyPort, "bank", refresh);
+  return listen_and_serve(server, options, *folder, kAnyPort, name_of("bank", options), refresh);
 }
 
 Status run_clearing(const NodeOptions& options, SystemClock& clock) {
@@ -473,10 +551,12 @@ Status run_clearing(const NodeOptions& options, SystemClock& clock) {
 }
 
 Status run_center(const NodeOptions& options, SystemClock& clock) {
-  auto locks = lock_folders({options.data + "/center"});
-  if (!locks) return std::unexpected(locks.error());
   auto common = open_common(options);
   if (!common) return std::unexpected(common.error());
+  auto folder = process_folder(options, common->settings, "center");
+  if (!folder) return std::unexpected(folder.error());
+  auto locks = lock_folders({*folder});
+  if (!locks) return std::unexpected(locks.error());
   auto id = local::load_identity(options.data + "/center", "center");
   if (!id) return std::unexpected(id.error());
   const auto tls = tls_identity(*id);
@@ -497,8 +577,13 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
                            std::move(*id), common->directory, *common->trust, clock,
                            common->settings.currency, std::move(peers[2]), std::move(peers[1]));
   if (!center) return std::unexpected(center.error());
-  // Whatever a crash left open is finished before new requests come in.
-  if (auto resumed = (*center)->resume(); !resumed) return std::unexpected(resumed.error());
+  if (!options.node.empty()) (*center)->set_node(options.node);
+  // Whatever a crash left open is finished before new requests come in. On SQLite this is the
+  // only center, and takes over every lease; on PostgreSQL other nodes may be running the sagas
+  // they lease, so only this node's own and the lapsed are taken.
+  if (auto resumed = (*center)->resume(common->settings.store.empty()); !resumed) {
+    return std::unexpected(resumed.error());
+  }
   Relay relay(std::move(peers[0]));
   Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock,
                 server_limits(options, true));
@@ -506,7 +591,7 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
   server.mount("ca", relay, {}, {"trust", "enrol"}, ca_routes(options));
   const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
   (*center)->set_credit_deadline(options.credit_deadline.count());
-  return listen_and_serve(server, options, options.data + "/center", kFrontDoor, "center", refresh,
+  return listen_and_serve(server, options, *folder, kFrontDoor, name_of("center", options), refresh,
                           [&] { resume_sagas(**center, options); });
 }
 
@@ -546,6 +631,40 @@ Result<pki::TrustAnchor> read_trust(const std::string& data) {
   auto crl = pki::Crl::from_pem(read_text_file(data + "/ca/crl.pem"));
   if (!crl) return fail(crl.error().code, data + "/ca/crl.pem: " + crl.error().message);
   return pki::TrustAnchor{*ca, *crl};
+}
+
+Result<std::string> node_folder(const std::string& role_folder, const std::string& node) {
+  if (node.empty()) return role_folder;
+  const bool named = node.size() <= 32 && std::all_of(node.begin(), node.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+  if (!named) {
+    return fail(ErrorCode::invalid_argument,
+                "a node's name is 1 to 32 letters, digits, '-' or '_': " + node);
+  }
+  if (!fs::is_directory(role_folder)) {
+    return fail(ErrorCode::not_found, "no " + role_folder + ": was it initialised (`ecash operator init`)?");
+  }
+  const std::string folder = role_folder + "/nodes/" + node;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) return fail(ErrorCode::io_error, "cannot make " + folder + ": " + ec.message());
+  return folder;
+}
+
+std::vector<std::string> listening_urls(const std::string& role_folder) {
+  std::vector<std::string> folders{role_folder};
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(role_folder + "/nodes", ec)) {
+    if (entry.is_directory(ec)) folders.push_back(entry.path().string());
+  }
+  std::sort(folders.begin() + 1, folders.end());
+  std::vector<std::string> urls;
+  for (const auto& folder : folders) {
+    auto url = listening_url(folder, std::chrono::seconds(0));
+    if (url) urls.push_back(std::move(*url));
+  }
+  return urls;
 }
 
 Result<std::string> listening_url(const std::string& folder, std::chrono::seconds wait) {

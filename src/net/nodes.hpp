@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/amount.hpp"
 #include "net/net.hpp"
@@ -18,6 +19,9 @@ struct NodeOptions {
   // The operator's data folder (run_operator, run_sandbox) or the shop's home (run_shop).
   std::string data;
   std::string role = "all";  // all | ca | center | bank | clearing
+  // One of several processes of the role (center or bank), all on the same PostgreSQL stores: its
+  // lock and address under DATA/ROLE/nodes/NODE, and its name in the center's saga leases.
+  std::string node;
   // HOST:PORT; empty for the default: 127.0.0.1:8443 for the operator's front door (all, center),
   // 127.0.0.1:0 (the OS picks) for the rest.
   std::string listen;
@@ -63,6 +67,11 @@ Result<pki::TrustAnchor> read_trust(const std::string& data);
 
 // The URL a process wrote to folder/listening, waiting up to `wait` for it to appear.
 Result<std::string> listening_url(const std::string& folder, std::chrono::seconds wait);
+// Where a role's processes listen now: ROLE_FOLDER/listening (the role run once) and
+// ROLE_FOLDER/nodes/NAME/listening for each of its nodes (operator run --node NAME).
+std::vector<std::string> listening_urls(const std::string& role_folder);
+// The folder of a role's process: the role's own, or its node's under it (made when missing).
+Result<std::string> node_folder(const std::string& role_folder, const std::string& node);
 
 // A device's (wallet's or shop's) TLS identity: its key file and certificate.
 Result<TlsIdentity> device_identity(const std::string& key_file, const pki::Certificate& cert);

@@ -261,7 +261,7 @@ Result<std::unordered_set<std::string>> Center::open_requests(UnixSeconds since)
   return out;
 }
 
-Result<int> Center::resume() {
+Result<int> Center::resume(bool take_over) {
   std::vector<std::tuple<std::string, std::string, std::string>> open_sagas;
   auto listed = m_db->read([&](store::Transaction& tx) -> Status {
     auto rows = tx.query(
@@ -277,7 +277,7 @@ Result<int> Center::resume() {
   if (!listed) return std::unexpected(listed.error());
   int finished = 0;
   // Before serving, as the only center: leases a crashed run left are taken over at once.
-  m_take_over = true;
+  m_take_over = take_over;
   for (const auto& [route, caller_pem, body_text] : open_sagas) {
     auto caller = pki::Certificate::from_pem(caller_pem);
     if (!caller) return std::unexpected(caller.error());

@@ -52,9 +52,13 @@ class Center final : public protocol::Endpoint {
   // read over a stretch of time counts a request finished during it as open).
   Result<std::unordered_set<std::string>> open_requests(UnixSeconds since);
 
-  // Finishes the sagas a crash left open, taking over the leases a crashed run left (call it
-  // before serving, as the only center); the number finished.
-  Result<int> resume();
+  // Finishes the sagas a crash left open (call it before serving); the number finished. As the
+  // only center (take_over), it takes over every lease a crashed run left; as one of several
+  // nodes, only the leases that ran out and its own (set_node), the others' are theirs to finish.
+  Result<int> resume(bool take_over = true);
+  // This node's name in the saga leases (a random one by default, new on every start): a node
+  // restarted under its name takes its own leases back at once.
+  void set_node(std::string name) { m_node = std::move(name); }
   // Tries again, while serving, at most at_most open sagas whose lease has run out and whose
   // back-off has passed (a party was out of reach, a store failed); the number finished. Call it
   // every second or so: sagas are finished while the center runs, not only when it starts.
