@@ -368,6 +368,10 @@ class Bench {
     auto floor = measure_floor(m_dir / "floor", full_handshake());
     if (!floor) return stop("measuring the floor: " + floor.error().to_string());
     m_floor = *floor;
+    if (!m_options.answered.empty()) {
+      m_answered.open(m_options.answered, std::ios::trunc);
+      if (!m_answered) return stop("cannot write " + m_options.answered);
+    }
     if (auto ok = make_operator(); !ok) return stop(ok.error().to_string());
     if (auto ok = start_operator(); !ok) return stop(ok.error().to_string());
     if (auto ok = make_shops(); !ok) return stop(ok.error().to_string());
@@ -566,18 +570,30 @@ class Bench {
     return Device{std::move(*w), net::channel(*to_till, "shop"), shop};
   }
 
-  // One payment by device d of its shop's next order.
+  // One payment by device d of its shop's next order. A refused one (the operator's database
+  // switching over, say) counts as failed, by its error code, and the run goes on; an answered
+  // one is written to --answered with the time of its answer.
   bool pay(Device& d) {
     auto& next = m_next_order[static_cast<std::size_t>(d.shop)];
     const auto& orders = m_orders[static_cast<std::size_t>(d.shop)];
     const long k = next++;
     if (k >= static_cast<long>(orders.size())) return false;
-    auto paid = d.wallet->pay(*d.till, orders[static_cast<std::size_t>(k)], nullptr);
+    const auto& order = orders[static_cast<std::size_t>(k)];
+    auto paid = d.wallet->pay(*d.till, order, nullptr);
     if (!paid) {
       std::lock_guard lock(m_errors_mutex);
+      ++m_failed_by_code[std::string(to_string(paid.error().code))];
       if (m_errors.size() < 5) m_errors.push_back(paid.error().to_string());
+      return false;
     }
-    return paid.has_value();
+    if (m_answered.is_open()) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+      std::lock_guard lock(m_answered_mutex);
+      m_answered << order["request"]["order_id"].get<std::string>() << '\t' << ms << std::endl;
+    }
+    return true;
   }
 
   void measure() {
@@ -686,6 +702,7 @@ class Bench {
                   {"sign_us", m_floor.sign_us}, {"verify_us", m_floor.verify_us},
                   {"seal_us", m_floor.seal_us}, {"open_us", m_floor.open_us},
                   {"handshake_us", m_floor.handshake_us}}},
+                {"failed_by_code", m_failed_by_code},
                 {"books_balanced", balanced},
                 {"options",
                  {{"wallets", m_options.wallets}, {"concurrency", m_options.concurrency},
@@ -697,6 +714,11 @@ class Bench {
     std::snprintf(line, sizeof line, "  payments/s          %.0f  (%ld in %.1f s, %ld failed)\n", pps, ok,
                   m_seconds, m_failed);
     std::cout << line;
+    if (!m_failed_by_code.empty()) {
+      std::cout << "  failed by code     ";
+      for (const auto& [code, count] : m_failed_by_code) std::cout << " " << code << " " << count;
+      std::cout << "\n";
+    }
     std::snprintf(line, sizeof line, "  latency ms          p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n",
                   out["p50_ms"].get<double>(), out["p90_ms"].get<double>(), out["p99_ms"].get<double>(),
                   out["max_ms"].get<double>());
@@ -760,6 +782,9 @@ class Bench {
   std::deque<std::size_t> m_free;
   std::mutex m_errors_mutex;
   std::vector<std::string> m_errors;
+  std::map<std::string, long> m_failed_by_code;  // under m_errors_mutex
+  std::mutex m_answered_mutex;
+  std::ofstream m_answered;  // --answered: one line per answered payment
   std::vector<double> m_latencies;
   double m_seconds = 0, m_generator_cpu = 0;
   std::map<std::string, double> m_server_cpu;

@@ -24,6 +24,7 @@ struct BenchOptions {
   std::string json;                // write the results here too
   std::optional<std::string> keep;  // keep every party's files in this folder
   std::string store;                // the operator's stores on this PostgreSQL database
+  std::string answered;             // append each answered payment here: order ID, when (ms)
 };
 
 int run_bench_pay(const BenchOptions& options);

@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   bench_pay->add_option("--store", bench_options.store,
                         "postgresql://...: the operator's stores on this (empty) PostgreSQL database "
                         "(operator init --store); default SQLite files");
+  bench_pay->add_option("--answered", bench_options.answered,
+                        "Write each answered payment to this file, a line each: its order ID, a tab, and when "
+                        "it was answered (milliseconds since 1970)");
   bench_pay->add_option("--keep", bench_options.keep, "Keep every party's files in this folder (default: removed at the end)");
 
   ecash::app::add_operator_commands(app);
