@@ -1,6 +1,7 @@
 // A party out of reach or a process that stops mid-flow: after the restart and the device's
 // retry, every charge is credited or refunded, and money moved exactly once.
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include "system_fixture.hpp"
 
@@ -20,6 +21,18 @@ class RecoveryTest : public SystemTest {
       EXPECT_EQ(deposit.error().code, ErrorCode::unavailable);
     }
     return alice;
+  }
+
+  // Leases every open saga to node for `seconds`, in the center's file, as while that node runs
+  // them.
+  void lease_open_sagas_to(const std::string& node, int seconds) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((m_dir + "/operator/center/center.db").c_str(), &db), SQLITE_OK);
+    const auto leased = "UPDATE sagas SET lease_owner = '" + node + "', lease_until = " +
+                        std::to_string(m_clock.now() + seconds) + " WHERE state = 'open'";
+    EXPECT_EQ(sqlite3_exec(db, leased.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    EXPECT_EQ(sqlite3_changes(db), 1);
+    sqlite3_close(db);
   }
 
   Outage m_bank_down{"center->bank", "credit"};
@@ -44,6 +57,36 @@ TEST_F(RecoveryTest, BankDownAfterTheChargeIsCreditedOnRestart) {
   EXPECT_EQ(*sent, 1);
   EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:40.00"));
   EXPECT_EQ(card(kAliceCard)["charged"], "EUR:40.00");
+  expect_circulation_balances();
+}
+
+// Several center nodes on one store (issue 13): a node that starts finishes the sagas a crash
+// left, but not one another node holds the lease of; that one it takes once the lease runs out, and
+// a node restarted under its name takes its own back at once.
+TEST_F(RecoveryTest, AStartingCenterNodeLeavesTheLeasesOtherNodesHold) {
+  auto alice = alice_charged_while_the_bank_is_down("EUR:40.00");
+  m_op->set_tap(nullptr);
+  // The open saga, leased for a minute to node n1 (as while n1 runs it).
+  lease_open_sagas_to("n1", 60);
+
+  auto& center = m_op->center();
+  center.set_node("n2");
+  EXPECT_EQ(center.resume(false).value(), 0);
+  EXPECT_EQ(totals().deposited, eur("EUR:0.00"));
+  center.set_node("n1");
+  EXPECT_EQ(center.resume(false).value(), 1);
+  EXPECT_EQ(totals().deposited, eur("EUR:40.00"));
+  expect_circulation_balances();
+}
+
+TEST_F(RecoveryTest, ALapsedLeaseIsTakenByAStartingCenterNode) {
+  auto alice = alice_charged_while_the_bank_is_down("EUR:25.00");
+  m_op->set_tap(nullptr);
+  lease_open_sagas_to("n1", 60);
+  m_op->center().set_node("n2");
+  m_clock.advance(61);
+  EXPECT_EQ(m_op->center().resume(false).value(), 1);
+  EXPECT_EQ(totals().deposited, eur("EUR:25.00"));
   expect_circulation_balances();
 }
 
