@@ -62,10 +62,11 @@ finish_bench() {  # the run ends by itself (exit 1 when some payments failed), a
   [ -s "$dir/$name.json" ] || fail "bench pay ($name) stopped early (exit $status)"
 }
 kill_server() {  # kill_server FOLDER: the postmaster and every process of it at once, as a crash
-  local postmaster
+  local postmaster children
   postmaster=$(head -1 "$1/data/postmaster.pid")
-  # shellcheck disable=SC2046
-  kill -9 "$postmaster" $(ps -o pid= --ppid "$postmaster")
+  children=$(grep -lE "^PPid:[[:space:]]+$postmaster\$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3 || true)
+  # shellcheck disable=SC2086
+  kill -9 "$postmaster" $children
   while kill -0 "$postmaster" 2>/dev/null; do sleep 0.05; done
 }
 all_present() {  # all_present NAME NODE_URL: every answered order ID in bank.paid_orders there
