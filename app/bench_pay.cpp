@@ -345,6 +345,22 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(index, sorted.size() - 1)];
 }
 
+// A port no one on loopback listens on now (for a program that takes its port from a file).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  int port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  if (fd >= 0) ::close(fd);
+  return port;
+}
+
 class Bench {
  public:
   Bench(const BenchOptions& options, fs::path dir)
@@ -361,7 +377,11 @@ class Bench {
                                      : "closed loop")
               << ", concurrency " << m_options.concurrency << ", "
               << (full_handshake() ? "a full handshake per payment" : "connections kept alive")
-              << ", operator " << (apart() ? "one process per role" : "in one process")
+              << ", operator "
+              << (m_options.nodes > 1 ? "one process per role, " + std::to_string(m_options.nodes) +
+                                            " center and bank nodes behind HAProxy"
+                  : apart()            ? "one process per role"
+                                       : "in one process")
               << (m_options.users > 0 ? ", " + std::to_string(m_options.users) + " more users" : "")
               << "\n  files in " << m_dir.string() << "\n";
 
@@ -450,7 +470,9 @@ class Bench {
 
   Status start_operator() {
     const std::vector<std::string> data{"--data", op_dir()};
-    if (!apart()) {
+    if (m_options.nodes > 1) {
+      if (auto ok = start_nodes(); !ok) return ok;
+    } else if (!apart()) {
       // Every wallet here enrols from 127.0.0.1: no enrolment rate limit.
       auto url = m_processes.start("operator", {"operator", "run", "--data", op_dir(), "--listen", "127.0.0.1:0",
                                                 "--enrol-limit", "0"},
@@ -472,6 +494,47 @@ class Bench {
     if (!anchor) return std::unexpected(anchor.error());
     m_trust = std::make_unique<pki::TrustStore>(*anchor);
     std::cout << "  operator at " << m_operator_url << "\n";
+    return {};
+  }
+
+  // Several nodes (issue 13): the CA and clearing once, --nodes bank nodes and --nodes center
+  // nodes, and HAProxy (TCP, send-proxy-v2, round robin) in front of the center nodes: the tills
+  // and wallets reach the operator through it.
+  Status start_nodes() {
+    for (const char* role : {"ca", "clearing"}) {
+      auto url = m_processes.start(role, {"operator", "run", "--data", op_dir(), "--role", role, "--listen", "127.0.0.1:0"},
+                                   m_dir / "op" / role / "listening");
+      if (!url) return std::unexpected(url.error());
+      m_servers.push_back({role, m_processes.background().back().pid});
+    }
+    std::string backends;
+    for (const char* role : {"bank", "center"}) {
+      for (int k = 1; k <= m_options.nodes; ++k) {
+        const std::string node = role[0] + std::to_string(k);
+        std::vector<std::string> args{"operator", "run", "--data", op_dir(), "--role", role, "--node", node,
+                                      "--listen", "127.0.0.1:0", "--enrol-limit", "0"};
+        if (std::string(role) == "center") args.insert(args.end(), {"--proxy-from", "127.0.0.1"});
+        auto url = m_processes.start(std::string(role) + "-" + node, args,
+                                     m_dir / "op" / role / "nodes" / node / "listening");
+        if (!url) return std::unexpected(url.error());
+        m_servers.push_back({role, m_processes.background().back().pid});
+        if (std::string(role) == "center") {
+          backends += "  server " + node + " " + url->substr(url->find("://") + 3) + " send-proxy-v2\n";
+        }
+      }
+    }
+    const int port = free_port();
+    const auto config = m_dir / "haproxy.cfg";
+    std::ofstream(config) << "global\n  maxconn 4000\n"
+                          << "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 120s\n"
+                          << "  timeout server 120s\n  retries 3\n  option redispatch\n"
+                          << "frontend devices\n  bind 127.0.0.1:" << port << "\n  default_backend centers\n"
+                          << "backend centers\n  balance roundrobin\n" << backends;
+    if (auto ok = m_processes.start_program("haproxy", "haproxy", {"-db", "-f", config.string()}, port); !ok) {
+      return fail(ok.error().code, ok.error().message + " (is haproxy installed? scripts/install-deps.sh installs it)");
+    }
+    m_servers.push_back({"balancer", m_processes.background().back().pid});
+    m_operator_url = "https://127.0.0.1:" + std::to_string(port);
     return {};
   }
 
@@ -707,7 +770,7 @@ class Bench {
                 {"options",
                  {{"wallets", m_options.wallets}, {"concurrency", m_options.concurrency},
                   {"rate", m_options.rate}, {"handshake", m_options.handshake},
-                  {"shops", m_options.shops}, {"users", m_options.users}, {"roles", m_options.roles},
+                  {"shops", m_options.shops}, {"users", m_options.users}, {"roles", m_options.roles}, {"nodes", m_options.nodes},
                   {"idle", m_options.idle}, {"cores", std::thread::hardware_concurrency()}}}};
     char line[256];
     std::cout << "\n";
@@ -806,6 +869,11 @@ int run_bench_pay(const BenchOptions& options) {
   }
   if (options.roles != "together" && options.roles != "apart") {
     std::cerr << "ecash bench: --roles is together or apart\n";
+    return 2;
+  }
+  if (options.nodes < 1 || (options.nodes > 1 && options.store.empty())) {
+    std::cerr << "ecash bench: --nodes is 1 or more, and more than 1 needs --store (the nodes of a role "
+                 "share its stores on PostgreSQL)\n";
     return 2;
   }
   const bool keep = options.keep.has_value();

@@ -18,6 +18,7 @@ struct BenchOptions {
   int shops = 1;
   long users = 0;                  // extra registered users with balances put in first
   std::string roles = "together";  // together | apart (one process per operator role)
+  int nodes = 1;                   // center and bank nodes (more than 1: apart, behind HAProxy)
   std::string amount = "1.00";
   int idle = 0;                    // idle TLS connections held to the operator meanwhile
   std::string idle_from = "127.0.0.2";

@@ -49,6 +49,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bench_pay->add_option("--roles", bench_options.roles, "together: the operator in one process; apart: one process per role")
       ->capture_default_str();
+  bench_pay->add_option("--nodes", bench_options.nodes,
+                        "N center nodes and N bank nodes (one process per role) on the --store database, "
+                        "HAProxy in front of the center nodes")
+      ->capture_default_str();
   bench_pay->add_option("--amount", bench_options.amount, "What each payment pays, in EUR")->capture_default_str();
   bench_pay->add_option("--idle", bench_options.idle, "Idle TLS connections held open to the operator during the run")
       ->capture_default_str();

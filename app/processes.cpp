@@ -1,8 +1,11 @@
 #include "processes.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +67,28 @@ Result<std::string> Processes::start(const std::string& name, const std::vector<
               name + " did not start:\n" + read_text_file(log_path.string()));
 }
 
+Status Processes::start_program(const std::string& name, const std::string& program,
+                                const std::vector<std::string>& args, int port) {
+  const auto log_path = m_dir / (name + ".log");
+  const pid_t pid = spawn(args, log_path, log_path, "/dev/null", program);
+  if (pid <= 0) return fail(ErrorCode::unavailable, "cannot start " + program);
+  m_background.push_back({name, pid});
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 300; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool up = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    if (fd >= 0) ::close(fd);
+    if (up) return {};
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) != 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return fail(ErrorCode::unavailable, name + " did not start:\n" + read_text_file(log_path.string()));
+}
+
 std::string Processes::log(const std::string& name) const {
   return read_text_file((m_dir / (name + ".log")).string());
 }
@@ -78,8 +103,8 @@ void Processes::stop_all() {
 }
 
 pid_t Processes::spawn(const std::vector<std::string>& args, const fs::path& out,
-                       const fs::path& err, const fs::path& in) {
-  std::vector<std::string> all{m_self};
+                       const fs::path& err, const fs::path& in, const std::string& program) {
+  std::vector<std::string> all{program.empty() ? m_self : program};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
@@ -94,7 +119,7 @@ pid_t Processes::spawn(const std::vector<std::string>& args, const fs::path& out
     posix_spawn_file_actions_addopen(&files, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   }
   pid_t pid = 0;
-  const int failed = posix_spawn(&pid, m_self.c_str(), &files, nullptr, argv.data(), environ);
+  const int failed = posix_spawnp(&pid, all[0].c_str(), &files, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&files);
   return failed == 0 ? pid : -1;
 }

@@ -35,6 +35,12 @@ class Processes {
   Result<std::string> start(const std::string& name, const std::vector<std::string>& args,
                             const std::filesystem::path& listening);
 
+  // Starts another program (PROGRAM ARGS..., found on PATH) in the background, output to
+  // DIR/NAME.log, and waits until something accepts connections on 127.0.0.1:port: unavailable,
+  // with its log, if it ends or 30 s pass first.
+  Status start_program(const std::string& name, const std::string& program,
+                       const std::vector<std::string>& args, int port);
+
   struct Background {
     std::string name;
     pid_t pid;
@@ -44,8 +50,10 @@ class Processes {
   void stop_all();
 
  private:
+  // Spawns program (this binary when empty) with args.
   pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& out,
-              const std::filesystem::path& err, const std::filesystem::path& in);
+              const std::filesystem::path& err, const std::filesystem::path& in,
+              const std::string& program = {});
 
   std::filesystem::path m_dir;
   std::string m_self;

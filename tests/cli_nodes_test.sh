@@ -10,6 +10,7 @@
 #    payments that succeeded make, every refusal insufficient_funds or the order taken.
 # 2. A center node and a bank node killed (-9) while every wallet pays: the payments go on
 #    through the others, each order is paid exactly once, the books balance, the audit passes.
+# 3. `ecash bench pay --nodes 2`: the load generator's two-node set-up answers every payment.
 # Needs a PostgreSQL server: ECASH_TEST_POSTGRES (scripts/test.sh starts one); skipped without
 # one (exit 77), failed under CI.
 source "$(dirname "$0")/cli_lib.sh"
@@ -191,4 +192,20 @@ retried=$(cat "$dir"/second-*.out | grep -c "error" || true)
 [ "$done_before" -lt "$count" ] || fail "every payment was answered before the kill: no load to kill under"
 echo "center node c1 and bank node b1 killed under load ($done_before of $count payments answered before):" \
   "$count of $count paid once ($retried refusals asked again); books balanced, audit passed"
+# 3. The load generator with two center and two bank nodes behind HAProxy (bench pay --nodes 2),
+# on a database of its own: every payment answered, the books balanced.
+psql "$ECASH_TEST_POSTGRES" -qc "CREATE DATABASE ${database}_bench" || fail "cannot make the bench's database"
+"$ecash" bench pay --payments 200 --wallets 8 --concurrency 8 --nodes 2 --store "${store_url}_bench" \
+  --json "$dir/bench.json" >"$dir/bench.log" 2>&1 || fail "bench pay --nodes 2: $(cat "$dir/bench.log")"
+psql "$ECASH_TEST_POSTGRES" -qc "DROP DATABASE ${database}_bench WITH (FORCE)" || true
+grep -q "2 center and bank nodes behind HAProxy" "$dir/bench.log" || fail "bench pay ran no nodes: $(cat "$dir/bench.log")"
+python3 - "$dir/bench.json" <<'CHECK' || fail "bench pay --nodes 2: $(cat "$dir/bench.log")"
+import json, sys
+run = json.load(open(sys.argv[1]))
+assert run["payments"] == 200 and run["failed"] == 0, run
+assert run["books_balanced"], run
+assert {"center", "bank", "balancer"} <= set(run["cpu_ms_per_payment"]), run["cpu_ms_per_payment"]
+print(f"bench pay --nodes 2: {run['payments']} payments, {run['failed']} failed, "
+      f"{run['payments_per_second']:.0f}/s, books balanced")
+CHECK
 echo "pg.cli_nodes: passed"
