@@ -209,6 +209,8 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
   auto outcome = steps();
   if (!outcome) {
     if (is_transient(outcome.error())) {
+      // When the release fails too (the store is out of reach as well), the lease runs out by
+      // itself after kSagaLease and the saga is taken up then: it waits longer, nothing is lost.
       (void)m_db->transact(release);
       return std::unexpected(outcome.error());
     }
