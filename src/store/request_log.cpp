@@ -23,6 +23,24 @@ Result<std::optional<std::string>> find_answer(Transaction& tx, std::string_view
   return std::optional<std::string>(std::move(*response));
 }
 
+Result<bool> claim_answer(Transaction& tx, std::string_view id, std::string_view route,
+                          ByteView digest, UnixSeconds now) {
+  auto claimed = tx.exec(
+      "INSERT OR IGNORE INTO request_log (id, route, digest, response, created) "
+      "VALUES (?, ?, ?, '', ?)",
+      {std::string(id), std::string(route), Bytes(digest.begin(), digest.end()), now});
+  if (!claimed) return std::unexpected(claimed.error());
+  return *claimed == 1;
+}
+
+Status fill_answer(Transaction& tx, std::string_view id, std::string_view response) {
+  auto filled = tx.exec("UPDATE request_log SET response = ? WHERE id = ?",
+                        {std::string(response), std::string(id)});
+  if (!filled) return std::unexpected(filled.error());
+  if (*filled != 1) return fail(ErrorCode::internal, "request " + std::string(id) + " was not claimed");
+  return {};
+}
+
 Status remember_answer(Transaction& tx, std::string_view id, std::string_view route,
                        ByteView digest, std::string_view response, UnixSeconds now) {
   auto done = tx.exec(

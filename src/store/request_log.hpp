@@ -22,6 +22,13 @@ inline constexpr std::string_view kRequestLogSql =
 // answered; replayed when the ID was used by a different request.
 Result<std::optional<std::string>> find_answer(Transaction& tx, std::string_view id,
                                                std::string_view route, ByteView digest);
+// Claims the ID for this request before its work, in the transaction that does it: true when it is
+// new (the answer is then given by fill_answer), false when it was used before (find_answer says
+// by what). Written before it is read: a read of an ID that is not there would lock its index
+// page against every concurrent request's insert there (PostgreSQL's SERIALIZABLE).
+Result<bool> claim_answer(Transaction& tx, std::string_view id, std::string_view route,
+                          ByteView digest, UnixSeconds now);
+Status fill_answer(Transaction& tx, std::string_view id, std::string_view response);
 // conflict if the ID is already recorded.
 Status remember_answer(Transaction& tx, std::string_view id, std::string_view route,
                        ByteView digest, std::string_view response, UnixSeconds now);

@@ -360,6 +360,32 @@ TEST_P(EngineTest, RequestLogAnswersRetriesAndRefusesReuse) {
             ErrorCode::conflict);
 }
 
+// A request's ID is claimed before its work and its answer filled in after: a second claim finds
+// the ID taken, and find_answer tells the same request (its answer) from another (replayed); a
+// claim whose transaction fails leaves nothing.
+TEST_P(EngineTest, RequestLogIsClaimedBeforeTheWork) {
+  auto db = open(kMigrations).value();
+  const Bytes digest{1, 2, 3}, other{4, 5, 6};
+  EXPECT_EQ(db->transact([&](Transaction& tx) -> Status {
+                EXPECT_TRUE(claim_answer(tx, "req-2", "pay", digest, 100).value());
+                return fail(ErrorCode::insufficient_funds, "the work failed");
+              })
+                .error()
+                .code,
+            ErrorCode::insufficient_funds);
+  ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+    EXPECT_TRUE(claim_answer(tx, "req-2", "pay", digest, 100).value());
+    return fill_answer(tx, "req-2", "{\"paid\":true}");
+  }));
+  ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+    EXPECT_FALSE(claim_answer(tx, "req-2", "pay", digest, 101).value());
+    EXPECT_EQ(find_answer(tx, "req-2", "pay", digest).value(), "{\"paid\":true}");
+    EXPECT_EQ(find_answer(tx, "req-2", "pay", other).error().code, ErrorCode::replayed);
+    EXPECT_EQ(fill_answer(tx, "req-3", "{}").error().code, ErrorCode::internal);
+    return {};
+  }));
+}
+
 // Writers on many threads share commits (group commit): every increment lands once, each caller
 // returns only after its own work is durable (seen by a new connection), and none is lost.
 TEST_P(EngineTest, ConcurrentWritersEachCommitOnce) {

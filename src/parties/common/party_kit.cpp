@@ -106,17 +106,20 @@ Result<Json> answer_once(store::Database& db, std::string_view route, const Id12
   const auto id = request_id.to_string();
   Json answer;
   auto done = db.transact([&](store::Transaction& tx) -> Status {
+    auto claimed = store::claim_answer(tx, id, route, digest, now);
+    if (!claimed) return std::unexpected(claimed.error());
+    if (*claimed) {
+      auto result = work(tx);
+      if (!result) return std::unexpected(result.error());
+      answer = std::move(*result);
+      return store::fill_answer(tx, id, answer.dump());
+    }
     auto seen = store::find_answer(tx, id, route, digest);
     if (!seen) return std::unexpected(seen.error());
-    if (*seen) {
-      answer = Json::parse(**seen, nullptr, false);
-      if (answer.is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
-      return {};
-    }
-    auto result = work(tx);
-    if (!result) return std::unexpected(result.error());
-    answer = std::move(*result);
-    return store::remember_answer(tx, id, route, digest, answer.dump(), now);
+    if (!*seen) return fail(ErrorCode::internal, "request " + id + " was claimed and is gone");
+    answer = Json::parse(**seen, nullptr, false);
+    if (answer.is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
+    return {};
   });
   if (!done) return std::unexpected(done.error());
   return answer;
