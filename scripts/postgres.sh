@@ -41,12 +41,25 @@ as_owner() {
 }
 
 running() {  # running [FOLDER]: the cluster in FOLDER (default $dir) runs
-  local d=${1:-$dir}
-  [ -f "$d/url" ] && as_owner "$bin/pg_ctl" -D "$d/data" status >/dev/null 2>&1
+  local d=${1:-$dir} postmaster
+  [ -f "$d/url" ] && as_owner "$bin/pg_ctl" -D "$d/data" status >/dev/null 2>&1 || return 1
+  # A postmaster killed but not yet reaped (a zombie) is dead, whatever pg_ctl says.
+  postmaster=$(head -1 "$d/data/postmaster.pid" 2>/dev/null || true)
+  [ "$(awk '/^State:/ { print $2 }' "/proc/$postmaster/status" 2>/dev/null || true)" != Z ]
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() {  # free_port [WANTED]: WANTED when nothing listens on it, else any free port
+  # (The server binds with SO_REUSEADDR: connections of a server that died may linger on its port.)
+  python3 -c '
+import socket, sys
+s = socket.socket()
+try:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except (IndexError, ValueError, OSError):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])' "$@"
 }
 
 # Stops the cluster in FOLDER, if any, and removes the folder.
@@ -141,6 +154,9 @@ case "${1:-}" in
       # A slot keeps the WAL the standby has not received yet, however far behind it falls.
       sql "$dir" "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
                   WHERE slot_name = '$standby_name' AND NOT active" >/dev/null
+      # In the folder of a primary that died, the standby takes its port: the operator's URL,
+      # which names both servers, still does after the failover.
+      earlier=$( [ -f "$standby_dir/url" ] && port_of "$standby_dir" || true)
       new_folder "$standby_dir"
       as_owner "$bin/pg_basebackup" -h 127.0.0.1 -p "$(port_of "$dir")" -U ecash -D "$standby_dir/data" \
         -R -X stream -C -S "$standby_name" --checkpoint=fast >"$standby_dir/basebackup.log" 2>&1 \
@@ -148,7 +164,7 @@ case "${1:-}" in
       # The copy took the primary's settings: a standby promoted later must not wait for a
       # standby of its own that it does not have.
       as_owner sed -i '/^synchronous_standby_names/d' "$standby_dir/data/postgresql.auto.conf"
-      port=$(free_port)
+      port=$(free_port "$earlier")
       as_owner "$bin/pg_ctl" -D "$standby_dir/data" -l "$standby_dir/server.log" -w -t 60 \
         -o "$(server_options "$standby_dir" "$port" "-c cluster_name=$standby_name")" start >/dev/null \
         || { cat "$standby_dir/server.log" >&2; exit 1; }

@@ -67,7 +67,11 @@ kill_server() {  # kill_server FOLDER: the postmaster and every process of it at
   children=$(grep -lE "^PPid:[[:space:]]+$postmaster\$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3 || true)
   # shellcheck disable=SC2086
   kill -9 "$postmaster" $children
-  while kill -0 "$postmaster" 2>/dev/null; do sleep 0.05; done
+  for _ in $(seq 100); do  # dead, or a zombie not yet reaped
+    case "$(awk '/^State:/ { print $2 }' "/proc/$postmaster/status" 2>/dev/null || true)" in "" | Z) return 0 ;; esac
+    sleep 0.05
+  done
+  fail "the server in $1 did not die"
 }
 all_present() {  # all_present NAME NODE_URL: every answered order ID in bank.paid_orders there
   local missing
@@ -78,6 +82,9 @@ out = subprocess.run(["psql", "-X", "-qAt", sys.argv[1], "-c", "SELECT order_id 
                      check=True, capture_output=True, text=True).stdout
 print(len(wanted - set(out.split())))' "$2")
   [ "$missing" = 0 ] || fail "$missing answered payments of $1 are not in $2"
+}
+ports() {  # ports URL: the servers a URL names, sorted
+  sed -E 's|.*@([^/]*)/.*|\1|' <<<"$1" | tr , '\n' | sort | tr '\n' ' '
 }
 with_database() {  # with_database URL NAME: the URL (of a pair or of one server) naming another database
   sed -E "s|/ecash(\?\|$)|/$2\1|" <<<"$1"
@@ -117,7 +124,10 @@ grep "audit passed" "$dir/audit.out"
 
 # --- 2. The standby dies: commits wait until the primary is told to go on alone ---
 # The old primary's folder holds the new standby, copied from the promoted server.
+# It takes the dead primary's port: the URL the first operator keeps names both servers still.
+first_pair=$pair
 pair=$(ECASH_PG_DIR=$b ECASH_PG_STANDBY_DIR=$a bash "$pg" standby)
+[ "$(ports "$pair")" = "$(ports "$first_pair")" ] || fail "the new pair $pair is not on the ports of $first_pair"
 psql -X -q "$promoted" -c "CREATE DATABASE alone"
 start_bench standby_dies "$(with_database "$pair" alone)" --payments 300 --rate 30
 sleep 1
