@@ -6,9 +6,9 @@
 // refuses as conflicting with another (a serialization failure, a deadlock) is rolled back and its
 // body run again, as is one whose connection was lost before COMMIT was sent (nothing of it was
 // kept). A connection lost while COMMIT was under way leaves the outcome unknown: io_error, which
-// every caller keeps for a retry. A failed change is undone alone (a savepoint before each INSERT,
-// UPDATE, DELETE, sent with it in one round trip), as in SQLite, so a body may go on after a
-// refused INSERT; a failed SELECT (a bug in its SQL) leaves the transaction failed.
+// every caller keeps for a retry. A failed statement is undone alone (a savepoint before it, sent
+// with it in one round trip), as in SQLite, so a body may go on after a refused INSERT. A SELECT
+// has no savepoint until one fails: the body then runs again with one before every statement.
 //
 // Each connection prepares a statement the first time it runs it (the server parses and plans it
 // once). Write transactions take an index whenever one serves: under SERIALIZABLE a sequential
@@ -243,8 +243,12 @@ Value column(const PGresult* r, int row, int col) {
 
 class PgTransaction final : public Transaction {
  public:
-  PgTransaction(Connection& connection, bool savepoints)
-      : m_connection(connection), m_savepoints(savepoints) {}
+  // A write transaction has savepoints, before every statement (select_savepoints) or before
+  // every one but a SELECT.
+  PgTransaction(Connection& connection, bool savepoints, bool select_savepoints)
+      : m_connection(connection),
+        m_savepoints(savepoints),
+        m_select_savepoints(select_savepoints) {}
 
   Result<std::int64_t> exec(std::string_view sql, std::initializer_list<Value> params) override {
     auto r = run(sql, params);
@@ -269,6 +273,8 @@ class PgTransaction final : public Transaction {
   // The server refused the transaction as conflicting with another, or its connection was lost
   // before COMMIT: nothing of it stays, and its body is to run again.
   bool must_retry() const { return m_retry; }
+  // A SELECT failed without a savepoint: the body's next run needs one before every statement.
+  bool needs_select_savepoints() const { return m_needs_select_savepoints; }
 
  private:
   Result<PgResult> run(std::string_view sql, std::initializer_list<Value> params) {
@@ -306,11 +312,10 @@ class PgTransaction final : public Transaction {
       }
     }
     const std::string& text = m_connection.translated(sql);
-    // A SELECT that fails is a bug in its SQL (or a conflict, for which the body runs again):
-    // nothing to undo alone.
+    // A SELECT seldom fails (a bug in its SQL, or a conflict, for which the body runs again).
     const std::size_t first = text.find_first_not_of(" \t\r\n");
     const bool select = first != std::string::npos && text.compare(first, 6, "SELECT") == 0;
-    const bool savepoint = m_savepoints && !select;
+    const bool savepoint = m_savepoints && (m_select_savepoints || !select);
     PgResult r = m_connection.execute(text, types, values, lengths, formats, m_savepoints, savepoint);
     if (!succeeded(r.get())) return failure(r.get(), sql, savepoint);
     return r;
@@ -326,6 +331,13 @@ class PgTransaction final : public Transaction {
       m_retry = true;
       return fail(ErrorCode::unavailable, where);
     }
+    if (m_savepoints && !savepoint) {
+      // A SELECT failed with nothing to undo it alone: the transaction is failed whole, and its
+      // body runs again with a savepoint before every statement, to go on as in SQLite.
+      m_retry = true;
+      m_needs_select_savepoints = true;
+      return fail(ErrorCode::unavailable, where);
+    }
     // The statement alone is undone; the transaction goes on, as in SQLite.
     if (savepoint) (void)m_connection.plain("ROLLBACK TO SAVEPOINT statement");
     if (state.starts_with("23")) return fail(ErrorCode::conflict, where);
@@ -338,7 +350,9 @@ class PgTransaction final : public Transaction {
 
   Connection& m_connection;
   bool m_savepoints;
+  bool m_select_savepoints;
   bool m_retry = false;
+  bool m_needs_select_savepoints = false;
 };
 
 class PostgresDatabase final : public Database {
@@ -374,8 +388,10 @@ class PostgresDatabase final : public Database {
     std::unique_ptr<Connection> connection;
     Status result;
     bool retry = false;
+    bool select_savepoints = false;  // the next run needs a savepoint before every statement
   };
-  Attempt attempt(bool writes, const std::function<Status(Transaction&)>& body);
+  Attempt attempt(bool writes, bool select_savepoints,
+                  const std::function<Status(Transaction&)>& body);
 
   std::string m_url;
   std::string m_shown;
@@ -419,8 +435,8 @@ void PostgresDatabase::give_back(std::unique_ptr<Connection> connection) {
   m_pool_free.notify_one();
 }
 
-auto PostgresDatabase::attempt(bool writes, const std::function<Status(Transaction&)>& body)
-    -> Attempt {
+auto PostgresDatabase::attempt(bool writes, bool select_savepoints,
+                               const std::function<Status(Transaction&)>& body) -> Attempt {
   auto c = take();
   if (!c) return {nullptr, std::unexpected(c.error())};
   // Under SERIALIZABLE a sequential scan locks the whole table against every concurrent writer
@@ -430,7 +446,7 @@ auto PostgresDatabase::attempt(bool writes, const std::function<Status(Transacti
   } else {
     (*c)->begin_with_first({"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"});
   }
-  PgTransaction tx(**c, writes);
+  PgTransaction tx(**c, writes, select_savepoints);
   Status result;
   try {
     result = body(tx);
@@ -439,13 +455,15 @@ auto PostgresDatabase::attempt(bool writes, const std::function<Status(Transacti
     give_back(std::move(*c));
     throw;
   }
-  return {std::move(*c), std::move(result), tx.must_retry()};
+  return {std::move(*c), std::move(result), tx.must_retry(), tx.needs_select_savepoints()};
 }
 
 Status PostgresDatabase::transact(const std::function<Status(Transaction&)>& body) {
+  bool select_savepoints = false;
   for (int round = 0; round < kMaxAttempts; ++round) {
     if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(round, 6)));
-    auto run = attempt(true, body);
+    auto run = attempt(true, select_savepoints, body);
+    select_savepoints = select_savepoints || run.select_savepoints;
     if (!run.connection) {
       if (run.retry) continue;
       return run.result;
@@ -461,6 +479,13 @@ Status PostgresDatabase::transact(const std::function<Status(Transaction&)>& bod
     // A body that ran no statement began no transaction: nothing to commit.
     auto committed = connection.begun() ? connection.plain("COMMIT") : nullptr;
     connection.ended();
+    // COMMIT of a transaction a failed statement left failed rolls it back, and says so.
+    if (committed != nullptr && succeeded(committed.get()) &&
+        std::string_view(PQcmdStatus(committed.get())) != "COMMIT") {
+      give_back(std::move(run.connection));
+      return fail(ErrorCode::internal, "a failed statement left the transaction failed: nothing "
+                                       "of it was kept (" + m_shown + ")");
+    }
     if (committed == nullptr || succeeded(committed.get())) {
       give_back(std::move(run.connection));
       failpoint("commit/" + m_name + "/after");
@@ -484,7 +509,7 @@ Status PostgresDatabase::transact(const std::function<Status(Transaction&)>& bod
 Status PostgresDatabase::read(const std::function<Status(Transaction&)>& body) {
   // A read has no effects: a lost connection is tried once more on a new one.
   for (int round = 0; round < 2; ++round) {
-    auto run = attempt(false, body);
+    auto run = attempt(false, false, body);
     if (run.connection) {
       run.connection->roll_back();
       give_back(std::move(run.connection));

@@ -138,6 +138,22 @@ TEST_P(EngineTest, ARefusedStatementLeavesTheTransactionUsable) {
   }));
 }
 
+// A failed SELECT is undone alone too: the body goes on, and what it did before and after is
+// committed (on PostgreSQL the body runs again, with a savepoint before every statement).
+TEST_P(EngineTest, AFailedSelectLeavesTheTransactionUsable) {
+  auto db = open(kMigrations).value();
+  ErrorCode seen = ErrorCode::io_error;
+  ASSERT_TRUE(db->transact([&](Transaction& tx) -> Status {
+    (void)tx.exec("INSERT INTO accounts (id, balance) VALUES ('gus', 1)");
+    auto bad = tx.query("SELECT nonsense FROM nowhere");
+    seen = bad.error().code;
+    (void)tx.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 'gus'");
+    return {};
+  }));
+  EXPECT_EQ(seen, ErrorCode::internal);
+  EXPECT_EQ(balance(*db, "gus"), 2);
+}
+
 // Text compares its bytes on both engines, whatever the server's collation: an order, and a
 // prefix's range (what the parties use to find an account's stripes), are the same.
 TEST_P(EngineTest, TextComparesItsBytes) {
