@@ -16,6 +16,7 @@
 // small table.
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -402,6 +403,9 @@ class PostgresDatabase final : public Database {
   std::condition_variable m_pool_free;
   std::vector<std::unique_ptr<Connection>> m_idle;
   std::size_t m_open = 0;
+  // The server was reached once: a connection refused after that is waited for (take).
+  std::atomic<bool> m_reached = false;
+  static constexpr auto kReachAgainWithin = std::chrono::seconds(5);
 };
 
 Result<std::unique_ptr<Connection>> PostgresDatabase::take() {
@@ -416,6 +420,19 @@ Result<std::unique_ptr<Connection>> PostgresDatabase::take() {
     ++m_open;
   }
   auto c = Connection::open(m_url, m_schema);
+  // A server reached before and out of reach now is restarting, or its standby is being promoted
+  // (a few seconds): nothing was sent yet, so the request waits for it a while, and is then
+  // refused as unavailable (done nothing: ask again), not as an unknown outcome.
+  if (!c && m_reached) {
+    const auto give_up = std::chrono::steady_clock::now() + kReachAgainWithin;
+    for (auto pause = std::chrono::milliseconds(50); !c && std::chrono::steady_clock::now() < give_up;
+         pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
+      std::this_thread::sleep_for(pause);
+      c = Connection::open(m_url, m_schema);
+    }
+    if (!c) c = fail(ErrorCode::unavailable, c.error().message + " (nothing was done: ask again)");
+  }
+  if (c) m_reached = true;
   if (!c) {
     std::lock_guard lock(m_pool_mutex);
     --m_open;

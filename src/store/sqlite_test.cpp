@@ -101,10 +101,8 @@ class EngineTest : public StoreTest, public ::testing::WithParamInterface<std::s
     });
   }
 
- private:
-  std::string m_server;
-
  protected:
+  std::string m_server;
   std::string m_schema;
 };
 
@@ -208,6 +206,77 @@ TEST_P(EngineTest, ALostConnectionBeforeCommitRunsTheBodyAgain) {
   }));
   EXPECT_EQ(runs, 2);
   EXPECT_EQ(balance(*db, "frank"), 4);
+}
+
+// PostgreSQL only: a server that was reached and then refuses connections for a moment (it is
+// restarting, or its standby is being promoted) is waited for, and a request it comes back for is
+// done; one that stays away is refused as unavailable, nothing done.
+class OutOfReach {
+ public:
+  explicit OutOfReach(std::string server) : m_server(std::move(server)) {
+    m_name = "reach_" + std::to_string(::getpid());
+    (void)drop_postgres_database(m_server, m_name);
+    EXPECT_TRUE(create_postgres_database(m_server, m_name));
+    m_url = m_server.substr(0, m_server.rfind('/') + 1) + m_name;
+  }
+  ~OutOfReach() {
+    set_reachable(true);
+    EXPECT_TRUE(drop_postgres_database(m_server, m_name));
+  }
+  const std::string& url() const { return m_url; }
+  // Connections to the database refused (even a superuser's) and those open cut, or let in again.
+  void set_reachable(bool yes) {
+    auto admin = open_postgres(m_server, "admin", {}).value();
+    EXPECT_TRUE(admin->transact([&](Transaction& tx) -> Status {
+      auto n = tx.exec("ALTER DATABASE " + m_name + " ALLOW_CONNECTIONS " + (yes ? "true" : "false"));
+      if (!n) return std::unexpected(n.error());
+      if (yes) return {};
+      auto cut = tx.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ?", {m_name});
+      if (!cut) return std::unexpected(cut.error());
+      return {};
+    }));
+  }
+
+ private:
+  std::string m_server, m_name, m_url;
+};
+
+TEST_P(EngineTest, AServerOutOfReachForAMomentIsWaitedFor) {
+  if (GetParam() != "postgresql") GTEST_SKIP() << "SQLite has no server";
+  OutOfReach server(m_server);
+  auto db = open_postgres(server.url(), "party", kMigrations).value();
+  server.set_reachable(false);
+  std::thread back([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    server.set_reachable(true);
+  });
+  const auto done = db->transact([](Transaction& tx) -> Status {
+    auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('grace', 7)");
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  back.join();
+  ASSERT_TRUE(done) << done.error().to_string();
+  EXPECT_EQ(balance(*db, "grace"), 7);
+}
+
+TEST_P(EngineTest, AServerThatStaysAwayIsUnavailableNothingDone) {
+  if (GetParam() != "postgresql") GTEST_SKIP() << "SQLite has no server";
+  OutOfReach server(m_server);
+  auto db = open_postgres(server.url(), "party", kMigrations).value();
+  server.set_reachable(false);
+  const auto done = db->transact([](Transaction& tx) -> Status {
+    auto n = tx.exec("INSERT INTO accounts (id, balance) VALUES ('heidi', 9)");
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().code, ErrorCode::unavailable) << done.error().to_string();
+  server.set_reachable(true);
+  ASSERT_TRUE(db->read([](Transaction& tx) -> Status {
+    EXPECT_FALSE(tx.query_one("SELECT balance FROM accounts WHERE id = 'heidi'").value().has_value());
+    return {};
+  }));
 }
 
 TEST_P(EngineTest, MigratesAndPersists) {
