@@ -148,24 +148,27 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
   const std::string body_text = body.dump();
   const std::string caller_pem = caller.to_pem();
   auto opened = m_db->transact([&](store::Transaction& tx) -> Status {
+    // Claimed before it is read: a read of a request ID not there yet would lock its index page
+    // against every concurrent request's (PostgreSQL's SERIALIZABLE), as in the request log.
+    auto n = tx.exec(
+        "INSERT OR IGNORE INTO sagas (request_id, route, digest, state, updated, created, "
+        "lease_owner, lease_until) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+        {id, std::string(route), digest_bytes, lease_now, lease_now, m_node,
+         lease_now + kSagaLease});
+    if (!n) return std::unexpected(n.error());
+    if (*n == 1) {
+      auto m = tx.exec("INSERT INTO saga_requests (request_id, caller, body) VALUES (?, ?, ?)",
+                       {id, caller_pem, body_text});
+      if (!m) return std::unexpected(m.error());
+      return {};
+    }
     auto row = tx.query_one(
         "SELECT s.route, s.digest, s.state, a.answer, s.error_code, s.error_message, "
         "s.lease_owner, s.lease_until FROM sagas s LEFT JOIN saga_answers a USING (request_id) "
         "WHERE s.request_id = ?",
         {id});
     if (!row) return std::unexpected(row.error());
-    if (!*row) {
-      auto n = tx.exec(
-          "INSERT INTO sagas (request_id, route, digest, state, updated, created, lease_owner, "
-          "lease_until) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
-          {id, std::string(route), digest_bytes, lease_now, lease_now, m_node,
-           lease_now + kSagaLease});
-      if (!n) return std::unexpected(n.error());
-      auto m = tx.exec("INSERT INTO saga_requests (request_id, caller, body) VALUES (?, ?, ?)",
-                       {id, caller_pem, body_text});
-      if (!m) return std::unexpected(m.error());
-      return {};
-    }
+    if (!*row) return fail(ErrorCode::internal, "request " + id + " was claimed and is gone");
     const auto& r = **row;
     if (*store::text_at(r, 0) != route || *store::blob_at(r, 1) != digest_bytes) {
       return fail(ErrorCode::replayed, "request ID " + id + " was used by another request");
@@ -186,9 +189,9 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
       settled = fail(ErrorCode::unavailable, "request " + id + " is being answered: ask again");
       return {};
     }
-    auto n = tx.exec("UPDATE sagas SET lease_owner = ?, lease_until = ? WHERE request_id = ?",
-                     {m_node, lease_now + kSagaLease, id});
-    if (!n) return std::unexpected(n.error());
+    auto taken = tx.exec("UPDATE sagas SET lease_owner = ?, lease_until = ? WHERE request_id = ?",
+                         {m_node, lease_now + kSagaLease, id});
+    if (!taken) return std::unexpected(taken.error());
     return {};
   });
   if (!opened) return std::unexpected(opened.error());
