@@ -475,7 +475,7 @@ class Bench {
     } else if (!apart()) {
       // Every wallet here enrols from 127.0.0.1: no enrolment rate limit.
       auto url = m_processes.start("operator", {"operator", "run", "--data", op_dir(), "--listen", "127.0.0.1:0",
-                                                "--enrol-limit", "0"},
+                                                "--enrol-limit", "0", "--open-limit", "0"},
                                    m_dir / "op" / "center" / "listening");
       if (!url) return std::unexpected(url.error());
       m_operator_url = *url;
@@ -483,7 +483,7 @@ class Bench {
     } else {
       for (const char* role : {"ca", "bank", "clearing", "center"}) {
         auto url = m_processes.start(role, {"operator", "run", "--data", op_dir(), "--role", role, "--listen", "127.0.0.1:0",
-                                            "--enrol-limit", "0"},
+                                            "--enrol-limit", "0", "--open-limit", "0"},
                                      m_dir / "op" / role / "listening");
         if (!url) return std::unexpected(url.error());
         m_servers.push_back({role, m_processes.background().back().pid});
@@ -512,7 +512,7 @@ class Bench {
       for (int k = 1; k <= m_options.nodes; ++k) {
         const std::string node = role[0] + std::to_string(k);
         std::vector<std::string> args{"operator", "run", "--data", op_dir(), "--role", role, "--node", node,
-                                      "--listen", "127.0.0.1:0", "--enrol-limit", "0"};
+                                      "--listen", "127.0.0.1:0", "--enrol-limit", "0", "--open-limit", "0"};
         if (std::string(role) == "center") args.insert(args.end(), {"--proxy-from", "127.0.0.1"});
         auto url = m_processes.start(std::string(role) + "-" + node, args,
                                      m_dir / "op" / role / "nodes" / node / "listening");

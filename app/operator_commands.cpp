@@ -45,6 +45,7 @@ struct Options {
   int workers = 0;
   int credit_deadline = 24 * 3600;
   int enrol_limit = 10;
+  int open_limit = 60;
   std::string serial;
   // sandbox
   std::string number;
@@ -327,6 +328,11 @@ void add_operator_commands(CLI::App& app) {
                     "Enrolments a minute one source address may make (0: no limit)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  g_run->add_option("--open-limit", g_options.open_limit,
+                    "Requests a minute one source address may make without a certificate to the "
+                    "open routes that only read (the CA's trust, the center's directory; 0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   g_run->add_option("--card-company", g_options.card_company, "URL of the card company (overrides init's)");
   g_run->add_option("--bank", g_options.bank, "URL of the shops' bank (overrides init's)");
   g_revoke = op->add_subcommand("revoke", "Revoke a certificate (by serial); running roles refuse it from their next CRL refresh");
@@ -381,6 +387,7 @@ net::NodeOptions node_options() {
   options.io_threads = g_options.io_threads;
   options.workers = g_options.workers;
   options.enrol_per_minute = g_options.enrol_limit;
+  options.open_per_minute = g_options.open_limit;
   options.proxy_from = g_options.proxy_from;
   options.credit_deadline = std::chrono::seconds(std::max(1, g_options.credit_deadline));
   options.card_company_url = g_options.card_company;

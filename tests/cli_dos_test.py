@@ -3,7 +3,8 @@
 attack reproduced and shown to fail safely: slow headers and byte-by-byte ClientHellos from other
 addresses cut off while a deposit and a payment from 127.0.0.1 go through; a POST without
 Content-Length answered at once; bodies over a route's cap refused on their header; JSON too deep
-or with too many values refused; enrolment rate-limited per source address (--enrol-limit);
+or with too many values refused; enrolment (--enrol-limit) and the open read-only routes
+(--open-limit) rate-limited per source address;
 memory after parallel mebibyte bodies back under 200 MB.
 
   cli_dos_test.py ECASH BENCH/dos_bench.py   (the bench script holds the shared machinery)
@@ -68,7 +69,7 @@ def post(host, port, ctx, target, body, source="127.0.0.1"):
 folder = tempfile.mkdtemp(prefix="cli_dos.")
 system = None
 try:
-    system = bench.System(ecash, folder, ["--enrol-limit", "3"])
+    system = bench.System(ecash, folder, ["--enrol-limit", "3", "--open-limit", "5"])
     op, till = bench.host_port(system.url), bench.host_port(system.till_url)
     anonymous, certified = system.anonymous, system.certified
 
@@ -99,6 +100,12 @@ try:
     other = post(*op, anonymous, "/v1/ca/enrol", b"{}", "127.0.0.10")[:2]
     if other[1] == "rate_limited":
         fail(f"an enrolment from another address got {other}")
+
+    # The open routes that only read: --open-limit 5 a minute from one address (bench pay, whose
+    # hundred tills fetch the trust from one address, passes 0).
+    answers = [post(*op, anonymous, "/v1/ca/trust", b"{}", "127.0.0.11")[:2] for _ in range(6)]
+    if any(a[1] == "rate_limited" for a in answers[:5]) or answers[5] != (429, "rate_limited"):
+        fail(f"six trust requests from 127.0.0.11 with --open-limit 5 got {answers}")
 
     # Slow connections from 127.0.0.2 on, against both servers; a deposit and a payment from
     # 127.0.0.1 still go through, and slow headers are cut off (header time-out: 10 s).

@@ -352,8 +352,8 @@ constexpr std::size_t KiB = 1024;
 
 // The center's routes and the CA's on the front door. The open routes are rate-limited per
 // source address: trust and directory for callers without a certificate, enrolment for everyone.
-std::map<std::string, RouteLimits, std::less<>> center_routes() {
-  return {{"directory", {256, 60}},
+std::map<std::string, RouteLimits, std::less<>> center_routes(const NodeOptions& options) {
+  return {{"directory", {256, options.open_per_minute}},
           {"deposit", {4 * KiB}},
           {"register_shop", {4 * KiB}},
           {"pay", {16 * KiB}},
@@ -361,7 +361,7 @@ std::map<std::string, RouteLimits, std::less<>> center_routes() {
           {"sync", {1024 * KiB}}};
 }
 std::map<std::string, RouteLimits, std::less<>> ca_routes(const NodeOptions& options) {
-  return {{"trust", {256, 60}}, {"enrol", {4 * KiB, options.enrol_per_minute, true}}};
+  return {{"trust", {256, options.open_per_minute}}, {"enrol", {4 * KiB, options.enrol_per_minute, true}}};
 }
 
 // The limits of a server this process runs, with the thread counts the command line gave.
@@ -399,7 +399,7 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
   if (!center_id) return std::unexpected(center_id.error());
   PeerPolicy devices{&o.trust(), {Role::wallet, Role::shop}, false};
   Server server(tls_identity(*center_id), devices, clock, server_limits(options, true));
-  server.mount("center", o.center(), {Role::wallet, Role::shop}, {"directory"}, center_routes());
+  server.mount("center", o.center(), {Role::wallet, Role::shop}, {"directory"}, center_routes(options));
   server.mount("ca", o.ca(), {}, {"trust", "enrol"}, ca_routes(options));
   if (hosted) options.say("card company and bank: SANDBOXES hosted in this process");
   const auto refresh = [&] {
@@ -587,7 +587,7 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
   Relay relay(std::move(peers[0]));
   Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock,
                 server_limits(options, true));
-  server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"}, center_routes());
+  server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"}, center_routes(options));
   server.mount("ca", relay, {}, {"trust", "enrol"}, ca_routes(options));
   const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
   (*center)->set_credit_deadline(options.credit_deadline.count());

@@ -39,6 +39,9 @@ struct NodeOptions {
   int workers = 0;
   // Enrolments (ca/enrol) one source address may make a minute on the front door (0: no limit).
   int enrol_per_minute = 10;
+  // Requests a minute one source address may make, without a certificate, to the open routes that
+  // only read: the CA's trust and the center's directory (0: no limit).
+  int open_per_minute = 60;
   // The load balancers in front of the servers devices reach (Limits::proxy_from).
   std::vector<std::string> proxy_from;
   std::function<void(const std::string&)> say = [](const std::string&) {};
