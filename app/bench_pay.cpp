@@ -541,7 +541,11 @@ class Bench {
   // Shops enrol and register through the command line, run their tills, and get their orders
   // made beforehand (through their own stores, as `shop order` does).
   Status make_shops() {
-    const long per_shop = (m_options.payments + m_options.wallets) / m_options.shops + m_options.wallets + 1;
+    // Wallet i pays shop i mod shops, so a shop has up to `most` wallets, each paying about
+    // payments / wallets (half as much again: threads run at different speeds).
+    const long most = (m_options.wallets + m_options.shops - 1) / m_options.shops;
+    const long per_wallet = (m_options.payments + m_options.wallets - 1) / m_options.wallets;
+    const long per_shop = most * per_wallet * 3 / 2 + m_options.wallets + 1;
     m_orders.resize(static_cast<std::size_t>(m_options.shops));
     m_next_order = std::vector<std::atomic<long>>(static_cast<std::size_t>(m_options.shops));
     for (int i = 0; i < m_options.shops; ++i) {
@@ -640,7 +644,11 @@ class Bench {
     auto& next = m_next_order[static_cast<std::size_t>(d.shop)];
     const auto& orders = m_orders[static_cast<std::size_t>(d.shop)];
     const long k = next++;
-    if (k >= static_cast<long>(orders.size())) return false;
+    if (k >= static_cast<long>(orders.size())) {
+      std::lock_guard lock(m_errors_mutex);
+      ++m_failed_by_code["no_orders_left"];
+      return false;
+    }
     const auto& order = orders[static_cast<std::size_t>(k)];
     auto paid = d.wallet->pay(*d.till, order, nullptr);
     if (!paid) {

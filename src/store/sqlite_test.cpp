@@ -339,6 +339,8 @@ TEST_F(StoreTest, UsesWalAndFullSync) {
   ASSERT_TRUE(db->read([](Transaction& tx) -> Status {
     EXPECT_EQ(text_at(*tx.query_one("PRAGMA journal_mode").value(), 0).value(), "wal");
     EXPECT_EQ(int_at(*tx.query_one("PRAGMA synchronous").value(), 0).value(), 2);  // FULL
+    // Savepoints' statement journals in memory, not in a temporary file each transaction.
+    EXPECT_EQ(int_at(*tx.query_one("PRAGMA temp_store").value(), 0).value(), 2);  // MEMORY
     return {};
   }));
 }
