@@ -1,6 +1,7 @@
 // Regressions found by an adversarial review: retries after time passed or a revocation, the user
 // ID kept from clearing, timestamps that overflow. Each failed before its fix.
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include <limits>
 
@@ -96,6 +97,31 @@ TEST_F(ReviewTest, PayoutInterruptedThenRetriedLateCompletes) {
   EXPECT_EQ(payout->amount, eur("EUR:25.00"));
   EXPECT_EQ(totals().paying_out, eur("EUR:0.00"));
   EXPECT_EQ(bank_account(kShopIban)["balance"], "EUR:25.00");
+}
+
+// A payment the bank made, whose receipt was lost on its way to the center (the saga stays open),
+// with the wallet revoked before the center finishes it on its restart: the center carries on
+// with the saga it began, and the bank answers with the payment it made (its stored answer)
+// rather than refuse the revoked certificate. Paid once; the books balance.
+TEST_F(ReviewTest, APaymentTheBankMadeIsFinishedEvenIfTheWalletIsRevokedMeanwhile) {
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
+  pay_for_a_book_losing_the_answer(alice, shop, "center->bank", "receipt");
+  ASSERT_TRUE(m_op->revoke(alice.wallet->certificate()->serial()).has_value());
+  restart_operator();  // resumes the open saga
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((m_dir + "/operator/center/center.db").c_str(), &db), SQLITE_OK);
+  std::vector<std::string> states;
+  sqlite3_exec(
+      db, "SELECT state FROM sagas WHERE route = 'pay'",
+      [](void* out, int, char** values, char**) {
+        static_cast<std::vector<std::string>*>(out)->push_back(values[0]);
+        return 0;
+      },
+      &states, nullptr);
+  sqlite3_close(db);
+  EXPECT_EQ(states, std::vector<std::string>{"done"});
+  EXPECT_EQ(totals().unpaid_sales, eur("EUR:9.99"));
+  expect_circulation_balances();
 }
 
 // The same for a shop registration: the bank issued a shop ID but its answer was lost; a retry

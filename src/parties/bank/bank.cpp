@@ -699,13 +699,24 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
   const auto now = m_clock.now();
   auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
   if (!order) return std::unexpected(order.error());
-  // A retry gets its first answer whatever changed since (time, a revocation).
-  if (auto stored = parties::stored_answer(*m_db, "pay", order->body.request_id,
-                                          Json{{"order", protocol::to_text(order->digest())}});
-      !stored || *stored) {
-    if (!stored) return std::unexpected(stored.error());
+  // The payment is the wallet's order: a retry passes through the shop again and arrives with the
+  // shop's part signed afresh (its sealed shop ID is randomised), so the order names the request.
+  const Json identity = {{"order", protocol::to_text(order->digest())}};
+  auto answer = pay_once(center, body, *order, identity, now);
+  if (answer) return answer;
+  // A retry gets its first answer whatever changed since (time, a revocation): a refusal stands
+  // only when no answer is stored. (One that passes the checks gets it from answer_once.)
+  if (auto stored = parties::stored_answer(*m_db, "pay", order->body.request_id, identity);
+      stored && *stored) {
     return **stored;
   }
+  return answer;
+}
+
+Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& body,
+                                   const protocol::Signed<protocol::PaymentOrder>& signed_order,
+                                   const Json& identity, UnixSeconds now) {
+  const auto* order = &signed_order;
   auto wallet =
       parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
   if (!wallet) return std::unexpected(wallet.error());
@@ -755,9 +766,6 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
     }
   }
 
-  // The payment is the wallet's order: a retry passes through the shop again and arrives with the
-  // shop's part signed afresh (its sealed shop ID is randomised), so the order names the request.
-  const Json identity = {{"order", protocol::to_text(order->digest())}};
   return answer_once(
       *m_db, "pay", o.request_id, identity, now, [&](store::Transaction& tx) -> Result<Json> {
         if (auto ok = check_user(tx, c.user_id, *wallet); !ok) return std::unexpected(ok.error());

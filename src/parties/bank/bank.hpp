@@ -23,6 +23,12 @@
 #include "protocol/transport.hpp"
 #include "store/database.hpp"
 
+namespace ecash::protocol {
+struct PaymentOrder;
+template <class T>
+struct Signed;
+}  // namespace ecash::protocol
+
 namespace ecash::bank {
 
 // Routes, all from the center (statements are Signed<T> JSON from protocol/statements.hpp):
@@ -85,6 +91,10 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> credit(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> register_shop(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> pay(const crypto::VerifyKey& center, const protocol::Json& body);
+  // pay once its order is read: the checks, then the work, answered once.
+  Result<protocol::Json> pay_once(const crypto::VerifyKey& center, const protocol::Json& body,
+                                  const protocol::Signed<protocol::PaymentOrder>& order,
+                                  const protocol::Json& identity, UnixSeconds now);
   Result<protocol::Json> payout_start(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> payout_finish(const protocol::Json& body);
   Result<protocol::Json> payout_cancel(const crypto::VerifyKey& center, const protocol::Json& body);

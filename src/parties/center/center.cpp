@@ -362,24 +362,33 @@ Status Center::check_amount(const Amount& amount) const {
   return {};
 }
 
-Result<Center::Member> Center::find_member(const char* table, const Id128& id,
-                                           const crypto::VerifyKey& key) {
-  const bool users = std::string_view(table) == "users";
-  Result<Member> found = fail(users ? ErrorCode::unknown_user : ErrorCode::unknown_shop,
-                              std::string(users ? "user " : "shop ") + id.to_string() +
-                                  " is not registered to this certificate");
+Result<std::vector<Center::Member>> Center::find_members(std::initializer_list<Wanted> wanted) {
+  std::vector<Member> found;
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
-    auto row = tx.query_one(users ? "SELECT verify_key, sealed_card FROM users WHERE user_id = ?"
-                                  : "SELECT verify_key, sealed_account FROM shops WHERE shop_id = ?",
-                            {id.to_string()});
-    if (!row) return std::unexpected(row.error());
-    if (*row && *store::blob_at(**row, 0) == key_bytes(key)) {
-      found = Member{id, *store::blob_at(**row, 1)};
+    for (const auto& w : wanted) {
+      const bool users = std::string_view(w.table) == "users";
+      auto row = tx.query_one(users ? "SELECT verify_key, sealed_card FROM users WHERE user_id = ?"
+                                    : "SELECT verify_key, sealed_account FROM shops WHERE shop_id = ?",
+                              {w.id.to_string()});
+      if (!row) return std::unexpected(row.error());
+      if (!*row || *store::blob_at(**row, 0) != key_bytes(w.key)) {
+        return fail(users ? ErrorCode::unknown_user : ErrorCode::unknown_shop,
+                    std::string(users ? "user " : "shop ") + w.id.to_string() +
+                        " is not registered to this certificate");
+      }
+      found.push_back(Member{w.id, *store::blob_at(**row, 1)});
     }
     return {};
   });
   if (!read) return std::unexpected(read.error());
   return found;
+}
+
+Result<Center::Member> Center::find_member(const char* table, const Id128& id,
+                                           const crypto::VerifyKey& key) {
+  auto found = find_members({{table, id, key}});
+  if (!found) return std::unexpected(found.error());
+  return found->front();
 }
 
 Result<Center::Member> Center::find_shop_by_key(const crypto::VerifyKey& key) {
@@ -554,16 +563,21 @@ Result<Json> Center::register_shop(const pki::Certificate& shop, const Json& bod
 Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
   if (!order) return std::unexpected(order.error());
-  // A payment already begun is finished even if the wallet was revoked since.
-  const bool begun = saga_begun(order->body.request_id);
+  // Looked up only when it matters (a request that is late, or whose wallet is refused now).
+  std::optional<bool> begun;
+  const auto was_begun = [&] {
+    if (!begun) begun = saga_begun(order->body.request_id);
+    return *begun;
+  };
   // The shop passes on a request for an order that has expired only to have it finished, if it
   // was begun (the shop lost the first answer): it is never begun anew.
-  if (!begun && body.is_object() && body.value("finish_only", false)) {
+  if (body.is_object() && body.value("finish_only", false) && !was_begun()) {
     return fail(ErrorCode::stale, "the payment was never begun, and its order has expired");
   }
-  auto wallet = begun ? certificate_field(body, "wallet_certificate")
-                      : parties::read_certificate(body, "wallet_certificate", m_trust,
-                                                  {pki::Role::wallet}, m_clock.now());
+  // A payment already begun is finished even if the wallet was revoked since.
+  auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet},
+                                          m_clock.now());
+  if (!wallet && was_begun()) wallet = certificate_field(body, "wallet_certificate");
   if (!wallet) return std::unexpected(wallet.error());
   auto shop_part = protocol::read_verified<protocol::PaymentShop>(body, "shop", shop.verify_key());
   if (!shop_part) return std::unexpected(shop_part.error());
@@ -575,7 +589,9 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   if (o.shop != shop.subject()) {
     return fail(ErrorCode::bad_signature, "the order is for another shop");
   }
-  if (auto ok = fresh_or_begun(o.timestamp, o.request_id); !ok) return std::unexpected(ok.error());
+  if (auto fresh = protocol::check_fresh(o.timestamp, m_clock.now()); !fresh && !was_begun()) {
+    return std::unexpected(fresh.error());
+  }
   if (auto ok = check_amount(o.amount); !ok) return std::unexpected(ok.error());
 
   auto open_id = [&](const Bytes& sealed, ErrorCode unknown) -> Result<Id128> {
@@ -589,11 +605,10 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   if (!user_id) return std::unexpected(user_id.error());
   auto shop_id = open_id(shop_part->body.sealed_shop_id, ErrorCode::unknown_shop);
   if (!shop_id) return std::unexpected(shop_id.error());
-  if (auto user = find_member("users", *user_id, wallet->verify_key()); !user) {
-    return std::unexpected(user.error());
-  }
-  if (auto member = find_member("shops", *shop_id, shop.verify_key()); !member) {
-    return std::unexpected(member.error());
+  if (auto members = find_members({{"users", *user_id, wallet->verify_key()},
+                                    {"shops", *shop_id, shop.verify_key()}});
+      !members) {
+    return std::unexpected(members.error());
   }
 
   // The payment is the wallet's order: the shop's part is signed afresh (its sealed shop ID is

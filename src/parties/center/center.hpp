@@ -98,7 +98,14 @@ class Center final : public protocol::Endpoint {
     Id128 id;
     Bytes sealed_account;
   };
-  // The registered user or shop with this ID, held by this certificate key.
+  struct Wanted {
+    const char* table;  // "users" or "shops"
+    Id128 id;
+    crypto::VerifyKey key;
+  };
+  // The registered users and shops with these IDs, each held by its certificate key, in order,
+  // looked up in one read; unknown_user or unknown_shop for the first that is not.
+  Result<std::vector<Member>> find_members(std::initializer_list<Wanted> wanted);
   Result<Member> find_member(const char* table, const Id128& id, const crypto::VerifyKey& key);
   Result<Member> find_shop_by_key(const crypto::VerifyKey& key);
   Status check_amount(const Amount& amount) const;
