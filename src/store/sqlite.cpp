@@ -44,16 +44,30 @@ class Connection {
   }
 
   Result<sqlite3_stmt*> prepare(std::string_view sql) {
-    if (auto it = m_statements.find(sql); it != m_statements.end()) return it->second;
-    std::string key(sql);
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(m_db, key.c_str(), static_cast<int>(key.size()), &stmt, nullptr) !=
-        SQLITE_OK) {
-      return fail(ErrorCode::internal,
-                  std::string("bad SQL: ") + sqlite3_errmsg(m_db) + " in: " + key.substr(0, 120));
+    // Statements are mostly string literals, asked for from the same address every time: looked
+    // up by that address first (and compared byte for byte), before their text is hashed.
+    if (auto it = m_by_address.find(sql.data());
+        it != m_by_address.end() && *it->second.first == sql) {
+      return it->second.second;
     }
-    m_statements.emplace(std::move(key), stmt);
-    return stmt;
+    auto it = m_statements.find(sql);
+    if (it == m_statements.end()) {
+      std::string key(sql);
+      sqlite3_stmt* stmt = nullptr;
+      if (sqlite3_prepare_v2(m_db, key.c_str(), static_cast<int>(key.size()), &stmt, nullptr) !=
+          SQLITE_OK) {
+        return fail(ErrorCode::internal,
+                    std::string("bad SQL: ") + sqlite3_errmsg(m_db) + " in: " + key.substr(0, 120));
+      }
+      it = m_statements.emplace(std::move(key), stmt).first;
+    }
+    // Bounded: text built at run time would come from ever new addresses.
+    if (auto at = m_by_address.find(sql.data()); at != m_by_address.end()) {
+      at->second = {&it->first, it->second};
+    } else if (m_by_address.size() < kMaxAddresses) {
+      m_by_address.emplace(sql.data(), std::pair{&it->first, it->second});
+    }
+    return it->second;
   }
   // Runs one statement without parameters or rows, prepared once.
   Status exec_plain(const char* sql) {
@@ -76,9 +90,13 @@ class Connection {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  static constexpr std::size_t kMaxAddresses = 512;
   sqlite3* m_db;
   std::string m_path;
   std::unordered_map<std::string, sqlite3_stmt*, Hash, std::equal_to<>> m_statements;
+  // Where a statement's text was last asked for from: the text (a key of m_statements, whose
+  // nodes stay put) and its statement.
+  std::unordered_map<const char*, std::pair<const std::string*, sqlite3_stmt*>> m_by_address;
 };
 
 class SqliteTransaction final : public Transaction {

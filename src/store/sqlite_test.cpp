@@ -592,6 +592,22 @@ TEST_F(StoreTest, InMemoryStoreReadsWhatItWrote) {
   EXPECT_EQ(balance(*db, "mem"), 3);
 }
 
+// Statements are found by the address of their text first: text built at run time, another
+// statement's text later in the same buffer, gets its own statement.
+TEST_F(StoreTest, AStatementIsFoundByItsTextNotOnlyByWhereTheTextIs) {
+  auto db = open_sqlite(path(), kMigrations).value();
+  std::string sql(64, ' ');
+  const char* const where = sql.data();
+  for (int i = 1; i <= 3; ++i) {
+    sql.replace(0, sql.size(), "SELECT " + std::to_string(i) + std::string(55, ' '));
+    ASSERT_EQ(sql.data(), where);  // the same buffer, holding another statement
+    ASSERT_TRUE(db->read([&](Transaction& tx) -> Status {
+      EXPECT_EQ(int_at(*tx.query_one(sql).value(), 0).value(), i);
+      return {};
+    }));
+  }
+}
+
 TEST_F(StoreTest, UnopenableFileIsIoError) {
   auto db = open_sqlite((m_dir / "no" / "such" / "dir.db").string(), kMigrations);
   ASSERT_FALSE(db.has_value());
