@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache git python3
-  libsodium-dev libssl-dev openssl libsqlite3-dev sqlite3
+  libsodium-dev libssl-dev openssl libsqlite3-dev sqlite3 libjemalloc-dev
   libpq-dev libpqxx-dev postgresql haproxy
   nlohmann-json3-dev libboost-dev libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev

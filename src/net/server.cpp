@@ -137,6 +137,26 @@ asio::ip::address source_of(const asio::ip::address& address) {
 constexpr std::size_t kTrimAfter = 64 * 1024;
 
 }  // namespace
+}  // namespace ecash::net
+
+// jemalloc's control, present when the binary is linked with it (the ecash binary; not the tests).
+extern "C" int mallctl(const char* name, void* old, std::size_t* old_size, void* value,
+                       std::size_t size) __attribute__((weak));
+
+namespace ecash::net {
+namespace {
+
+// What malloc keeps of freed memory, given back: jemalloc's arenas purged (all of them:
+// MALLCTL_ARENAS_ALL, 4096), or glibc's trimmed.
+void give_back_freed_memory() {
+  if (mallctl != nullptr) {
+    (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+    return;
+  }
+  malloc_trim(0);
+}
+
+}  // namespace
 
 struct Server::Impl {
   struct Mount {
@@ -290,7 +310,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
                                           self->m_target.second, body);
       if (body.size() > kTrimAfter) {
         std::string().swap(body);
-        malloc_trim(0);
+        give_back_freed_memory();
       }
       asio::post(self->m_stream.get_executor(), [self, answer = std::move(answer)]() mutable {
         self->send(answer.first, std::move(answer.second), self->m_keep_alive);
