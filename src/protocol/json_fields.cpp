@@ -7,71 +7,38 @@
 namespace ecash::protocol {
 
 namespace {
-
-// Counts depth and values as the parser meets them, and stops it at the first bound crossed.
-class BoundsCheck final : public nlohmann::json_sax<Json> {
- public:
-  explicit BoundsCheck(JsonBounds bounds) : m_bounds(bounds) {}
-  // The bound crossed: malformed (depth) or too_large (values); internal while none is.
-  ErrorCode crossed = ErrorCode::internal;
-
-  bool null() override { return value(); }
-  bool boolean(bool) override { return value(); }
-  bool number_integer(number_integer_t) override { return value(); }
-  bool number_unsigned(number_unsigned_t) override { return value(); }
-  bool number_float(number_float_t, const string_t&) override { return value(); }
-  bool string(string_t&) override { return value(); }
-  bool binary(binary_t&) override { return value(); }
-  bool start_object(std::size_t) override { return open(); }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return close(); }
-  bool start_array(std::size_t) override { return open(); }
-  bool end_array() override { return close(); }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;
-  }
-
- private:
-  bool value() {
-    if (++m_values <= m_bounds.max_values) return true;
-    crossed = ErrorCode::too_large;
-    return false;
-  }
-  bool open() {
-    if (++m_depth > m_bounds.max_depth) {
-      crossed = ErrorCode::malformed;
-      return false;
-    }
-    return value();
-  }
-  bool close() {
-    --m_depth;
-    return true;
-  }
-
-  JsonBounds m_bounds;
-  int m_depth = 0;
-  std::size_t m_values = 0;
+// Thrown by the parse's callback at the first bound crossed, to stop it there.
+struct Crossed {
+  ErrorCode code;  // malformed (depth) or too_large (values)
 };
-
 }  // namespace
 
 Result<Json> parse_outside_json(std::string_view text, std::string_view what, JsonBounds bounds) {
-  BoundsCheck check(bounds);
-  if (!Json::sax_parse(text, &check)) {
-    if (check.crossed == ErrorCode::malformed) {
+  // One pass: the parser calls back for each value as it meets it (a container when it opens,
+  // with the number of containers around it), and is stopped at the first bound crossed, having
+  // built at most max_values values.
+  std::size_t values = 0;
+  const auto count = [&](int depth, Json::parse_event_t event, Json&) {
+    using Event = Json::parse_event_t;
+    const bool opens = event == Event::object_start || event == Event::array_start;
+    if (opens && depth + 1 > bounds.max_depth) throw Crossed{ErrorCode::malformed};
+    if ((opens || event == Event::value) && ++values > bounds.max_values) {
+      throw Crossed{ErrorCode::too_large};
+    }
+    return true;
+  };
+  try {
+    Json j = Json::parse(text, count, false);
+    if (j.is_discarded()) return fail(ErrorCode::malformed, std::string(what) + " is not JSON");
+    return j;
+  } catch (const Crossed& crossed) {
+    if (crossed.code == ErrorCode::malformed) {
       return fail(ErrorCode::malformed, std::string(what) + " nests deeper than " +
                                             std::to_string(bounds.max_depth) + " levels");
     }
-    if (check.crossed == ErrorCode::too_large) {
-      return fail(ErrorCode::too_large, std::string(what) + " holds more than " +
-                                            std::to_string(bounds.max_values) + " JSON values");
-    }
-    return fail(ErrorCode::malformed, std::string(what) + " is not JSON");
+    return fail(ErrorCode::too_large, std::string(what) + " holds more than " +
+                                          std::to_string(bounds.max_values) + " JSON values");
   }
-  Json j = Json::parse(text, nullptr, false);
-  if (j.is_discarded()) return fail(ErrorCode::malformed, std::string(what) + " is not JSON");
-  return j;
 }
 
 Json parse_limited(std::string_view text) {

@@ -35,8 +35,8 @@ struct JsonBounds {
 inline constexpr std::size_t kMaxRequestValues = 4096;
 
 // JSON from outside (the network, a file another device wrote): malformed, naming `what`, unless
-// it is JSON within `bounds` (too_large when it holds more values). The bounds are checked by a
-// pass that builds nothing, before the value is built.
+// it is JSON within `bounds` (too_large when it holds more values). The parse stops at the first
+// bound crossed, having built no more than the bounds allow.
 Result<Json> parse_outside_json(std::string_view text, std::string_view what, JsonBounds bounds = {});
 // The same as a value: discarded (is_discarded()) when it is not such JSON.
 Json parse_limited(std::string_view text);
