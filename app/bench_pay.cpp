@@ -541,10 +541,14 @@ class Bench {
   // Shops enrol and register through the command line, run their tills, and get their orders
   // made beforehand (through their own stores, as `shop order` does).
   Status make_shops() {
-    // Wallet i pays shop i mod shops, so a shop has up to `most` wallets, each paying about
-    // payments / wallets (half as much again: threads run at different speeds).
+    // Wallet i pays shop i mod shops, so a shop has up to `most` wallets. Each of the
+    // `concurrency` threads pays about payments / concurrency, shared by its own wallets (wallets
+    // t, t + concurrency, ...): at least wallets / concurrency of them (half as much again:
+    // threads run at different speeds).
     const long most = (m_options.wallets + m_options.shops - 1) / m_options.shops;
-    const long per_wallet = (m_options.payments + m_options.wallets - 1) / m_options.wallets;
+    const long threads = std::min<long>(m_options.concurrency, m_options.wallets);
+    const long fewest = threads * (m_options.wallets / threads);
+    const long per_wallet = (m_options.payments + fewest - 1) / fewest;
     const long per_shop = most * per_wallet * 3 / 2 + m_options.wallets + 1;
     m_orders.resize(static_cast<std::size_t>(m_options.shops));
     m_next_order = std::vector<std::atomic<long>>(static_cast<std::size_t>(m_options.shops));

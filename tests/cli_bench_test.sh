@@ -29,6 +29,10 @@ python3 -c "import json,sys; r=json.load(open('$dir/full.json')); assert r['cryp
   --roles apart --idle 10 --json "$dir/open.json" >/dev/null
 check "$dir/open.json"
 python3 -c "import json; r=json.load(open('$dir/open.json')); assert set(r['cpu_ms_per_payment']) >= {'ca','bank','clearing','center','tills','generator'}, r"
+# Wallets that do not divide among the threads: thread 3 drives wallet 3 alone, and so pays shop 3
+# a quarter of the payments; its orders must not run out (check asserts none failed).
+"$ecash" bench pay --wallets 7 --concurrency 4 --shops 7 --payments 400 --json "$dir/uneven.json" >/dev/null
+check "$dir/uneven.json"
 # Refused options say why.
 if "$ecash" bench pay --wallets 2 --concurrency 4 >/dev/null 2>"$dir/err"; then exit 1; fi
 grep -q "at most --wallets" "$dir/err"

@@ -706,10 +706,11 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
   if (answer) return answer;
   // A retry gets its first answer whatever changed since (time, a revocation): a refusal stands
   // only when no answer is stored. (One that passes the checks gets it from answer_once.)
-  if (auto stored = parties::stored_answer(*m_db, "pay", order->body.request_id, identity);
-      stored && *stored) {
-    return **stored;
-  }
+  // When that cannot be told (the store out of reach), neither can the outcome: a refusal of a
+  // payment made would end the center's saga as failed with the money moved.
+  auto stored = parties::stored_answer(*m_db, "pay", order->body.request_id, identity);
+  if (!stored) return std::unexpected(stored.error());
+  if (*stored) return **stored;
   return answer;
 }
 

@@ -365,6 +365,7 @@ Status Center::check_amount(const Amount& amount) const {
 Result<std::vector<Center::Member>> Center::find_members(std::initializer_list<Wanted> wanted) {
   std::vector<Member> found;
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    found.clear();  // a read run again (PostgreSQL, after a lost connection) starts afresh
     for (const auto& w : wanted) {
       const bool users = std::string_view(w.table) == "users";
       auto row = tx.query_one(users ? "SELECT verify_key, sealed_card FROM users WHERE user_id = ?"
