@@ -34,6 +34,10 @@
 #include "net/tls.hpp"
 #include "protocol/json_fields.hpp"
 
+// jemalloc's control, present when the binary is linked with it (the ecash binary; not the tests).
+extern "C" int mallctl(const char* name, void* old, std::size_t* old_size, void* value,
+                       std::size_t size) __attribute__((weak));
+
 namespace ecash::net {
 
 namespace asio = boost::asio;
@@ -135,16 +139,6 @@ asio::ip::address source_of(const asio::ip::address& address) {
 // A body over this is followed by giving freed memory back to the system: glibc keeps what a
 // thread's arena freed, so a burst of large bodies would otherwise leave the process at its peak.
 constexpr std::size_t kTrimAfter = 64 * 1024;
-
-}  // namespace
-}  // namespace ecash::net
-
-// jemalloc's control, present when the binary is linked with it (the ecash binary; not the tests).
-extern "C" int mallctl(const char* name, void* old, std::size_t* old_size, void* value,
-                       std::size_t size) __attribute__((weak));
-
-namespace ecash::net {
-namespace {
 
 // What malloc keeps of freed memory, given back: jemalloc's arenas purged (all of them:
 // MALLCTL_ARENAS_ALL, 4096), or glibc's trimmed.

@@ -715,9 +715,8 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
 }
 
 Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& body,
-                                   const protocol::Signed<protocol::PaymentOrder>& signed_order,
+                                   const protocol::Signed<protocol::PaymentOrder>& order,
                                    const Json& identity, UnixSeconds now) {
-  const auto* order = &signed_order;
   auto wallet =
       parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet}, now);
   if (!wallet) return std::unexpected(wallet.error());
@@ -728,10 +727,10 @@ Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& 
   auto instruction = protocol::read_verified<protocol::PaymentCenter>(body, "center", center);
   if (!instruction) return std::unexpected(instruction.error());
 
-  const auto& o = order->body;
+  const auto& o = order.body;
   const auto& c = instruction->body;
-  const auto order_digest = order->digest();
-  if (auto ok = order->verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
+  const auto order_digest = order.digest();
+  if (auto ok = order.verify(wallet->verify_key()); !ok) return std::unexpected(ok.error());
   if (auto ok =
           chain(vouched->body.request_id == o.request_id && vouched->body.order == order_digest,
                 "payment_shop");
