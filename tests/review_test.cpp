@@ -3,8 +3,11 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <limits>
 
+#include "base/after_answer.hpp"
 #include "crypto/keys.hpp"
 #include "protocol/statements.hpp"
 #include "system_fixture.hpp"
@@ -32,6 +35,23 @@ class LinkRecorder final : public local::Tap {
 
 class ReviewTest : public SystemTest {
  protected:
+  // The first column of every row `sql` selects from the center's SQLite store.
+  std::vector<std::string> center_column(const char* sql) {
+    sqlite3* db = nullptr;
+    std::vector<std::string> out;
+    if (sqlite3_open((m_dir + "/operator/center/center.db").c_str(), &db) == SQLITE_OK) {
+      sqlite3_exec(
+          db, sql,
+          [](void* rows, int, char** values, char**) {
+            static_cast<std::vector<std::string>*>(rows)->push_back(values[0] ? values[0] : "");
+            return 0;
+          },
+          &out, nullptr);
+    }
+    sqlite3_close(db);
+    return out;
+  }
+
   // Alice pays `shop` EUR:9.99 for a book and the answer is lost on `link` (its `part` spoilt): the
   // money moved, and she was told the payment failed. The payment request.
   Json pay_for_a_book_losing_the_answer(Device& alice, ShopDevice& shop, const char* link,
@@ -108,18 +128,44 @@ TEST_F(ReviewTest, APaymentTheBankMadeIsFinishedEvenIfTheWalletIsRevokedMeanwhil
   pay_for_a_book_losing_the_answer(alice, shop, "center->bank", "receipt");
   ASSERT_TRUE(m_op->revoke(alice.wallet->certificate()->serial()).has_value());
   restart_operator();  // resumes the open saga
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((m_dir + "/operator/center/center.db").c_str(), &db), SQLITE_OK);
-  std::vector<std::string> states;
-  sqlite3_exec(
-      db, "SELECT state FROM sagas WHERE route = 'pay'",
-      [](void* out, int, char** values, char**) {
-        static_cast<std::vector<std::string>*>(out)->push_back(values[0]);
-        return 0;
-      },
-      &states, nullptr);
-  sqlite3_close(db);
-  EXPECT_EQ(states, std::vector<std::string>{"done"});
+  EXPECT_EQ(center_column("SELECT state FROM sagas WHERE route = 'pay'"),
+            std::vector<std::string>{"done"});
+  EXPECT_EQ(totals().unpaid_sales, eur("EUR:9.99"));
+  expect_circulation_balances();
+}
+
+// The center's record that a payment finished is written after the answer is on its way (a
+// server's worker runs it then). When that record is lost (here its commit fails for a full
+// disk), the payment stands all the same: the wallet has its receipt, and the saga, left open,
+// is finished when the operator restarts, to the answer the shop was given, the money moved once.
+TEST_F(ReviewTest, APaymentWhoseFinishingRecordIsLostIsFinishedAgainToTheSameAnswer) {
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
+  const auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
+  const auto pay_states = [&] {
+    return center_column("SELECT state FROM sagas WHERE route = 'pay'");
+  };
+  LinkRecorder recorder("shop->center");
+  const std::string fault = m_dir + "/fault";
+  {
+    AfterAnswer later;  // as a server's worker answering the shop
+    m_op->set_tap(&recorder);
+    auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr);
+    m_op->set_tap(nullptr);
+    ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+    EXPECT_EQ(pay_states(), std::vector<std::string>{"open"});  // answered before it is recorded
+    std::ofstream(fault) << "center full\n";
+    setenv("ECASH_STORE_FAULT", fault.c_str(), 1);
+  }
+  unsetenv("ECASH_STORE_FAULT");
+  EXPECT_EQ(pay_states(), std::vector<std::string>{"open"});
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:20.01"));
+  restart_operator();  // resumes the open saga
+  EXPECT_EQ(pay_states(), std::vector<std::string>{"done"});
+  ASSERT_EQ(recorder.texts.size(), 2u);  // the request and its answer
+  const auto stored = center_column(
+      "SELECT a.answer FROM saga_answers a JOIN sagas s USING (request_id) WHERE s.route = 'pay'");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(Json::parse(stored[0]), Json::parse(recorder.texts[1]));
   EXPECT_EQ(totals().unpaid_sales, eur("EUR:9.99"));
   expect_circulation_balances();
 }

@@ -1,7 +1,9 @@
 #include "parties/center/center.hpp"
 
 #include <array>
+#include <iostream>
 
+#include "base/after_answer.hpp"
 #include "crypto/random.hpp"
 
 #include "protocol/statements.hpp"
@@ -231,16 +233,17 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
   }
   std::optional<Json> finished_first;
   const std::string answer_text = outcome->answer.dump();
-  auto finished = m_db->transact([&](store::Transaction& tx) -> Status {
+  const auto finish = [this, id, answer_text, effects = outcome->effects](
+                          store::Transaction& tx, std::optional<Json>& first) -> Status {
     // Finished meanwhile by a node that took the lease over: its answer stands.
     auto row = tx.query_one("SELECT answer FROM saga_answers WHERE request_id = ?", {id});
     if (!row) return std::unexpected(row.error());
     if (*row) {
-      finished_first = Json::parse(*store::text_at(**row, 0));
+      first = Json::parse(*store::text_at(**row, 0));
       return {};
     }
-    if (outcome->effects) {
-      if (auto ok = outcome->effects(tx); !ok) return ok;
+    if (effects) {
+      if (auto ok = effects(tx); !ok) return ok;
     }
     auto n = tx.exec("UPDATE sagas SET state = 'done', updated = ?, lease_until = 0 WHERE request_id = ?",
                      {m_clock.now(), id});
@@ -248,7 +251,22 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
     auto m = tx.exec("INSERT INTO saga_answers (request_id, answer) VALUES (?, ?)", {id, answer_text});
     if (!m) return std::unexpected(m.error());
     return {};
-  });
+  };
+  if (outcome->same_again && !outcome->effects) {
+    // Written once the answer is on its way. If that fails, or the process ends first, the saga
+    // is left open and resumed: its steps run again and give this answer again.
+    after_answer([this, finish, id] {
+      std::optional<Json> first;  // finished meanwhile by a retry: the same answer
+      auto recorded = m_db->transact([&](store::Transaction& tx) { return finish(tx, first); });
+      if (!recorded) {
+        std::cerr << "ecash: center: request " << id
+                  << " answered, its record left open to be finished again: "
+                  << recorded.error().to_string() << "\n";
+      }
+    });
+    return outcome->answer;
+  }
+  auto finished = m_db->transact([&](store::Transaction& tx) { return finish(tx, finished_first); });
   if (!finished) return std::unexpected(finished.error());
   if (finished_first) return *finished_first;
   return outcome->answer;
@@ -635,7 +653,10 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
     }
     const auto endorsement = protocol::endorse<crypto::Purpose::payment_receipt_center>(
         m_identity.keys.signing, o.request_id, {receipt->digest()});
-    return Outcome{Json{{"receipt", receipt->to_json()}, {"center", endorsement.to_json()}}, {}};
+    // Asked again, the bank gives its stored receipt, and the endorsement is signed anew to the
+    // same bytes.
+    return Outcome{Json{{"receipt", receipt->to_json()}, {"center", endorsement.to_json()}}, {},
+                   /*same_again=*/true};
   });
 }
 

@@ -74,9 +74,14 @@ class Center final : public protocol::Endpoint {
 
  private:
   // What a saga's steps produce: the answer, and the center's own records to write with it.
+  // `same_again`: running the steps again gives this same answer (every party they call keeps
+  // its answer, and the center's signature over it is deterministic), and there are no effects;
+  // the saga's record that it finished is then written after the answer is sent, not before: a
+  // saga whose record is lost is finished again, to the same answer.
   struct Outcome {
     protocol::Json answer;
     std::function<Status(store::Transaction&)> effects;
+    bool same_again = false;
   };
   using Steps = std::function<Result<Outcome>()>;
 
