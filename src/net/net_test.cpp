@@ -16,6 +16,7 @@
 #include <chrono>
 #include <thread>
 
+#include "base/after_answer.hpp"
 #include "crypto/random.hpp"
 #include "net/net.hpp"
 #include "pki/authority.hpp"
@@ -435,6 +436,39 @@ TEST_F(NetTest, RequestsAreAnsweredConcurrently) {
   first.join();
   ASSERT_TRUE(waited) << waited.error().to_string();
   EXPECT_EQ((*waited)["route"], "wait");
+  server.stop();
+  serving.join();
+}
+
+// Defers work that waits (up to 5 s) until the test lets it go, and answers.
+class Deferring final : public protocol::Endpoint {
+ public:
+  Result<Json> handle(const protocol::Caller&, std::string_view, const Json&) override {
+    after_answer([this] {
+      for (int i = 0; i < 5000 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      ran = true;
+    });
+    return Json{{"ran_before_answer", ran.load()}};
+  }
+  std::atomic<bool> release = false;
+  std::atomic<bool> ran = false;
+};
+
+// What a party defers until after its answer runs once the answer is on its way, on the worker
+// that answered: the caller has its answer while the deferred work still waits.
+TEST_F(NetTest, WorkDeferredByAPartyRunsAfterItsAnswerIsSent) {
+  Deferring party;
+  Server server(m_bank.identity(), PeerPolicy{m_trust.get(), {Role::center}}, m_clock);
+  server.mount("bank", party, {Role::center});
+  const auto url = "https://127.0.0.1:" + std::to_string(server.bind("127.0.0.1", 0).value());
+  std::thread serving([&] { server.run(); });
+  auto connection = connect(url, m_center.identity(), PeerPolicy{m_trust.get(), {Role::bank}}, m_clock).value();
+  auto answered = channel(connection, "bank")->call("go", Json::object());
+  ASSERT_TRUE(answered) << answered.error().to_string();
+  EXPECT_FALSE(party.ran);  // answered while the deferred work still waited
+  party.release = true;
+  for (int i = 0; i < 5000 && !party.ran; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(party.ran);
   server.stop();
   serving.join();
 }

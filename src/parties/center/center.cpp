@@ -2,6 +2,7 @@
 
 #include <array>
 #include <iostream>
+#include <memory>
 
 #include "base/after_answer.hpp"
 #include "crypto/random.hpp"
@@ -201,7 +202,7 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
 
   // Open for a retry at once (the wallet's), and for resume_due() after a back-off that doubles
   // with each failure (2 s, 4 s, ... at most 5 minutes).
-  const auto release = [&](store::Transaction& tx) -> Status {
+  const auto release = [this, id](store::Transaction& tx) -> Status {
     auto n = tx.exec(
         "UPDATE sagas SET lease_until = 0, attempts = attempts + 1, "
         "next_attempt = ? + "
@@ -253,17 +254,30 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
     return {};
   };
   if (outcome->same_again && !outcome->effects) {
-    // Written once the answer is on its way. If that fails, or the process ends first, the saga
-    // is left open and resumed: its steps run again and give this answer again.
-    after_answer([this, finish, id] {
-      std::optional<Json> first;  // finished meanwhile by a retry: the same answer
+    // Written once the answer is on its way (under a server's worker; at once, here, otherwise).
+    // If that fails, or the process ends first, the saga is left open and resumed: its steps run
+    // again and give this answer again.
+    auto here = std::make_shared<std::optional<Result<Json>>>();
+    after_answer([this, finish, release, id, answer = outcome->answer, here] {
+      std::optional<Json> first;  // finished meanwhile by a retry
       auto recorded = m_db->transact([&](store::Transaction& tx) { return finish(tx, first); });
       if (!recorded) {
+        // Open for resume_due at once, not when the lease runs out.
+        (void)m_db->transact(release);
         std::cerr << "ecash: center: request " << id
                   << " answered, its record left open to be finished again: "
                   << recorded.error().to_string() << "\n";
+        *here = std::unexpected(recorded.error());
+        return;
       }
+      if (first && *first != answer) {
+        std::cerr << "ecash: center: request " << id
+                  << " was answered differently by another run; the first answer stands\n";
+      }
+      *here = first ? *first : answer;
     });
+    // Run in place (no answer was under way): its outcome is this call's, as for other routes.
+    if (*here) return **here;
     return outcome->answer;
   }
   auto finished = m_db->transact([&](store::Transaction& tx) { return finish(tx, finished_first); });
