@@ -73,11 +73,12 @@ class NetTest : public ::testing::Test {
   // A server for `party` on a port the OS picks; returns its URL.
   std::string serve(const Party& as, std::vector<Role> tls_roles, bool certificate_required,
                     const std::string& party, std::vector<Role> roles,
-                    std::vector<std::string> open_routes = {}, Limits limits = {}) {
+                    std::vector<std::string> open_routes = {}, Limits limits = {},
+                    protocol::Endpoint* endpoint = nullptr) {
     auto server = std::make_unique<Server>(as.identity(),
                                            PeerPolicy{m_trust.get(), std::move(tls_roles), certificate_required},
                                            m_clock, limits);
-    server->mount(party, m_echo, std::move(roles), std::move(open_routes));
+    server->mount(party, endpoint != nullptr ? *endpoint : m_echo, std::move(roles), std::move(open_routes));
     const int port = server->bind("127.0.0.1", 0).value();
     m_threads.emplace_back([s = server.get()] { s->run(); });
     m_servers.push_back(std::move(server));
@@ -458,19 +459,13 @@ class Deferring final : public protocol::Endpoint {
 // that answered: the caller has its answer while the deferred work still waits.
 TEST_F(NetTest, WorkDeferredByAPartyRunsAfterItsAnswerIsSent) {
   Deferring party;
-  Server server(m_bank.identity(), PeerPolicy{m_trust.get(), {Role::center}}, m_clock);
-  server.mount("bank", party, {Role::center});
-  const auto url = "https://127.0.0.1:" + std::to_string(server.bind("127.0.0.1", 0).value());
-  std::thread serving([&] { server.run(); });
-  auto connection = connect(url, m_center.identity(), PeerPolicy{m_trust.get(), {Role::bank}}, m_clock).value();
-  auto answered = channel(connection, "bank")->call("go", Json::object());
+  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center}, {}, {}, &party);
+  auto answered = call(url, &m_center, Role::bank, "bank", "go");
   ASSERT_TRUE(answered) << answered.error().to_string();
   EXPECT_FALSE(party.ran);  // answered while the deferred work still waited
   party.release = true;
   for (int i = 0; i < 5000 && !party.ran; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_TRUE(party.ran);
-  server.stop();
-  serving.join();
 }
 
 // Connections that never finish a handshake hold no thread: with one I/O thread and one worker,
