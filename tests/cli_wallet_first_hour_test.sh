@@ -34,7 +34,7 @@ bob init --operator "$url" --name Bob --card 5555555555554444 >/dev/null
 confirm_card "$dir/alice" 4111111111111111
 confirm_card "$dir/bob" 5555555555554444
 shop init --operator "$url" --name "Corner Cafe" --account DE89370400440532013000 >/dev/null
-shop run >"$dir/till.log" 2>&1 &
+"$ecash" shop --home "$dir/shop" run >"$dir/till.log" 2>&1 &  # not through shop(): $! would be a subshell
 till=$!
 for _ in $(seq 100); do grep -q "listening on" "$dir/till.log" && break; sleep 0.1; done
 grep -q "listening on" "$dir/till.log" || fail "the till did not start"
