@@ -232,58 +232,54 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
     if (!recorded) return std::unexpected(recorded.error());
     return std::unexpected(outcome.error());
   }
-  std::optional<Json> finished_first;
-  const std::string answer_text = outcome->answer.dump();
-  const auto finish = [this, id, answer_text, effects = outcome->effects](
-                          store::Transaction& tx, std::optional<Json>& first) -> Status {
-    // Finished meanwhile by a node that took the lease over: its answer stands.
-    auto row = tx.query_one("SELECT answer FROM saga_answers WHERE request_id = ?", {id});
-    if (!row) return std::unexpected(row.error());
-    if (*row) {
-      first = Json::parse(*store::text_at(**row, 0));
+  // Records that the saga ended, and gives the answer that stands: this one, or the answer of a
+  // node that took the lease over and finished first.
+  const auto record = [this, id, answer = outcome->answer,
+                       effects = outcome->effects]() -> Result<Json> {
+    // Made before the transaction: the store's commit runs transaction bodies one after another.
+    const std::string answer_text = answer.dump();
+    std::optional<Json> first;
+    auto done = m_db->transact([&](store::Transaction& tx) -> Status {
+      auto row = tx.query_one("SELECT answer FROM saga_answers WHERE request_id = ?", {id});
+      if (!row) return std::unexpected(row.error());
+      if (*row) {
+        first = Json::parse(*store::text_at(**row, 0));
+        return {};
+      }
+      if (effects) {
+        if (auto ok = effects(tx); !ok) return ok;
+      }
+      auto n = tx.exec("UPDATE sagas SET state = 'done', updated = ?, lease_until = 0 WHERE request_id = ?",
+                       {m_clock.now(), id});
+      if (!n) return std::unexpected(n.error());
+      auto m = tx.exec("INSERT INTO saga_answers (request_id, answer) VALUES (?, ?)", {id, answer_text});
+      if (!m) return std::unexpected(m.error());
       return {};
-    }
-    if (effects) {
-      if (auto ok = effects(tx); !ok) return ok;
-    }
-    auto n = tx.exec("UPDATE sagas SET state = 'done', updated = ?, lease_until = 0 WHERE request_id = ?",
-                     {m_clock.now(), id});
-    if (!n) return std::unexpected(n.error());
-    auto m = tx.exec("INSERT INTO saga_answers (request_id, answer) VALUES (?, ?)", {id, answer_text});
-    if (!m) return std::unexpected(m.error());
-    return {};
-  };
-  if (outcome->same_again && !outcome->effects) {
-    // Written once the answer is on its way (under a server's worker; at once, here, otherwise).
-    // If that fails, or the process ends first, the saga is left open and resumed: its steps run
-    // again and give this answer again.
-    auto here = std::make_shared<std::optional<Result<Json>>>();
-    after_answer([this, finish, release, id, answer = outcome->answer, here] {
-      std::optional<Json> first;  // finished meanwhile by a retry
-      auto recorded = m_db->transact([&](store::Transaction& tx) { return finish(tx, first); });
-      if (!recorded) {
-        // Open for resume_due at once, not when the lease runs out.
-        (void)m_db->transact(release);
-        std::cerr << "ecash: center: request " << id
-                  << " answered, its record left open to be finished again: "
-                  << recorded.error().to_string() << "\n";
-        *here = std::unexpected(recorded.error());
-        return;
-      }
-      if (first && *first != answer) {
-        std::cerr << "ecash: center: request " << id
-                  << " was answered differently by another run; the first answer stands\n";
-      }
-      *here = first ? *first : answer;
     });
-    // Run in place (no answer was under way): its outcome is this call's, as for other routes.
-    if (*here) return **here;
-    return outcome->answer;
-  }
-  auto finished = m_db->transact([&](store::Transaction& tx) { return finish(tx, finished_first); });
-  if (!finished) return std::unexpected(finished.error());
-  if (finished_first) return *finished_first;
-  return outcome->answer;
+    if (!done) return std::unexpected(done.error());
+    return first ? *first : answer;
+  };
+  if (!outcome->same_again || outcome->effects) return record();
+  // Written once the answer is on its way (under a server's worker; at once, here, otherwise).
+  // If that fails, or the process ends first, the saga is left open and resumed: its steps run
+  // again and give this answer again.
+  auto here = std::make_shared<std::optional<Result<Json>>>();
+  after_answer([this, record, release, id, answer = outcome->answer, here] {
+    *here = record();
+    const auto& recorded = **here;
+    if (!recorded) {
+      // Open for resume_due at once, not when the lease runs out.
+      (void)m_db->transact(release);
+      std::cerr << "ecash: center: request " << id
+                << " answered, its record left open to be finished again: "
+                << recorded.error().to_string() << "\n";
+    } else if (*recorded != answer) {
+      std::cerr << "ecash: center: request " << id
+                << " was answered differently by another run; the first answer stands\n";
+    }
+  });
+  // Run in place (no answer was under way): its outcome is this call's, as for other routes.
+  return *here ? **here : outcome->answer;
 }
 
 Result<std::unordered_set<std::string>> Center::open_requests(UnixSeconds since) {
