@@ -16,7 +16,6 @@
 #include <chrono>
 #include <thread>
 
-#include "base/after_answer.hpp"
 #include "crypto/random.hpp"
 #include "net/net.hpp"
 #include "pki/authority.hpp"
@@ -73,12 +72,11 @@ class NetTest : public ::testing::Test {
   // A server for `party` on a port the OS picks; returns its URL.
   std::string serve(const Party& as, std::vector<Role> tls_roles, bool certificate_required,
                     const std::string& party, std::vector<Role> roles,
-                    std::vector<std::string> open_routes = {}, Limits limits = {},
-                    protocol::Endpoint* endpoint = nullptr) {
+                    std::vector<std::string> open_routes = {}, Limits limits = {}) {
     auto server = std::make_unique<Server>(as.identity(),
                                            PeerPolicy{m_trust.get(), std::move(tls_roles), certificate_required},
                                            m_clock, limits);
-    server->mount(party, endpoint != nullptr ? *endpoint : m_echo, std::move(roles), std::move(open_routes));
+    server->mount(party, m_echo, std::move(roles), std::move(open_routes));
     const int port = server->bind("127.0.0.1", 0).value();
     m_threads.emplace_back([s = server.get()] { s->run(); });
     m_servers.push_back(std::move(server));
@@ -439,33 +437,6 @@ TEST_F(NetTest, RequestsAreAnsweredConcurrently) {
   EXPECT_EQ((*waited)["route"], "wait");
   server.stop();
   serving.join();
-}
-
-// Defers work that waits (up to 5 s) until the test lets it go, and answers.
-class Deferring final : public protocol::Endpoint {
- public:
-  Result<Json> handle(const protocol::Caller&, std::string_view, const Json&) override {
-    after_answer([this] {
-      for (int i = 0; i < 5000 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      ran = true;
-    });
-    return Json::object();
-  }
-  std::atomic<bool> release = false;
-  std::atomic<bool> ran = false;
-};
-
-// What a party defers until after its answer runs once the answer is on its way, on the worker
-// that answered: the caller has its answer while the deferred work still waits.
-TEST_F(NetTest, WorkDeferredByAPartyRunsAfterItsAnswerIsSent) {
-  Deferring party;
-  const auto url = serve(m_bank, {Role::center}, true, "bank", {Role::center}, {}, {}, &party);
-  auto answered = call(url, &m_center, Role::bank, "bank", "go");
-  ASSERT_TRUE(answered) << answered.error().to_string();
-  EXPECT_FALSE(party.ran);  // answered while the deferred work still waited
-  party.release = true;
-  for (int i = 0; i < 5000 && !party.ran; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  EXPECT_TRUE(party.ran);
 }
 
 // Connections that never finish a handshake hold no thread: with one I/O thread and one worker,

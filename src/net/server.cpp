@@ -29,7 +29,6 @@
 #include <mutex>
 #include <thread>
 
-#include "base/after_answer.hpp"
 #include "base/failpoint.hpp"
 #include "net/net.hpp"
 #include "net/tls.hpp"
@@ -301,8 +300,6 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     m_keep_alive = req.keep_alive();
     beast::get_lowest_layer(m_stream).expires_never();
     asio::post(*m_server.workers, [self = shared_from_this(), body = std::move(req.body())]() mutable {
-      // What the party leaves for after its answer runs here, once the answer is on its way.
-      AfterAnswer later;
       auto answer = self->m_server.answer(*self->m_mount, self->m_caller, self->m_target.first,
                                           self->m_target.second, body);
       if (body.size() > kTrimAfter) {

@@ -702,6 +702,14 @@ Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body)
   // The payment is the wallet's order: a retry passes through the shop again and arrives with the
   // shop's part signed afresh (its sealed shop ID is randomised), so the order names the request.
   const Json identity = {{"order", protocol::to_text(order->digest())}};
+  // The center asks whether it was paid (its record of the payment lost, a retry to finish it):
+  // the stored answer, or no payment made, never a new one.
+  if (body.value("finish_only", false)) {
+    auto stored = parties::stored_answer(*m_db, "pay", order->body.request_id, identity);
+    if (!stored) return std::unexpected(stored.error());
+    if (*stored) return **stored;
+    return fail(ErrorCode::stale, "request " + order->body.request_id.to_string() + " paid nothing");
+  }
   auto answer = pay_once(center, body, *order, identity, now);
   if (answer) return answer;
   // A retry gets its first answer whatever changed since (time, a revocation): a refusal stands

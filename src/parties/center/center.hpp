@@ -74,16 +74,17 @@ class Center final : public protocol::Endpoint {
 
  private:
   // What a saga's steps produce: the answer, and the center's own records to write with it.
-  // `same_again`: running the steps again gives this same answer (every party they call keeps
-  // its answer, and the center's signature over it is deterministic), and there are no effects;
-  // the saga's record that it finished is then written after the answer is sent, not before: a
-  // saga whose record is lost is finished again, to the same answer.
   struct Outcome {
     protocol::Json answer;
     std::function<Status(store::Transaction&)> effects;
-    bool same_again = false;
   };
   using Steps = std::function<Result<Outcome>()>;
+  // Whether a saga is kept in the center's store always (written before its steps run), or
+  // unless it is answered: written only when it is refused (the refusal stands) or its outcome is
+  // unknown (open, to be finished). The latter only where the steps, run again, give the same
+  // answer (every party they call keeps its answer, and the center's signature over it is
+  // deterministic) and have no effects here: a retry of one answered runs them again.
+  enum class Kept { always, unless_answered };
 
   Result<protocol::Json> dispatch(const pki::Certificate& caller, std::string_view route,
                                   const protocol::Json& body);
@@ -91,7 +92,8 @@ class Center final : public protocol::Endpoint {
   // digest is replayed.
   Result<protocol::Json> run_saga(std::string_view route, const Id128& request_id,
                                   const pki::Certificate& caller, const protocol::Json& body,
-                                  const crypto::Digest& digest, const Steps& steps);
+                                  const crypto::Digest& digest, const Steps& steps,
+                                  Kept kept = Kept::always);
 
   Result<protocol::Json> deposit(const pki::Certificate& wallet, const protocol::Json& body);
   Result<protocol::Json> register_shop(const pki::Certificate& shop, const protocol::Json& body);
@@ -115,6 +117,9 @@ class Center final : public protocol::Endpoint {
   Result<Member> find_shop_by_key(const crypto::VerifyKey& key);
   Status check_amount(const Amount& amount) const;
   bool saga_begun(const Id128& request_id);
+  // Whether the bank took this payment (its stored answer): a payment's saga is written when it
+  // ends, so the bank knows of one begun whose record was lost.
+  Result<bool> paid_at_bank(const protocol::Json& order);
   // When the saga of request_id began (now, when it has not).
   UnixSeconds saga_created(const Id128& request_id);
   // stale unless fresh, or the saga of request_id has already begun.
