@@ -19,9 +19,12 @@ import tempfile
 import time
 
 ecash, bench_path = os.path.abspath(sys.argv[1]), sys.argv[2]
-# A binary built with AddressSanitizer (scripts/test.sh runs the suite under it too).
+# A binary built with AddressSanitizer (scripts/test.sh runs the suite under it too) or
+# ThreadSanitizer (scripts/tsan.sh).
 with open(ecash, "rb") as binary:
-    sanitized = b"__asan_init" in binary.read()
+    image = binary.read()
+    sanitizer = ("AddressSanitizer" if b"__asan_init" in image
+                 else "ThreadSanitizer" if b"__tsan_init" in image else None)
 spec = importlib.util.spec_from_file_location("dos_bench", bench_path)
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
@@ -130,10 +133,11 @@ try:
     # Memory: 30 parallel mebibyte bodies, twice, to the route that takes them; given back after.
     peak = bench.flood("operator", system.operator.pid, *op, "/v1/center/sync", certified, parallel=30, rounds=2)
     rss_after = bench.memory(system.operator.pid)[0]
-    if sanitized:
-        # AddressSanitizer keeps freed memory in its quarantine (256 MB by default) and replaces
-        # malloc_trim: the bound is the real build's; here the flood must only be survived.
-        print(f"  memory: {peak:.0f} MB at the peak, {rss_after:.0f} MB after (AddressSanitizer: not bounded)")
+    if sanitizer:
+        # AddressSanitizer keeps freed memory in its quarantine (256 MB by default), and both
+        # replace malloc and malloc_trim (ThreadSanitizer's shadow memory besides): the bound is
+        # the real build's; here the flood must only be survived.
+        print(f"  memory: {peak:.0f} MB at the peak, {rss_after:.0f} MB after ({sanitizer}: not bounded)")
     elif peak >= 200 or rss_after >= 200:
         fail(f"the operator reached {peak:.0f} MB ({rss_after:.0f} MB after)")
     took_pay, paid = system.pay()

@@ -451,7 +451,9 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   std::optional<std::pair<Json, std::string>> unanswered;
   Id128 unanswered_id;
   std::optional<Amount> paid_before;
+  std::optional<Result<Standing>> standing_now;
   auto looked = m_db->read([&](store::Transaction& tx) -> Status {
+    standing_now = standing_in(tx);
     auto rows = tx.query("SELECT body, balance_before, request_id, shop_certificate FROM pending "
                          "WHERE route = 'pay' ORDER BY created");
     if (!rows) return std::unexpected(rows.error());
@@ -477,10 +479,10 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     return {};
   });
   if (!looked) return std::unexpected(looked.error());
+  if (!*standing_now) return std::unexpected(standing_now->error());
+  Standing standing = **standing_now;
   if (paid_before && !unanswered) {
-    auto current = balance();
-    if (!current) return std::unexpected(current.error());
-    return Payment{*paid_before, *current, req.item, std::nullopt, true};
+    return Payment{*paid_before, standing.balance, req.item, std::nullopt, true};
   }
   if (unanswered) {
     auto before = Amount::parse(unanswered->second);
@@ -505,47 +507,51 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
   // Deposits left unanswered are finished first, and transfers received or sent offline
   // reconciled (the uncleared amount of S153): any record the bank has not judged (even ones
   // that net to zero) would make the bank's balance differ from this wallet's.
+  // Read again after anything here changed it.
+  const auto read_again = [&]() -> Status {
+    auto now_standing = read_standing();
+    if (!now_standing) return std::unexpected(now_standing.error());
+    standing = std::move(*now_standing);
+    return {};
+  };
   Settled settled;
   if (center != nullptr) {
     auto done = settle_pending(*center);
     if (!done) return std::unexpected(done.error());
     settled = std::move(*done);
+    if (auto ok = read_again(); !ok) return std::unexpected(ok.error());
   }
-  auto open_records = unreconciled_records();
-  if (!open_records) return std::unexpected(open_records.error());
-  if (*open_records > 0) {
+  const auto open_records = standing.open_records;
+  if (open_records > 0) {
     if (center == nullptr) {
-      return fail(ErrorCode::conflict, std::to_string(*open_records) +
+      return fail(ErrorCode::conflict, std::to_string(open_records) +
                                            " offline transfers are not reconciled with the bank "
                                            "yet: run `ecash wallet sync` (online), then pay");
     }
     auto synced = sync(*center);
     if (!synced) return std::unexpected(synced.error());
+    if (auto ok = read_again(); !ok) return std::unexpected(ok.error());
   }
   // What the allowance holds is set aside at the bank for offline transfers: when the rest of the
   // balance is short, it comes back first (every record is reconciled, so none is spent under it).
   std::optional<Amount> released;
-  auto held = allowance();
-  if (!held) return std::unexpected(held.error());
-  if (*held && center != nullptr) {
-    auto bank = balance();
-    if (!bank) return std::unexpected(bank.error());
-    const auto set_aside = (*held)->amount.minor() - (*held)->used.minor();
-    if (set_aside > 0 && bank->minor() - set_aside < req.amount.minor()) {
+  if (standing.held && center != nullptr) {
+    const auto set_aside = standing.held->amount.minor() - standing.held->used.minor();
+    if (set_aside > 0 && standing.balance.minor() - set_aside < req.amount.minor()) {
       auto back = sync(*center, Amount::zero(req.amount.currency()));
       if (!back) return std::unexpected(back.error());
       released = Amount::from_minor(req.amount.currency(), set_aside).value();
+      if (auto ok = read_again(); !ok) return std::unexpected(ok.error());
     }
   }
   // S151: enough balance, or top up the difference first.
-  auto current = balance();
-  if (!current) return std::unexpected(current.error());
+  Amount current = standing.balance;
   std::optional<Amount> topped_up;
-  if (current->minor() < req.amount.minor()) {
-    const auto shortfall = req.amount.sub(*current).value();
+  if (current.minor() < req.amount.minor()) {
+    const auto shortfall = req.amount.sub(current).value();
     if (!top_up || center == nullptr) {
       return fail(ErrorCode::insufficient_funds,
-                  "balance " + current->to_string() + " is short of " + req.amount.to_string() +
+                  "balance " + current.to_string() + " is short of " + req.amount.to_string() +
                       " by " + shortfall.to_string() +
                       " (pay with --top-up to deposit the difference from your card first)");
     }
@@ -571,7 +577,7 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
       // none, and nothing needs sealing.
       .sealed_transfers = {}};
   const Json body = {{"order", protocol::sign(m_keys.signing, order).to_json()}};
-  if (auto ok = save_pending(order.request_id, "pay", body, *current, shop_cert->to_pem(), req.item);
+  if (auto ok = save_pending(order.request_id, "pay", body, current, shop_cert->to_pem(), req.item);
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -582,17 +588,17 @@ Result<Wallet::Payment> Wallet::pay(protocol::Channel& shop, const Json& payment
     // The top-up was made whatever became of the payment: said, never hidden behind the error.
     if (topped_up) {
       error.message += " (the top-up of " + topped_up->to_string() + " from your card was made: " +
-                       "this wallet now holds " + current->to_string() + ")";
+                       "this wallet now holds " + current.to_string() + ")";
     }
     return std::unexpected(error);
   }
-  auto payment = finish_payment(body, *answer, *current, *shop_cert);
+  auto payment = finish_payment(body, *answer, current, *shop_cert);
   if (payment) {
     payment->topped_up = topped_up;
     payment->item = req.item;
     payment->finished_earlier = std::move(settled.deposits);
     payment->refused_earlier = std::move(settled.refused);
-    payment->reconciled = static_cast<int>(*open_records);
+    payment->reconciled = static_cast<int>(open_records);
     payment->released = released;
   }
   return payment;
@@ -1052,14 +1058,42 @@ Status Wallet::confirm(const Json& ack_json) {
 Result<std::int64_t> Wallet::unreconciled_records() {
   std::int64_t count = 0;
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
-    auto in = tx.query_one("SELECT COUNT(*) FROM incoming WHERE reconciled = 0");
-    auto out = tx.query_one("SELECT COUNT(*) FROM outgoing WHERE reconciled = 0");
-    if (!in || !out) return fail(ErrorCode::io_error, "cannot read transfer records");
-    count = *store::int_at(**in, 0) + *store::int_at(**out, 0);
+    auto n = unreconciled_records_in(tx);
+    if (!n) return std::unexpected(n.error());
+    count = *n;
     return {};
   });
   if (!read) return std::unexpected(read.error());
   return count;
+}
+
+Result<std::int64_t> Wallet::unreconciled_records_in(store::Transaction& tx) {
+  auto in = tx.query_one("SELECT COUNT(*) FROM incoming WHERE reconciled = 0");
+  auto out = tx.query_one("SELECT COUNT(*) FROM outgoing WHERE reconciled = 0");
+  if (!in || !out) return fail(ErrorCode::io_error, "cannot read transfer records");
+  return *store::int_at(**in, 0) + *store::int_at(**out, 0);
+}
+
+Result<Wallet::Standing> Wallet::standing_in(store::Transaction& tx) {
+  auto open_records = unreconciled_records_in(tx);
+  if (!open_records) return std::unexpected(open_records.error());
+  auto held = held_allowance(tx);
+  if (!held) return std::unexpected(held.error());
+  auto balance = setting_amount(tx, "balance");
+  if (!balance) return std::unexpected(balance.error());
+  Standing out{*open_records, std::nullopt, *balance};
+  if (*held) out.held = (*held)->allowance;
+  return out;
+}
+
+Result<Wallet::Standing> Wallet::read_standing() {
+  std::optional<Result<Standing>> out;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    out = standing_in(tx);
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return std::move(*out);
 }
 
 Status Wallet::sync_if_needed(protocol::Channel& center) {

@@ -232,6 +232,16 @@ class Wallet : public parties::Device {
   // Forgets a request that was definitely refused (so it did nothing).
   Status drop_pending(const Id128& request_id);
   Result<std::int64_t> unreconciled_records();
+  Result<std::int64_t> unreconciled_records_in(store::Transaction& tx);
+  // What a payment is checked against, read in one transaction: transfer records the bank has not
+  // seen, the allowance held, and the balance.
+  struct Standing {
+    std::int64_t open_records = 0;
+    std::optional<Allowance> held;
+    Amount balance;
+  };
+  Result<Standing> standing_in(store::Transaction& tx);
+  Result<Standing> read_standing();
   Result<Amount> setting_amount(store::Transaction& tx, std::string_view key);
 
   std::optional<Id128> m_user_id;
