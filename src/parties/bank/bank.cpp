@@ -695,31 +695,71 @@ Result<Json> VirtualBank::register_shop(const crypto::VerifyKey& center, const J
 }
 
 // S159-S162: move the purchase amount from the user's balance to the shop's sales.
+// A payment's answer stands once given, paid or refused, whoever asks again and whatever changed
+// since (time, a revocation, the balance): the center keeps no record of a payment, and asks the
+// bank. A refusal is kept in the request log as {"refused": {code, message}}.
+namespace {
+
+Json refusal_text(const Error& refusal) {
+  return {{"refused", {{"code", std::string(to_string(refusal.code))}, {"message", refusal.message}}}};
+}
+
+Result<Json> answer_or_refusal(Json answer) {
+  if (!answer.is_object() || !answer.contains("refused")) return answer;
+  const auto& refused = answer["refused"];
+  return std::unexpected(Error{error_code_from_string(refused.value("code", "internal")),
+                               refused.value("message", "")});
+}
+
+}  // namespace
+
 Result<Json> VirtualBank::pay(const crypto::VerifyKey& center, const Json& body) {
   const auto now = m_clock.now();
   auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
   if (!order) return std::unexpected(order.error());
+  const auto& request_id = order->body.request_id;
   // The payment is the wallet's order: a retry passes through the shop again and arrives with the
   // shop's part signed afresh (its sealed shop ID is randomised), so the order names the request.
   const Json identity = {{"order", protocol::to_text(order->digest())}};
-  // The center asks whether it was paid (its record of the payment lost, a retry to finish it):
-  // the stored answer, or no payment made, never a new one.
+  // The center asks whether it was paid (a late retry, one only to be finished, or one whose
+  // wallet was revoked since): the answer that stands, or none, and then never one after.
   if (body.value("finish_only", false)) {
-    auto stored = parties::stored_answer(*m_db, "pay", order->body.request_id, identity);
-    if (!stored) return std::unexpected(stored.error());
-    if (*stored) return **stored;
-    return fail(ErrorCode::stale, "request " + order->body.request_id.to_string() + " paid nothing");
+    return settle_refused(request_id, identity,
+                          Error{ErrorCode::stale, "request " + request_id.to_string() + " paid nothing"},
+                          now);
   }
   auto answer = pay_once(center, body, *order, identity, now);
-  if (answer) return answer;
+  if (answer) return answer_or_refusal(std::move(*answer));
   // A retry gets its first answer whatever changed since (time, a revocation): a refusal stands
-  // only when no answer is stored. (One that passes the checks gets it from answer_once.)
-  // When that cannot be told (the store out of reach), neither can the outcome: a refusal of a
-  // payment made would end the center's saga as failed with the money moved.
-  auto stored = parties::stored_answer(*m_db, "pay", order->body.request_id, identity);
+  // only when no answer is stored. When that cannot be told (the store out of reach), neither can
+  // the outcome.
+  auto stored = parties::stored_answer(*m_db, "pay", request_id, identity);
   if (!stored) return std::unexpected(stored.error());
-  if (*stored) return **stored;
+  if (*stored) return answer_or_refusal(std::move(**stored));
   return answer;
+}
+
+Result<Json> VirtualBank::settle_refused(const Id128& request_id, const Json& identity,
+                                         const Error& refusal, UnixSeconds now) {
+  const auto id = request_id.to_string();
+  const auto digest = parties::body_digest(identity);
+  std::optional<Json> standing;
+  auto settled = m_db->transact([&](store::Transaction& tx) -> Status {
+    standing.reset();  // a body run again (PostgreSQL) starts afresh
+    // Claimed before it is read, as in answer_once.
+    auto claimed = store::claim_answer(tx, id, "pay", digest, now);
+    if (!claimed) return std::unexpected(claimed.error());
+    if (*claimed) return store::fill_answer(tx, id, refusal_text(refusal).dump());
+    auto seen = store::find_answer(tx, id, "pay", digest);
+    if (!seen) return std::unexpected(seen.error());  // the ID names another request: replayed
+    if (!*seen) return fail(ErrorCode::internal, "request " + id + " was claimed and is gone");
+    standing = Json::parse(**seen, nullptr, false);
+    if (standing->is_discarded()) return fail(ErrorCode::internal, "stored answer is damaged");
+    return {};
+  });
+  if (!settled) return std::unexpected(settled.error());
+  if (!standing) return std::unexpected(refusal);
+  return answer_or_refusal(std::move(*standing));
 }
 
 Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& body,
@@ -774,7 +814,10 @@ Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& 
     }
   }
 
-  return answer_once(
+  // A payment whose request was checked is refused for good: the refusal is kept as its answer
+  // (one refused for a request that is not what it claims, or a check that failed above, is not:
+  // it would keep the real request out).
+  auto answer = answer_once(
       *m_db, "pay", o.request_id, identity, now, [&](store::Transaction& tx) -> Result<Json> {
         if (auto ok = check_user(tx, c.user_id, *wallet); !ok) return std::unexpected(ok.error());
         if (auto ok = check_shop(tx, c.shop_id, *shop); !ok) return std::unexpected(ok.error());
@@ -832,6 +875,8 @@ Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& 
                 .order = order_digest});
         return Json{{"receipt", receipt.to_json()}};
       });
+  if (answer || outcome_unknown(answer.error())) return answer;
+  return settle_refused(o.request_id, identity, answer.error(), now);
 }
 
 // S185-S187: set the shop's whole sales aside for payout.

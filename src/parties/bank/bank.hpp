@@ -95,6 +95,10 @@ class VirtualBank final : public protocol::Endpoint {
   Result<protocol::Json> pay_once(const crypto::VerifyKey& center, const protocol::Json& body,
                                   const protocol::Signed<protocol::PaymentOrder>& order,
                                   const protocol::Json& identity, UnixSeconds now);
+  // The answer that stands for a payment refused: the first one stored (paid, or refused), or
+  // this refusal, stored now, so that a request refused is never paid after.
+  Result<protocol::Json> settle_refused(const Id128& request_id, const protocol::Json& identity,
+                                        const Error& refusal, UnixSeconds now);
   Result<protocol::Json> payout_start(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> payout_finish(const protocol::Json& body);
   Result<protocol::Json> payout_cancel(const crypto::VerifyKey& center, const protocol::Json& body);

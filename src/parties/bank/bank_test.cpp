@@ -296,7 +296,9 @@ class BankTest : public ::testing::Test {
           "SELECT user_id, hex(verify_key), certificate_serial FROM users ORDER BY user_id",
           "SELECT shop_id, hex(verify_key), certificate_serial FROM shops ORDER BY shop_id",
           "SELECT * FROM payouts ORDER BY request_id",
-          "SELECT id, route, response FROM request_log ORDER BY id"}) {
+          // A payment refused keeps its refusal as its answer (it is never paid after): no change.
+          "SELECT id, route, response FROM request_log WHERE response NOT LIKE '{\"refused\"%' "
+          "ORDER BY id"}) {
       out += std::string(sql) + "\n";
       for (const auto& row : rows(sql)) {
         for (const auto& value : row) out += value + "|";
@@ -923,7 +925,8 @@ TEST_F(BankTest, ShopSalesAreStripedAndSummedAtPayout) {
 }
 
 // A shop's order is paid once: paid again under another request ID, it is refused as a conflict
-// naming the request that paid it, and nothing moves.
+// naming the request that paid it, and nothing moves. That refusal is the second request's answer
+// for good: asked again, it is refused the same way, from the request log.
 TEST_F(BankTest, AnOrderIsPaidOnce) {
   const auto shop_id = register_ok(m_shop);
   const auto user_id = deposit_ok(m_wallet, {}, "EUR:50.00");
@@ -931,14 +934,15 @@ TEST_F(BankTest, AnOrderIsPaidOnce) {
   const auto first = fresh_id();
   ASSERT_TRUE(call("pay", payment(m_wallet, user_id, m_shop, shop_id, money("EUR:2.00"), first,
                                   {.order_id = order_id})));
-  const auto again = refused(
-      "pay",
-      payment(m_wallet, user_id, m_shop, shop_id, money("EUR:2.00"), fresh_id(),
-              {.order_id = order_id}),
-      ErrorCode::conflict);
+  const auto second = payment(m_wallet, user_id, m_shop, shop_id, money("EUR:2.00"), fresh_id(),
+                              {.order_id = order_id});
+  const auto again = refused("pay", second, ErrorCode::conflict);
   EXPECT_NE(again.message.find("is paid already (request " + first.to_string() + ")"),
             std::string::npos)
       << again.message;
+  const auto kept = refused("pay", second, ErrorCode::conflict);
+  EXPECT_EQ(kept.message, again.message);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM request_log WHERE response LIKE '{\"refused\"%'"), "1");
   EXPECT_EQ(minor("user:" + user_id.to_string()), "4800");
   expect_ledger_holds();
 }

@@ -1,7 +1,6 @@
 #include "parties/center/center.hpp"
 
 #include <array>
-#include <iostream>
 #include <memory>
 
 #include "crypto/random.hpp"
@@ -140,23 +139,32 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
                               const pki::Certificate& caller, const Json& body,
                               const crypto::Digest& digest, const Steps& steps, Kept kept) {
   const auto id = request_id.to_string();
+  if (kept == Kept::by_the_bank) {
+    // Nothing is written here, but a saga an older center wrote is finished as it was begun.
+    bool there = false;
+    auto seen = m_db->read([&](store::Transaction& tx) -> Status {
+      auto row = tx.query_one("SELECT 1 FROM sagas WHERE request_id = ?", {id});
+      if (!row) return std::unexpected(row.error());
+      there = row->has_value();
+      return {};
+    });
+    if (!seen) return std::unexpected(seen.error());
+    if (!there) {
+      auto outcome = steps();
+      if (!outcome) return std::unexpected(outcome.error());
+      return outcome->answer;
+    }
+  }
   const Bytes digest_bytes(digest.begin(), digest.end());
   // The saga is leased to this node while it runs: no lock is held across the calls to clearing
   // and the bank, and a second copy of the request (a wallet's retry) does not run it twice
   // meanwhile. A lease left by a crash runs out, and the saga is taken over.
   std::optional<Result<Json>> settled;
   const auto lease_now = m_clock.now();
-  // The request as the saga is written with it, made before a transaction that may write it (the
-  // store's commit runs transaction bodies one after another), and only then.
-  std::string body_text;
-  std::string caller_pem;
-  const auto to_be_written = [&] {
-    if (!body_text.empty()) return;
-    body_text = body.dump();
-    caller_pem = caller.to_pem();
-  };
-  // Writes the saga, open and leased to this node, with its request: false when it was there.
-  const auto begin = [&](store::Transaction& tx) -> Result<bool> {
+  // Made before the transaction: the store's commit runs transaction bodies one after another.
+  const std::string body_text = body.dump();
+  const std::string caller_pem = caller.to_pem();
+  auto opened = m_db->transact([&](store::Transaction& tx) -> Status {
     // Claimed before it is read: a read of a request ID not there yet would lock its index page
     // against every concurrent request's (PostgreSQL's SERIALIZABLE), as in the request log.
     auto n = tx.exec(
@@ -165,101 +173,67 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
         {id, std::string(route), digest_bytes, lease_now, lease_now, m_node,
          lease_now + kSagaLease});
     if (!n) return std::unexpected(n.error());
-    if (*n == 0) return false;
-    auto m = tx.exec("INSERT INTO saga_requests (request_id, caller, body) VALUES (?, ?, ?)",
-                     {id, caller_pem, body_text});
-    if (!m) return std::unexpected(m.error());
-    return true;
-  };
-  // A saga kept unless it is answered is written before its steps only when it is there already
-  // (a retry of one refused, or one left open).
-  bool written_yet = kept == Kept::always;
-  if (!written_yet) {
-    auto seen = m_db->read([&](store::Transaction& tx) -> Status {
-      auto row = tx.query_one("SELECT 1 FROM sagas WHERE request_id = ?", {id});
-      if (!row) return std::unexpected(row.error());
-      written_yet = row->has_value();
+    if (*n == 1) {
+      auto m = tx.exec("INSERT INTO saga_requests (request_id, caller, body) VALUES (?, ?, ?)",
+                       {id, caller_pem, body_text});
+      if (!m) return std::unexpected(m.error());
       return {};
-    });
-    if (!seen) return std::unexpected(seen.error());
-  }
-  if (written_yet) {
-    to_be_written();
-    auto opened = m_db->transact([&](store::Transaction& tx) -> Status {
-      auto fresh = begin(tx);
-      if (!fresh) return std::unexpected(fresh.error());
-      if (*fresh) return {};
-      auto row = tx.query_one(
-          "SELECT s.route, s.digest, s.state, a.answer, s.error_code, s.error_message, "
-          "s.lease_owner, s.lease_until FROM sagas s LEFT JOIN saga_answers a USING (request_id) "
-          "WHERE s.request_id = ?",
-          {id});
-      if (!row) return std::unexpected(row.error());
-      if (!*row) return fail(ErrorCode::internal, "request " + id + " was claimed and is gone");
-      const auto& r = **row;
-      if (*store::text_at(r, 0) != route || *store::blob_at(r, 1) != digest_bytes) {
-        return fail(ErrorCode::replayed, "request ID " + id + " was used by another request");
-      }
-      const auto state = *store::text_at(r, 2);
-      if (state == "done") {
-        settled = Json::parse(*store::text_at(r, 3));
-        return {};
-      }
-      if (state == "failed") {
-        settled = std::unexpected(Error{error_code_from_string(*store::text_at(r, 4)),
-                                        *store::text_at(r, 5)});
-        return {};
-      }
-      const bool leased = !store::is_null_at(r, 6) && *store::text_at(r, 6) != m_node &&
-                          *store::int_at(r, 7) > lease_now;
-      if (leased && !m_take_over) {
-        settled = fail(ErrorCode::unavailable, "request " + id + " is being answered: ask again");
-        return {};
-      }
-      auto taken = tx.exec("UPDATE sagas SET lease_owner = ?, lease_until = ? WHERE request_id = ?",
-                           {m_node, lease_now + kSagaLease, id});
-      if (!taken) return std::unexpected(taken.error());
+    }
+    auto row = tx.query_one(
+        "SELECT s.route, s.digest, s.state, a.answer, s.error_code, s.error_message, "
+        "s.lease_owner, s.lease_until FROM sagas s LEFT JOIN saga_answers a USING (request_id) "
+        "WHERE s.request_id = ?",
+        {id});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::internal, "request " + id + " was claimed and is gone");
+    const auto& r = **row;
+    if (*store::text_at(r, 0) != route || *store::blob_at(r, 1) != digest_bytes) {
+      return fail(ErrorCode::replayed, "request ID " + id + " was used by another request");
+    }
+    const auto state = *store::text_at(r, 2);
+    if (state == "done") {
+      settled = Json::parse(*store::text_at(r, 3));
       return {};
-    });
-    if (!opened) return std::unexpected(opened.error());
-    if (settled) return *settled;
-  }
-  // Writes the saga first if it is not written yet (it is refused, or its outcome is unknown).
-  const auto written_first = [&](store::Transaction& tx) -> Status {
-    if (written_yet) return {};
-    auto fresh = begin(tx);
-    if (!fresh) return std::unexpected(fresh.error());
+    }
+    if (state == "failed") {
+      settled = std::unexpected(Error{error_code_from_string(*store::text_at(r, 4)),
+                                      *store::text_at(r, 5)});
+      return {};
+    }
+    const bool leased = !store::is_null_at(r, 6) && *store::text_at(r, 6) != m_node &&
+                        *store::int_at(r, 7) > lease_now;
+    if (leased && !m_take_over) {
+      settled = fail(ErrorCode::unavailable, "request " + id + " is being answered: ask again");
+      return {};
+    }
+    auto taken = tx.exec("UPDATE sagas SET lease_owner = ?, lease_until = ? WHERE request_id = ?",
+                         {m_node, lease_now + kSagaLease, id});
+    if (!taken) return std::unexpected(taken.error());
     return {};
-  };
+  });
+  if (!opened) return std::unexpected(opened.error());
+  if (settled) return *settled;
 
-  // Open for a retry at once (the wallet's), and for resume_due() after a back-off that doubles
-  // with each failure (2 s, 4 s, ... at most 5 minutes).
-  const auto release = [this, id](store::Transaction& tx) -> Status {
-    auto n = tx.exec(
-        "UPDATE sagas SET lease_until = 0, attempts = attempts + 1, "
-        "next_attempt = ? + "
-        "  CASE WHEN attempts >= 8 THEN 300 ELSE 1 << CAST(attempts + 1 AS INTEGER) END "
-        "WHERE request_id = ? AND lease_owner = ?",
-        {m_clock.now(), id, m_node});
-    if (!n) return std::unexpected(n.error());
-    return {};
-  };
   auto outcome = steps();
   if (!outcome) {
-    to_be_written();
     if (is_transient(outcome.error())) {
-      // Its outcome unknown, the saga is written open (if it was not), for resume_due() to
-      // finish. When the store is out of reach as well, a lease runs out by itself after
-      // kSagaLease and the saga is taken up then, and a saga not written is finished by the
-      // caller's retry: it waits longer, nothing is lost.
+      // Open for a retry at once (the wallet's), and for resume_due() after a back-off that
+      // doubles with each failure (2 s, 4 s, ... at most 5 minutes). When the release fails too
+      // (the store is out of reach as well), the lease runs out by itself after kSagaLease and
+      // the saga is taken up then: it waits longer, nothing is lost.
       (void)m_db->transact([&](store::Transaction& tx) -> Status {
-        if (auto ok = written_first(tx); !ok) return ok;
-        return release(tx);
+        auto n = tx.exec(
+            "UPDATE sagas SET lease_until = 0, attempts = attempts + 1, "
+            "next_attempt = ? + "
+            "  CASE WHEN attempts >= 8 THEN 300 ELSE 1 << CAST(attempts + 1 AS INTEGER) END "
+            "WHERE request_id = ? AND lease_owner = ?",
+            {m_clock.now(), id, m_node});
+        if (!n) return std::unexpected(n.error());
+        return {};
       });
       return std::unexpected(outcome.error());
     }
     auto recorded = m_db->transact([&](store::Transaction& tx) -> Status {
-      if (auto ok = written_first(tx); !ok) return ok;
       auto n = tx.exec(
           "UPDATE sagas SET state = 'failed', error_code = ?, error_message = ?, updated = ? "
           "WHERE request_id = ? AND state = 'open'",
@@ -271,8 +245,6 @@ Result<Json> Center::run_saga(std::string_view route, const Id128& request_id,
     if (!recorded) return std::unexpected(recorded.error());
     return std::unexpected(outcome.error());
   }
-  // A saga not kept that is answered is written nowhere: asked again, its steps give this answer.
-  if (!written_yet) return outcome->answer;
   // Records that the saga ended, and gives the answer that stands: this one, or the answer of a
   // node that took the lease over and finished first.
   const std::string answer_text = outcome->answer.dump();
@@ -615,31 +587,12 @@ Result<Json> Center::register_shop(const pki::Certificate& shop, const Json& bod
 Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
   if (!order) return std::unexpected(order.error());
-  // Looked up only when it matters (a request that is late, or whose wallet is refused now). A
-  // payment is written in the center's store when it ends: one whose record was lost (a crash
-  // after the bank's commit) is known by the bank's stored answer. When neither can be asked,
-  // neither can it be told: the caller asks again.
-  std::optional<Result<bool>> begun;
-  const auto was_begun = [&]() -> Result<bool> {
-    if (!begun) begun = saga_begun(order->body.request_id) ? Result<bool>(true) : paid_at_bank(order->to_json());
-    return *begun;
-  };
-  // The shop passes on a request for an order that has expired only to have it finished, if it
-  // was begun (the shop lost the first answer): it is never begun anew.
-  if (body.is_object() && body.value("finish_only", false)) {
-    auto known = was_begun();
-    if (!known) return std::unexpected(known.error());
-    if (!*known) return fail(ErrorCode::stale, "the payment was never begun, and its order has expired");
-  }
-  // A payment already begun is finished even if the wallet was revoked since.
-  auto wallet = parties::read_certificate(body, "wallet_certificate", m_trust, {pki::Role::wallet},
-                                          m_clock.now());
-  if (!wallet) {
-    auto known = was_begun();
-    if (!known) return std::unexpected(known.error());
-    if (*known) wallet = certificate_field(body, "wallet_certificate");
-  }
-  if (!wallet) return std::unexpected(wallet.error());
+  // Every check that does not depend on whether the payment was made comes first; the wallet's
+  // certificate refused now (revoked, expired) still names the key the order was signed with.
+  auto checked_wallet = parties::read_certificate(body, "wallet_certificate", m_trust,
+                                                  {pki::Role::wallet}, m_clock.now());
+  auto wallet = checked_wallet ? checked_wallet : certificate_field(body, "wallet_certificate");
+  if (!wallet) return std::unexpected(checked_wallet.error());
   auto shop_part = protocol::read_verified<protocol::PaymentShop>(body, "shop", shop.verify_key());
   if (!shop_part) return std::unexpected(shop_part.error());
   const auto& o = order->body;
@@ -650,10 +603,20 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   if (o.shop != shop.subject()) {
     return fail(ErrorCode::bad_signature, "the order is for another shop");
   }
-  if (auto fresh = protocol::check_fresh(o.timestamp, m_clock.now()); !fresh) {
-    auto known = was_begun();
-    if (!known) return std::unexpected(known.error());
-    if (!*known) return std::unexpected(fresh.error());
+  // A request the shop passes on only to be finished (its order expired: the shop lost the first
+  // answer), a late one, or one whose wallet is refused now is finished only if it was begun:
+  // the bank paid it (the center keeps no record of a payment), or an older center began it.
+  // Never begun anew: the bank, asked, refuses it for good. When that cannot be asked, the
+  // caller asks again.
+  const bool finish_only = body.value("finish_only", false);
+  const auto fresh = protocol::check_fresh(o.timestamp, m_clock.now());
+  if (finish_only || !checked_wallet || !fresh) {
+    auto begun = saga_begun(o.request_id) ? Result<bool>(true) : paid_at_bank(order->to_json());
+    if (!begun) return std::unexpected(begun.error());
+    if (!*begun) {
+      if (finish_only) return fail(ErrorCode::stale, "the payment was never begun, and its order has expired");
+      return std::unexpected(!checked_wallet ? checked_wallet.error() : fresh.error());
+    }
   }
   if (auto ok = check_amount(o.amount); !ok) return std::unexpected(ok.error());
 
@@ -700,7 +663,7 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
     // Asked again, the bank gives its stored receipt, and the endorsement is signed anew to the
     // same bytes.
     return Outcome{Json{{"receipt", receipt->to_json()}, {"center", endorsement.to_json()}}};
-  }, Kept::unless_answered);
+  }, Kept::by_the_bank);
 }
 
 // Fig 11: S183 check, S185 the bank sets the sales aside, S189 clearing pays the account,

@@ -79,12 +79,11 @@ class Center final : public protocol::Endpoint {
     std::function<Status(store::Transaction&)> effects;
   };
   using Steps = std::function<Result<Outcome>()>;
-  // Whether a saga is kept in the center's store always (written before its steps run), or
-  // unless it is answered: written only when it is refused (the refusal stands) or its outcome is
-  // unknown (open, to be finished). The latter only where the steps, run again, give the same
-  // answer (every party they call keeps its answer, and the center's signature over it is
-  // deterministic) and have no effects here: a retry of one answered runs them again.
-  enum class Kept { always, unless_answered };
+  // Where a saga is kept: here (written before its steps run), or by the bank, which keeps a
+  // payment's answer once given, paid or refused: the center then writes nothing (asked again,
+  // the steps give the same answer: the bank's stored one under the center's deterministic
+  // signature), and only finishes a saga an older center wrote.
+  enum class Kept { here, by_the_bank };
 
   Result<protocol::Json> dispatch(const pki::Certificate& caller, std::string_view route,
                                   const protocol::Json& body);
@@ -93,7 +92,7 @@ class Center final : public protocol::Endpoint {
   Result<protocol::Json> run_saga(std::string_view route, const Id128& request_id,
                                   const pki::Certificate& caller, const protocol::Json& body,
                                   const crypto::Digest& digest, const Steps& steps,
-                                  Kept kept = Kept::always);
+                                  Kept kept = Kept::here);
 
   Result<protocol::Json> deposit(const pki::Certificate& wallet, const protocol::Json& body);
   Result<protocol::Json> register_shop(const pki::Certificate& shop, const protocol::Json& body);
@@ -117,8 +116,8 @@ class Center final : public protocol::Endpoint {
   Result<Member> find_shop_by_key(const crypto::VerifyKey& key);
   Status check_amount(const Amount& amount) const;
   bool saga_begun(const Id128& request_id);
-  // Whether the bank took this payment (its stored answer): a payment's saga is written when it
-  // ends, so the bank knows of one begun whose record was lost.
+  // Whether the bank paid this order: true, false (and then it never will), or the refusal the
+  // bank gave it before.
   Result<bool> paid_at_bank(const protocol::Json& order);
   // When the saga of request_id began (now, when it has not).
   UnixSeconds saga_created(const Id128& request_id);

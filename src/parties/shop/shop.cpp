@@ -186,8 +186,8 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   // one commit with the order checked again: the bank takes one payment per order, so two
   // requests paying one order at once cannot both succeed. A request the center may have
   // answered before (the shop lost the answer: a crash, a time-out) can come back after the
-  // order expired or the request went stale; it is then passed on to be finished only if the
-  // center began it, never begun anew.
+  // order expired or the request went stale; it is then passed on to be finished only if it
+  // was begun (the bank paid it), never begun anew.
   const auto check_order = [&](store::Transaction& tx) -> Status {
     auto row = tx.query_one("SELECT amount, item, state, request_id FROM orders WHERE order_id = ?",
                             {o.order_id.to_string()});
