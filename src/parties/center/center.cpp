@@ -587,11 +587,17 @@ Result<Json> Center::register_shop(const pki::Certificate& shop, const Json& bod
 Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   auto order = protocol::read_signed<protocol::PaymentOrder>(body, "order");
   if (!order) return std::unexpected(order.error());
-  // Every check that does not depend on whether the payment was made comes first; the wallet's
-  // certificate refused now (revoked, expired) still names the key the order was signed with.
+  // Every check that does not depend on whether the payment was made comes first. A wallet's
+  // certificate refused now for its time or a revocation still names the key the order was signed
+  // with (and that key must be a registered user's, below); one refused for anything else is
+  // refused outright.
   auto checked_wallet = parties::read_certificate(body, "wallet_certificate", m_trust,
                                                   {pki::Role::wallet}, m_clock.now());
-  auto wallet = checked_wallet ? checked_wallet : certificate_field(body, "wallet_certificate");
+  const bool refused_for_now =
+      !checked_wallet && (checked_wallet.error().code == ErrorCode::certificate_revoked ||
+                          checked_wallet.error().code == ErrorCode::certificate_expired ||
+                          checked_wallet.error().code == ErrorCode::certificate_not_yet_valid);
+  auto wallet = refused_for_now ? certificate_field(body, "wallet_certificate") : checked_wallet;
   if (!wallet) return std::unexpected(checked_wallet.error());
   auto shop_part = protocol::read_verified<protocol::PaymentShop>(body, "shop", shop.verify_key());
   if (!shop_part) return std::unexpected(shop_part.error());
@@ -602,21 +608,6 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   }
   if (o.shop != shop.subject()) {
     return fail(ErrorCode::bad_signature, "the order is for another shop");
-  }
-  // A request the shop passes on only to be finished (its order expired: the shop lost the first
-  // answer), a late one, or one whose wallet is refused now is finished only if it was begun:
-  // the bank paid it (the center keeps no record of a payment), or an older center began it.
-  // Never begun anew: the bank, asked, refuses it for good. When that cannot be asked, the
-  // caller asks again.
-  const bool finish_only = body.value("finish_only", false);
-  const auto fresh = protocol::check_fresh(o.timestamp, m_clock.now());
-  if (finish_only || !checked_wallet || !fresh) {
-    auto begun = saga_begun(o.request_id) ? Result<bool>(true) : paid_at_bank(order->to_json());
-    if (!begun) return std::unexpected(begun.error());
-    if (!*begun) {
-      if (finish_only) return fail(ErrorCode::stale, "the payment was never begun, and its order has expired");
-      return std::unexpected(!checked_wallet ? checked_wallet.error() : fresh.error());
-    }
   }
   if (auto ok = check_amount(o.amount); !ok) return std::unexpected(ok.error());
 
@@ -635,6 +626,21 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
                                     {"shops", *shop_id, shop.verify_key()}});
       !members) {
     return std::unexpected(members.error());
+  }
+  // A request the shop passes on only to be finished (its order expired: the shop lost the first
+  // answer), a late one, or one whose wallet is refused now is finished only if it was begun:
+  // the bank paid it (the center keeps no record of a payment), or an older center began it.
+  // Never begun anew: the bank, asked, refuses it for good. When that cannot be asked, the
+  // caller asks again.
+  const bool finish_only = body.value("finish_only", false);
+  const auto fresh = protocol::check_fresh(o.timestamp, m_clock.now());
+  if (finish_only || !checked_wallet || !fresh) {
+    auto begun = saga_begun(o.request_id) ? Result<bool>(true) : paid_at_bank(order->to_json());
+    if (!begun) return std::unexpected(begun.error());
+    if (!*begun) {
+      if (finish_only) return fail(ErrorCode::stale, "the payment was never begun, and its order has expired");
+      return std::unexpected(!checked_wallet ? checked_wallet.error() : fresh.error());
+    }
   }
 
   // The payment is the wallet's order: the shop's part is signed afresh (its sealed shop ID is
