@@ -4,10 +4,12 @@
 #include <sqlite3.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
 #include "crypto/keys.hpp"
+#include "pki/authority.hpp"
 #include "protocol/statements.hpp"
 #include "system_fixture.hpp"
 
@@ -226,6 +228,63 @@ TEST_F(ReviewTest, ARequestTheBankSaidWasNotPaidIsNeverPaidAfter) {
   EXPECT_EQ(again.error().code, ErrorCode::stale) << again.error().to_string();
   EXPECT_EQ(totals().unpaid_sales, eur("EUR:0.00"));
   expect_circulation_balances();
+}
+
+// A shop that makes a wallet certificate of its own (under another CA) and passes on an order
+// signed with it, to be finished only, is refused before the bank is asked: the center falls
+// back to a certificate refused now only for its time or a revocation, and asks the bank about a
+// payment only for a user registered to the key that signed it. Nothing is claimed at the bank.
+TEST_F(ReviewTest, AWalletCertificateFromElsewhereIsRefusedBeforeTheBankIsAsked) {
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
+  const auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
+  const auto asked =
+      protocol::Signed<protocol::PaymentRequest>::from_json(request["request"]).value().body;
+  auto other_ca = pki::CertificateAuthority::create("ecash CA", crypto::PartyKeys::generate(),
+                                                    m_clock.now() - 60, 86400, m_random)
+                      .value();
+  const auto keys = crypto::PartyKeys::generate();
+  const auto forged = other_ca
+                          .issue({.subject = "mallory",
+                                  .role = pki::Role::wallet,
+                                  .verify_key = keys.signing.verify_key(),
+                                  .sealing_key = keys.sealing.public_key()},
+                                 m_clock.now() - 60, m_clock.now() + 86400, m_random)
+                          .value();
+  const auto shop_cert = *shop.shop->certificate();
+  const auto center_key = m_op->center_certificate().sealing_key();
+  const Json article = {{"order_id", asked.order_id.to_string()}, {"item", asked.item}};
+  const auto order = protocol::sign(
+      keys.signing,
+      protocol::PaymentOrder{
+          .request_id = Id128::random(m_random),
+          .timestamp = m_clock.now(),
+          .order_id = asked.order_id,
+          .shop = shop_cert.subject(),
+          .amount = asked.amount,
+          .sealed_article = crypto::seal(shop_cert.sealing_key(), as_bytes(article.dump())),
+          .sealed_user_id = crypto::seal(center_key, as_bytes(alice.wallet->user_id()->to_string())),
+          .sealed_transfers = {}});
+  std::string shop_home;
+  for (const auto& entry : std::filesystem::directory_iterator(m_dir)) {
+    if (entry.path().filename().string().starts_with("shop-")) shop_home = entry.path().string();
+  }
+  const auto shop_keys = crypto::read_key_file(shop_home + "/shop.keys").value();
+  const auto shop_part = protocol::sign(
+      shop_keys.signing,
+      protocol::PaymentShop{
+          .request_id = order.body.request_id,
+          .order = order.digest(),
+          .sealed_shop_id = crypto::seal(center_key, as_bytes(shop.shop->shop_id()->to_string()))});
+  LinkRecorder to_bank("center->bank");
+  m_op->set_tap(&to_bank);
+  auto refused = shop.center->call("pay", {{"wallet_certificate", forged.to_pem()},
+                                           {"order", order.to_json()},
+                                           {"shop", shop_part.to_json()},
+                                           {"finish_only", true}});
+  m_op->set_tap(nullptr);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::untrusted_issuer) << refused.error().to_string();
+  EXPECT_TRUE(to_bank.texts.empty());
 }
 
 // The same for a shop registration: the bank issued a shop ID but its answer was lost; a retry
