@@ -74,6 +74,29 @@ class ReviewTest : public SystemTest {
     return out;
   }
 
+  // An order for the shop's payment request made and signed by hand with keys, now, paid by
+  // payer's user ID (the wallet would refuse to make some of them).
+  protocol::Signed<protocol::PaymentOrder> order_by_hand(const crypto::PartyKeys& keys,
+                                                         ShopDevice& shop, const Json& request,
+                                                         Device& payer) {
+    const auto asked =
+        protocol::Signed<protocol::PaymentRequest>::from_json(request["request"]).value().body;
+    const auto shop_cert = *shop.shop->certificate();
+    const Json article = {{"order_id", asked.order_id.to_string()}, {"item", asked.item}};
+    return protocol::sign(
+        keys.signing,
+        protocol::PaymentOrder{
+            .request_id = Id128::random(m_random),
+            .timestamp = m_clock.now(),
+            .order_id = asked.order_id,
+            .shop = shop_cert.subject(),
+            .amount = asked.amount,
+            .sealed_article = crypto::seal(shop_cert.sealing_key(), as_bytes(article.dump())),
+            .sealed_user_id = crypto::seal(m_op->center_certificate().sealing_key(),
+                                           as_bytes(payer.wallet->user_id()->to_string())),
+            .sealed_transfers = {}});
+  }
+
   // Alice pays `shop` EUR:9.99 for a book and the answer is lost on `link` (its `part` spoilt): the
   // money moved, and she was told the payment failed. The payment request.
   Json pay_for_a_book_losing_the_answer(Device& alice, ShopDevice& shop, const char* link,
@@ -237,8 +260,6 @@ TEST_F(ReviewTest, ARequestTheBankSaidWasNotPaidIsNeverPaidAfter) {
 TEST_F(ReviewTest, AWalletCertificateFromElsewhereIsRefusedBeforeTheBankIsAsked) {
   auto [alice, shop] = alice_at_a_shop("EUR:30.00");
   const auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
-  const auto asked =
-      protocol::Signed<protocol::PaymentRequest>::from_json(request["request"]).value().body;
   auto other_ca = pki::CertificateAuthority::create("ecash CA", crypto::PartyKeys::generate(),
                                                     m_clock.now() - 60, 86400, m_random)
                       .value();
@@ -250,20 +271,8 @@ TEST_F(ReviewTest, AWalletCertificateFromElsewhereIsRefusedBeforeTheBankIsAsked)
                                   .sealing_key = keys.sealing.public_key()},
                                  m_clock.now() - 60, m_clock.now() + 86400, m_random)
                           .value();
-  const auto shop_cert = *shop.shop->certificate();
   const auto center_key = m_op->center_certificate().sealing_key();
-  const Json article = {{"order_id", asked.order_id.to_string()}, {"item", asked.item}};
-  const auto order = protocol::sign(
-      keys.signing,
-      protocol::PaymentOrder{
-          .request_id = Id128::random(m_random),
-          .timestamp = m_clock.now(),
-          .order_id = asked.order_id,
-          .shop = shop_cert.subject(),
-          .amount = asked.amount,
-          .sealed_article = crypto::seal(shop_cert.sealing_key(), as_bytes(article.dump())),
-          .sealed_user_id = crypto::seal(center_key, as_bytes(alice.wallet->user_id()->to_string())),
-          .sealed_transfers = {}});
+  const auto order = order_by_hand(keys, shop, request, alice);
   std::string shop_home;
   for (const auto& entry : std::filesystem::directory_iterator(m_dir)) {
     if (entry.path().filename().string().starts_with("shop-")) shop_home = entry.path().string();
@@ -387,23 +396,8 @@ TEST_F(ReviewTest, PaymentWhoseAnswerTheShopLostIsFinishedLate) {
 TEST_F(ReviewTest, AnExpiredOrderIsNotPaidAnew) {
   auto [alice, shop] = alice_at_a_shop("EUR:30.00");
   const auto request = shop.shop->create_order(eur("EUR:9.99"), "book").value();
-  const auto asked = protocol::Signed<protocol::PaymentRequest>::from_json(request["request"]).value().body;
   m_clock.advance(16 * 60);  // the order lives 15 minutes
-  const auto shop_cert = *shop.shop->certificate();
-  const auto& keys = alice.wallet->keys();
-  const protocol::Json article = {{"order_id", asked.order_id.to_string()}, {"item", asked.item}};
-  const auto order = protocol::sign(
-      keys.signing,
-      protocol::PaymentOrder{
-          .request_id = Id128::random(m_random),
-          .timestamp = m_clock.now(),
-          .order_id = asked.order_id,
-          .shop = shop_cert.subject(),
-          .amount = asked.amount,
-          .sealed_article = crypto::seal(shop_cert.sealing_key(), as_bytes(article.dump())),
-          .sealed_user_id = crypto::seal(m_op->center_certificate().sealing_key(),
-                                         as_bytes(alice.wallet->user_id()->to_string())),
-          .sealed_transfers = {}});
+  const auto order = order_by_hand(alice.wallet->keys(), shop, request, alice);
   const auto before = snapshot_stores(m_dir);
   auto late = wallet_to_shop(alice, shop)->call("pay", {{"order", order.to_json()}});
   ASSERT_FALSE(late.has_value());
