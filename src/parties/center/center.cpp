@@ -1,7 +1,6 @@
 #include "parties/center/center.hpp"
 
 #include <array>
-#include <memory>
 
 #include "crypto/random.hpp"
 
@@ -356,10 +355,10 @@ bool Center::saga_begun(const Id128& request_id) {
   return known;
 }
 
-Result<bool> Center::paid_at_bank(const Json& order) {
+Result<std::optional<Json>> Center::paid_at_bank(const Json& order) {
   auto stored = m_bank->call("pay", {{"order", order}, {"finish_only", true}});
-  if (stored) return true;
-  if (stored.error().code == ErrorCode::stale) return false;
+  if (stored) return std::optional<Json>(std::move(*stored));
+  if (stored.error().code == ErrorCode::stale) return std::nullopt;
   return std::unexpected(stored.error());
 }
 
@@ -634,32 +633,37 @@ Result<Json> Center::pay(const pki::Certificate& shop, const Json& body) {
   // caller asks again.
   const bool finish_only = body.value("finish_only", false);
   const auto fresh = protocol::check_fresh(o.timestamp, m_clock.now());
-  if (finish_only || !checked_wallet || !fresh) {
-    auto begun = saga_begun(o.request_id) ? Result<bool>(true) : paid_at_bank(order->to_json());
-    if (!begun) return std::unexpected(begun.error());
-    if (!*begun) {
+  // The bank's answer, when it was asked here, is the one the steps would fetch again.
+  std::optional<Json> paid;
+  if ((finish_only || !checked_wallet || !fresh) && !saga_begun(o.request_id)) {
+    auto asked = paid_at_bank(order->to_json());
+    if (!asked) return std::unexpected(asked.error());
+    if (!*asked) {
       if (finish_only) return fail(ErrorCode::stale, "the payment was never begun, and its order has expired");
       return std::unexpected(!checked_wallet ? checked_wallet.error() : fresh.error());
     }
+    paid = std::move(*asked);
   }
 
   // The payment is the wallet's order: the shop's part is signed afresh (its sealed shop ID is
   // randomised) when it passes on a retry.
   return run_saga("pay", o.request_id, shop, body, order->digest(), [&]() -> Result<Outcome> {
-    const auto to_bank = protocol::sign(m_identity.keys.signing,
-                                        protocol::PaymentCenter{.request_id = o.request_id,
-                                                                .order = order->digest(),
-                                                                .shop = shop_part->digest(),
-                                                                .user_id = *user_id,
-                                                                .shop_id = *shop_id,
-                                                                .amount = o.amount});
+    const auto ask_bank = [&] {
+      const auto to_bank = protocol::sign(m_identity.keys.signing,
+                                          protocol::PaymentCenter{.request_id = o.request_id,
+                                                                  .order = order->digest(),
+                                                                  .shop = shop_part->digest(),
+                                                                  .user_id = *user_id,
+                                                                  .shop_id = *shop_id,
+                                                                  .amount = o.amount});
+      return m_bank->call("pay", {{"wallet_certificate", wallet->to_pem()},
+                                  {"shop_certificate", shop.to_pem()},
+                                  {"order", order->to_json()},
+                                  {"shop", shop_part->to_json()},
+                                  {"center", to_bank.to_json()}});
+    };
     auto receipt = answer_part<protocol::PaymentReceiptBank>(
-        m_bank->call("pay", {{"wallet_certificate", wallet->to_pem()},
-                             {"shop_certificate", shop.to_pem()},
-                             {"order", order->to_json()},
-                             {"shop", shop_part->to_json()},
-                             {"center", to_bank.to_json()}}),
-        "receipt", m_directory.bank.verify_key());
+        paid ? Result<Json>(*paid) : ask_bank(), "receipt", m_directory.bank.verify_key());
     if (!receipt) return std::unexpected(receipt.error());
     if (receipt->body.order != order->digest() || receipt->body.amount != o.amount) {
       return bad_answer("bank receipt is for another payment");

@@ -116,9 +116,9 @@ class Center final : public protocol::Endpoint {
   Result<Member> find_shop_by_key(const crypto::VerifyKey& key);
   Status check_amount(const Amount& amount) const;
   bool saga_begun(const Id128& request_id);
-  // Whether the bank paid this order: true, false (and then it never will), or the refusal the
-  // bank gave it before.
-  Result<bool> paid_at_bank(const protocol::Json& order);
+  // The bank's answer to this order if it paid it, nullopt if not (and then it never will), or
+  // the refusal the bank gave it before.
+  Result<std::optional<protocol::Json>> paid_at_bank(const protocol::Json& order);
   // When the saga of request_id began (now, when it has not).
   UnixSeconds saga_created(const Id128& request_id);
   // stale unless fresh, or the saga of request_id has already begun.
