@@ -213,6 +213,23 @@ int run_demo(const DemoOptions& options) {
     say("with --top-up, the difference comes from his card first:");
     demo.must({"wallet", "--home", home("bob"), "pay", "--top-up", request});
 
+    step("The bag of beans was torn: the cafe gives Bob back EUR:10.00 of it, from its unpaid sales");
+    const auto sales = Json::parse(demo.must({"shop", "--home", home("cafe"), "sales", "--json"}), nullptr, false);
+    std::string beans;
+    if (sales.is_object() && sales.contains("orders")) {
+      for (const auto& o : sales["orders"]) {
+        if (o.value("item", "") == "a bag of beans" && o.value("state", "") == "paid") beans = o.value("order_id", "");
+      }
+    }
+    if (beans.empty()) demo.unexpected("find the order of the beans", sales.dump());
+    demo.must({"shop", "--home", home("cafe"), "refund", beans, "10.00", "--reason", "the bag was torn"});
+    say("giving back more than the rest of the EUR:50.00 paid is refused:");
+    demo.refused({"shop", "--home", home("cafe"), "refund", beans, "40.01", "--reason", "a slip"},
+                 "invalid_argument");
+    say("Bob's wallet learns of the refund, itemised, at its next sync:");
+    demo.must({"wallet", "--home", home("bob"), "sync"});
+    demo.must({"wallet", "--home", home("bob"), "history"});
+
     step("The cafe is paid out to its bank account");
     demo.must({"shop", "--home", home("cafe"), "sales"});
     demo.must({"shop", "--home", home("cafe"), "payout"});

@@ -36,6 +36,8 @@ struct Options {
   std::string amount;
   std::string item;
   std::string expires;
+  std::string order_id;
+  std::string reason;
   std::string passphrase_file;
   bool json = false;
 };
@@ -87,6 +89,7 @@ void print_sales(const Json& sales) {
   }
   const auto& t = sales["totals"];
   std::cout << "paid          " << t["paid"].get<std::string>() << "\n"
+            << "  refunded    " << t["refunded"].get<std::string>() << "\n"
             << "  paid out    " << t["paid_out"].get<std::string>() << "\n"
             << "  to pay out  " << t["to_pay_out"].get<std::string>() << "\n"
             << "open          " << t["open"].get<std::string>() << "\n";
@@ -159,6 +162,13 @@ void add_shop_commands(CLI::App& app) {
       g_shop->add_subcommand("sales",
                              "Every order (time, order ID, state: open, expired, paid, paid out; "
                              "amount, article) and the totals"));
+  auto* refund = common(g_shop->add_subcommand(
+      "refund",
+      "Give back all or part of a paid order to whoever paid it, from the sales not yet paid out"));
+  refund->add_option("ORDER", g_options.order_id, "The order's ID (as `shop sales` lists it)")->required();
+  refund->add_option("AMOUNT", g_options.amount,
+                     "How much to give back: EUR:2.50, or 2.50 (default: all not yet given back)");
+  refund->add_option("--reason", g_options.reason, "Why (kept by the shop alone)")->required();
   common(g_shop->add_subcommand("payout", "Have the proceeds paid to the shop's bank account"));
   common(g_shop->add_subcommand(
       "payouts", "Every payout: time, state, amount, bank reference, the sales it covered"));
@@ -353,6 +363,38 @@ int run_shop_command() {
           "shop moved from " + moved->from + " to " + moved->to +
               ": the same operator (CA fingerprint " + moved->ca_fingerprint +
               "); restart `ecash shop run` so the till uses it");
+    return 0;
+  }
+  if (chosen == "refund") {
+    auto order_id = Id128::parse(g_options.order_id);
+    if (!order_id) return fail_with({ErrorCode::invalid_argument, "ORDER: " + order_id.error().message});
+    std::optional<Amount> amount;
+    if (!g_options.amount.empty()) {
+      auto currency = shop.currency();
+      if (!currency) return fail_with({ErrorCode::invalid_argument, "run `ecash shop init` first"});
+      auto parsed = Amount::parse(g_options.amount, *currency);
+      if (!parsed) return fail_with(parsed.error());
+      amount = *parsed;
+    }
+    if (auto ok = connect_operator(); !ok) return fail_with(ok.error());
+    auto refunded = shop.refund(link->center(), *order_id, amount, g_options.reason);
+    if (!refunded) {
+      if (outcome_unknown(refunded.error())) {
+        return fail_with({refunded.error().code,
+                          refunded.error().message +
+                              " (the refund is kept and sent again, under the same ID, by the next "
+                              "`ecash shop refund " + g_options.order_id + " ...`)"});
+      }
+      return fail_with(refunded.error());
+    }
+    print({{"request_id", refunded->request_id.to_string()},
+           {"order_id", refunded->order_id.to_string()},
+           {"amount", refunded->amount.to_string()},
+           {"refunded", refunded->refunded.to_string()},
+           {"resent", refunded->resent}},
+          std::string(refunded->resent ? "an earlier refund, sent again: " : "") + "refunded " +
+              refunded->amount.to_string() + " of order " + refunded->order_id.to_string() + " (" +
+              refunded->refunded.to_string() + " given back of it in all)");
     return 0;
   }
   if (auto ok = connect_operator(); !ok) return fail_with(ok.error());

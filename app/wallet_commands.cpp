@@ -550,8 +550,14 @@ int run_wallet_command() {
       if (done->refused > 0) text += ", " + std::to_string(done->refused) + " refused";
       if (done->returned > 0) text += ", " + std::to_string(done->returned) + " unclaimed and returned to you";
       text += ")";
+      Json changes = Json::array();
+      for (const auto& c : done->bank_changes) {
+        changes.push_back({{"kind", c.kind}, {"amount", c.amount.to_string()}, {"reference", c.reference}});
+        text += c.kind == "refund" ? "\n" + c.amount.to_string() + " refunded by a shop (order " + c.reference + ")"
+                                   : "\n" + c.kind + " " + c.amount.to_string() + " (" + c.reference + ")";
+      }
       text = with_allowance(text, w, clock.now());
-      print(with_balance({{"received", done->received}, {"sent", done->sent},
+      print(with_balance({{"received", done->received}, {"sent", done->sent}, {"bank_changes", changes},
                           {"accepted", done->accepted}, {"refused", done->refused},
                           {"returned", done->returned}, {"finished_earlier", finished},
                           {"refused_earlier", refused},

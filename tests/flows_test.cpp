@@ -164,6 +164,93 @@ TEST_F(FlowsTest, PayOutProceeds) {
   EXPECT_EQ(bank_account(kShopIban)["balance"], "EUR:19.75");
 }
 
+// The history lines of a kind, in order.
+std::vector<Json> lines_of(const Json& history, const std::string& kind) {
+  std::vector<Json> out;
+  for (const auto& line : history) {
+    if (line["kind"] == kind) out.push_back(line);
+  }
+  return out;
+}
+
+// Issue 14: a shop gives back part, then the rest, of a paid order; never more than was paid; the
+// wallet learns each refund once, itemised, by the notice of its next payment or sync, with no
+// correction; the books count the refunds and still balance.
+TEST_F(FlowsTest, AShopRefundsAPaidOrderToTheWalletThatPaid) {
+  auto [alice, shop] = alice_at_a_shop("EUR:50.00");
+  const auto order_of = [](const Json& request) {
+    return protocol::Signed<protocol::PaymentRequest>::from_json(request["request"])->body.order_id;
+  };
+  const auto book = shop.shop->create_order(eur("EUR:12.50"), "a book").value();
+  const auto pen = shop.shop->create_order(eur("EUR:7.25"), "a pen").value();
+  ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), book, nullptr).has_value());
+  ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), pen, nullptr).has_value());
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:30.25"));
+
+  // Part of the book, then more than the rest: the second is refused and moves nothing.
+  auto part = shop.shop->refund(*shop.center, order_of(book), eur("EUR:2.50"), "scratched cover");
+  ASSERT_TRUE(part.has_value()) << part.error().to_string();
+  EXPECT_EQ(part->amount, eur("EUR:2.50"));
+  EXPECT_EQ(part->refunded, eur("EUR:2.50"));
+  auto too_much = shop.shop->refund(*shop.center, order_of(book), eur("EUR:10.01"), "greedy");
+  ASSERT_FALSE(too_much.has_value());
+  EXPECT_EQ(too_much.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(totals().refunded, eur("EUR:2.50"));
+  EXPECT_EQ(totals().balances, eur("EUR:32.75"));
+  EXPECT_EQ(totals().unpaid_sales, eur("EUR:17.25"));
+  expect_circulation_balances();
+
+  // The wallet learns it with its next payment: its own figure and the bank's agree.
+  const auto tea = shop.shop->create_order(eur("EUR:1.00"), "tea").value();
+  auto paid = alice.wallet->pay(*wallet_to_shop(alice, shop), tea, nullptr);
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_FALSE(paid->corrected.has_value());
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:31.75"));
+  // The rest of the book (default: all not yet given back), learnt by a sync.
+  auto rest = shop.shop->refund(*shop.center, order_of(book), std::nullopt, "returned");
+  ASSERT_TRUE(rest.has_value()) << rest.error().to_string();
+  EXPECT_EQ(rest->amount, eur("EUR:10.00"));
+  EXPECT_EQ(rest->refunded, eur("EUR:12.50"));
+  auto again = shop.shop->refund(*shop.center, order_of(book), eur("EUR:0.01"), "once more");
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, ErrorCode::invalid_argument);
+  auto synced = alice.wallet->sync(*alice.center);
+  ASSERT_TRUE(synced.has_value()) << synced.error().to_string();
+  ASSERT_EQ(synced->bank_changes.size(), 1u);  // the first was told already, with the payment
+  EXPECT_EQ(synced->bank_changes[0].amount, eur("EUR:10.00"));
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:41.75"));
+  // A second sync tells nothing new; history has each refund once and no correction.
+  auto quiet = alice.wallet->sync(*alice.center);
+  ASSERT_TRUE(quiet.has_value());
+  EXPECT_TRUE(quiet->bank_changes.empty());
+  const auto history = alice.wallet->history().value();
+  const auto refunds = lines_of(history, "refund");
+  ASSERT_EQ(refunds.size(), 2u);
+  EXPECT_EQ(refunds[0]["amount"], "EUR:2.50");
+  EXPECT_EQ(refunds[1]["amount"], "EUR:10.00");
+  EXPECT_TRUE(lines_of(history, "correction").empty());
+
+  // The shop's books: the book refunded, the pen and tea paid; a payout pays what is left.
+  const auto sales = shop.shop->sales().value();
+  EXPECT_EQ(sales["totals"]["refunded"], "EUR:12.50");
+  EXPECT_EQ(sales["totals"]["to_pay_out"], "EUR:8.25");
+  EXPECT_EQ(sales["orders"][0]["state"], "refunded");
+  auto payout = shop.shop->payout(*shop.center);
+  ASSERT_TRUE(payout.has_value()) << payout.error().to_string();
+  EXPECT_EQ(payout->amount, eur("EUR:8.25"));
+  // Nothing unpaid is left to refund from: refused, with a clear code, nothing moved.
+  auto short_sales = shop.shop->refund(*shop.center, order_of(pen), std::nullopt, "broken");
+  ASSERT_FALSE(short_sales.has_value());
+  EXPECT_EQ(short_sales.error().code, ErrorCode::insufficient_funds);
+  const auto t = totals();
+  EXPECT_EQ(t.refunded, eur("EUR:12.50"));
+  EXPECT_EQ(t.paid_out, eur("EUR:8.25"));
+  expect_circulation_balances();
+  auto audit = m_op->audit();
+  ASSERT_TRUE(audit.has_value()) << audit.error().to_string();
+  EXPECT_TRUE((*audit)["problems"].empty()) << audit->dump();
+}
+
 TEST_F(FlowsTest, RetryGetsTheFirstAnswerAndReusedIdIsReplayed) {
   auto alice = make_wallet("Alice", kAliceCard);
   ASSERT_TRUE(alice.wallet->deposit(*alice.center, eur("EUR:50.00")).has_value());

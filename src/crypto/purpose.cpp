@@ -46,6 +46,10 @@ std::string_view to_string(Purpose purpose) {
     ECASH_P(sync_center)
     ECASH_P(sync_receipt)
     ECASH_P(sync_receipt_center)
+    ECASH_P(refund_request)
+    ECASH_P(refund_center)
+    ECASH_P(refund_receipt)
+    ECASH_P(refund_receipt_center)
     ECASH_P(test_statement)
     ECASH_P(test_other_statement)
 #undef ECASH_P

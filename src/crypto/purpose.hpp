@@ -57,6 +57,11 @@ enum class Purpose : std::uint16_t {
   sync_center = 71,           // center to bank: whose records they are
   sync_receipt = 72,          // bank: the result, sealed to the wallet
   sync_receipt_center = 73,   // center's countersignature for the wallet
+  // Refunds (beyond the patent): a shop gives back all or part of a paid order.
+  refund_request = 80,         // shop
+  refund_center = 81,          // center to bank: which shop asks
+  refund_receipt = 82,         // bank: the money went back to the payer
+  refund_receipt_center = 83,  // center's countersignature for the shop
   // Reserved for tests of the signing machinery itself.
   test_statement = 65000,
   test_other_statement = 65001,

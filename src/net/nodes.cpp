@@ -358,6 +358,7 @@ std::map<std::string, RouteLimits, std::less<>> center_routes(const NodeOptions&
           {"register_shop", {4 * KiB}},
           {"pay", {16 * KiB}},
           {"payout", {4 * KiB}},
+          {"refund", {4 * KiB}},
           {"sync", {1024 * KiB}}};
 }
 std::map<std::string, RouteLimits, std::less<>> ca_routes(const NodeOptions& options) {

@@ -42,6 +42,7 @@ Json BalanceNotice::to_json() const {
                             {"amount", c.amount.to_string()},
                             {"reference", c.reference},
                             {"at", c.at}});
+    if (!c.id.empty()) changes_json.back()["id"] = c.id;
   }
   Json refused_json = Json::array();
   for (const auto& r : refused) {
@@ -90,6 +91,10 @@ Result<BalanceNotice> BalanceNotice::from_json(const Json& j) {
                     .reference = c.text("reference"),
                     .at = c.integer("at")};
       if (auto ok = c.status(); !ok) return std::unexpected(ok.error());
+      if (item.contains("id")) {
+        if (!item["id"].is_string()) return fail(ErrorCode::malformed, "notice.changes.id: expected text");
+        change.id = item["id"].get<std::string>();
+      }
       out.changes.push_back(std::move(change));
     }
   }

@@ -26,6 +26,9 @@ struct BalanceNotice {
     Amount amount;          // signed: what it added to the balance
     std::string reference;  // the transfer, order or case it concerns
     UnixSeconds at = 0;
+    // The change's own ID (a refund's request ID): a change told twice is counted once. Empty in
+    // notices from before changes had IDs.
+    std::string id;
   };
 
   // A transfer record the bank would not take, and why.

@@ -126,6 +126,22 @@ ECASH_STATEMENT(PayoutResult, payout_result, (Id128, request_id), (Amount, amoun
 // S192: center to shop, endorsing [result].
 using PayoutReceipt = Endorsement<Purpose::payout_receipt>;
 
+// --- Refunds (beyond the patent) ---
+
+// A shop gives back amount of a paid order: `payment` is the request ID that paid it. The request
+// ID is the refund's idempotency key: one refund, however often it is sent.
+ECASH_STATEMENT(RefundRequest, refund_request, (Id128, request_id), (UnixSeconds, timestamp),
+                (Id128, order_id), (Id128, payment), (Amount, amount));
+// Center to bank: the shop that asks (it never names itself).
+ECASH_STATEMENT(RefundCenter, refund_center, (Id128, request_id), (crypto::Digest, refund_request),
+                (Id128, shop_id));
+// The bank gave amount back to whoever paid the order (the shop is not told who, nor the balance);
+// `refunded` is all the order's refunds so far, this one included.
+ECASH_STATEMENT(RefundReceipt, refund_receipt, (Id128, request_id), (Id128, order_id),
+                (Amount, amount), (Amount, refunded), (crypto::Digest, refund_request));
+// Center to shop, endorsing [receipt].
+using RefundReceiptCenter = Endorsement<Purpose::refund_receipt_center>;
+
 // --- Device to device (Figs 8 and 9) and reconciliation ---
 
 // The receiver asks for amount; the fresh nonce binds the transfer to this one request. Carried as

@@ -117,6 +117,11 @@ std::vector<Golden> actual() {
                             t + 7 * 86'400}),
       make(Transfer{id(55), id(56), "4a01", 8, eur("EUR:5.00"), t, t + 86'400, Bytes{5, 5},
                     digest(32), eur("EUR:12.50")}),
+      // Refunds (issue 14): added after, so no line above changes.
+      make(RefundRequest{id(57), t, id(58), id(59), eur("EUR:2.50")}),
+      make(RefundCenter{id(60), digest(33), id(61)}),
+      make(RefundReceipt{id(62), id(63), eur("EUR:2.50"), eur("EUR:12.50"), digest(34)}),
+      make(RefundReceiptCenter{id(64), {digest(35)}}),
   };
 }
 

@@ -153,12 +153,24 @@ constexpr std::string_view kPaymentsApartSql =
     "CREATE TABLE owing (account TEXT PRIMARY KEY);"
     "INSERT INTO owing (account) SELECT id FROM accounts WHERE balance < 0 AND id GLOB 'user:*';"
     "DROP INDEX accounts_owing;";
+// Refunds (issue 14): what a shop gave back of a paid order, to whoever paid it (the payment's
+// posting says who), and the changes the bank made to a balance by itself, itemised to the user's
+// device in every notice until a sync has told it (`told`). The running figure 'refunded' beside.
+constexpr std::string_view kRefundsSql =
+    "CREATE TABLE refunds (request_id TEXT PRIMARY KEY, shop_id TEXT NOT NULL, "
+    "  order_id TEXT NOT NULL, user_id TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0), "
+    "  statement TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX refunds_by_order ON refunds (shop_id, order_id);"
+    "CREATE TABLE balance_changes (change_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+    "  kind TEXT NOT NULL, amount INTEGER NOT NULL, reference TEXT NOT NULL, at INTEGER NOT NULL, "
+    "  told INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX balance_changes_untold ON balance_changes (user_id, told);";
 // How long an allowance may be spent offline; its reserve returns to the balance after.
 constexpr UnixSeconds kAllowanceLifetime = 7 * 86'400;
 
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 9> list = {{{1, schema},
+  static const std::array<store::Migration, 10> list = {{{1, schema},
                                                         {2, kTransfersSql},
                                                         {3, kPaidOrdersSql},
                                                         {4, kStripesSql},
@@ -166,7 +178,8 @@ std::span<const store::Migration> migrations() {
                                                         {6, kToldSinceSyncSql},
                                                         {7, kAllowancesSql},
                                                         {8, kReserveFigureSql},
-                                                        {9, kPaymentsApartSql}}};
+                                                        {9, kPaymentsApartSql},
+                                                        {10, kRefundsSql}}};
   return list;
 }
 
@@ -440,6 +453,36 @@ Result<Amount> change_since_told(store::Transaction& tx, const Id128& user, cons
   return now_balance.sub(*told_amount);
 }
 
+// The changes the bank made to a user's balance by itself (a shop's refund) that no sync has told
+// its device yet: each notice to the device that tells a balance they changed lists them (by ID,
+// so the device counts each once), and a sync's notice marks them told.
+Result<std::vector<protocol::BalanceNotice::Change>> untold_changes(store::Transaction& tx,
+                                                                    Currency currency,
+                                                                    const Id128& user,
+                                                                    bool sync) {
+  auto rows = tx.query(
+      "SELECT change_id, kind, amount, reference, at FROM balance_changes "
+      "WHERE user_id = ? AND told = 0 ORDER BY at, change_id",
+      {user.to_string()});
+  if (!rows) return std::unexpected(rows.error());
+  std::vector<protocol::BalanceNotice::Change> out;
+  for (const auto& row : *rows) {
+    auto amount = Amount::from_minor(currency, *store::int_at(row, 2));
+    if (!amount) return std::unexpected(amount.error());
+    out.push_back({.kind = *store::text_at(row, 1),
+                   .amount = *amount,
+                   .reference = *store::text_at(row, 3),
+                   .at = *store::int_at(row, 4),
+                   .id = *store::text_at(row, 0)});
+  }
+  if (sync && !out.empty()) {
+    auto n = tx.exec("UPDATE balance_changes SET told = 1 WHERE user_id = ? AND told = 0",
+                     {user.to_string()});
+    if (!n) return std::unexpected(n.error());
+  }
+  return out;
+}
+
 // payout_start and payout_finish share the payout's request ID, but each needs its own entry in
 // the request log: the finish is remembered under an ID derived from the payout's.
 Id128 payout_log_key(std::string_view label, const Id128& payout) {
@@ -524,6 +567,9 @@ Result<Json> VirtualBank::handle(const protocol::Caller& caller, std::string_vie
       return parties::stored_or(*m_db, route, body, "payout_request", [&] { return payout_start(center_key, body); });
     }
     if (route == "payout_finish") return payout_finish(body);
+    if (route == "refund") {
+      return parties::stored_or(*m_db, route, body, "refund", [&] { return refund(center_key, body); });
+    }
     if (route == "void_credit") return void_credit(center_key, body);
     if (route == "payout_cancel") return payout_cancel(center_key, body);
     if (route == "report") return report();
@@ -619,6 +665,11 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
         if (auto ok = remember_told(tx, user_id, *balance_now); !ok) return std::unexpected(ok.error());
         auto notice = protocol::BalanceNotice::of(*balance_now);
         notice.adjusted = *adjusted;
+        if (!adjusted->is_zero()) {
+          auto changes = untold_changes(tx, m_currency, user_id, false);
+          if (!changes) return std::unexpected(changes.error());
+          notice.changes = std::move(*changes);
+        }
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
             protocol::DepositReceipt{.request_id = o.request_id,
@@ -866,6 +917,11 @@ Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& 
         // so it can check new = old + adjusted - price (S166).
         auto notice = protocol::BalanceNotice::of(*after);
         notice.adjusted = *adjusted;
+        if (!adjusted->is_zero()) {
+          auto changes = untold_changes(tx, m_currency, c.user_id, false);
+          if (!changes) return std::unexpected(changes.error());
+          notice.changes = std::move(*changes);
+        }
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
             protocol::PaymentReceiptBank{
@@ -939,6 +995,116 @@ Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Js
             protocol::PayoutAmount{.request_id = request_id, .shop_id = shop_id, .amount = *sales});
         return Json{{"amount", amount.to_json()}};
       });
+}
+
+// Refunds (issue 14): amount of a paid order goes back from the shop's unpaid sales to whoever
+// paid it, never more than was paid in all; the user's device learns it, itemised, in its next
+// notice. The shop learns neither who paid nor any balance.
+Result<Json> VirtualBank::refund(const crypto::VerifyKey& center, const Json& body) {
+  const auto now = m_clock.now();
+  auto certified = parties::read_certified<protocol::RefundRequest>(
+      body, "shop_certificate", "refund", m_trust, {pki::Role::shop}, now);
+  if (!certified) return std::unexpected(certified.error());
+  const auto& [shop, request] = *certified;
+  auto instruction = protocol::read_verified<protocol::RefundCenter>(body, "center", center);
+  if (!instruction) return std::unexpected(instruction.error());
+  const auto& r = request.body;
+  const auto& shop_id = instruction->body.shop_id;
+  if (auto ok = chain(instruction->body.request_id == r.request_id &&
+                          instruction->body.refund_request == request.digest(),
+                      "refund_center");
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = check_amount("the refund", r.amount); !ok) return std::unexpected(ok.error());
+
+  return answer_once(*m_db, "refund", r.request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
+    if (auto ok = check_shop(tx, shop_id, shop); !ok) return std::unexpected(ok.error());
+    // The order was paid to this shop by the payment the shop names; that payment's posting says
+    // by whom and how much.
+    auto paid = tx.query_one("SELECT request_id FROM paid_orders WHERE shop_id = ? AND order_id = ?",
+                             {shop_id.to_string(), r.order_id.to_string()});
+    if (!paid) return std::unexpected(paid.error());
+    if (!*paid || *store::text_at(**paid, 0) != r.payment.to_string()) {
+      return fail(ErrorCode::not_found, "no payment " + r.payment.to_string() + " of order " +
+                                            r.order_id.to_string() + " to this shop");
+    }
+    const auto [first, beyond] = prefix_range(sales_account(shop_id) + "#");
+    auto posting = tx.query_one(
+        "SELECT debit, amount FROM postings WHERE request_id = ? AND (credit = ? OR (credit >= ? AND credit < ?))",
+        {r.payment.to_string(), sales_account(shop_id), first, beyond});
+    if (!posting) return std::unexpected(posting.error());
+    if (!*posting) return fail(ErrorCode::internal, "payment " + r.payment.to_string() + " has no posting");
+    const auto payer = *store::text_at(**posting, 0);
+    auto user = Id128::parse(payer.substr(std::string_view("user:").size()));
+    if (!payer.starts_with("user:") || !user) {
+      return fail(ErrorCode::internal, "payment " + r.payment.to_string() + " was paid from " + payer);
+    }
+    auto paid_amount = Amount::from_minor(m_currency, *store::int_at(**posting, 1));
+    if (!paid_amount) return std::unexpected(paid_amount.error());
+    auto before = tx.query_one(
+        "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE shop_id = ? AND order_id = ?",
+        {shop_id.to_string(), r.order_id.to_string()});
+    if (!before) return std::unexpected(before.error());
+    auto refunded_before = Amount::from_minor(m_currency, *store::int_at(**before, 0));
+    if (!refunded_before) return std::unexpected(refunded_before.error());
+    auto refunded = refunded_before->add(r.amount);
+    if (!refunded) return std::unexpected(refunded.error());
+    if (*refunded->compare(*paid_amount) == std::strong_ordering::greater) {
+      return fail(ErrorCode::invalid_argument,
+                  "order " + r.order_id.to_string() + " was paid " + paid_amount->to_string() +
+                      " and " + refunded_before->to_string() + " of it refunded: a refund of " +
+                      r.amount.to_string() + " would give back more than was paid");
+    }
+    // Taken from the sales not yet paid out, stripe by stripe (none goes below zero).
+    auto stripes = tx.query(
+        "SELECT id, balance FROM accounts WHERE (" + std::string(kAccountOrPrefix) + ") AND balance > 0",
+        {sales_account(shop_id), first, beyond});
+    if (!stripes) return std::unexpected(stripes.error());
+    Amount unpaid = Amount::zero(m_currency);
+    for (const auto& row : *stripes) {
+      auto sum = unpaid.add(Amount::from_minor(m_currency, *store::int_at(row, 1)).value());
+      if (!sum) return std::unexpected(sum.error());
+      unpaid = *sum;
+    }
+    if (*unpaid.compare(r.amount) == std::strong_ordering::less) {
+      return fail(ErrorCode::insufficient_funds,
+                  "the shop's sales not yet paid out, " + unpaid.to_string() +
+                      ", do not cover a refund of " + r.amount.to_string());
+    }
+    Amount left = r.amount;
+    for (const auto& row : *stripes) {
+      if (left.is_zero()) break;
+      const auto part = Amount::from_minor(m_currency, *store::int_at(row, 1)).value();
+      const auto take = *part.compare(left) == std::strong_ordering::less ? part : left;
+      if (auto ok = post(tx, r.request_id, *store::text_at(row, 0), user_account(*user), take, now); !ok) {
+        return std::unexpected(ok.error());
+      }
+      left = left.sub(take).value();
+    }
+    if (auto ok = add_figure(tx, "refunded", figure_slot(r.request_id), r.amount.minor()); !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto kept = tx.exec(
+        "INSERT INTO refunds (request_id, shop_id, order_id, user_id, amount, statement, created) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        {r.request_id.to_string(), shop_id.to_string(), r.order_id.to_string(), user->to_string(),
+         r.amount.minor(), request.to_json().dump(), now});
+    if (!kept) return std::unexpected(kept.error());
+    // The device is not told a balance here: it learns this change in its next notice.
+    auto change = tx.exec(
+        "INSERT INTO balance_changes (change_id, user_id, kind, amount, reference, at) "
+        "VALUES (?, ?, 'refund', ?, ?, ?)",
+        {r.request_id.to_string(), user->to_string(), r.amount.minor(), r.order_id.to_string(), now});
+    if (!change) return std::unexpected(change.error());
+    const auto receipt = protocol::sign(m_identity.keys.signing,
+                                        protocol::RefundReceipt{.request_id = r.request_id,
+                                                                .order_id = r.order_id,
+                                                                .amount = r.amount,
+                                                                .refunded = *refunded,
+                                                                .refund_request = request.digest()});
+    return Json{{"receipt", receipt.to_json()}};
+  });
 }
 
 // After S191: the payout is final when clearing paid it; when it failed the sales come back.
@@ -1499,6 +1665,9 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
     if (!after) return std::unexpected(after.error());
     if (auto ok = remember_told(tx, user, *after, true); !ok) return std::unexpected(ok.error());
     auto notice = protocol::BalanceNotice::of(*after);
+    auto changes = untold_changes(tx, m_currency, user, true);
+    if (!changes) return std::unexpected(changes.error());
+    notice.changes = std::move(*changes);
     notice.accepted = std::move(accepted);
     notice.refused = std::move(refused);
     notice.returned = std::move(returned);
@@ -1557,7 +1726,8 @@ Result<Json> VirtualBank::audit() const {
         "  WHEN 'reserve' THEN (SELECT COALESCE(SUM(balance), 0) FROM accounts "
         "                       WHERE id GLOB 'user:*:reserve:*') "
         "  WHEN 'users' THEN (SELECT COUNT(*) FROM users) "
-        "  WHEN 'shops' THEN (SELECT COUNT(*) FROM shops) END "
+        "  WHEN 'shops' THEN (SELECT COUNT(*) FROM shops) "
+        "  WHEN 'refunded' THEN (SELECT COALESCE(SUM(amount), 0) FROM refunds) END "
         "FROM (SELECT name, SUM(value) AS total FROM figures GROUP BY name) f");
     if (!figures) return std::unexpected(figures.error());
     for (const auto& row : *figures) {
@@ -1594,6 +1764,43 @@ Result<Json> VirtualBank::audit() const {
       if (!verifies(std::type_identity<protocol::Transfer>{}) &&
           !verifies(std::type_identity<protocol::LegacyTransfer>{})) {
         problems.push_back("bank transfer " + *store::text_at(row, 0) + ": signature does not verify");
+      }
+    }
+    // Each refund as the shop signed it, moved as it says, and no order given back more than paid.
+    auto refunds = tx.query(
+        "SELECT r.request_id, r.statement, s.verify_key, r.amount, "
+        "  (SELECT COALESCE(SUM(p.amount), 0) FROM postings p WHERE p.request_id = r.request_id) "
+        "FROM refunds r LEFT JOIN shops s ON s.shop_id = r.shop_id");
+    if (!refunds) return std::unexpected(refunds.error());
+    for (const auto& row : *refunds) {
+      ++checked;
+      const auto id = *store::text_at(row, 0);
+      auto statement = protocol::Signed<protocol::RefundRequest>::from_json(
+          Json::parse(*store::text_at(row, 1), nullptr, false));
+      auto key = store::is_null_at(row, 2) ? Result<crypto::VerifyKey>(fail(ErrorCode::not_found, "no shop"))
+                                           : crypto::VerifyKey::from_bytes(*store::blob_at(row, 2));
+      if (!statement || !key || !statement->verify(*key) || statement->body.request_id.to_string() != id ||
+          statement->body.amount.minor() != *store::int_at(row, 3)) {
+        problems.push_back("bank refund " + id + ": the shop's signed request does not verify");
+      }
+      if (*store::int_at(row, 3) != *store::int_at(row, 4)) {
+        problems.push_back("bank refund " + id + ": " + std::to_string(*store::int_at(row, 3)) +
+                           " refunded but its postings move " + std::to_string(*store::int_at(row, 4)));
+      }
+    }
+    auto over = tx.query(
+        "SELECT r.order_id, SUM(r.amount), "
+        "  (SELECT COALESCE(SUM(p.amount), 0) FROM paid_orders o JOIN postings p "
+        "     ON p.request_id = o.request_id AND p.debit GLOB 'user:*' "
+        "   WHERE o.shop_id = r.shop_id AND o.order_id = r.order_id) AS paid "
+        "FROM refunds r GROUP BY r.shop_id, r.order_id");
+    if (!over) return std::unexpected(over.error());
+    for (const auto& row : *over) {
+      ++checked;
+      if (*store::int_at(row, 1) > *store::int_at(row, 2)) {
+        problems.push_back("bank order " + *store::text_at(row, 0) + ": refunded " +
+                           std::to_string(*store::int_at(row, 1)) + " of " +
+                           std::to_string(*store::int_at(row, 2)) + " paid");
       }
     }
     auto cases = tx.query("SELECT case_id, statement FROM cases");
@@ -1634,15 +1841,17 @@ Status VirtualBank::totals_in(store::Transaction& tx, protocol::Circulation& out
       // Users who owe (their list), and those with no case.
       "(SELECT COUNT(*) FROM owing), "
       "(SELECT COUNT(*) FROM owing o WHERE NOT EXISTS "
-      "   (SELECT 1 FROM cases c WHERE c.user_id = substr(o.account, 6)))");
+      "   (SELECT 1 FROM cases c WHERE c.user_id = substr(o.account, 6))), "
+      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'refunded')");
   if (!row) return std::unexpected(row.error());
-  std::array<std::int64_t, 13> v{};
+  std::array<std::int64_t, 14> v{};
   for (std::size_t i = 0; i < v.size(); ++i) {
     auto value = store::int_at(**row, i);
     if (!value) return std::unexpected(value.error());
     v[i] = *value;
   }
-  const std::array<std::pair<Amount*, std::int64_t>, 8> amounts = {{{&out.deposited, -v[0]},
+  const std::array<std::pair<Amount*, std::int64_t>, 9> amounts = {{{&out.deposited, -v[0]},
+                                                                     {&out.refunded, v[13]},
                                                                      {&out.paid_out, v[1]},
                                                                      {&out.in_flight, v[2]},
                                                                      {&out.unpaid_sales, v[3]},

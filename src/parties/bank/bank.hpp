@@ -101,6 +101,7 @@ class VirtualBank final : public protocol::Endpoint {
                                         const Error& refusal, UnixSeconds now);
   Result<protocol::Json> payout_start(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> payout_finish(const protocol::Json& body);
+  Result<protocol::Json> refund(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> payout_cancel(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> void_credit(const crypto::VerifyKey& center, const protocol::Json& body);
   Result<protocol::Json> report();

@@ -121,6 +121,7 @@ Result<Json> Center::dispatch(const pki::Certificate& caller, std::string_view r
   if (route == "register_shop") return register_shop(caller, body);
   if (route == "pay") return pay(caller, body);
   if (route == "payout") return payout(caller, body);
+  if (route == "refund") return refund(caller, body);
   if (route == "sync") return sync(caller, body);
   if (route == "verify_card" || route == "confirm_card") {
     // The card's holder proves it to the card company (issue 12, finding 6): sealed to the
@@ -741,6 +742,40 @@ Result<Json> Center::payout(const pki::Certificate& shop, const Json& body) {
   });
 }
 
+// Refunds (issue 14): the shop's signed request, the bank gives the money back to whoever paid
+// the order (the center names the shop; nobody tells the shop who paid), the center countersigns.
+Result<Json> Center::refund(const pki::Certificate& shop, const Json& body) {
+  auto request = protocol::read_verified<protocol::RefundRequest>(body, "refund", shop.verify_key());
+  if (!request) return std::unexpected(request.error());
+  const auto& r = request->body;
+  if (auto ok = fresh_or_begun(r.timestamp, r.request_id); !ok) return std::unexpected(ok.error());
+  if (auto ok = check_amount(r.amount); !ok) return std::unexpected(ok.error());
+  auto member = find_shop_by_key(shop.verify_key());
+  if (!member) return std::unexpected(member.error());
+
+  return run_saga("refund", r.request_id, shop, body, parties::body_digest(body),
+                  [&]() -> Result<Outcome> {
+    const auto to_bank = protocol::sign(m_identity.keys.signing,
+                                        protocol::RefundCenter{.request_id = r.request_id,
+                                                               .refund_request = request->digest(),
+                                                               .shop_id = member->id});
+    auto receipt = answer_part<protocol::RefundReceipt>(
+        m_bank->call("refund", {{"shop_certificate", shop.to_pem()},
+                                {"refund", request->to_json()},
+                                {"center", to_bank.to_json()}}),
+        "receipt", m_directory.bank.verify_key());
+    if (!receipt) return std::unexpected(receipt.error());
+    const auto& b = receipt->body;
+    if (b.request_id != r.request_id || b.refund_request != request->digest() ||
+        b.order_id != r.order_id || b.amount != r.amount) {
+      return bad_answer("bank's refund receipt is for another refund");
+    }
+    const auto endorsement = protocol::endorse<crypto::Purpose::refund_receipt_center>(
+        m_identity.keys.signing, r.request_id, {receipt->digest()});
+    return Outcome{Json{{"receipt", receipt->to_json()}, {"center", endorsement.to_json()}}, {}};
+  });
+}
+
 // Reconciliation: the wallet's transfer records go to the bank sealed; the bank's cases of fraud
 // come back to the center, which opens them; the result goes to the wallet sealed.
 Result<Json> Center::sync(const pki::Certificate& wallet, const Json& body) {
@@ -936,6 +971,10 @@ Result<Json> Center::audit() {
         found = {check_part<protocol::PayoutRequest>(body, "payout_request", caller->verify_key()),
                  check_part<protocol::PayoutResult>(answer, "result", clearing),
                  check_part<protocol::PayoutReceipt>(answer, "center", center)};
+      } else if (route == "refund") {
+        found = {check_part<protocol::RefundRequest>(body, "refund", caller->verify_key()),
+                 check_part<protocol::RefundReceipt>(answer, "receipt", bank),
+                 check_part<protocol::RefundReceiptCenter>(answer, "center", center)};
       } else if (route == "sync") {
         found = {check_part<protocol::SyncOrder>(body, "order", caller->verify_key()),
                  check_part<protocol::SyncReceipt>(answer, "receipt", bank),

@@ -99,6 +99,7 @@ class Center final : public protocol::Endpoint {
   Result<protocol::Json> pay(const pki::Certificate& shop, const protocol::Json& body);
   Result<protocol::Json> payout(const pki::Certificate& shop, const protocol::Json& body);
   Result<protocol::Json> sync(const pki::Certificate& wallet, const protocol::Json& body);
+  Result<protocol::Json> refund(const pki::Certificate& shop, const protocol::Json& body);
 
   struct Member {
     Id128 id;

@@ -14,7 +14,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 2> kMigrations = {{
+constexpr std::array<store::Migration, 3> kMigrations = {{
     {1,
      "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
      "CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount TEXT NOT NULL, item TEXT NOT NULL, "
@@ -32,6 +32,14 @@ constexpr std::array<store::Migration, 2> kMigrations = {{
      "UPDATE orders SET created = expires - 900;"
      "UPDATE orders SET paid_at = created WHERE state = 'paid';"
      "CREATE INDEX orders_by_payout ON orders (payout_id);"},
+    // Refunds (issue 14): each as asked (the signed request, sent again under the same ID until
+    // answered), with the reason, which stays here.
+    {3,
+     "CREATE TABLE refunds (request_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, "
+     "amount TEXT NOT NULL, reason TEXT NOT NULL, "
+     "state TEXT NOT NULL CHECK (state IN ('pending', 'refunded', 'refused')), "
+     "request TEXT NOT NULL, answer TEXT, refusal TEXT, created INTEGER NOT NULL, finished INTEGER);"
+     "CREATE INDEX refunds_by_order ON refunds (order_id);"},
 }};
 
 // Sums amounts in one currency, with the overflow check.
@@ -40,6 +48,24 @@ Status add_to(Amount& total, const Amount& amount) {
   if (!sum) return std::unexpected(sum.error());
   total = *sum;
   return {};
+}
+
+// What an order's refunds come to: those made, and those asked and not yet answered.
+struct RefundTotals {
+  Amount refunded;
+  Amount pending;
+};
+Result<RefundTotals> refund_totals(store::Transaction& tx, const std::string& order_id, Currency currency) {
+  RefundTotals out{Amount::zero(currency), Amount::zero(currency)};
+  auto rows = tx.query("SELECT state, amount FROM refunds WHERE order_id = ? AND state <> 'refused'", {order_id});
+  if (!rows) return std::unexpected(rows.error());
+  for (const auto& row : *rows) {
+    auto amount = Amount::parse(*store::text_at(row, 1));
+    if (!amount) return std::unexpected(amount.error());
+    auto& total = *store::text_at(row, 0) == "refunded" ? out.refunded : out.pending;
+    if (auto ok = add_to(total, *amount); !ok) return std::unexpected(ok.error());
+  }
+  return out;
 }
 
 }  // namespace
@@ -337,13 +363,119 @@ Status Shop::mark_paid_out(store::Transaction& tx, const Id128& payout, const Am
     if (left == 0) break;
     auto sold = Amount::parse(*store::text_at(row, 1));
     if (!sold) return std::unexpected(sold.error());
-    if (sold->currency() != amount.currency() || sold->minor() > left) continue;
+    if (sold->currency() != amount.currency()) continue;
+    // What the bank still held of the order: its price less what was given back.
+    auto refunds = refund_totals(tx, *store::text_at(row, 0), amount.currency());
+    if (!refunds) return std::unexpected(refunds.error());
+    auto kept = sold->sub(refunds->refunded);
+    if (!kept) return std::unexpected(kept.error());
+    sold = *kept;
+    if (!sold->is_positive() || sold->minor() > left) continue;
     auto n = tx.exec("UPDATE orders SET payout_id = ? WHERE order_id = ?",
                      {payout.to_string(), *store::text_at(row, 0)});
     if (!n) return std::unexpected(n.error());
     left -= sold->minor();
   }
   return {};
+}
+
+Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_id,
+                                  std::optional<Amount> amount, const std::string& reason) {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  const auto currency = this->currency();
+  if (!currency) return fail(ErrorCode::invalid_argument, "the shop is not connected: run `ecash shop init`");
+  const auto now = m_clock.now();
+  // A refund of this order sent before and not answered goes again, under its own ID; otherwise
+  // a new one, of the rest of what was paid unless less is asked.
+  std::optional<Signed<protocol::RefundRequest>> request;
+  bool resent = false;
+  auto made = m_db->transact([&](store::Transaction& tx) -> Status {
+    request.reset();
+    auto pending = tx.query_one("SELECT request FROM refunds WHERE order_id = ? AND state = 'pending'",
+                                {order_id.to_string()});
+    if (!pending) return std::unexpected(pending.error());
+    if (*pending) {
+      auto parsed = Signed<protocol::RefundRequest>::from_json(Json::parse(*store::text_at(**pending, 0)));
+      if (!parsed) return std::unexpected(parsed.error());
+      request = std::move(*parsed);
+      resent = true;
+      return {};
+    }
+    auto row = tx.query_one("SELECT amount, state, request_id FROM orders WHERE order_id = ?",
+                            {order_id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "no order " + order_id.to_string());
+    if (*store::text_at(**row, 1) != "paid") {
+      return fail(ErrorCode::invalid_argument, "order " + order_id.to_string() + " is not paid");
+    }
+    auto paid = Amount::parse(*store::text_at(**row, 0));
+    if (!paid) return std::unexpected(paid.error());
+    auto payment = Id128::parse(*store::text_at(**row, 2));
+    if (!payment) return std::unexpected(payment.error());
+    auto totals = refund_totals(tx, order_id.to_string(), *currency);
+    if (!totals) return std::unexpected(totals.error());
+    auto rest = paid->sub(totals->refunded);
+    if (!rest) return std::unexpected(rest.error());
+    if (!rest->is_positive()) {
+      return fail(ErrorCode::invalid_argument, "order " + order_id.to_string() + " is refunded in full (" +
+                                                   paid->to_string() + ")");
+    }
+    const Amount asked = amount.value_or(*rest);
+    if (asked.currency() != *currency) {
+      return fail(ErrorCode::currency_mismatch, "the shop sells in " + std::string(currency->code()));
+    }
+    if (!asked.is_positive()) return fail(ErrorCode::invalid_argument, "a refund must be positive");
+    if (*asked.compare(*rest) == std::strong_ordering::greater) {
+      return fail(ErrorCode::invalid_argument,
+                  "order " + order_id.to_string() + " was paid " + paid->to_string() + ", of which " +
+                      rest->to_string() + " is not refunded: a refund of " + asked.to_string() +
+                      " would give back more than was paid");
+    }
+    request = protocol::sign(m_keys.signing, protocol::RefundRequest{.request_id = Id128::random(m_random),
+                                                                     .timestamp = now,
+                                                                     .order_id = order_id,
+                                                                     .payment = *payment,
+                                                                     .amount = asked});
+    auto n = tx.exec(
+        "INSERT INTO refunds (request_id, order_id, amount, reason, state, request, created) "
+        "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        {request->body.request_id.to_string(), order_id.to_string(), asked.to_string(), reason,
+         request->to_json().dump(), now});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  if (!made) return std::unexpected(made.error());
+  const auto id = request->body.request_id.to_string();
+  auto answer = center.call("refund", {{"refund", request->to_json()}});
+  if (!answer) {
+    // Refused: nothing moved, and this request is over. Out of reach: it is sent again next time.
+    if (!outcome_unknown(answer.error())) {
+      (void)m_db->transact([&](store::Transaction& tx) -> Status {
+        auto n = tx.exec("UPDATE refunds SET state = 'refused', refusal = ?, finished = ? WHERE request_id = ?",
+                         {answer.error().to_string(), m_clock.now(), id});
+        if (!n) return std::unexpected(n.error());
+        return {};
+      });
+    }
+    return std::unexpected(answer.error());
+  }
+  const auto& dir = m_device.directory();
+  auto answered = protocol::read_endorsed<protocol::RefundReceipt, protocol::RefundReceiptCenter>(
+      *answer, "receipt", dir.bank.verify_key(), "center", dir.center.verify_key(), request->body.request_id);
+  if (!answered) return std::unexpected(answered.error());
+  const auto& receipt = answered->statement.body;
+  if (receipt.refund_request != request->digest() || receipt.order_id != order_id ||
+      receipt.amount != request->body.amount) {
+    return fail(ErrorCode::bad_signature, "the bank's receipt is for another refund");
+  }
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto n = tx.exec("UPDATE refunds SET state = 'refunded', answer = ?, finished = ? WHERE request_id = ?",
+                     {answer->dump(), m_clock.now(), id});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  if (!saved) return std::unexpected(saved.error());
+  return Refund{request->body.request_id, order_id, receipt.amount, receipt.refunded, resent};
 }
 
 Result<Json> Shop::sales() {
@@ -355,6 +487,7 @@ Result<Json> Shop::sales() {
   Amount paid = Amount::zero(*currency);
   Amount paid_out = paid;
   Amount open = paid;
+  Amount refunded = paid;
   auto done = m_db->read([&](store::Transaction& tx) -> Status {
     auto rows = tx.query(
         "SELECT order_id, amount, item, state, created, expires, payout_id FROM orders ORDER BY "
@@ -367,9 +500,18 @@ Result<Json> Shop::sales() {
       const auto expires = *store::int_at(row, 5);
       std::string state = *store::text_at(row, 3);
       const bool covered = !store::is_null_at(row, 6);
+      Json order_refunded;
       if (state == "paid") {
         if (auto ok = add_to(paid, *amount); !ok) return ok;
         if (covered) state = "paid out";
+        auto refunds = refund_totals(tx, *store::text_at(row, 0), *currency);
+        if (!refunds) return std::unexpected(refunds.error());
+        const auto& back = refunds->refunded;
+        if (back.is_positive()) {
+          if (auto ok = add_to(refunded, back); !ok) return ok;
+          state = back == *amount ? "refunded" : "partly refunded";
+          order_refunded = back.to_string();
+        }
       } else if (state == "open" && expires < now) {
         state = "expired";
       } else if (state == "open") {
@@ -380,6 +522,7 @@ Result<Json> Shop::sales() {
                     {"item", *store::text_at(row, 2)},     {"state", state},
                     {"expires", utc_time(expires)},        {"expires_unix", expires}};
       if (covered) order["payout"] = *store::text_at(row, 6);
+      if (!order_refunded.is_null()) order["refunded"] = order_refunded;
       orders.push_back(std::move(order));
     }
     auto payouts = tx.query("SELECT amount FROM payouts WHERE paid = 1");
@@ -392,11 +535,15 @@ Result<Json> Shop::sales() {
     return {};
   });
   if (!done) return std::unexpected(done.error());
-  auto to_pay_out = paid.sub(paid_out);
+  // What the bank holds for the shop: what was paid, less what went back, less what was paid out.
+  auto kept = paid.sub(refunded);
+  if (!kept) return std::unexpected(kept.error());
+  auto to_pay_out = kept->sub(paid_out);
   if (!to_pay_out) return std::unexpected(to_pay_out.error());
   return Json{{"orders", orders},
               {"totals",
                {{"paid", paid.to_string()},
+                {"refunded", refunded.to_string()},
                 {"paid_out", paid_out.to_string()},
                 {"to_pay_out", to_pay_out->to_string()},
                 {"open", open.to_string()}}}};

@@ -64,6 +64,20 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   // "amount", "paid", "reference", "orders": [order IDs it covered]}]}.
   Result<protocol::Json> payouts();
 
+  struct Refund {
+    Id128 request_id;
+    Id128 order_id;
+    Amount amount;    // this refund
+    Amount refunded;  // the order's refunds so far, this one included
+    bool resent = false;  // an earlier refund of the order, unanswered, sent again
+  };
+  // Gives back amount (default: all not yet given back) of a paid order to whoever paid it,
+  // through the center and the bank, from the sales not yet paid out. A refund of the order sent
+  // before and left unanswered (the operator out of reach) is sent again first, under its ID.
+  // invalid_argument beyond what was paid; insufficient_funds when the unpaid sales are short.
+  Result<Refund> refund(protocol::Channel& center, const Id128& order_id, std::optional<Amount> amount,
+                        const std::string& reason);
+
   std::optional<Id128> shop_id() const { return m_shop_id; }
 
  private:

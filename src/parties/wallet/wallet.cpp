@@ -73,6 +73,21 @@ std::string change_text(const protocol::BalanceNotice::Change& c) {
   return c.kind + (c.reference.empty() ? "" : " (" + c.reference + ")");
 }
 
+// A change the bank told before (it names each by ID until a sync has told it), whose line this
+// wallet wrote already: counted once.
+Result<bool> change_written(store::Transaction& tx, const protocol::BalanceNotice::Change& c) {
+  if (c.id.empty()) return false;
+  auto row = tx.query_one("SELECT 1 FROM history WHERE kind = ? AND request_id = ?", {c.kind, c.id});
+  if (!row) return std::unexpected(row.error());
+  return row->has_value();
+}
+
+// The ID a change's line in history carries: its own, or the request whose notice told it.
+Id128 change_line_id(const protocol::BalanceNotice::Change& c, const Id128& request_id) {
+  auto id = Id128::parse(c.id);
+  return id ? *id : request_id;
+}
+
 // The client's own request and the bank's receipt in an answer, checked: the receipt signed by
 // the bank for this very request, countersigned by the center (patent S28, S163 and alike).
 template <class Order, class Receipt>
@@ -184,17 +199,20 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
   const auto now = m_clock.now();
   auto running = setting_amount(tx, "balance");
   if (!running) return std::unexpected(running.error());
-  const auto line = [&](const std::string& kind, const Amount& amount,
+  const auto line = [&](const std::string& kind, const Id128& id, const Amount& amount,
                         const std::string& detail) -> Status {
     auto next = running->add(amount);
     if (!next) return std::unexpected(next.error());
     *running = *next;
     auto spend = spendable_in(tx, *running);
     if (!spend) return std::unexpected(spend.error());
-    return record_history(tx, now, kind, request_id, amount, *spend, detail);
+    return record_history(tx, now, kind, id, amount, *spend, detail);
   };
   for (const auto& change : notice.changes) {
-    if (auto ok = line(change.kind, change.amount, change_text(change)); !ok) {
+    auto written = change_written(tx, change);
+    if (!written) return std::unexpected(written.error());
+    if (*written) continue;  // in this wallet's figure already
+    if (auto ok = line(change.kind, change_line_id(change, request_id), change.amount, change_text(change)); !ok) {
       return std::unexpected(ok.error());
     }
   }
@@ -205,7 +223,7 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
   auto difference = explain_difference(tx, *seen, request_id, *running);
   if (!difference) return std::unexpected(difference.error());
   if (difference->is_zero()) return std::optional<Amount>{};
-  if (auto ok = line("correction", *difference,
+  if (auto ok = line("correction", request_id, *difference,
                      "the bank's balance differed from this wallet's by " + difference->to_string() +
                          " (a change this wallet had not heard of): the bank's figure is kept");
       !ok) {
@@ -1299,13 +1317,33 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
     auto from = old_spendable->sub(*still_uncleared);
     if (!from) return std::unexpected(from.error());
     Amount running = *from;
-    auto change = explain_difference(tx, *moved, order->body.request_id, running);
+    // The bank's own changes this wallet has not written yet (a shop's refund) get their lines
+    // first; what is left of the difference is explained as above.
+    Amount rest = *moved;
+    for (const auto& c : notice->changes) {
+      auto written = change_written(tx, c);
+      if (!written) return std::unexpected(written.error());
+      if (*written) continue;
+      auto next = running.add(c.amount);
+      auto left = rest.sub(c.amount);
+      if (!next || !left) return std::unexpected(!next ? next.error() : left.error());
+      running = *next;
+      rest = *left;
+      auto spend = spendable_in(tx, running);
+      if (!spend) return std::unexpected(spend.error());
+      if (auto ok = record_history(tx, m_clock.now(), c.kind, change_line_id(c, order->body.request_id),
+                                   c.amount, *spend, change_text(c));
+          !ok) {
+        return ok;
+      }
+      out.bank_changes.push_back({c.kind, c.amount, c.reference});
+    }
+    auto change = explain_difference(tx, rest, order->body.request_id, running);
     if (!change) return std::unexpected(change.error());
     std::string detail = std::to_string(out.received) + " received and " + std::to_string(out.sent) +
                          " sent transfers cleared at the bank";
     if (out.refused > 0) detail += ", " + std::to_string(out.refused) + " refused";
     if (out.returned > 0) detail += ", " + std::to_string(out.returned) + " unclaimed and returned";
-    for (const auto& c : notice->changes) detail += "; " + change_text(c);
     detail += loaded;
     if (auto ok = record_history(tx, m_clock.now(), "sync", order->body.request_id, *change,
                                  *new_spendable, detail);

@@ -133,6 +133,14 @@ class Wallet : public parties::Device {
     std::vector<std::pair<std::string, ErrorCode>> refusals;
     std::vector<Amount> finished_earlier;  // unanswered deposits finished first
     std::vector<std::pair<Amount, Error>> refused_earlier;
+    // What the bank changed by itself and this sync told first (a shop's refund): its kind, the
+    // amount it added, and what it concerns (an order's ID).
+    struct Change {
+      std::string kind;
+      Amount amount;
+      std::string reference;
+    };
+    std::vector<Change> bank_changes;
   };
   // Reports the transfer records to the bank (through the center) and takes its balance. With
   // load, the bank replaces this device's offline allowance with one of that amount (at most the
