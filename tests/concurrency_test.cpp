@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/keys.hpp"
+#include "protocol/statements.hpp"
 #include "system_fixture.hpp"
 
 namespace ecash::testing {
@@ -132,6 +134,56 @@ TEST_F(ConcurrencyTest, CopiesOfOneRequestAtOnceMoveMoneyOnce) {
   EXPECT_EQ(totals().unpaid_sales, eur("EUR:3.00"));
   EXPECT_EQ(totals().balances, eur("EUR:17.00"));
   expect_circulation_balances();
+}
+
+// Two refunds of one order reach the bank at once, for more than was paid between them: one is
+// made, the other refused, and no more than was paid goes back (issue 14). Several rounds, so
+// that the two meet at the bank.
+TEST_F(ConcurrencyTest, TwoRefundsRacingForTheLastCentGiveBackNoMoreThanWasPaid) {
+  auto [alice, shop] = alice_at_a_shop("EUR:100.00");
+  std::string shop_home;
+  for (const auto& entry : std::filesystem::directory_iterator(m_dir)) {
+    if (entry.path().filename().string().starts_with("shop-")) shop_home = entry.path().string();
+  }
+  const auto keys = crypto::read_key_file(shop_home + "/shop.keys").value();
+  constexpr int kRounds = 6;
+  for (int round = 0; round < kRounds; ++round) {
+    const auto request = shop.shop->create_order(eur("EUR:10.00"), "lamp").value();
+    ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr).has_value());
+    const auto order_id =
+        protocol::Signed<protocol::PaymentRequest>::from_json(request["request"])->body.order_id;
+    const auto history = alice.wallet->history().value();
+    const auto payment = Id128::parse(history.back()["request_id"].get<std::string>()).value();
+    std::atomic<int> made{0}, beyond{0};
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 2; ++k) {
+      const auto refund = protocol::sign(keys.signing, protocol::RefundRequest{.request_id = Id128::random(m_random),
+                                                                             .timestamp = m_clock.now(),
+                                                                             .order_id = order_id,
+                                                                             .payment = payment,
+                                                                             .amount = eur("EUR:6.00")});
+      threads.emplace_back([&, refund] {
+        auto center = m_op->to_center("shop", shop.shop->certificate());
+        auto answer = center->call("refund", {{"refund", refund.to_json()}});
+        if (answer) {
+          ++made;
+        } else {
+          EXPECT_EQ(answer.error().code, ErrorCode::invalid_argument) << answer.error().to_string();
+          ++beyond;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(made.load(), 1) << "round " << round;
+    EXPECT_EQ(beyond.load(), 1) << "round " << round;
+  }
+  EXPECT_EQ(totals().refunded, eur("EUR:36.00"));
+  expect_circulation_balances();
+  const auto audit = m_op->audit().value();
+  EXPECT_TRUE(audit["ok"].get<bool>()) << audit.dump();
+  // The wallet learns every refund once.
+  ASSERT_TRUE(alice.wallet->sync(*alice.center).has_value());
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:76.00"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include "protocol/statements.hpp"
 #include "system_fixture.hpp"
 
 namespace ecash::testing {
@@ -122,6 +123,42 @@ TEST_F(RecoveryTest, AnswerLostOnTheWayBackIsFetchedAgain) {
   ASSERT_EQ(alice.wallet->retry_pending(*alice.center, to_shop.get()).value(), 1);
   EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:20.01"));
   EXPECT_EQ(totals().unpaid_sales, eur("EUR:9.99"));
+  expect_circulation_balances();
+}
+
+// A refund the bank made whose answer the center could not verify stays open at the center and
+// pending at the shop; the shop's next refund of the order sends it again, under its ID, and it
+// is made once (issue 14).
+TEST_F(RecoveryTest, ARefundLeftWithoutAnAnswerIsSentAgainAndMadeOnce) {
+  auto [alice, shop] = alice_at_a_shop("EUR:30.00");
+  const auto request = shop.shop->create_order(eur("EUR:20.00"), "coat").value();
+  ASSERT_TRUE(alice.wallet->pay(*wallet_to_shop(alice, shop), request, nullptr).has_value());
+  const auto order_id =
+      protocol::Signed<protocol::PaymentRequest>::from_json(request["request"])->body.order_id;
+  // First the shop's link to the center drops: nothing moves.
+  Outage center_down("shop->center", "refund");
+  m_op->set_tap(&center_down);
+  ASSERT_EQ(shop.shop->refund(*shop.center, order_id, eur("EUR:5.00"), "a button missing").error().code,
+            ErrorCode::unavailable);
+  EXPECT_EQ(totals().refunded, eur("EUR:0.00"));
+  // Then the bank's answer is lost on its way to the center: the bank gave the money back.
+  LoseAnswer lost("center->bank", "refund", "receipt");
+  m_op->set_tap(&lost);
+  ASSERT_EQ(shop.shop->refund(*shop.center, order_id, eur("EUR:1.00"), "another").error().code,
+            ErrorCode::unavailable);
+  m_op->set_tap(nullptr);
+  EXPECT_TRUE(lost.fired);
+  EXPECT_EQ(totals().refunded, eur("EUR:5.00"));
+  expect_circulation_balances();
+  // Asked again (for another amount even), the shop sends the refund it has pending first.
+  auto again = shop.shop->refund(*shop.center, order_id, eur("EUR:1.00"), "another");
+  ASSERT_TRUE(again.has_value()) << again.error().to_string();
+  EXPECT_TRUE(again->resent);
+  EXPECT_EQ(again->amount, eur("EUR:5.00"));
+  EXPECT_EQ(totals().refunded, eur("EUR:5.00"));
+  EXPECT_EQ(shop.shop->sales().value()["totals"]["refunded"], "EUR:5.00");
+  ASSERT_TRUE(alice.wallet->sync(*alice.center).has_value());
+  EXPECT_EQ(alice.wallet->balance().value(), eur("EUR:15.00"));
   expect_circulation_balances();
 }
 
