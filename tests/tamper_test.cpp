@@ -6,6 +6,7 @@
 
 #include <functional>
 
+#include "protocol/statements.hpp"
 #include "system_fixture.hpp"
 
 namespace ecash::testing {
@@ -136,6 +137,10 @@ class TamperTest : public SystemTest {
     return out;
   }
 
+  Id128 order_id() const {
+    return protocol::Signed<protocol::PaymentRequest>::from_json(m_request["request"])->body.order_id;
+  }
+
   std::vector<FlowCase> flows() {
     auto with_wallet = [this] { m_alice = make_wallet("Alice", kAliceCard); };
     auto with_everything = [this] {
@@ -186,6 +191,15 @@ class TamperTest : public SystemTest {
          },
          [this, status] { return status(m_shop.shop->payout(*m_shop.center)); },
          [this, status] { return status(m_shop.shop->payout(*m_shop.center)); },
+         [this] { return money(); }},
+        {"refund",
+         [this, with_everything] {
+           with_everything();
+           m_request = m_shop.shop->create_order(eur("EUR:12.50"), "a scarf").value();
+           ASSERT_TRUE(m_alice.wallet->pay(*wallet_to_shop(m_alice, m_shop), m_request, nullptr));
+         },
+         [this, status] { return status(m_shop.shop->refund(*m_shop.center, order_id(), eur("EUR:5.00"), "torn")); },
+         [this, status] { return status(m_shop.shop->refund(*m_shop.center, order_id(), eur("EUR:5.00"), "torn")); },
          [this] { return money(); }},
     };
   }

@@ -37,8 +37,8 @@ constexpr std::array<store::Migration, 3> kMigrations = {{
     {3,
      "CREATE TABLE refunds (request_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, "
      "amount TEXT NOT NULL, reason TEXT NOT NULL, "
-     "state TEXT NOT NULL CHECK (state IN ('pending', 'refunded', 'refused')), "
-     "request TEXT NOT NULL, answer TEXT, refusal TEXT, created INTEGER NOT NULL, finished INTEGER);"
+     "state TEXT NOT NULL CHECK (state IN ('pending', 'refunded')), "
+     "request TEXT NOT NULL, answer TEXT, created INTEGER NOT NULL, finished INTEGER);"
      "CREATE INDEX refunds_by_order ON refunds (order_id);"},
 }};
 
@@ -57,7 +57,7 @@ struct RefundTotals {
 };
 Result<RefundTotals> refund_totals(store::Transaction& tx, const std::string& order_id, Currency currency) {
   RefundTotals out{Amount::zero(currency), Amount::zero(currency)};
-  auto rows = tx.query("SELECT state, amount FROM refunds WHERE order_id = ? AND state <> 'refused'", {order_id});
+  auto rows = tx.query("SELECT state, amount FROM refunds WHERE order_id = ?", {order_id});
   if (!rows) return std::unexpected(rows.error());
   for (const auto& row : *rows) {
     auto amount = Amount::parse(*store::text_at(row, 1));
@@ -448,11 +448,11 @@ Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_
   const auto id = request->body.request_id.to_string();
   auto answer = center.call("refund", {{"refund", request->to_json()}});
   if (!answer) {
-    // Refused: nothing moved, and this request is over. Out of reach: it is sent again next time.
+    // Refused: nothing moved, and this request is over (forgotten, as if never asked). Out of
+    // reach: it is sent again next time.
     if (!outcome_unknown(answer.error())) {
       (void)m_db->transact([&](store::Transaction& tx) -> Status {
-        auto n = tx.exec("UPDATE refunds SET state = 'refused', refusal = ?, finished = ? WHERE request_id = ?",
-                         {answer.error().to_string(), m_clock.now(), id});
+        auto n = tx.exec("DELETE FROM refunds WHERE request_id = ?", {id});
         if (!n) return std::unexpected(n.error());
         return {};
       });
