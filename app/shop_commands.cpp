@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "crypto/random.hpp"
 #include "kept_address.hpp"
+#include "base/text_file.hpp"
 #include "net/nodes.hpp"
 #include "operator_location.hpp"
 #include "parties/shop/shop.hpp"
@@ -30,6 +31,7 @@ struct Options {
   std::string account;
   std::string ca_fingerprint;
   std::string listen;
+  std::string checkout;
   int crl_refresh = 60;
   int io_threads = 0;
   int workers = 0;
@@ -147,6 +149,9 @@ void add_shop_commands(CLI::App& app) {
   run->add_option("--listen", g_options.listen,
                   "HOST:PORT to listen on (default: where the till listened last, so the payment "
                   "requests handed out stay payable; on its first run 127.0.0.1 and a free port)");
+  run->add_option("--checkout", g_options.checkout,
+                  "HOST:PORT of the checkout pages customers open (plain HTTP, for loopback behind "
+                  "the shop's web server; default 127.0.0.1 and a free port), or off");
   run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
   run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
   run->add_option("--workers", g_options.workers, "Threads answering payments (default: 16 per core)");
@@ -222,6 +227,7 @@ int run_shop_command() {
     options.crl_refresh = std::chrono::seconds(std::max(1, g_options.crl_refresh));
     options.io_threads = g_options.io_threads;
     options.workers = g_options.workers;
+    options.checkout = g_options.checkout;
     options.say = [](const std::string& line) { say_as(g_options.json, line); };
     // The till listens where it listened last, so the payment requests handed out, which name
     // it, stay payable.
@@ -329,13 +335,22 @@ int run_shop_command() {
     // stdout is the request alone (scripts take it whole: `wallet pay "$(ecash shop order ...)"`);
     // what a person reads besides goes to stderr, before it.
     g_report.reaching();
+    // The till's checkout page for the order, when it serves them.
+    std::string checkout;
+    if (auto served = read_text_file(home + "/checkout"); !served.empty() && !uri.shop.empty()) {
+      checkout = served;
+      while (!checkout.empty() && std::isspace(static_cast<unsigned char>(checkout.back()))) checkout.pop_back();
+      checkout += "/checkout/" + made.order_id.to_string();
+    }
     if (!g_options.json) {
       std::cerr << "order ID  " << made.order_id.to_string() << "\n"
                 << "expires   " << utc_time(made.expires) << " (in " << lifetime_text(lifetime)
                 << ")\n";
+      if (!checkout.empty()) std::cerr << "checkout  " << checkout << "\n";
     }
     print_as(g_options.json,
              {{"order_id", made.order_id.to_string()},
+              {"checkout", checkout},
               {"amount", amount->to_string()},
               {"item", g_options.item},
               {"expires", utc_time(made.expires)},

@@ -89,3 +89,16 @@ test_database() {  # test_database NAME
     -c "CREATE DATABASE $database" 2>/dev/null || fail "cannot make a database on $ECASH_TEST_POSTGRES"
   store_url="${ECASH_TEST_POSTGRES%/*}/$database"
 }
+alice_and_a_cafe() {  # an operator running on $dir/op ($url), Alice's wallet in $dir/alice with
+  # EUR:50.00, and the Corner Cafe registered in $dir/shop (its till not started)
+  "$ecash" operator init --data "$dir/op" >/dev/null
+  "$ecash" sandbox card 4111111111111111 --data "$dir/op" >/dev/null
+  "$ecash" sandbox account DE89370400440532013000 --holder "Corner Cafe" --data "$dir/op" >/dev/null
+  start_operator 127.0.0.1:0
+  url=$(cat "$dir/op/center/listening")
+  "$ecash" wallet --home "$dir/alice" init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
+  confirm_card "$dir/alice" 4111111111111111
+  "$ecash" wallet --home "$dir/alice" deposit 50.00 >/dev/null
+  "$ecash" shop --home "$dir/shop" init --operator "$url" --name "Corner Cafe" \
+    --account DE89370400440532013000 >/dev/null
+}

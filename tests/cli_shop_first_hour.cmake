@@ -1,2 +1,3 @@
-# CLI tests of issue 16 (shop_first_hour): registered here, included from tests/CMakeLists.txt.
+# CLI tests of issues 16 (shop_first_hour) and 14 (checkout): registered here, included from tests/CMakeLists.txt.
 ecash_cli_test(cli.shop_first_hour cli_shop_first_hour_test.sh)
+ecash_cli_test(cli.checkout cli_checkout_test.sh)

@@ -19,6 +19,7 @@
 #include "base/text_file.hpp"
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
+#include "net/pages.hpp"
 #include "parties/common/device.hpp"
 
 namespace ecash::net {
@@ -730,6 +731,40 @@ Status run_sandbox(const NodeOptions& options) {
                           "SANDBOX card company and bank", refresh);
 }
 
+namespace {
+
+// GET /checkout/ORDER[/status|/request] at a shop's till.
+Page checkout_page(shop::Shop& shop, const std::string& home, std::string_view path) {
+  const auto text = [](int status, std::string body) {
+    return Page{status, "text/plain; charset=utf-8", std::move(body) + "\n"};
+  };
+  constexpr std::string_view prefix = "/checkout/";
+  if (!path.starts_with(prefix)) return text(404, "no such page: the checkout pages are /checkout/ORDER");
+  path.remove_prefix(prefix.size());
+  const auto slash = path.find('/');
+  const auto part = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  auto order_id = Id128::parse(path.substr(0, slash));
+  if (!order_id) return text(404, "no such order");
+  auto till = listening_url(home, std::chrono::seconds(0));
+  auto address = till ? parse_url(*till) : Result<Address>(std::unexpected(till.error()));
+  if (!address) return text(503, "the till is not listening yet");
+  auto view = shop.checkout(*order_id, address->host + ":" + std::to_string(address->port));
+  if (!view) return text(view.error().code == ErrorCode::not_found ? 404 : 500, "no such order");
+  if (part == "status") {
+    return Page{200, "application/json", Json{{"order_id", view->order_id}, {"state", view->state}}.dump()};
+  }
+  if (part == "request") {
+    if (view->state != "unpaid") return text(410, "order " + view->order_id + " is " + view->state);
+    return text(200, view->payment_uri);
+  }
+  if (!part.empty()) return text(404, "no such page");
+  auto qr = shop::qr_svg(view->payment_uri);
+  if (!qr) return text(500, qr.error().message);
+  return Page{200, "text/html; charset=utf-8", shop::checkout_html(*view, *qr)};
+}
+
+}  // namespace
+
 Status run_shop(const NodeOptions& options) {
   SystemClock clock;
   crypto::SecureRandom random;
@@ -776,8 +811,27 @@ Status run_shop(const NodeOptions& options) {
     }
   };
   refresh();
+  // The checkout pages, for customers' browsers: /checkout/ORDER (the page), .../status (its
+  // state as JSON), .../request (the payment request, for `wallet pay URL`).
+  std::optional<PageServer> pages;
+  if (options.checkout != "off") {
+    pages.emplace([&shop, &home](std::string_view path) { return checkout_page(shop, home, path); });
+    auto at = parse_listen(options.checkout.empty() ? kAnyPort : options.checkout);
+    if (!at) return std::unexpected(at.error());
+    auto port = pages->start(at->host, at->port);
+    if (!port) return std::unexpected(port.error());
+    const auto url = "http://" + at->host + ":" + std::to_string(*port);
+    if (auto ok = write_atomically(home + "/checkout", url + "\n"); !ok) return ok;
+    options.say("checkout pages on " + url + "/checkout/ORDER");
+  }
   // `shop order` puts the address in HOME/listening into its payment requests.
-  return listen_and_serve(server, options, home, kAnyPort, "shop", refresh);
+  auto served = listen_and_serve(server, options, home, kAnyPort, "shop", refresh);
+  if (pages) {
+    pages->stop();
+    std::error_code ec;
+    fs::remove(home + "/checkout", ec);
+  }
+  return served;
 }
 
 }  // namespace ecash::net

@@ -45,6 +45,9 @@ struct NodeOptions {
   // The load balancers in front of the servers devices reach (Limits::proxy_from).
   std::vector<std::string> proxy_from;
   std::function<void(const std::string&)> say = [](const std::string&) {};
+  // run_shop: HOST:PORT of the checkout pages (plain HTTP, no certificate asked); empty for
+  // 127.0.0.1 and a port the OS picks, "off" for none.
+  std::string checkout;
 };
 
 Status run_operator(const NodeOptions& options);

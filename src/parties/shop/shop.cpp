@@ -4,6 +4,7 @@
 #include <map>
 
 #include "crypto/encoding.hpp"
+#include "protocol/payment_uri.hpp"
 #include "protocol/statements.hpp"
 #include "store/request_log.hpp"
 
@@ -476,6 +477,47 @@ Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_
   });
   if (!saved) return std::unexpected(saved.error());
   return Refund{request->body.request_id, order_id, receipt.amount, receipt.refunded, resent};
+}
+
+Result<CheckoutView> Shop::checkout(const Id128& order_id, const std::string& till) {
+  if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  const auto currency = this->currency();
+  if (!currency) return fail(ErrorCode::invalid_argument, "the shop is not connected: run `ecash shop init`");
+  std::optional<CheckoutView> view;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT amount, item, expires, state FROM orders WHERE order_id = ?",
+                            {order_id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::not_found, "no order " + order_id.to_string());
+    auto amount = Amount::parse(*store::text_at(**row, 0));
+    if (!amount) return std::unexpected(amount.error());
+    view = CheckoutView{.order_id = order_id.to_string(),
+                        .amount = *amount,
+                        .item = *store::text_at(**row, 1),
+                        .expires = *store::int_at(**row, 2),
+                        .state = "unpaid",
+                        .payment_uri = {}};
+    if (*store::text_at(**row, 3) == "paid") {
+      auto refunds = refund_totals(tx, order_id.to_string(), *currency);
+      if (!refunds) return std::unexpected(refunds.error());
+      view->state = !refunds->refunded.is_positive() ? "paid"
+                    : refunds->refunded == *amount   ? "refunded"
+                                                     : "partly refunded";
+    } else if (view->expires < m_clock.now()) {
+      view->state = "expired";
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  const auto request = protocol::sign(m_keys.signing, protocol::PaymentRequest{.order_id = order_id,
+                                                                               .amount = view->amount,
+                                                                               .item = view->item,
+                                                                               .expires = view->expires});
+  view->payment_uri = protocol::to_payment_uri(
+      {.shop = till,
+       .shop_home = {},
+       .request = Json{{"request", request.to_json()}, {"shop_certificate", m_device.certificate()->to_pem()}}});
+  return *view;
 }
 
 Result<Json> Shop::sales() {

@@ -11,6 +11,7 @@
 #include "base/amount.hpp"
 #include "base/clock.hpp"
 #include "parties/common/device.hpp"
+#include "parties/shop/checkout.hpp"
 #include "protocol/signed.hpp"
 
 namespace ecash::shop {
@@ -77,6 +78,10 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   // invalid_argument beyond what was paid; insufficient_funds when the unpaid sales are short.
   Result<Refund> refund(protocol::Channel& center, const Id128& order_id, std::optional<Amount> amount,
                         const std::string& reason);
+
+  // An order as its checkout page shows it, with its payment request for the till at `till`
+  // (HOST:PORT), rebuilt as create_order made it (the signature is deterministic).
+  Result<CheckoutView> checkout(const Id128& order_id, const std::string& till);
 
   std::optional<Id128> shop_id() const { return m_shop_id; }
 

@@ -1,0 +1,46 @@
+#pragma once
+// Plain HTTP pages for people and their browsers (a shop's checkout page), beside the mutual-TLS
+// servers devices talk to: GET only, no certificate asked, meant for loopback behind the shop's
+// own web server. Event-driven like the Server: an idle or slow browser holds no thread.
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/error.hpp"
+
+namespace ecash::net {
+
+struct Page {
+  int status = 200;
+  std::string content_type = "text/html; charset=utf-8";
+  std::string body;
+};
+
+// Answers a GET of path (with no query string): must be quick (it runs on the I/O thread) and
+// thread-safe.
+using PageHandler = std::function<Page(std::string_view path)>;
+
+class PageServer {
+ public:
+  explicit PageServer(PageHandler handler);
+  ~PageServer();
+  PageServer(const PageServer&) = delete;
+  PageServer& operator=(const PageServer&) = delete;
+
+  // Binds (port 0: the OS picks one) and serves on a thread of its own until stop() or the
+  // destructor; returns the port.
+  Result<int> start(const std::string& host, int port);
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> m;
+};
+
+// GET of an http:// URL (plain HTTP only): its body, or an error (unavailable when it cannot be
+// reached, not_found on 404, invalid_argument on another status). Bodies beyond max_body are
+// refused.
+Result<std::string> http_get(const std::string& url, std::size_t max_body = 64 * 1024);
+
+}  // namespace ecash::net

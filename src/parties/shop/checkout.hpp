@@ -1,0 +1,33 @@
+#pragma once
+// A shop's checkout page (issue 14): what a customer sees at the till or in a web shop. The
+// amount, the article, the payment request as a QR code (SVG drawn here, nothing fetched) and as
+// a link, and a status that turns to "paid" or "expired" on its own.
+#include <string>
+
+#include "base/amount.hpp"
+#include "base/clock.hpp"
+#include "base/error.hpp"
+
+namespace ecash::shop {
+
+// The QR code of text (byte mode, error correction level L, so that a payment request with the
+// shop's certificate fits), as an SVG drawing: black modules on white with a quiet zone of four.
+Result<std::string> qr_svg(const std::string& text);
+
+struct CheckoutView {
+  std::string order_id;
+  Amount amount;
+  std::string item;
+  UnixSeconds expires = 0;
+  std::string state;  // unpaid, paid, expired, refunded, partly refunded
+  std::string payment_uri;
+};
+
+// The page: plain HTML with its own style and a short script of its own that asks
+// /checkout/<order>/status every two seconds (without script, the page reloads itself).
+std::string checkout_html(const CheckoutView& view, const std::string& qr);
+
+// Text for HTML, with <, >, &, " and ' escaped.
+std::string html_escape(const std::string& text);
+
+}  // namespace ecash::shop

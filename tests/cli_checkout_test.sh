@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A shop's checkout page and refunds through the command line (issue 14):
+#  - `shop run` serves /checkout/ORDER on plain HTTP (loopback, no certificate asked): the amount,
+#    the article, the payment request as an inline SVG QR code and as a link, a live status;
+#  - `shop order` names the page; `wallet pay URL` pays from it; the status turns to paid;
+#  - the QR code holds exactly the payment request (decoded from a rendering of the SVG);
+#  - `shop refund ORDER [AMOUNT] --reason`: part, more than the rest refused, the rest; the wallet
+#    learns each refund at its sync; `shop sales` and the operator's report count them.
+source "$(dirname "$0")/cli_lib.sh"
+shop() { "$ecash" shop --home "$dir/shop" "$@"; }
+alice() { "$ecash" wallet --home "$dir/alice" "$@"; }
+json() {  # json FILE PYTHON-EXPRESSION-OF-j: prints it
+  python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
+}
+get() { curl -sS --max-time 10 -o "$dir/page" -w '%{http_code} %{content_type}' "$1"; }
+
+alice_and_a_cafe
+rm -f "$dir/shop/listening" "$dir/shop/checkout"
+shop run >"$dir/till.log" 2>&1 &
+till=$!
+for _ in $(seq 300); do [ -s "$dir/shop/listening" ] && [ -s "$dir/shop/checkout" ] && break; sleep 0.1; done
+[ -s "$dir/shop/checkout" ] || fail "the till serves no checkout page"
+grep -q "checkout pages on http://127.0.0.1:" "$dir/till.log" || fail "the till does not say where its checkout pages are"
+
+# The page of a new order.
+shop order 12.50 --item 'Blue <mug> & "saucer"' --json >"$dir/order" 2>"$dir/err" || fail "shop order"
+page=$(json "$dir/order" 'j["checkout"]')
+order=$(json "$dir/order" 'j["order_id"]')
+[ "$page" = "$(cat "$dir/shop/checkout")/checkout/$order" ] || fail "shop order names the page $page"
+[ "$(get "$page")" = "200 text/html; charset=utf-8" ] || fail "GET $page: $(cat "$dir/page")"
+grep -q 'EUR:12.50' "$dir/page" || fail "the page shows no amount"
+grep -q 'Blue &lt;mug&gt; &amp; &quot;saucer&quot;' "$dir/page" || fail "the article is not shown, escaped"
+grep -q '<svg xmlns="http://www.w3.org/2000/svg"' "$dir/page" || fail "the page has no QR code"
+grep -q 'role="status" aria-live="polite" data-state="unpaid"' "$dir/page" || fail "no live status"
+grep -q 'href="ecash://pay?' "$dir/page" || fail "no link to the payment request"
+if grep -Eq '(src|href)="https?://' "$dir/page"; then fail "the page loads something from elsewhere"; fi
+[ "$(get "$page/status")" = "200 application/json" ] || fail "GET status"
+json "$dir/page" 'j["state"]' | grep -qx unpaid || fail "status is $(cat "$dir/page")"
+get "$page/request" >/dev/null
+request=$(cat "$dir/page")
+case "$request" in ecash://pay\?*) ;; *) fail "the request is $request" ;; esac
+# The QR code holds exactly that request: its SVG rendered and decoded.
+curl -sS "$page" | python3 -c "import re,sys; print(re.search(r'<svg.*?</svg>', sys.stdin.read(), re.S).group(0))" >"$dir/qr.svg"
+modules=$(sed -e 's/.*viewBox="0 0 \([0-9]*\) .*/\1/' "$dir/qr.svg")  # six pixels a module, no blur
+rsvg-convert --width $((modules * 6)) --background-color white -o "$dir/qr.png" "$dir/qr.svg" || fail "the QR code's SVG does not render"
+decoded=$(zbarimg --quiet --raw -Sbinary "$dir/qr.png") || fail "the QR code does not decode"
+[ "$decoded" = "$request" ] || fail "the QR code holds another text: ${decoded:0:80}..."
+[ "$(get "$(cat "$dir/shop/checkout")/checkout/0000000000000000000000000")" = "404 text/plain; charset=utf-8" ] \
+  || fail "an unknown order is not 404"
+[ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$page")" = 405 ] || fail "POST is not refused"
+
+# Paid from the page's URL; the status turns to paid and the page no longer offers the request.
+alice pay --yes "$page" >"$dir/out" 2>&1 || fail "wallet pay URL"
+grep -q "paid EUR:12.50" "$dir/out" || fail "wallet pay said: $(cat "$dir/out")"
+get "$page/status" >/dev/null
+json "$dir/page" 'j["state"]' | grep -qx paid || fail "status after paying is $(cat "$dir/page")"
+get "$page" >/dev/null
+grep -q 'data-state="paid"' "$dir/page" || fail "the page does not say paid"
+if grep -q '<svg' "$dir/page"; then fail "a paid order's page still shows its QR code"; fi
+[ "$(get "$page/request")" = "410 text/plain; charset=utf-8" ] || fail "a paid order's request is still handed out"
+
+# Refunds: part, too much, the rest; the wallet learns them at its sync.
+shop refund "$order" 2.50 --reason "chipped" >"$dir/out" || fail "shop refund"
+grep -q "refunded EUR:2.50 of order $order (EUR:2.50 given back of it in all)" "$dir/out" || fail "refund said: $(cat "$dir/out")"
+if shop refund "$order" 10.01 --reason "slip" >"$dir/out" 2>&1; then fail "a refund beyond what was paid was made"; fi
+grep -q "invalid_argument" "$dir/out" || fail "the refusal said: $(cat "$dir/out")"
+shop refund "$order" --reason "returned" --json >"$dir/out" || fail "the rest"
+json "$dir/out" 'j["amount"]' | grep -qx "EUR:10.00" || fail "the rest was $(cat "$dir/out")"
+get "$page/status" >/dev/null
+json "$dir/page" 'j["state"]' | grep -qx refunded || fail "status after the refunds is $(cat "$dir/page")"
+shop sales --json >"$dir/out"
+json "$dir/out" 'j["totals"]["refunded"]' | grep -qx "EUR:12.50" || fail "sales: $(cat "$dir/out")"
+json "$dir/out" 'j["orders"][0]["state"]' | grep -qx refunded || fail "sales: $(cat "$dir/out")"
+alice sync >"$dir/out" || fail "wallet sync"
+grep -q "EUR:10.00 refunded by a shop (order $order)" "$dir/out" || fail "sync said: $(cat "$dir/out")"
+alice history >"$dir/out"
+[ "$(grep -c ' refund ' "$dir/out")" = 2 ] || fail "history: $(cat "$dir/out")"
+if grep -q correction "$dir/out"; then fail "a refund was taken for a correction: $(cat "$dir/out")"; fi
+alice balance --json >"$dir/out"
+json "$dir/out" 'j["balance"]' | grep -qx "EUR:50.00" || fail "balance: $(cat "$dir/out")"
+"$ecash" operator report --data "$dir/op" >"$dir/out" || fail "report"
+grep -q "refunded         EUR:12.50" "$dir/out" || fail "report: $(cat "$dir/out")"
+grep -q "balanced: every cent accounted for" "$dir/out" || fail "report: $(cat "$dir/out")"
+echo "ok"
