@@ -82,9 +82,9 @@ std::string checkout_html(const CheckoutView& v, const std::string& qr) {
       "<p id=\"state\" role=\"status\" aria-live=\"polite\" data-state=\"" + html_escape(v.state) + "\">" +
       html_escape(state_text(v.state)) + "</p>\n";
   if (waiting) {
-    html += "<div class=\"qr\" id=\"qr\">" + qr + "</div>\n"
+    html += "<div id=\"pay\">\n<div class=\"qr\" id=\"qr\">" + qr + "</div>\n"
             "<p>Scan the code with your ecash wallet, or open the payment request with it:</p>\n"
-            "<p><a id=\"request\" href=\"" + html_escape(v.payment_uri) + "\">Pay with ecash</a></p>\n";
+            "<p><a id=\"request\" href=\"" + html_escape(v.payment_uri) + "\">Pay with ecash</a></p>\n</div>\n";
   }
   html += "<p><small>Order <span id=\"order\">" + id + "</span></small></p>\n</main>\n";
   if (waiting) {
@@ -101,8 +101,7 @@ std::string checkout_html(const CheckoutView& v, const std::string& qr) {
         "        if(s.state==='unpaid'){setTimeout(ask,2000);return;}\n"
         "        var el=document.getElementById('state');el.textContent=texts[s.state]||s.state;\n"
         "        el.setAttribute('data-state',s.state);\n"
-        "        var qr=document.getElementById('qr');if(qr)qr.remove();\n"
-        "        var a=document.getElementById('request');if(a)a.parentNode.remove();\n"
+        "        var pay=document.getElementById('pay');if(pay)pay.remove();\n"
         "      })\n"
         "      .catch(function(){setTimeout(ask,5000);});\n"
         "  }\n"
