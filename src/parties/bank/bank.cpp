@@ -665,11 +665,10 @@ Result<Json> VirtualBank::credit(const crypto::VerifyKey& center, const Json& bo
         if (auto ok = remember_told(tx, user_id, *balance_now); !ok) return std::unexpected(ok.error());
         auto notice = protocol::BalanceNotice::of(*balance_now);
         notice.adjusted = *adjusted;
-        if (!adjusted->is_zero()) {
-          auto changes = untold_changes(tx, m_currency, user_id, false);
-          if (!changes) return std::unexpected(changes.error());
-          notice.changes = std::move(*changes);
-        }
+        // Every change no sync has told yet (this answer may be lost; the device counts each once).
+        auto changes = untold_changes(tx, m_currency, user_id, false);
+        if (!changes) return std::unexpected(changes.error());
+        notice.changes = std::move(*changes);
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
             protocol::DepositReceipt{.request_id = o.request_id,
@@ -917,11 +916,10 @@ Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& 
         // so it can check new = old + adjusted - price (S166).
         auto notice = protocol::BalanceNotice::of(*after);
         notice.adjusted = *adjusted;
-        if (!adjusted->is_zero()) {
-          auto changes = untold_changes(tx, m_currency, c.user_id, false);
-          if (!changes) return std::unexpected(changes.error());
-          notice.changes = std::move(*changes);
-        }
+        // Every change no sync has told yet (this answer may be lost; the device counts each once).
+        auto changes = untold_changes(tx, m_currency, c.user_id, false);
+        if (!changes) return std::unexpected(changes.error());
+        notice.changes = std::move(*changes);
         const auto receipt = protocol::sign(
             m_identity.keys.signing,
             protocol::PaymentReceiptBank{
@@ -1769,7 +1767,17 @@ Result<Json> VirtualBank::audit() const {
     // Each refund as the shop signed it, moved as it says, and no order given back more than paid.
     auto refunds = tx.query(
         "SELECT r.request_id, r.statement, s.verify_key, r.amount, "
-        "  (SELECT COALESCE(SUM(p.amount), 0) FROM postings p WHERE p.request_id = r.request_id) "
+        "  (SELECT COALESCE(SUM(p.amount), 0) FROM postings p WHERE p.request_id = r.request_id), "
+        "  r.order_id, "
+        // Money from this shop's sales to the payer alone, the payer the one who paid the order,
+        // and the payer's device told.
+        "  EXISTS (SELECT 1 FROM postings p WHERE p.request_id = r.request_id AND "
+        "    (p.credit <> 'user:' || r.user_id OR "
+        "     substr(p.debit, 1, length('shop:' || r.shop_id || ':sales')) <> 'shop:' || r.shop_id || ':sales')) "
+        "  OR NOT EXISTS (SELECT 1 FROM paid_orders o JOIN postings p ON p.request_id = o.request_id "
+        "    WHERE o.shop_id = r.shop_id AND o.order_id = r.order_id AND p.debit = 'user:' || r.user_id) "
+        "  OR NOT EXISTS (SELECT 1 FROM balance_changes c WHERE c.change_id = r.request_id "
+        "    AND c.user_id = r.user_id AND c.amount = r.amount) "
         "FROM refunds r LEFT JOIN shops s ON s.shop_id = r.shop_id");
     if (!refunds) return std::unexpected(refunds.error());
     for (const auto& row : *refunds) {
@@ -1780,8 +1788,13 @@ Result<Json> VirtualBank::audit() const {
       auto key = store::is_null_at(row, 2) ? Result<crypto::VerifyKey>(fail(ErrorCode::not_found, "no shop"))
                                            : crypto::VerifyKey::from_bytes(*store::blob_at(row, 2));
       if (!statement || !key || !statement->verify(*key) || statement->body.request_id.to_string() != id ||
-          statement->body.amount.minor() != *store::int_at(row, 3)) {
+          statement->body.amount.minor() != *store::int_at(row, 3) ||
+          statement->body.order_id.to_string() != *store::text_at(row, 5)) {
         problems.push_back("bank refund " + id + ": the shop's signed request does not verify");
+      }
+      if (*store::int_at(row, 6) != 0) {
+        problems.push_back("bank refund " + id + ": not from the shop's sales to the user who paid the order, "
+                           "or that user not told");
       }
       if (*store::int_at(row, 3) != *store::int_at(row, 4)) {
         problems.push_back("bank refund " + id + ": " + std::to_string(*store::int_at(row, 3)) +

@@ -15,7 +15,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 6> kMigrations = {{
+constexpr std::array<store::Migration, 7> kMigrations = {{
     {1, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE pending (request_id TEXT PRIMARY KEY, route TEXT NOT NULL, body TEXT NOT NULL, "
         "balance_before TEXT NOT NULL, shop_certificate TEXT NOT NULL, created INTEGER NOT NULL);"
@@ -43,6 +43,8 @@ constexpr std::array<store::Migration, 6> kMigrations = {{
     // An unanswered payment the bank's figure showed carried out: its line is written, and its
     // answer, when it comes, moves nothing again.
     {6, "ALTER TABLE pending ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;"},
+    // A change the bank told (a shop's refund) is found by its ID, to be counted once.
+    {7, "CREATE INDEX history_by_request ON history (request_id, kind);"},
 }};
 
 // How long a transfer may wait to be claimed before it returns to its sender.
@@ -208,13 +210,8 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
     if (!spend) return std::unexpected(spend.error());
     return record_history(tx, now, kind, id, amount, *spend, detail);
   };
-  for (const auto& change : notice.changes) {
-    auto written = change_written(tx, change);
-    if (!written) return std::unexpected(written.error());
-    if (*written) continue;  // in this wallet's figure already
-    if (auto ok = line(change.kind, change_line_id(change, request_id), change.amount, change_text(change)); !ok) {
-      return std::unexpected(ok.error());
-    }
+  if (auto written = write_changes(tx, notice.changes, request_id, *running); !written) {
+    return std::unexpected(written.error());
   }
   auto expected = running->add(moved);
   if (!expected) return std::unexpected(expected.error());
@@ -230,6 +227,29 @@ Result<std::optional<Amount>> Wallet::record_bank_changes(store::Transaction& tx
     return std::unexpected(ok.error());
   }
   return std::optional<Amount>{*difference};
+}
+
+Result<std::vector<protocol::BalanceNotice::Change>> Wallet::write_changes(
+    store::Transaction& tx, const std::vector<protocol::BalanceNotice::Change>& changes,
+    const Id128& request_id, Amount& running) {
+  std::vector<protocol::BalanceNotice::Change> written;
+  for (const auto& c : changes) {
+    auto seen = change_written(tx, c);
+    if (!seen) return std::unexpected(seen.error());
+    if (*seen) continue;  // in this wallet's figure already
+    auto next = running.add(c.amount);
+    if (!next) return std::unexpected(next.error());
+    running = *next;
+    auto spend = spendable_in(tx, running);
+    if (!spend) return std::unexpected(spend.error());
+    if (auto ok = record_history(tx, m_clock.now(), c.kind, change_line_id(c, request_id), c.amount, *spend,
+                                 change_text(c));
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    written.push_back(c);
+  }
+  return written;
 }
 
 Result<Amount> Wallet::explain_difference(store::Transaction& tx, const Amount& difference,
@@ -674,8 +694,13 @@ Result<Wallet::Payment> Wallet::finish_payment(const Json& body, const Json& ans
       final_balance = *now_balance;
     } else if (*now_balance != balance_before) {
       // An old answer (this wallet has heard newer figures of the bank since it paid, none of
-      // which showed this payment): the payment comes off this wallet's figure, not the old one.
-      auto after = now_balance->sub(o.amount);
+      // which showed this payment): the payment comes off this wallet's figure, not the old one,
+      // after the bank's own changes it tells that this wallet has not written yet.
+      Amount running = *now_balance;
+      if (auto written = write_changes(tx, notice->changes, o.request_id, running); !written) {
+        return std::unexpected(written.error());
+      }
+      auto after = running.sub(o.amount);
       if (!after) return std::unexpected(after.error());
       final_balance = *after;
     } else {
@@ -1320,22 +1345,12 @@ Result<Wallet::Sync> Wallet::finish_sync(const Json& body, const Json& answer) {
     // The bank's own changes this wallet has not written yet (a shop's refund) get their lines
     // first; what is left of the difference is explained as above.
     Amount rest = *moved;
-    for (const auto& c : notice->changes) {
-      auto written = change_written(tx, c);
-      if (!written) return std::unexpected(written.error());
-      if (*written) continue;
-      auto next = running.add(c.amount);
+    auto written = write_changes(tx, notice->changes, order->body.request_id, running);
+    if (!written) return std::unexpected(written.error());
+    for (const auto& c : *written) {
       auto left = rest.sub(c.amount);
-      if (!next || !left) return std::unexpected(!next ? next.error() : left.error());
-      running = *next;
+      if (!left) return std::unexpected(left.error());
       rest = *left;
-      auto spend = spendable_in(tx, running);
-      if (!spend) return std::unexpected(spend.error());
-      if (auto ok = record_history(tx, m_clock.now(), c.kind, change_line_id(c, order->body.request_id),
-                                   c.amount, *spend, change_text(c));
-          !ok) {
-        return ok;
-      }
       out.bank_changes.push_back({c.kind, c.amount, c.reference});
     }
     auto change = explain_difference(tx, rest, order->body.request_id, running);

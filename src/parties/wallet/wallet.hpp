@@ -13,6 +13,7 @@
 #include "base/amount.hpp"
 #include "base/clock.hpp"
 #include "parties/common/device.hpp"
+#include "protocol/notice.hpp"
 
 namespace ecash::protocol {
 struct BalanceNotice;
@@ -188,6 +189,11 @@ class Wallet : public parties::Device {
   Result<std::optional<Amount>> record_bank_changes(store::Transaction& tx,
                                                     const protocol::BalanceNotice& notice,
                                                     const Amount& moved, const Id128& request_id);
+  // The changes of a notice (a shop's refund) this wallet has not written yet, each written as a
+  // line of its own, moving running; returns them. A change told before (by ID) is skipped.
+  Result<std::vector<protocol::BalanceNotice::Change>> write_changes(
+      store::Transaction& tx, const std::vector<protocol::BalanceNotice::Change>& changes,
+      const Id128& request_id, Amount& running);
   // What of a difference between the bank's figure and this wallet's (positive: the bank's is
   // higher) returned transfers or payments whose answers were lost explain, written down (their
   // lines move running); returns what is left unexplained.
