@@ -32,6 +32,7 @@ struct Options {
   std::string ca_fingerprint;
   std::string listen;
   std::string checkout;
+  std::string api;
   int crl_refresh = 60;
   int io_threads = 0;
   int workers = 0;
@@ -152,6 +153,9 @@ void add_shop_commands(CLI::App& app) {
   run->add_option("--checkout", g_options.checkout,
                   "HOST:PORT of the checkout pages customers open (plain HTTP, for loopback behind "
                   "the shop's web server; default 127.0.0.1 and a free port), or off");
+  run->add_option("--api", g_options.api,
+                  "HOST:PORT of the merchant API for the shop's backend (HTTPS, the API token; "
+                  "default 127.0.0.1 and a free port), or off");
   run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
   run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
   run->add_option("--workers", g_options.workers, "Threads answering payments (default: 16 per core)");
@@ -177,6 +181,8 @@ void add_shop_commands(CLI::App& app) {
   common(g_shop->add_subcommand("payout", "Have the proceeds paid to the shop's bank account"));
   common(g_shop->add_subcommand(
       "payouts", "Every payout: time, state, amount, bank reference, the sales it covered"));
+  common(g_shop->add_subcommand(
+      "api-token", "Make a new token for the merchant API, shown once (the one before stops working)"));
   auto* relocate = common(g_shop->add_subcommand("relocate",
                                                  "Follow the operator to a new address (refused "
                                                  "unless it has the CA this shop enrolled with)"));
@@ -228,6 +234,7 @@ int run_shop_command() {
     options.io_threads = g_options.io_threads;
     options.workers = g_options.workers;
     options.checkout = g_options.checkout;
+    options.api = g_options.api;
     options.say = [](const std::string& line) { say_as(g_options.json, line); };
     // The till listens where it listened last, so the payment requests handed out, which name
     // it, stay payable.
@@ -292,8 +299,11 @@ int run_shop_command() {
     }
     auto id = shop.register_shop(link->center());
     if (!id) return fail_with(id.error());
-    print({{"home", home}, {"shop_id", id->to_string()}},
-          "shop registered in " + home + " with shop ID " + id->to_string());
+    auto token = shop.new_api_token();
+    if (!token) return fail_with(token.error());
+    print({{"home", home}, {"shop_id", id->to_string()}, {"api_token", *token}},
+          "shop registered in " + home + " with shop ID " + id->to_string() +
+              "\nmerchant API token (shown this once; keep it secret; `ecash shop api-token` makes a new one):\n" + *token);
     return 0;
   }
   if (chosen == "order") {
@@ -368,6 +378,13 @@ int run_shop_command() {
       print_sales(*listed);
     else
       print_payouts(*listed);
+    return 0;
+  }
+  if (chosen == "api-token") {
+    auto token = shop.new_api_token();
+    if (!token) return fail_with(token.error());
+    print({{"api_token", *token}},
+          "merchant API token (shown this once; keep it secret; `ecash shop api-token` makes a new one):\n" + *token);
     return 0;
   }
   if (chosen == "relocate") {

@@ -81,4 +81,21 @@ json "$dir/out" 'j["balance"]' | grep -qx "EUR:50.00" || fail "balance: $(cat "$
 "$ecash" operator report --data "$dir/op" >"$dir/out" || fail "report"
 grep -q "refunded         EUR:12.50" "$dir/out" || fail "report: $(cat "$dir/out")"
 grep -q "balanced: every cent accounted for" "$dir/out" || fail "report: $(cat "$dir/out")"
+# The merchant API on its own HTTPS listener, with the token `shop api-token` shows once.
+[ -s "$dir/shop/api" ] || fail "the till serves no merchant API"
+api=$(cat "$dir/shop/api")
+shop api-token --json >"$dir/out" || fail "shop api-token"
+token=$(json "$dir/out" 'j["api_token"]')
+post() {  # post ROUTE JSON [TOKEN]: the HTTP status; the answer in $dir/page
+  curl -sS -k --max-time 10 -o "$dir/page" -w '%{http_code}' -H "Authorization: Bearer ${3-$token}" \
+    -H 'Content-Type: application/json' --data "$2" "$api/v1/api/$1"
+}
+[ "$(post create_order '{"amount":"EUR:2.00","item":"tea","idempotency_key":"t1"}')" = 200 ] \
+  || fail "create_order over HTTPS: $(cat "$dir/page")"
+tea=$(json "$dir/page" 'j["order_id"]')
+[ "$(post order "{\"order_id\":\"$tea\"}")" = 200 ] || fail "order: $(cat "$dir/page")"
+json "$dir/page" 'j["state"]' | grep -qx unpaid || fail "order: $(cat "$dir/page")"
+[ "$(post orders '{}' wrong)" = 401 ] || fail "a wrong token is not refused"
+json "$dir/page" 'j["code"]' | grep -qx unauthorized || fail "refused as $(cat "$dir/page")"
+[ "$(post nothing '{}')" = 404 ] || fail "an unknown route is not 404"
 echo "ok"

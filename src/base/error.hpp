@@ -53,6 +53,7 @@ namespace ecash {
   X(wrong_expiry)            \
   X(wrong_code)              \
   X(code_expired)            \
+  X(unauthorized)            \
   X(internal)
 
 enum class ErrorCode : std::uint16_t {

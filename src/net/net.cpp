@@ -95,6 +95,8 @@ int http_status(ErrorCode code) {
       return 402;
     case ErrorCode::too_large:
       return 413;
+    case ErrorCode::unauthorized:
+      return 401;
     case ErrorCode::rate_limited:
       return 429;
     case ErrorCode::unavailable:

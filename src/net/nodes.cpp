@@ -20,6 +20,7 @@
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
 #include "net/pages.hpp"
+#include "parties/shop/merchant_api.hpp"
 #include "parties/common/device.hpp"
 
 namespace ecash::net {
@@ -733,6 +734,13 @@ Status run_sandbox(const NodeOptions& options) {
 
 namespace {
 
+// HOST:PORT the till listens on for wallets (what payment requests name), "" before it does.
+std::string till_address(const std::string& home) {
+  auto till = listening_url(home, std::chrono::seconds(0));
+  auto address = till ? parse_url(*till) : Result<Address>(std::unexpected(till.error()));
+  return address ? address->host + ":" + std::to_string(address->port) : std::string();
+}
+
 // GET /checkout/ORDER[/status|/request] at a shop's till.
 Page checkout_page(shop::Shop& shop, const std::string& home, std::string_view path) {
   const auto text = [](int status, std::string body) {
@@ -745,10 +753,9 @@ Page checkout_page(shop::Shop& shop, const std::string& home, std::string_view p
   const auto part = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
   auto order_id = Id128::parse(path.substr(0, slash));
   if (!order_id) return text(404, "no such order");
-  auto till = listening_url(home, std::chrono::seconds(0));
-  auto address = till ? parse_url(*till) : Result<Address>(std::unexpected(till.error()));
-  if (!address) return text(503, "the till is not listening yet");
-  auto view = shop.checkout(*order_id, address->host + ":" + std::to_string(address->port));
+  const auto till = till_address(home);
+  if (till.empty()) return text(503, "the till is not listening yet");
+  auto view = shop.checkout(*order_id, till);
   if (!view) return text(view.error().code == ErrorCode::not_found ? 404 : 500, "no such order");
   if (part == "status") {
     return Page{200, "application/json", Json{{"order_id", view->order_id}, {"state", view->state}}.dump()};
@@ -824,8 +831,35 @@ Status run_shop(const NodeOptions& options) {
     if (auto ok = write_atomically(home + "/checkout", url + "\n"); !ok) return ok;
     options.say("checkout pages on " + url + "/checkout/ORDER");
   }
+  // The merchant API, for the shop's own backend: HTTPS with the till's certificate, no client
+  // certificate asked, the shop's API token in each request (Authorization: Bearer).
+  auto api_center = channel(*operator_connection, "center");
+  std::optional<shop::MerchantApi> api;
+  std::optional<Server> api_server;
+  std::thread api_thread;
+  if (options.api != "off") {
+    auto at = parse_listen(options.api.empty() ? kAnyPort : options.api);
+    if (!at) return std::unexpected(at.error());
+    const std::string checkout_base = pages ? read_text_file(home + "/checkout") : std::string();
+    api_server.emplace(*tls, PeerPolicy{&trust, {Role::wallet}, false}, clock, server_limits(options));
+    api.emplace(shop, *api_center, [&home] { return till_address(home); },
+                checkout_base.substr(0, checkout_base.find('\n')));
+    api_server->mount("api", *api, {}, shop::MerchantApi::routes());
+    auto port = api_server->bind(at->host, at->port);
+    if (!port) return std::unexpected(port.error());
+    const Address bound{at->host, *port};
+    if (auto ok = write_atomically(home + "/api", bound.url() + "\n"); !ok) return ok;
+    options.say("merchant API on " + bound.url() + "/v1/api/ROUTE (Authorization: Bearer TOKEN)");
+    api_thread = std::thread([&] { api_server->run(); });
+  }
   // `shop order` puts the address in HOME/listening into its payment requests.
   auto served = listen_and_serve(server, options, home, kAnyPort, "shop", refresh);
+  if (api_server) {
+    api_server->stop();
+    api_thread.join();
+    std::error_code ec;
+    fs::remove(home + "/api", ec);
+  }
   if (pages) {
     pages->stop();
     std::error_code ec;

@@ -270,6 +270,11 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
         req.find(http::field::content_encoding) != req.end()) {
       return refuse({ErrorCode::malformed, "send the body whole, uncompressed, with its Content-Length"});
     }
+    m_caller.bearer.clear();
+    if (const auto auth = req.find(http::field::authorization); auth != req.end()) {
+      const std::string_view value(auth->value().data(), auth->value().size());
+      if (value.starts_with("Bearer ")) m_caller.bearer = std::string(value.substr(7));
+    }
     const auto target = split_target(std::string_view(req.target().data(), req.target().size()));
     if (req.method() != http::verb::post || !target) {
       return refuse({ErrorCode::not_found, "no such path: POST /v1/<party>/<route>"});
@@ -514,6 +519,8 @@ Result<const Server::Impl::Mount*> Server::Impl::admit(const protocol::Caller& c
   const Mount& mount = found->second;
   const bool open =
       std::find(mount.open_routes.begin(), mount.open_routes.end(), route) != mount.open_routes.end();
+  // A party that takes no certificate at all (a shop's merchant API) has only its open routes.
+  if (!open && mount.roles.empty()) return fail(ErrorCode::not_found, "no route /" + party + "/" + route);
   if (!open) {
     if (!caller.certificate) {
       return fail(ErrorCode::bad_certificate, "/" + party + "/" + route + " needs a client certificate");

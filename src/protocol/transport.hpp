@@ -20,6 +20,8 @@ using Json = nlohmann::json;
 // a caller that has no certificate yet (enrolment with the CA).
 struct Caller {
   std::optional<pki::Certificate> certificate;
+  // The request's "Authorization: Bearer TOKEN", if it had one (a shop's merchant API).
+  std::string bearer;
 };
 
 class Endpoint {

@@ -21,6 +21,8 @@ struct CheckoutView {
   UnixSeconds expires = 0;
   std::string state;  // unpaid, paid, expired, refunded, partly refunded
   std::string payment_uri;
+  Amount refunded;        // given back so far
+  std::string reference;  // the shop's own, if it gave one
 };
 
 // The page: plain HTML with its own style and a short script of its own that asks

@@ -4,6 +4,8 @@
 #include <map>
 
 #include "crypto/encoding.hpp"
+#include "crypto/random.hpp"
+#include "crypto/hash.hpp"
 #include "protocol/payment_uri.hpp"
 #include "protocol/statements.hpp"
 #include "store/request_log.hpp"
@@ -15,7 +17,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 3> kMigrations = {{
+constexpr std::array<store::Migration, 4> kMigrations = {{
     {1,
      "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
      "CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount TEXT NOT NULL, item TEXT NOT NULL, "
@@ -41,6 +43,12 @@ constexpr std::array<store::Migration, 3> kMigrations = {{
      "state TEXT NOT NULL CHECK (state IN ('pending', 'refunded')), "
      "request TEXT NOT NULL, answer TEXT, created INTEGER NOT NULL, finished INTEGER);"
      "CREATE INDEX refunds_by_order ON refunds (order_id);"},
+    // The merchant API (issue 14): each call that creates something kept by its idempotency key
+    // with its answer; an order's reference of the shop's own.
+    {4,
+     "CREATE TABLE api_requests (idempotency_key TEXT PRIMARY KEY, route TEXT NOT NULL, "
+     "digest TEXT NOT NULL, answer TEXT NOT NULL, created INTEGER NOT NULL);"
+     "ALTER TABLE orders ADD COLUMN reference TEXT;"},
 }};
 
 // Sums amounts in one currency, with the overflow check.
@@ -150,7 +158,7 @@ Result<std::optional<Signed<T>>> Shop::pending_request(const char* key) {
 }
 
 Result<Json> Shop::create_order(const Amount& amount, const std::string& item,
-                                UnixSeconds lifetime) {
+                                UnixSeconds lifetime, const std::string& reference) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_shop_id) return fail(ErrorCode::invalid_argument, "register the shop first");
   if (auto ok = check_currency(amount); !ok) return std::unexpected(ok.error());
@@ -158,6 +166,7 @@ Result<Json> Shop::create_order(const Amount& amount, const std::string& item,
   if (item.empty() || item.size() > 500) {
     return fail(ErrorCode::invalid_argument, "item must be 1 to 500 characters");
   }
+  if (reference.size() > 200) return fail(ErrorCode::invalid_argument, "a reference is at most 200 characters");
   if (lifetime < kMinOrderLifetime || lifetime > kMaxOrderLifetime) {
     return fail(ErrorCode::invalid_argument,
                 "an order lives 1 second to 7 days, not " + std::to_string(lifetime) + " seconds");
@@ -170,9 +179,10 @@ Result<Json> Shop::create_order(const Amount& amount, const std::string& item,
                                                               .expires = now + lifetime});
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     auto n = tx.exec(
-        "INSERT INTO orders (order_id, amount, item, expires, state, created) "
-        "VALUES (?, ?, ?, ?, 'open', ?)",
-        {request.body.order_id.to_string(), amount.to_string(), item, request.body.expires, now});
+        "INSERT INTO orders (order_id, amount, item, expires, state, created, reference) "
+        "VALUES (?, ?, ?, ?, 'open', ?, ?)",
+        {request.body.order_id.to_string(), amount.to_string(), item, request.body.expires, now,
+         reference.empty() ? store::Value() : store::Value(reference)});
     if (!n) return std::unexpected(n.error());
     return {};
   });
@@ -304,8 +314,33 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   });
 }
 
+Status Shop::send_pending_refunds(protocol::Channel& center) {
+  std::vector<std::pair<Id128, Id128>> pending;  // the refund's ID, its order's
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    pending.clear();
+    auto rows = tx.query("SELECT request_id, order_id FROM refunds WHERE state = 'pending' ORDER BY created");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      auto id = Id128::parse(*store::text_at(row, 0));
+      auto order = Id128::parse(*store::text_at(row, 1));
+      if (!id || !order) return fail(ErrorCode::internal, "a pending refund's IDs are damaged");
+      pending.emplace_back(*id, *order);
+    }
+    return {};
+  });
+  if (!read) return read;
+  for (const auto& [id, order] : pending) {
+    auto sent = refund(center, order, std::nullopt, "", id);
+    // Refused: forgotten (nothing moved). Still unknown: what the bank holds is unknown too.
+    if (!sent && outcome_unknown(sent.error())) return std::unexpected(sent.error());
+  }
+  return {};
+}
+
 Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  // Refunds left without an answer first: the payout's books count what they gave back.
+  if (auto ok = send_pending_refunds(center); !ok) return std::unexpected(ok.error());
   auto pending = pending_request<protocol::PayoutRequest>("pending_payout");
   if (!pending) return std::unexpected(pending.error());
   const auto request =
@@ -381,7 +416,8 @@ Status Shop::mark_paid_out(store::Transaction& tx, const Id128& payout, const Am
 }
 
 Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_id,
-                                  std::optional<Amount> amount, const std::string& reason) {
+                                  std::optional<Amount> amount, const std::string& reason,
+                                  std::optional<Id128> request_id) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   const auto currency = this->currency();
   if (!currency) return fail(ErrorCode::invalid_argument, "the shop is not connected: run `ecash shop init`");
@@ -389,12 +425,34 @@ Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_
   // A refund of this order sent before and not answered goes again, under its own ID; otherwise
   // a new one, of the rest of what was paid unless less is asked.
   std::optional<Signed<protocol::RefundRequest>> request;
+  std::optional<Json> stored;
   bool resent = false;
   auto made = m_db->transact([&](store::Transaction& tx) -> Status {
     request.reset();
+    stored.reset();
+    // A refund asked under this ID before: its answer, or sent again.
+    if (request_id) {
+      auto kept = tx.query_one("SELECT request, answer FROM refunds WHERE request_id = ?", {request_id->to_string()});
+      if (!kept) return std::unexpected(kept.error());
+      if (*kept) {
+        auto parsed = Signed<protocol::RefundRequest>::from_json(Json::parse(*store::text_at(**kept, 0)));
+        if (!parsed) return std::unexpected(parsed.error());
+        if (parsed->body.order_id != order_id) {
+          return fail(ErrorCode::replayed, "refund " + request_id->to_string() + " is of another order");
+        }
+        request = std::move(*parsed);
+        resent = true;
+        if (!store::is_null_at(**kept, 1)) stored = Json::parse(*store::text_at(**kept, 1));
+        return {};
+      }
+    }
     auto pending = tx.query_one("SELECT request FROM refunds WHERE order_id = ? AND state = 'pending'",
                                 {order_id.to_string()});
     if (!pending) return std::unexpected(pending.error());
+    if (*pending && request_id) {
+      return fail(ErrorCode::conflict, "another refund of order " + order_id.to_string() +
+                                           " waits for its answer: send that one again first");
+    }
     if (*pending) {
       auto parsed = Signed<protocol::RefundRequest>::from_json(Json::parse(*store::text_at(**pending, 0)));
       if (!parsed) return std::unexpected(parsed.error());
@@ -432,7 +490,7 @@ Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_
                       rest->to_string() + " is not refunded: a refund of " + asked.to_string() +
                       " would give back more than was paid");
     }
-    request = protocol::sign(m_keys.signing, protocol::RefundRequest{.request_id = Id128::random(m_random),
+    request = protocol::sign(m_keys.signing, protocol::RefundRequest{.request_id = request_id.value_or(Id128::random(m_random)),
                                                                      .timestamp = now,
                                                                      .order_id = order_id,
                                                                      .payment = *payment,
@@ -447,7 +505,7 @@ Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_
   });
   if (!made) return std::unexpected(made.error());
   const auto id = request->body.request_id.to_string();
-  auto answer = center.call("refund", {{"refund", request->to_json()}});
+  auto answer = stored ? Result<Json>(*stored) : center.call("refund", {{"refund", request->to_json()}});
   if (!answer) {
     // Refused: nothing moved, and this request is over (forgotten, as if never asked). Out of
     // reach: it is sent again next time.
@@ -463,14 +521,18 @@ Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_
   const auto& dir = m_device.directory();
   auto answered = protocol::read_endorsed<protocol::RefundReceipt, protocol::RefundReceiptCenter>(
       *answer, "receipt", dir.bank.verify_key(), "center", dir.center.verify_key(), request->body.request_id);
-  if (!answered) return std::unexpected(answered.error());
+  // An answer that does not verify leaves the outcome unknown: the refund stays pending, and is
+  // sent again.
+  if (!answered) {
+    return fail(ErrorCode::unavailable, "the center's answer did not verify, retry: " + answered.error().to_string());
+  }
   const auto& receipt = answered->statement.body;
   if (receipt.refund_request != request->digest() || receipt.order_id != order_id ||
       receipt.amount != request->body.amount) {
-    return fail(ErrorCode::bad_signature, "the bank's receipt is for another refund");
+    return fail(ErrorCode::unavailable, "the bank's receipt is for another refund, retry");
   }
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
-    auto n = tx.exec("UPDATE refunds SET state = 'refunded', answer = ?, finished = ? WHERE request_id = ?",
+    auto n = tx.exec("UPDATE refunds SET state = 'refunded', answer = ?, finished = ? WHERE request_id = ? AND state = 'pending'",
                      {answer->dump(), m_clock.now(), id});
     if (!n) return std::unexpected(n.error());
     return {};
@@ -479,13 +541,74 @@ Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_
   return Refund{request->body.request_id, order_id, receipt.amount, receipt.refunded, resent};
 }
 
+namespace {
+
+std::string token_hash(const std::string& token) {
+  return crypto::hex_encode(crypto::blake2b_256(as_bytes("ecash shop api token " + token)));
+}
+
+}  // namespace
+
+Result<std::string> Shop::new_api_token() {
+  const std::string token = "ecash_shop_" + crypto::base64url_encode(crypto::random_bytes(32));
+  if (auto ok = set_setting("api_token_hash", token_hash(token)); !ok) return std::unexpected(ok.error());
+  return token;
+}
+
+Status Shop::check_api_token(const std::string& token) {
+  auto kept = setting("api_token_hash");
+  if (!kept) return std::unexpected(kept.error());
+  const auto given = token_hash(token);
+  if (!*kept || token.empty() || !crypto::equal_constant_time(as_bytes(**kept), as_bytes(given))) {
+    return fail(ErrorCode::unauthorized, "send the shop's API token: Authorization: Bearer TOKEN");
+  }
+  return {};
+}
+
+Result<Json> Shop::once_per_key(const std::string& key, std::string_view route, const Json& body,
+                                const std::function<Result<Json>()>& work) {
+  if (key.empty() || key.size() > 200) {
+    return fail(ErrorCode::invalid_argument, "idempotency_key: 1 to 200 characters, one per call that creates something");
+  }
+  const auto digest = crypto::hex_encode(parties::body_digest(body));
+  std::optional<Json> kept;
+  const auto find = [&]() -> Status {
+    return m_db->read([&](store::Transaction& tx) -> Status {
+      kept.reset();
+      auto row = tx.query_one("SELECT route, digest, answer FROM api_requests WHERE idempotency_key = ?", {key});
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return {};
+      if (*store::text_at(**row, 0) != route || *store::text_at(**row, 1) != digest) {
+        return fail(ErrorCode::replayed, "idempotency key " + key + " was used for another call");
+      }
+      kept = Json::parse(*store::text_at(**row, 2));
+      return {};
+    });
+  };
+  if (auto ok = find(); !ok) return std::unexpected(ok.error());
+  if (kept) return *kept;
+  auto answer = work();
+  if (!answer) return answer;
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    auto n = tx.exec("INSERT OR IGNORE INTO api_requests (idempotency_key, route, digest, answer, created) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     {key, std::string(route), digest, answer->dump(), m_clock.now()});
+    if (!n) return std::unexpected(n.error());
+    return {};
+  });
+  if (!saved) return std::unexpected(saved.error());
+  // Two calls with one key at once: the one kept first is the answer of both.
+  if (auto ok = find(); !ok) return std::unexpected(ok.error());
+  return kept ? *kept : *answer;
+}
+
 Result<CheckoutView> Shop::checkout(const Id128& order_id, const std::string& till) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   const auto currency = this->currency();
   if (!currency) return fail(ErrorCode::invalid_argument, "the shop is not connected: run `ecash shop init`");
   std::optional<CheckoutView> view;
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
-    auto row = tx.query_one("SELECT amount, item, expires, state FROM orders WHERE order_id = ?",
+    auto row = tx.query_one("SELECT amount, item, expires, state, reference FROM orders WHERE order_id = ?",
                             {order_id.to_string()});
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(ErrorCode::not_found, "no order " + order_id.to_string());
@@ -496,10 +619,13 @@ Result<CheckoutView> Shop::checkout(const Id128& order_id, const std::string& ti
                         .item = *store::text_at(**row, 1),
                         .expires = *store::int_at(**row, 2),
                         .state = "unpaid",
-                        .payment_uri = {}};
+                        .payment_uri = {},
+                        .refunded = Amount::zero(*currency),
+                        .reference = store::is_null_at(**row, 4) ? "" : *store::text_at(**row, 4)};
     if (*store::text_at(**row, 3) == "paid") {
       auto refunds = refund_totals(tx, order_id.to_string(), *currency);
       if (!refunds) return std::unexpected(refunds.error());
+      view->refunded = refunds->refunded;
       view->state = !refunds->refunded.is_positive() ? "paid"
                     : refunds->refunded == *amount   ? "refunded"
                                                      : "partly refunded";

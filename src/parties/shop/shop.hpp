@@ -4,6 +4,7 @@
 // bank account number and never a user ID in clear. Thread-safe where its store is.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,7 +38,18 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   // A signed payment request for amount and item, payable for `lifetime` seconds:
   // {"request": ..., "shop_certificate": PEM}.
   Result<protocol::Json> create_order(const Amount& amount, const std::string& item,
-                                      UnixSeconds lifetime = kOrderLifetime);
+                                      UnixSeconds lifetime = kOrderLifetime,
+                                      const std::string& reference = "");
+
+  // The merchant API's token: a new one (shown once by the caller; only its hash is kept, and the
+  // old one stops working), and the check of one (unauthorized unless it is the current one).
+  Result<std::string> new_api_token();
+  Status check_api_token(const std::string& token);
+  // work once per idempotency key: asked again with the same route and body, the answer kept
+  // (a refusal is not kept: asked again, it is tried again); replayed with another.
+  Result<protocol::Json> once_per_key(const std::string& key, std::string_view route,
+                                      const protocol::Json& body,
+                                      const std::function<Result<protocol::Json>()>& work);
   // Where "pay" sends payments on to.
   void set_center(std::unique_ptr<protocol::Channel> center) { m_center = std::move(center); }
 
@@ -76,8 +88,10 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   // through the center and the bank, from the sales not yet paid out. A refund of the order sent
   // before and left unanswered (the operator out of reach) is sent again first, under its ID.
   // invalid_argument beyond what was paid; insufficient_funds when the unpaid sales are short.
+  // With request_id (the merchant API's, from its idempotency key): that refund once, answered
+  // again as it was when asked again.
   Result<Refund> refund(protocol::Channel& center, const Id128& order_id, std::optional<Amount> amount,
-                        const std::string& reason);
+                        const std::string& reason, std::optional<Id128> request_id = std::nullopt);
 
   // An order as its checkout page shows it, with its payment request for the till at `till`
   // (HOST:PORT), rebuilt as create_order made it (the signature is deterministic).
@@ -87,6 +101,9 @@ class Shop final : public parties::Device, public protocol::Endpoint {
 
  private:
   Status load() override;
+  // Sends again every refund left without an answer (refused ones are forgotten); an error when
+  // one's outcome is still unknown.
+  Status send_pending_refunds(protocol::Channel& center);
   Result<protocol::Json> take_payment(const pki::Certificate& wallet, const protocol::Json& body);
   // Marks the paid orders a payout of amount covered, in the transaction that records it.
   Status mark_paid_out(store::Transaction& tx, const Id128& payout, const Amount& amount);

@@ -1,0 +1,230 @@
+// The merchant API (issue 14), as a shop's backend calls it: every route with the shop's token,
+// refused without it, one call per idempotency key, refunds never beyond what was paid.
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "parties/shop/merchant_api.hpp"
+#include "protocol/payment_uri.hpp"
+#include "system_fixture.hpp"
+
+namespace ecash::testing {
+namespace {
+
+using protocol::Json;
+
+class MerchantApiTest : public SystemTest {
+ protected:
+  void SetUp() override {
+    SystemTest::SetUp();
+    auto [alice, shop] = alice_at_a_shop("EUR:50.00");
+    m_alice = std::move(alice);
+    m_shop = std::move(shop);
+    m_token = m_shop.shop->new_api_token().value();
+    m_api.emplace(*m_shop.shop, *m_shop.center, [] { return std::string("127.0.0.1:4000"); },
+                  "http://127.0.0.1:4001");
+  }
+  void TearDown() override {
+    m_api.reset();
+    m_shop = {};
+    m_alice = {};
+    SystemTest::TearDown();
+  }
+
+  Result<Json> call(const std::string& route, const Json& body, const std::string& token) {
+    protocol::Caller caller;
+    caller.bearer = token;
+    return m_api->handle(caller, route, body);
+  }
+  Result<Json> call(const std::string& route, const Json& body) { return call(route, body, m_token); }
+
+  // An order made through the API and paid by Alice's wallet from its payment request.
+  Json paid_order(const char* amount, const std::string& key) {
+    auto made = call("create_order", {{"amount", amount}, {"item", "a lamp"}, {"idempotency_key", key}});
+    EXPECT_TRUE(made.has_value()) << made.error().to_string();
+    auto uri = protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value();
+    auto paid = m_alice.wallet->pay(*wallet_to_shop(m_alice, m_shop), uri.request, nullptr);
+    EXPECT_TRUE(paid.has_value()) << paid.error().to_string();
+    return *made;
+  }
+
+  std::size_t order_count() { return call("orders", Json::object()).value()["orders"].size(); }
+
+  Device m_alice;
+  ShopDevice m_shop;
+  std::string m_token;
+  std::optional<shop::MerchantApi> m_api;
+};
+
+TEST_F(MerchantApiTest, EveryRouteWithTheShopsToken) {
+  auto made = call("create_order", {{"amount", "EUR:12.50"},
+                                    {"item", "a blue mug"},
+                                    {"reference", "cart-7"},
+                                    {"expires_in", 600},
+                                    {"idempotency_key", "k1"}});
+  ASSERT_TRUE(made.has_value()) << made.error().to_string();
+  const auto order_id = (*made)["order_id"].get<std::string>();
+  EXPECT_EQ((*made)["state"], "unpaid");
+  EXPECT_EQ((*made)["reference"], "cart-7");
+  EXPECT_EQ((*made)["checkout_url"], "http://127.0.0.1:4001/checkout/" + order_id);
+  EXPECT_TRUE((*made)["qr_svg"].get<std::string>().starts_with("<svg"));
+  const auto uri = protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value();
+  EXPECT_EQ(uri.shop, "127.0.0.1:4000");
+
+  ASSERT_TRUE(m_alice.wallet->pay(*wallet_to_shop(m_alice, m_shop), uri.request, nullptr).has_value());
+  auto order = call("order", {{"order_id", order_id}});
+  ASSERT_TRUE(order.has_value()) << order.error().to_string();
+  EXPECT_EQ((*order)["state"], "paid");
+  EXPECT_FALSE(order->contains("payment_uri"));
+  auto orders = call("orders", Json::object());
+  ASSERT_TRUE(orders.has_value());
+  EXPECT_EQ((*orders)["orders"].size(), 1u);
+  EXPECT_EQ((*orders)["totals"]["paid"], "EUR:12.50");
+
+  auto refund = call("refund", {{"order_id", order_id}, {"amount", "EUR:2.50"}, {"reason", "chipped"},
+                                {"idempotency_key", "r1"}});
+  ASSERT_TRUE(refund.has_value()) << refund.error().to_string();
+  EXPECT_EQ((*refund)["refunded"], "EUR:2.50");
+  EXPECT_EQ(call("order", {{"order_id", order_id}}).value()["state"], "partly refunded");
+  EXPECT_EQ(call("order", {{"order_id", order_id}}).value()["refunded"], "EUR:2.50");
+
+  auto payout = call("payout", {{"idempotency_key", "p1"}});
+  ASSERT_TRUE(payout.has_value()) << payout.error().to_string();
+  EXPECT_EQ((*payout)["amount"], "EUR:10.00");
+  EXPECT_TRUE((*payout)["paid"].get<bool>());
+  EXPECT_EQ(call("nothing", Json::object()).error().code, ErrorCode::not_found);
+  EXPECT_EQ(call("order", {{"order_id", Id128::random(m_random).to_string()}}).error().code, ErrorCode::not_found);
+  EXPECT_EQ(call("order", {{"order_id", "not an ID"}}).error().code, ErrorCode::malformed);
+  expect_circulation_balances();
+}
+
+TEST_F(MerchantApiTest, WithoutTheTokenNothingIsDone) {
+  const Json body = {{"amount", "EUR:1.00"}, {"item", "tea"}, {"idempotency_key", "k"}};
+  for (const auto& token : {std::string(), std::string("ecash_shop_guess"), m_token + "x"}) {
+    auto refused = call("create_order", body, token);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, ErrorCode::unauthorized);
+  }
+  // A new token replaces the old one.
+  const auto old = m_token;
+  m_token = m_shop.shop->new_api_token().value();
+  EXPECT_EQ(call("orders", Json::object(), old).error().code, ErrorCode::unauthorized);
+  EXPECT_EQ(order_count(), 0u);
+}
+
+TEST_F(MerchantApiTest, AnIdempotencyKeyMakesOneThing) {
+  const Json body = {{"amount", "EUR:3.00"}, {"item", "cake"}, {"idempotency_key", "same"}};
+  auto first = call("create_order", body);
+  auto second = call("create_order", body);
+  ASSERT_TRUE(first.has_value() && second.has_value());
+  EXPECT_EQ((*first)["order_id"], (*second)["order_id"]);
+  EXPECT_EQ(order_count(), 1u);
+  // The same key for another call is refused, and makes nothing.
+  auto other = call("create_order", {{"amount", "EUR:4.00"}, {"item", "cake"}, {"idempotency_key", "same"}});
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code, ErrorCode::replayed);
+  EXPECT_EQ(order_count(), 1u);
+  // A refund asked twice under one key is made once.
+  const auto order = paid_order("EUR:10.00", "k2");
+  const Json refund = {{"order_id", order["order_id"]}, {"amount", "EUR:4.00"}, {"reason", "r"}, {"idempotency_key", "r"}};
+  ASSERT_TRUE(call("refund", refund).has_value());
+  ASSERT_TRUE(call("refund", refund).has_value());
+  EXPECT_EQ(totals().refunded, eur("EUR:4.00"));
+  EXPECT_EQ(call("refund", {{"order_id", order["order_id"]}, {"amount", "EUR:5.00"}, {"reason", "r"},
+                            {"idempotency_key", "r"}})
+                .error()
+                .code,
+            ErrorCode::replayed);
+}
+
+TEST_F(MerchantApiTest, ARefundAboveWhatWasPaidIsRefused) {
+  const auto order = paid_order("EUR:10.00", "k");
+  auto refused = call("refund", {{"order_id", order["order_id"]}, {"amount", "EUR:10.01"}, {"reason", "r"},
+                                 {"idempotency_key", "r"}});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(totals().refunded, eur("EUR:0.00"));
+  // Refused is not kept: the key may be used again once the call is right.
+  auto made = call("refund", {{"order_id", order["order_id"]}, {"amount", "EUR:10.00"}, {"reason", "r"},
+                              {"idempotency_key", "r2"}});
+  ASSERT_TRUE(made.has_value()) << made.error().to_string();
+  EXPECT_EQ(totals().refunded, eur("EUR:10.00"));
+  expect_circulation_balances();
+}
+
+// Two refunds of one order under two keys at once, for more than was paid between them: one is
+// made, the other refused, and no more than was paid goes back.
+TEST_F(MerchantApiTest, TwoRefundsRacingForTheLastCent) {
+  for (int round = 0; round < 4; ++round) {
+    const auto order = paid_order("EUR:5.00", "k" + std::to_string(round));
+    std::atomic<int> made{0}, refused{0};
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 2; ++k) {
+      threads.emplace_back([&, k] {
+        auto done = call("refund", {{"order_id", order["order_id"]}, {"amount", "EUR:3.00"}, {"reason", "r"},
+                                    {"idempotency_key", "race-" + std::to_string(round) + "-" + std::to_string(k)}});
+        if (done) {
+          ++made;
+        } else {
+          EXPECT_TRUE(done.error().code == ErrorCode::invalid_argument || done.error().code == ErrorCode::conflict)
+              << done.error().to_string();
+          ++refused;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(made.load(), 1);
+    EXPECT_EQ(refused.load(), 1);
+  }
+  EXPECT_EQ(totals().refunded, eur("EUR:12.00"));
+  expect_circulation_balances();
+}
+
+// The answer to a refund is lost on its way to the shop: the backend's retry with the same key
+// sends the same refund again, which is made once.
+TEST_F(MerchantApiTest, ARefundWhoseAnswerWasLostIsMadeOnceOnRetry) {
+  const auto order = paid_order("EUR:8.00", "k");
+  const Json body = {{"order_id", order["order_id"]}, {"reason", "r"}, {"idempotency_key", "once"}};
+  LoseAnswer lost("shop->center", "refund", "receipt");
+  m_op->set_tap(&lost);
+  auto first = call("refund", body);
+  m_op->set_tap(nullptr);
+  ASSERT_TRUE(lost.fired);
+  ASSERT_FALSE(first.has_value());
+  EXPECT_EQ(first.error().code, ErrorCode::unavailable);
+  EXPECT_EQ(totals().refunded, eur("EUR:8.00"));
+  auto again = call("refund", body);
+  ASSERT_TRUE(again.has_value()) << again.error().to_string();
+  EXPECT_EQ((*again)["amount"], "EUR:8.00");
+  EXPECT_EQ(totals().refunded, eur("EUR:8.00"));
+  expect_circulation_balances();
+}
+
+// docs/merchant-api.json describes exactly the routes the API answers.
+TEST_F(MerchantApiTest, TheOpenApiDescriptionListsEveryRouteAndNoOther) {
+  std::ifstream in(std::string(ECASH_SOURCE_DIR) + "/docs/merchant-api.json");
+  ASSERT_TRUE(in.good());
+  const auto spec = Json::parse(in, nullptr, false);
+  ASSERT_FALSE(spec.is_discarded());
+  EXPECT_EQ(spec["openapi"].get<std::string>().substr(0, 2), "3.");
+  std::set<std::string> described;
+  for (const auto& [path, item] : spec["paths"].items()) {
+    described.insert(path.substr(1));
+    EXPECT_TRUE(item.contains("post")) << path;
+    // Each is there: with the token and an empty body, refused for what the body lacks, not as
+    // a route that does not exist.
+    auto answer = call(path.substr(1), Json::object());
+    if (!answer) {
+      EXPECT_NE(answer.error().code, ErrorCode::not_found) << path << ": " << answer.error().to_string();
+    }
+  }
+  const auto& routes = shop::MerchantApi::routes();
+  EXPECT_EQ(described, std::set<std::string>(routes.begin(), routes.end()));
+}
+
+}  // namespace
+}  // namespace ecash::testing
