@@ -98,4 +98,50 @@ json "$dir/page" 'j["state"]' | grep -qx unpaid || fail "order: $(cat "$dir/page
 [ "$(post orders '{}' wrong)" = 401 ] || fail "a wrong token is not refused"
 json "$dir/page" 'j["code"]' | grep -qx unauthorized || fail "refused as $(cat "$dir/page")"
 [ "$(post nothing '{}')" = 404 ] || fail "an unknown route is not 404"
+
+# The webhook: a receiver on loopback that fails twice, then acknowledges; each POST is checked
+# against the secret the API gave (HMAC-SHA-256 over "TIME.BODY").
+cat >"$dir/receiver.py" <<'PY'
+import http.server, json, sys
+log, port_file = sys.argv[1], sys.argv[2]
+seen = 0
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        global seen
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        seen += 1
+        status = 500 if seen <= 2 else 200
+        with open(log, "a") as f:
+            f.write(json.dumps({"status": status, "signature": self.headers["Ecash-Signature"],
+                                "event_id": self.headers["Ecash-Event-Id"], "body": body}) + "\n")
+        self.send_response(status)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+open(port_file, "w").write(str(server.server_port))
+server.serve_forever()
+PY
+python3 "$dir/receiver.py" "$dir/hooks" "$dir/hook-port" &
+procs+=($!)
+for _ in $(seq 100); do [ -s "$dir/hook-port" ] && break; sleep 0.1; done
+[ "$(post webhook "{\"url\":\"http://127.0.0.1:$(cat "$dir/hook-port")/ecash\"}")" = 200 ] || fail "webhook: $(cat "$dir/page")"
+secret=$(json "$dir/page" 'j["secret"]')
+[ "$(post webhook '{"url":"http://example.com/hook"}')" = 400 ] || fail "a plain http webhook elsewhere is taken"
+[ "$(post webhook "{\"url\":\"http://127.0.0.1:$(cat "$dir/hook-port")/ecash\"}")" = 200 ] || fail "webhook again"
+secret=$(json "$dir/page" 'j["secret"]')  # each call gives a new secret
+alice pay --yes "$(cat "$dir/shop/checkout")/checkout/$tea" >/dev/null || fail "paying the tea"
+for _ in $(seq 150); do grep -q '"status": 200' "$dir/hooks" 2>/dev/null && break; sleep 0.1; done
+python3 - "$dir/hooks" "$secret" "$tea" <<'PY' || fail "the webhook: $(cat "$dir/hooks")"
+import hashlib, hmac, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert [l["status"] for l in lines] == [500, 500, 200], [l["status"] for l in lines]
+assert len({l["event_id"] for l in lines}) == 1, "one event, tried again"
+for l in lines:
+    fields = dict(p.split("=", 1) for p in l["signature"].split(","))
+    want = hmac.new(sys.argv[2].encode(), (fields["t"] + "." + l["body"]).encode(), hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(fields["v1"], want), "bad signature"
+event = json.loads(lines[-1]["body"])
+assert event["type"] == "order.paid" and event["order_id"] == sys.argv[3] and event["amount"] == "EUR:2.00", event
+PY
 echo "ok"

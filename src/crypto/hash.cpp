@@ -24,6 +24,16 @@ Digest blake2b_256_keyed(ByteView key, ByteView data) {
   return out;
 }
 
+Digest hmac_sha256(ByteView key, ByteView data) {
+  ensure_sodium();
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, key.data(), key.size());
+  crypto_auth_hmacsha256_update(&state, data.data(), data.size());
+  Digest out{};
+  crypto_auth_hmacsha256_final(&state, out.data());
+  return out;
+}
+
 Digest sha256(ByteView data) {
   ensure_sodium();
   Digest out{};

@@ -7,6 +7,12 @@
 namespace ecash::crypto {
 namespace {
 
+// RFC 4231, test case 2.
+TEST(Hash, HmacSha256MatchesTheRfc) {
+  EXPECT_EQ(hex_encode(hmac_sha256(as_bytes("Jefe"), as_bytes("what do ya want for nothing?"))),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
 TEST(Hash, KnownVectors) {
   EXPECT_EQ(hex_encode(sha256(as_bytes("abc"))),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

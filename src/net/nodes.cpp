@@ -853,7 +853,14 @@ Status run_shop(const NodeOptions& options) {
     api_thread = std::thread([&] { api_server->run(); });
   }
   // `shop order` puts the address in HOME/listening into its payment requests.
-  auto served = listen_and_serve(server, options, home, kAnyPort, "shop", refresh);
+  // Each second: the webhook events that are due.
+  const auto deliver = [&shop] {
+    (void)shop.deliver_webhooks([](const std::string& url, const std::string& body,
+                                   const std::vector<std::pair<std::string, std::string>>& headers) {
+      return post_json(url, body, headers, std::chrono::seconds(5));
+    });
+  };
+  auto served = listen_and_serve(server, options, home, kAnyPort, "shop", refresh, deliver);
   if (api_server) {
     api_server->stop();
     api_thread.join();

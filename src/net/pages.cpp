@@ -5,9 +5,12 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <thread>
@@ -169,6 +172,66 @@ Result<std::string> http_get(const std::string& url, std::size_t max_body) {
                 url + " answered " + std::to_string(response.result_int()) + ": " + response.body().substr(0, 200));
   } catch (const boost::system::system_error& e) {
     return fail(ErrorCode::unavailable, "could not reach " + url + ": " + e.code().message());
+  }
+}
+
+Result<int> post_json(const std::string& url, const std::string& body,
+                      const std::vector<std::pair<std::string, std::string>>& headers,
+                      std::chrono::seconds timeout) {
+  const bool tls = url.starts_with("https://");
+  if (!tls && !url.starts_with("http://")) return fail(ErrorCode::invalid_argument, "not an http(s):// URL: " + url);
+  const auto rest = url.substr(tls ? 8 : 7);
+  const auto slash = rest.find('/');
+  const std::string target = slash == std::string::npos ? "/" : rest.substr(slash);
+  const std::string host_port = rest.substr(0, slash);
+  const auto colon = host_port.rfind(':');
+  const std::string host = colon == std::string::npos ? host_port : host_port.substr(0, colon);
+  const std::string port = colon == std::string::npos ? (tls ? "443" : "80") : host_port.substr(colon + 1);
+  if (host.empty()) return fail(ErrorCode::invalid_argument, "no host in " + url);
+  if (!tls && host != "127.0.0.1" && host != "localhost" && host != "::1") {
+    return fail(ErrorCode::invalid_argument, "plain http:// only to this machine (loopback): use https:// for " + host);
+  }
+  http::request<http::string_body> request(http::verb::post, target, 11);
+  request.set(http::field::host, host);
+  request.set(http::field::content_type, "application/json");
+  request.set(http::field::user_agent, "ecash-shop");
+  for (const auto& [name, value] : headers) request.set(name, value);
+  request.body() = body;
+  request.prepare_payload();
+  try {
+    asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    const auto found = resolver.resolve(host, port);
+    http::response<http::string_body> response;
+    beast::flat_buffer buffer;
+    if (tls) {
+      asio::ssl::context ctx(asio::ssl::context::tls_client);
+      ctx.set_default_verify_paths();
+      ctx.set_verify_mode(asio::ssl::verify_peer);
+      beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
+      if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()) ||
+          !SSL_set1_host(stream.native_handle(), host.c_str())) {
+        return fail(ErrorCode::invalid_argument, "cannot check the name " + host);
+      }
+      beast::get_lowest_layer(stream).expires_after(timeout);
+      beast::get_lowest_layer(stream).connect(found);
+      stream.handshake(asio::ssl::stream_base::client);
+      http::write(stream, request);
+      http::read(stream, buffer, response);
+      beast::error_code ignored;
+      beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    } else {
+      beast::tcp_stream stream(ioc);
+      stream.expires_after(timeout);
+      stream.connect(found);
+      http::write(stream, request);
+      http::read(stream, buffer, response);
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+    return static_cast<int>(response.result_int());
+  } catch (const boost::system::system_error& e) {
+    return fail(ErrorCode::unavailable, "could not deliver to " + url + ": " + e.code().message());
   }
 }
 

@@ -2,7 +2,10 @@
 // Plain HTTP pages for people and their browsers (a shop's checkout page), beside the mutual-TLS
 // servers devices talk to: GET only, no certificate asked, meant for loopback behind the shop's
 // own web server. Event-driven like the Server: an idle or slow browser holds no thread.
+#include <chrono>
 #include <functional>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,5 +45,12 @@ class PageServer {
 // reached, not_found on 404, invalid_argument on another status). Bodies beyond max_body are
 // refused.
 Result<std::string> http_get(const std::string& url, std::size_t max_body = 64 * 1024);
+
+// POST of a JSON body to a receiver outside the system (a shop's webhook): https:// checked against
+// the system's CA store and the host's name, or http:// to a loopback address only. The HTTP
+// status it answered, or unavailable when it could not be reached within `timeout`.
+Result<int> post_json(const std::string& url, const std::string& body,
+                      const std::vector<std::pair<std::string, std::string>>& headers,
+                      std::chrono::seconds timeout = std::chrono::seconds(10));
 
 }  // namespace ecash::net

@@ -11,7 +11,7 @@ namespace ecash::shop {
 using protocol::Json;
 
 const std::vector<std::string>& MerchantApi::routes() {
-  static const std::vector<std::string> list = {"create_order", "order", "orders", "refund", "payout"};
+  static const std::vector<std::string> list = {"create_order", "order", "orders", "refund", "payout", "webhook"};
   return list;
 }
 
@@ -23,6 +23,14 @@ Result<Json> MerchantApi::handle(const protocol::Caller& caller, std::string_vie
     if (route == "order") return order(body);
     if (route == "orders") return m_shop.sales();
     if (route == "refund") return refund(body);
+    if (route == "webhook") {
+      protocol::FieldReader r(body, "webhook");
+      const auto url = r.text("url");
+      if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+      auto secret = m_shop.set_webhook(url);
+      if (!secret) return std::unexpected(secret.error());
+      return Json{{"url", url}, {"secret", *secret}};
+    }
     if (route == "payout") {
       protocol::FieldReader r(body, "payout");
       const auto key = r.text("idempotency_key");

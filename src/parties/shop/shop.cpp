@@ -17,7 +17,7 @@ using protocol::Signed;
 
 namespace {
 
-constexpr std::array<store::Migration, 4> kMigrations = {{
+constexpr std::array<store::Migration, 5> kMigrations = {{
     {1,
      "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
      "CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount TEXT NOT NULL, item TEXT NOT NULL, "
@@ -49,13 +49,39 @@ constexpr std::array<store::Migration, 4> kMigrations = {{
      "CREATE TABLE api_requests (idempotency_key TEXT PRIMARY KEY, route TEXT NOT NULL, "
      "digest TEXT NOT NULL, answer TEXT NOT NULL, created INTEGER NOT NULL);"
      "ALTER TABLE orders ADD COLUMN reference TEXT;"},
+    // Webhooks: each event written with the change it tells (an order paid, a refund), then
+    // delivered, and tried again with back-off until acknowledged or a day has passed.
+    {5,
+     "CREATE TABLE webhook_events (event_id TEXT PRIMARY KEY, body TEXT NOT NULL, "
+     "created INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL, "
+     "state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')), last_error TEXT);"
+     "CREATE INDEX webhook_events_due ON webhook_events (state, next_attempt);"},
 }};
+
+// How long a webhook event is tried, and the longest wait between two tries.
+constexpr UnixSeconds kWebhookLifetime = 86'400;
+constexpr UnixSeconds kWebhookMaxWait = 3'600;
 
 // Sums amounts in one currency, with the overflow check.
 Status add_to(Amount& total, const Amount& amount) {
   auto sum = total.add(amount);
   if (!sum) return std::unexpected(sum.error());
   total = *sum;
+  return {};
+}
+
+// Writes event for the shop's webhook, if it has one, in the transaction of the change it tells.
+Status queue_event(store::Transaction& tx, RandomSource& random, Json event, UnixSeconds now) {
+  auto url = tx.query_one("SELECT value FROM settings WHERE key = 'webhook_url'");
+  if (!url) return std::unexpected(url.error());
+  if (!*url || store::text_at(**url, 0)->empty()) return {};
+  const auto id = Id128::random(random).to_string();
+  event["event_id"] = id;
+  event["at"] = now;
+  auto n = tx.exec("INSERT INTO webhook_events (event_id, body, created, next_attempt, state) "
+                   "VALUES (?, ?, ?, ?, 'pending')",
+                   {id, event.dump(), now, now});
+  if (!n) return std::unexpected(n.error());
   return {};
 }
 
@@ -310,6 +336,13 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
         tx.exec("UPDATE orders SET state = 'paid', request_id = ?, paid_at = ? WHERE order_id = ?",
                 {o.request_id.to_string(), now, o.order_id.to_string()});
     if (!n) return std::unexpected(n.error());
+    if (auto ok = queue_event(tx, m_random,
+                              {{"type", "order.paid"}, {"order_id", o.order_id.to_string()},
+                               {"amount", o.amount.to_string()}},
+                              now);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
     return out;
   });
 }
@@ -535,7 +568,11 @@ Result<Shop::Refund> Shop::refund(protocol::Channel& center, const Id128& order_
     auto n = tx.exec("UPDATE refunds SET state = 'refunded', answer = ?, finished = ? WHERE request_id = ? AND state = 'pending'",
                      {answer->dump(), m_clock.now(), id});
     if (!n) return std::unexpected(n.error());
-    return {};
+    if (*n == 0) return {};  // told when it was first answered
+    return queue_event(tx, m_random,
+                       {{"type", "order.refunded"}, {"order_id", order_id.to_string()}, {"refund_id", id},
+                        {"amount", receipt.amount.to_string()}, {"refunded", receipt.refunded.to_string()}},
+                       m_clock.now());
   });
   if (!saved) return std::unexpected(saved.error());
   return Refund{request->body.request_id, order_id, receipt.amount, receipt.refunded, resent};
@@ -600,6 +637,75 @@ Result<Json> Shop::once_per_key(const std::string& key, std::string_view route, 
   // Two calls with one key at once: the one kept first is the answer of both.
   if (auto ok = find(); !ok) return std::unexpected(ok.error());
   return kept ? *kept : *answer;
+}
+
+Result<std::string> Shop::set_webhook(const std::string& url) {
+  if (!url.empty()) {
+    const bool loopback = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") ||
+                          url.starts_with("http://[::1]");
+    if (!url.starts_with("https://") && !loopback) {
+      return fail(ErrorCode::invalid_argument, "a webhook is https://, or http:// to this machine");
+    }
+    if (url.size() > 2000) return fail(ErrorCode::invalid_argument, "a webhook URL is at most 2000 characters");
+  }
+  const std::string secret = url.empty() ? "" : "whsec_" + crypto::base64url_encode(crypto::random_bytes(32));
+  auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    for (const auto& [key, value] : {std::pair<std::string, std::string>{"webhook_url", url}, {"webhook_secret", secret}}) {
+      if (auto ok = parties::set_setting(tx, key, value); !ok) return ok;
+    }
+    return {};
+  });
+  if (!saved) return std::unexpected(saved.error());
+  return secret;
+}
+
+int Shop::deliver_webhooks(const WebhookPost& post) {
+  const auto now = m_clock.now();
+  std::string url, secret;
+  std::vector<std::pair<std::string, std::string>> due;  // event ID, body
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    due.clear();
+    for (auto [key, value] : {std::pair{"webhook_url", &url}, std::pair{"webhook_secret", &secret}}) {
+      auto row = tx.query_one("SELECT value FROM settings WHERE key = ?", {std::string(key)});
+      if (!row) return std::unexpected(row.error());
+      *value = *row ? *store::text_at(**row, 0) : "";
+    }
+    auto rows = tx.query("SELECT event_id, body FROM webhook_events WHERE state = 'pending' AND next_attempt <= ? "
+                         "ORDER BY next_attempt LIMIT 20",
+                         {now});
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) due.emplace_back(*store::text_at(row, 0), *store::text_at(row, 1));
+    return {};
+  });
+  if (!read || url.empty()) return 0;
+  int delivered = 0;
+  for (const auto& [id, body] : due) {
+    // Signed over the time and the body: the receiver checks both, and refuses an old one.
+    const auto stamp = std::to_string(m_clock.now());
+    const auto mac = crypto::hex_encode(crypto::hmac_sha256(as_bytes(secret), as_bytes(stamp + "." + body)));
+    auto status = post(url, body, {{"Ecash-Signature", "t=" + stamp + ",v1=" + mac}, {"Ecash-Event-Id", id}});
+    const bool ok = status && *status >= 200 && *status < 300;
+    (void)m_db->transact([&](store::Transaction& tx) -> Status {
+      if (ok) {
+        auto n = tx.exec("UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1 WHERE event_id = ?", {id});
+        if (!n) return std::unexpected(n.error());
+        return {};
+      }
+      auto row = tx.query_one("SELECT attempts, created FROM webhook_events WHERE event_id = ?", {id});
+      if (!row) return std::unexpected(row.error());
+      if (!*row) return {};
+      const auto attempts = *store::int_at(**row, 0) + 1;
+      const auto wait = std::min<UnixSeconds>(kWebhookMaxWait, UnixSeconds{1} << std::min<std::int64_t>(attempts - 1, 12));
+      const bool over = now + wait > *store::int_at(**row, 1) + kWebhookLifetime;
+      const std::string why = status ? "answered " + std::to_string(*status) : status.error().to_string();
+      auto n = tx.exec("UPDATE webhook_events SET attempts = ?, next_attempt = ?, state = ?, last_error = ? WHERE event_id = ?",
+                       {attempts, now + wait, std::string(over ? "failed" : "pending"), why, id});
+      if (!n) return std::unexpected(n.error());
+      return {};
+    });
+    delivered += ok ? 1 : 0;
+  }
+  return delivered;
 }
 
 Result<CheckoutView> Shop::checkout(const Id128& order_id, const std::string& till) {

@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/amount.hpp"
 #include "base/clock.hpp"
@@ -96,6 +98,16 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   // An order as its checkout page shows it, with its payment request for the till at `till`
   // (HOST:PORT), rebuilt as create_order made it (the signature is deterministic).
   Result<CheckoutView> checkout(const Id128& order_id, const std::string& till);
+
+  // The shop's webhook: a POST to url when an order is paid or refunded (https://, or http:// to
+  // this machine; "" for none). Returns the secret each POST is signed with (HMAC-SHA-256 over
+  // "TIME.BODY", in the header Ecash-Signature: t=TIME,v1=HEX): a new one each time it is set.
+  Result<std::string> set_webhook(const std::string& url);
+  // Posts the events that are due (each until a 2xx answer, waiting 1, 2, 4 ... seconds, at most
+  // an hour, between tries, for up to a day); returns how many were acknowledged.
+  using WebhookPost = std::function<Result<int>(const std::string& url, const std::string& body,
+                                                const std::vector<std::pair<std::string, std::string>>& headers)>;
+  int deliver_webhooks(const WebhookPost& post);
 
   std::optional<Id128> shop_id() const { return m_shop_id; }
 
