@@ -204,6 +204,34 @@ TEST_F(MerchantApiTest, ARefundWhoseAnswerWasLostIsMadeOnceOnRetry) {
   expect_circulation_balances();
 }
 
+// While a wallet's payment is at the center, the order shows as paying; then paid.
+class LookWhilePaying final : public local::Tap {
+ public:
+  explicit LookWhilePaying(std::function<void()> look) : m_look(std::move(look)) {}
+  std::optional<Error> cut(std::string_view link, std::string_view route) override {
+    if (link == "shop->center" && route == "pay") m_look();
+    return std::nullopt;
+  }
+
+ private:
+  std::function<void()> m_look;
+};
+
+TEST_F(MerchantApiTest, AnOrderShowsAsPayingWhileItsPaymentIsAtTheCenter) {
+  auto made = call("create_order", {{"amount", "EUR:4.00"}, {"item", "a pen"}, {"idempotency_key", "k"}});
+  ASSERT_TRUE(made.has_value());
+  const auto order_id = (*made)["order_id"];
+  std::string seen;
+  LookWhilePaying look([&] { seen = call("order", {{"order_id", order_id}}).value()["state"]; });
+  m_op->set_tap(&look);
+  const auto uri = protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value();
+  auto paid = m_alice.wallet->pay(*wallet_to_shop(m_alice, m_shop), uri.request, nullptr);
+  m_op->set_tap(nullptr);
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_EQ(seen, "paying");
+  EXPECT_EQ(call("order", {{"order_id", order_id}}).value()["state"], "paid");
+}
+
 // docs/merchant-api.json describes exactly the routes the API answers.
 TEST_F(MerchantApiTest, TheOpenApiDescriptionListsEveryRouteAndNoOther) {
   std::ifstream in(std::string(ECASH_SOURCE_DIR) + "/docs/merchant-api.json");

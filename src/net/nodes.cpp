@@ -761,7 +761,7 @@ Page checkout_page(shop::Shop& shop, const std::string& home, std::string_view p
     return Page{200, "application/json", Json{{"order_id", view->order_id}, {"state", view->state}}.dump()};
   }
   if (part == "request") {
-    if (view->state != "unpaid") return text(410, "order " + view->order_id + " is " + view->state);
+    if (view->state != "unpaid" && view->state != "paying") return text(410, "order " + view->order_id + " is " + view->state);
     return text(200, view->payment_uri);
   }
   if (!part.empty()) return text(404, "no such page");

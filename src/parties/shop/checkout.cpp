@@ -54,6 +54,7 @@ std::string state_text(const std::string& state) {
   if (state == "expired") return "This order has expired: ask for a new one.";
   if (state == "refunded") return "Paid, and refunded.";
   if (state == "partly refunded") return "Paid, and partly refunded.";
+  if (state == "paying") return "Payment on its way...";
   return "Waiting for payment";
 }
 
@@ -61,7 +62,7 @@ std::string state_text(const std::string& state) {
 
 std::string checkout_html(const CheckoutView& v, const std::string& qr) {
   const auto id = html_escape(v.order_id);
-  const bool waiting = v.state == "unpaid";
+  const bool waiting = v.state == "unpaid" || v.state == "paying";
   std::string html =
       "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -98,8 +99,11 @@ std::string checkout_html(const CheckoutView& v, const std::string& qr) {
         "    fetch(location.pathname.replace(/\\/$/,'')+'/status',{cache:'no-store'})\n"
         "      .then(function(r){return r.json();})\n"
         "      .then(function(s){\n"
-        "        if(s.state==='unpaid'){setTimeout(ask,2000);return;}\n"
-        "        var el=document.getElementById('state');el.textContent=texts[s.state]||s.state;\n"
+        "        var el=document.getElementById('state');\n"
+        "        if(s.state==='unpaid'||s.state==='paying'){\n"
+        "          el.textContent=s.state==='paying'?'Payment on its way...':'Waiting for payment';\n"
+        "          el.setAttribute('data-state',s.state);setTimeout(ask,1000);return;}\n"
+        "        el.textContent=texts[s.state]||s.state;\n"
         "        el.setAttribute('data-state',s.state);\n"
         "        var pay=document.getElementById('pay');if(pay)pay.remove();\n"
         "      })\n"

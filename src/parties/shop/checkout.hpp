@@ -19,7 +19,7 @@ struct CheckoutView {
   Amount amount;
   std::string item;
   UnixSeconds expires = 0;
-  std::string state;  // unpaid, paid, expired, refunded, partly refunded
+  std::string state;  // unpaid, paying (at the center now), paid, expired, refunded, partly refunded
   std::string payment_uri;
   Amount refunded;        // given back so far
   std::string reference;  // the shop's own, if it gave one

@@ -57,7 +57,7 @@ Result<Json> MerchantApi::order_json(const Id128& order_id) {
               {"refunded", view->refunded.to_string()},
               {"expires_unix", view->expires}};
   if (!view->reference.empty()) out["reference"] = view->reference;
-  if (view->state == "unpaid") {
+  if (view->state == "unpaid" || view->state == "paying") {
     out["payment_uri"] = view->payment_uri;
     if (!m_checkout.empty()) out["checkout_url"] = m_checkout + "/checkout/" + view->order_id;
     auto qr = qr_svg(view->payment_uri);

@@ -301,7 +301,16 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
                     {"order", order->to_json()},
                     {"shop", shop_part.to_json()}};
   if (late) to_center["finish_only"] = true;
+  // While the center is asked, the order shows as paying (its checkout page, the merchant API).
+  {
+    std::lock_guard lock(m_paying_mutex);
+    ++m_paying[o.order_id.to_string()];
+  }
   auto answer = m_center->call("pay", to_center);
+  {
+    std::lock_guard lock(m_paying_mutex);
+    if (auto it = m_paying.find(o.order_id.to_string()); it != m_paying.end() && --it->second == 0) m_paying.erase(it);
+  }
   if (!answer) {
     if (late && answer.error().code == ErrorCode::stale) {
       return fail(ErrorCode::stale, expired ? "the order has expired" : answer.error().message);
@@ -737,6 +746,9 @@ Result<CheckoutView> Shop::checkout(const Id128& order_id, const std::string& ti
                                                      : "partly refunded";
     } else if (view->expires < m_clock.now()) {
       view->state = "expired";
+    } else {
+      std::lock_guard lock(m_paying_mutex);
+      if (m_paying.contains(order_id.to_string())) view->state = "paying";
     }
     return {};
   });

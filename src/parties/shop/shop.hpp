@@ -5,7 +5,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -124,6 +126,9 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   Result<std::optional<protocol::Signed<T>>> pending_request(const char* key);
 
   std::unique_ptr<protocol::Channel> m_center;
+  // Orders whose payment is at the center now, and how many copies of it.
+  std::mutex m_paying_mutex;
+  std::map<std::string, int> m_paying;
   std::optional<Id128> m_shop_id;
 };
 
