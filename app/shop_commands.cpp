@@ -32,6 +32,8 @@ struct Options {
   std::string ca_fingerprint;
   std::string listen;
   std::string checkout;
+  std::string checkout_certificate;
+  std::string checkout_key;
   std::string api;
   int crl_refresh = 60;
   int io_threads = 0;
@@ -153,6 +155,9 @@ void add_shop_commands(CLI::App& app) {
   run->add_option("--checkout", g_options.checkout,
                   "HOST:PORT of the checkout pages customers open (plain HTTP, for loopback behind "
                   "the shop's web server; default 127.0.0.1 and a free port), or off");
+  run->add_option("--checkout-cert", g_options.checkout_certificate,
+                  "Serve the checkout pages over HTTPS with this certificate (PEM, with its chain)");
+  run->add_option("--checkout-key", g_options.checkout_key, "The key of --checkout-cert (PEM)");
   run->add_option("--api", g_options.api,
                   "HOST:PORT of the merchant API for the shop's backend (HTTPS, the API token; "
                   "default 127.0.0.1 and a free port), or off");
@@ -234,6 +239,8 @@ int run_shop_command() {
     options.io_threads = g_options.io_threads;
     options.workers = g_options.workers;
     options.checkout = g_options.checkout;
+    options.checkout_certificate = g_options.checkout_certificate;
+    options.checkout_key = g_options.checkout_key;
     options.api = g_options.api;
     options.say = [](const std::string& line) { say_as(g_options.json, line); };
     // The till listens where it listened last, so the payment requests handed out, which name

@@ -238,11 +238,12 @@ Json with_balance(Json j, wallet::Wallet& w) {
 }
 
 // A payment request given as the URI itself, a file holding it, stdin, or a shop's checkout page
-// (http://HOST:PORT/checkout/ORDER, whose .../request is the URI); the JSON a shop printed in
+// (http(s)://HOST:PORT/checkout/ORDER, whose .../request is the URI); the JSON a shop printed in
 // earlier versions ({"request", "shop_certificate", "shop_home"}) is taken too.
 Result<protocol::PaymentUri> payment_request(const std::string& input) {
   std::string text = input;
-  if (input.rfind("http://", 0) == 0) {
+  const bool page = input.rfind("http://", 0) == 0 || input.rfind("https://", 0) == 0;
+  if (page) {
     std::string url = input;
     while (!url.empty() && url.back() == '/') url.pop_back();
     auto fetched = net::http_get(url + "/request");
@@ -266,7 +267,7 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
     return protocol::PaymentUri{"", j["shop_home"].get<std::string>(), j};
   }
   auto uri = protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
-  if (!uri && input.rfind("ecash://", 0) != 0 && input.rfind("http://", 0) != 0) {
+  if (!uri && input.rfind("ecash://", 0) != 0 && !page) {
     return fail(uri.error().code, source_name(input) + " holds no payment request (ecash://pay?...): " +
                                       uri.error().message);
   }
@@ -335,7 +336,7 @@ void add_wallet_commands(CLI::App& app) {
       "pay", "Pay a shop's payment request (ecash://pay?...); reconciles offline transfers first");
   pay->add_option("REQUEST", g_options.input,
                   "The payment request: the ecash://pay?... text, a file holding it, - (stdin), or "
-                  "the shop's checkout page (http://HOST:PORT/checkout/ORDER)");
+                  "the shop's checkout page (http(s)://HOST:PORT/checkout/ORDER)");
   pay->add_flag("--top-up", g_options.top_up, "When the balance is short, deposit the difference first");
   pay->add_flag("--yes,-y", g_options.yes, "Do not ask before paying (it asks only on a terminal)");
   g_wallet->add_subcommand("receive", "Ask another wallet for AMOUNT: prints a request")

@@ -16,7 +16,7 @@ get() { curl -sS --max-time 10 -o "$dir/page" -w '%{http_code} %{content_type}' 
 
 alice_and_a_cafe
 rm -f "$dir/shop/listening" "$dir/shop/checkout"
-shop run >"$dir/till.log" 2>&1 &
+"$ecash" shop --home "$dir/shop" run >"$dir/till.log" 2>&1 &
 till=$!
 for _ in $(seq 300); do [ -s "$dir/shop/listening" ] && [ -s "$dir/shop/checkout" ] && break; sleep 0.1; done
 [ -s "$dir/shop/checkout" ] || fail "the till serves no checkout page"
@@ -144,4 +144,24 @@ for l in lines:
 event = json.loads(lines[-1]["body"])
 assert event["type"] == "order.paid" and event["order_id"] == sys.argv[3] and event["amount"] == "EUR:2.00", event
 PY
+
+# The checkout pages over HTTPS with a certificate the shop gives; a wallet checks it against the
+# system's CA store (here, SSL_CERT_FILE names the shop's own).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -days 1 -keyout "$dir/page.key" -out "$dir/page.pem" 2>/dev/null
+kill -TERM "$till"
+wait "$till" || fail "the till did not stop cleanly"
+rm -f "$dir/shop/listening" "$dir/shop/checkout"
+"$ecash" shop --home "$dir/shop" run --checkout-cert "$dir/page.pem" --checkout-key "$dir/page.key" >"$dir/till.log" 2>&1 &
+till=$!
+for _ in $(seq 300); do [ -s "$dir/shop/listening" ] && [ -s "$dir/shop/checkout" ] && break; sleep 0.1; done
+grep -q '^https://127.0.0.1:' "$dir/shop/checkout" || fail "the checkout pages are not on HTTPS: $(cat "$dir/shop/checkout")"
+shop order 1.50 --item "a biscuit" --json >"$dir/order" 2>/dev/null || fail "shop order"
+secure=$(json "$dir/order" 'j["checkout"]')
+code=$(curl -sS --max-time 10 --cacert "$dir/page.pem" -o "$dir/page" -w '%{http_code}' "$secure") || fail "GET $secure"
+[ "$code" = 200 ] && grep -q 'a biscuit' "$dir/page" || fail "the HTTPS page: $code $(cat "$dir/page")"
+if curl -sS --max-time 10 -o /dev/null "$secure" 2>/dev/null; then fail "an unknown certificate was taken"; fi
+SSL_CERT_FILE="$dir/page.pem" "$ecash" wallet --home "$dir/alice" pay --yes "$secure" >"$dir/out" 2>&1 \
+  || fail "wallet pay https: $(cat "$dir/out")"
+grep -q "paid EUR:1.50" "$dir/out" || fail "wallet pay said: $(cat "$dir/out")"
 echo "ok"

@@ -825,9 +825,13 @@ Status run_shop(const NodeOptions& options) {
     pages.emplace([&shop, &home](std::string_view path) { return checkout_page(shop, home, path); });
     auto at = parse_listen(options.checkout.empty() ? kAnyPort : options.checkout);
     if (!at) return std::unexpected(at.error());
-    auto port = pages->start(at->host, at->port);
+    if (options.checkout_certificate.empty() != options.checkout_key.empty()) {
+      return fail(ErrorCode::invalid_argument, "HTTPS for the checkout pages takes a certificate and its key");
+    }
+    auto port = pages->start(at->host, at->port, options.checkout_certificate, options.checkout_key);
     if (!port) return std::unexpected(port.error());
-    const auto url = "http://" + at->host + ":" + std::to_string(*port);
+    const auto url = std::string(options.checkout_certificate.empty() ? "http://" : "https://") + at->host +
+                     ":" + std::to_string(*port);
     if (auto ok = write_atomically(home + "/checkout", url + "\n"); !ok) return ok;
     options.say("checkout pages on " + url + "/checkout/ORDER");
   }

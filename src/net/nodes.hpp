@@ -48,6 +48,8 @@ struct NodeOptions {
   // run_shop: HOST:PORT of the checkout pages (plain HTTP, no certificate asked); empty for
   // 127.0.0.1 and a port the OS picks, "off" for none.
   std::string checkout;
+  // run_shop: the checkout pages over HTTPS with this certificate (PEM, its chain) and key.
+  std::string checkout_certificate, checkout_key;
   // run_shop: HOST:PORT of the merchant API (HTTPS, the shop's token); empty for 127.0.0.1 and a
   // port the OS picks, "off" for none.
   std::string api;

@@ -32,8 +32,9 @@ class PageServer {
   PageServer& operator=(const PageServer&) = delete;
 
   // Binds (port 0: the OS picks one) and serves on a thread of its own until stop() or the
-  // destructor; returns the port.
-  Result<int> start(const std::string& host, int port);
+  // destructor; returns the port. With a certificate (PEM, the chain) and its key: HTTPS.
+  Result<int> start(const std::string& host, int port, const std::string& certificate_file = "",
+                    const std::string& key_file = "");
   void stop();
 
  private:
@@ -41,9 +42,9 @@ class PageServer {
   std::shared_ptr<Impl> m;
 };
 
-// GET of an http:// URL (plain HTTP only): its body, or an error (unavailable when it cannot be
-// reached, not_found on 404, invalid_argument on another status). Bodies beyond max_body are
-// refused.
+// GET of an http:// or https:// URL (the latter checked against the system's CA store and the
+// host's name): its body, or an error (unavailable when it cannot be reached, not_found on 404,
+// invalid_argument on another status). Bodies beyond max_body are refused.
 Result<std::string> http_get(const std::string& url, std::size_t max_body = 64 * 1024);
 
 // POST of a JSON body to a receiver outside the system (a shop's webhook): https:// checked against
