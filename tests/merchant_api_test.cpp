@@ -204,6 +204,25 @@ TEST_F(MerchantApiTest, ARefundWhoseAnswerWasLostIsMadeOnceOnRetry) {
   expect_circulation_balances();
 }
 
+// Two shops may use the same key: a refund's request ID is derived from the shop and the key.
+TEST_F(MerchantApiTest, TwoShopsMayUseTheSameRefundKey) {
+  const auto first = paid_order("EUR:6.00", "k");
+  auto other = make_shop("Other Shop", "GB82WEST12345698765432");
+  ASSERT_TRUE(other.shop->register_shop(*other.center).has_value());
+  const auto token = other.shop->new_api_token().value();
+  shop::MerchantApi api(*other.shop, *other.center, [] { return std::string("127.0.0.1:4002"); }, "");
+  protocol::Caller caller;
+  caller.bearer = token;
+  auto made = api.handle(caller, "create_order", {{"amount", "EUR:6.00"}, {"item", "a bowl"}, {"idempotency_key", "k"}});
+  ASSERT_TRUE(made.has_value()) << made.error().to_string();
+  const auto uri = protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value();
+  ASSERT_TRUE(m_alice.wallet->pay(*wallet_to_shop(m_alice, other), uri.request, nullptr).has_value());
+  ASSERT_TRUE(call("refund", {{"order_id", first["order_id"]}, {"reason", "r"}, {"idempotency_key", "same"}}).has_value());
+  auto second = api.handle(caller, "refund", {{"order_id", (*made)["order_id"]}, {"reason", "r"}, {"idempotency_key", "same"}});
+  ASSERT_TRUE(second.has_value()) << second.error().to_string();
+  EXPECT_EQ(totals().refunded, eur("EUR:12.00"));
+}
+
 // While a wallet's payment is at the center, the order shows as paying; then paid.
 class LookWhilePaying final : public local::Tap {
  public:

@@ -106,9 +106,12 @@ Result<Json> MerchantApi::refund(const Json& body) {
     amount = a.amount("amount");
     if (auto ok = a.status(); !ok) return std::unexpected(ok.error());
   }
-  // One refund per key: its request ID follows from the key, so a call asked again after a lost
-  // answer (or a crash) sends the same refund, never a second one.
-  const auto digest = crypto::blake2b_256(as_bytes("ecash shop api refund " + key));
+  // One refund per key: its request ID follows from the key (and the shop: request IDs are one
+  // space at the operator), so a call asked again after a lost answer (or a crash) sends the
+  // same refund, never a second one.
+  const auto shop_id = m_shop.shop_id();
+  if (!shop_id) return fail(ErrorCode::invalid_argument, "the shop is not registered");
+  const auto digest = crypto::blake2b_256(as_bytes("ecash shop api refund " + shop_id->to_string() + " " + key));
   std::array<std::uint8_t, Id128::kSize> id{};
   std::copy_n(digest.begin(), id.size(), id.begin());
   return m_shop.once_per_key(key, "refund", body, [&]() -> Result<Json> {
