@@ -116,7 +116,10 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
 
 }  // namespace
 
-struct PageServer::Impl : std::enable_shared_from_this<PageServer::Impl> {
+// The handlers hold the Impl by plain pointer: the PageServer owns it, and stops and joins its
+// thread before it goes (a handler holding it by shared_ptr kept it, and its io_context with
+// that very handler, alive for ever).
+struct PageServer::Impl {
   explicit Impl(PageHandler h) : handler(std::move(h)), acceptor(ioc) {}
   PageHandler handler;
   std::optional<asio::ssl::context> tls;
@@ -125,7 +128,7 @@ struct PageServer::Impl : std::enable_shared_from_this<PageServer::Impl> {
   std::thread thread;
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(asio::make_strand(ioc), [self = this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
       if (!ec && self->tls) {
         std::make_shared<PageSession<TlsStream>>(std::move(socket), *self->tls, self->handler)->start();
@@ -137,7 +140,7 @@ struct PageServer::Impl : std::enable_shared_from_this<PageServer::Impl> {
   }
 };
 
-PageServer::PageServer(PageHandler handler) : m(std::make_shared<Impl>(std::move(handler))) {}
+PageServer::PageServer(PageHandler handler) : m(std::make_unique<Impl>(std::move(handler))) {}
 
 PageServer::~PageServer() { stop(); }
 
@@ -164,13 +167,13 @@ Result<int> PageServer::start(const std::string& host, int port, const std::stri
   if (ec) return fail(ErrorCode::unavailable, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
   const int bound = m->acceptor.local_endpoint().port();
   m->accept();
-  m->thread = std::thread([impl = m] { impl->ioc.run(); });
+  m->thread = std::thread([impl = m.get()] { impl->ioc.run(); });
   return bound;
 }
 
 void PageServer::stop() {
   if (!m->thread.joinable()) return;
-  asio::post(m->ioc, [impl = m] {
+  asio::post(m->ioc, [impl = m.get()] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
     impl->ioc.stop();

@@ -39,7 +39,7 @@ class PageServer {
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> m;
+  std::unique_ptr<Impl> m;
 };
 
 // GET of an http:// or https:// URL (the latter checked against the system's CA store and the
