@@ -259,6 +259,14 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
     text = *read;
   }
   const auto start = text.find_first_not_of(" \t\r\n");
+  if (page) {
+    // A page names a till to pay over the network, never a folder on this machine.
+    auto uri = protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
+    if (uri && uri->shop.empty()) {
+      return fail(ErrorCode::invalid_argument, "the checkout page " + input + " names no till to pay (shop=HOST:PORT)");
+    }
+    return uri;
+  }
   if (start != std::string::npos && text[start] == '{') {
     Json j = protocol::parse_limited(text);
     if (j.is_discarded() || !j.contains("shop_home") || !j["shop_home"].is_string()) {
@@ -267,7 +275,7 @@ Result<protocol::PaymentUri> payment_request(const std::string& input) {
     return protocol::PaymentUri{"", j["shop_home"].get<std::string>(), j};
   }
   auto uri = protocol::parse_payment_uri(start == std::string::npos ? "" : text.substr(start));
-  if (!uri && input.rfind("ecash://", 0) != 0 && !page) {
+  if (!uri && input.rfind("ecash://", 0) != 0) {
     return fail(uri.error().code, source_name(input) + " holds no payment request (ecash://pay?...): " +
                                       uri.error().message);
   }

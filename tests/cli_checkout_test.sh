@@ -48,6 +48,11 @@ decoded=$(zbarimg --quiet --raw -Sbinary "$dir/qr.png") || fail "the QR code doe
 [ "$(get "$(cat "$dir/shop/checkout")/checkout/0000000000000000000000000")" = "404 text/plain; charset=utf-8" ] \
   || fail "an unknown order is not 404"
 [ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$page")" = 405 ] || fail "POST is not refused"
+# Its policy lets in its own style and script by their hashes, nothing inline else, and no frame.
+curl -sS -D "$dir/headers" -o /dev/null "$page" || fail "GET $page"
+policy=$(grep -i '^content-security-policy:' "$dir/headers")
+echo "$policy" | grep -q "script-src 'sha256-" && echo "$policy" | grep -q "frame-ancestors 'none'" \
+  && ! echo "$policy" | grep -q "unsafe-inline" || fail "the page's policy: $policy"
 
 # Paid from the page's URL; the status turns to paid and the page no longer offers the request.
 alice pay --yes "$page" >"$dir/out" 2>&1 || fail "wallet pay URL"
@@ -98,6 +103,9 @@ json "$dir/page" 'j["state"]' | grep -qx unpaid || fail "order: $(cat "$dir/page
 [ "$(post orders '{}' wrong)" = 401 ] || fail "a wrong token is not refused"
 json "$dir/page" 'j["code"]' | grep -qx unauthorized || fail "refused as $(cat "$dir/page")"
 [ "$(post nothing '{}')" = 404 ] || fail "an unknown route is not 404"
+# The scheme's name is case-insensitive.
+[ "$(curl -sS -k --max-time 10 -o "$dir/page" -w '%{http_code}' -H "Authorization: bearer $token" \
+  -H 'Content-Type: application/json' --data '{}' "$api/v1/api/orders")" = 200 ] || fail "bearer: $(cat "$dir/page")"
 
 # The webhook: a receiver on loopback that fails twice, then acknowledges; each POST is checked
 # against the secret the API gave (HMAC-SHA-256 over "TIME.BODY").
@@ -113,6 +121,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         status = 500 if seen <= 2 else 200
         with open(log, "a") as f:
             f.write(json.dumps({"status": status, "signature": self.headers["Ecash-Signature"],
+                            "host": self.headers["Host"],
                                 "event_id": self.headers["Ecash-Event-Id"], "body": body}) + "\n")
         self.send_response(status)
         self.end_headers()
@@ -132,11 +141,12 @@ secret=$(json "$dir/page" 'j["secret"]')
 secret=$(json "$dir/page" 'j["secret"]')  # each call gives a new secret
 alice pay --yes "$(cat "$dir/shop/checkout")/checkout/$tea" >/dev/null || fail "paying the tea"
 for _ in $(seq 150); do grep -q '"status": 200' "$dir/hooks" 2>/dev/null && break; sleep 0.1; done
-python3 - "$dir/hooks" "$secret" "$tea" <<'PY' || fail "the webhook: $(cat "$dir/hooks")"
+python3 - "$dir/hooks" "$secret" "$tea" "$(cat "$dir/hook-port")" <<'PY' || fail "the webhook: $(cat "$dir/hooks")"
 import hashlib, hmac, json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 assert [l["status"] for l in lines] == [500, 500, 200], [l["status"] for l in lines]
 assert len({l["event_id"] for l in lines}) == 1, "one event, tried again"
+assert all(l["host"] == "127.0.0.1:" + sys.argv[4] for l in lines), [l["host"] for l in lines]
 for l in lines:
     fields = dict(p.split("=", 1) for p in l["signature"].split(","))
     want = hmac.new(sys.argv[2].encode(), (fields["t"] + "." + l["body"]).encode(), hashlib.sha256).hexdigest()

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -17,10 +18,24 @@ namespace {
 
 using protocol::Json;
 
+// Calls look when the shop sends a payment on to the center.
+class LookWhilePaying final : public local::Tap {
+ public:
+  explicit LookWhilePaying(std::function<void()> look) : m_look(std::move(look)) {}
+  std::optional<Error> cut(std::string_view link, std::string_view route) override {
+    if (link == "shop->center" && route == "pay") m_look();
+    return std::nullopt;
+  }
+
+ private:
+  std::function<void()> m_look;
+};
+
 class MerchantApiTest : public SystemTest {
  protected:
   void SetUp() override {
     SystemTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     auto [alice, shop] = alice_at_a_shop("EUR:50.00");
     m_alice = std::move(alice);
     m_shop = std::move(shop);
@@ -50,6 +65,28 @@ class MerchantApiTest : public SystemTest {
     auto paid = m_alice.wallet->pay(*wallet_to_shop(m_alice, m_shop), uri.request, nullptr);
     EXPECT_TRUE(paid.has_value()) << paid.error().to_string();
     return *made;
+  }
+
+  // An order of EUR:4.00 payable for `lifetime` seconds, paid by Alice: its state as the API
+  // tells it while the payment is at the center (the clock moved on by `later` just before), and
+  // after.
+  std::pair<std::string, std::string> states_while_and_after_paying(int lifetime, UnixSeconds later) {
+    auto made = call("create_order", {{"amount", "EUR:4.00"}, {"item", "a pen"}, {"expires_in", lifetime},
+                                      {"idempotency_key", "k"}});
+    EXPECT_TRUE(made.has_value());
+    if (!made) return {};
+    const auto order_id = (*made)["order_id"];
+    std::string seen;
+    LookWhilePaying look([&] {
+      m_clock.advance(later);
+      seen = call("order", {{"order_id", order_id}}).value()["state"];
+    });
+    m_op->set_tap(&look);
+    const auto uri = protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value();
+    auto paid = m_alice.wallet->pay(*wallet_to_shop(m_alice, m_shop), uri.request, nullptr);
+    m_op->set_tap(nullptr);
+    EXPECT_TRUE(paid.has_value()) << paid.error().to_string();
+    return {seen, call("order", {{"order_id", order_id}}).value()["state"]};
   }
 
   std::size_t order_count() { return call("orders", Json::object()).value()["orders"].size(); }
@@ -148,12 +185,97 @@ TEST_F(MerchantApiTest, ARefundAboveWhatWasPaidIsRefused) {
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument);
   EXPECT_EQ(totals().refunded, eur("EUR:0.00"));
-  // Refused is not kept: the key may be used again once the call is right.
+  // The refusal is the key's answer: asked again, the same refusal; a new key for a right call.
+  auto again = call("refund", {{"order_id", order["order_id"]}, {"amount", "EUR:10.01"}, {"reason", "r"},
+                               {"idempotency_key", "r"}});
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, ErrorCode::invalid_argument);
   auto made = call("refund", {{"order_id", order["order_id"]}, {"amount", "EUR:10.00"}, {"reason", "r"},
                               {"idempotency_key", "r2"}});
   ASSERT_TRUE(made.has_value()) << made.error().to_string();
   EXPECT_EQ(totals().refunded, eur("EUR:10.00"));
   expect_circulation_balances();
+}
+
+// The bank refuses a refund the shop's unpaid sales do not cover (all was paid out): asked again
+// under its key, the call answers that refusal again, not "replayed" (the center keeps the
+// refused request under its ID, which follows from the key).
+TEST_F(MerchantApiTest, ARefundRefusedByTheBankIsTheKeysAnswer) {
+  const auto order = paid_order("EUR:7.00", "k");
+  ASSERT_TRUE(call("payout", {{"idempotency_key", "p"}}).has_value());
+  const Json body = {{"order_id", order["order_id"]}, {"reason", "r"}, {"idempotency_key", "r"}};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    m_clock.advance(5);  // asked again later: a refund signed anew would differ from the first
+    auto refused = call("refund", body);
+    ASSERT_FALSE(refused.has_value()) << attempt;
+    EXPECT_EQ(refused.error().code, ErrorCode::insufficient_funds) << attempt << ": " << refused.error().to_string();
+  }
+  EXPECT_EQ(totals().refunded, eur("EUR:0.00"));
+  expect_circulation_balances();
+}
+
+// Eight calls with one key at once make one order: each is answered with it, or told the call
+// is under way.
+TEST_F(MerchantApiTest, CallsWithOneKeyAtOnceMakeOneThing) {
+  const Json body = {{"amount", "EUR:2.00"}, {"item", "a spoon"}, {"idempotency_key", "together"}};
+  std::mutex mutex;
+  std::set<std::string> ids;
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 8; ++k) {
+    threads.emplace_back([&] {
+      auto made = call("create_order", body);
+      std::lock_guard lock(mutex);
+      if (made) {
+        ids.insert((*made)["order_id"].get<std::string>());
+      } else {
+        EXPECT_EQ(made.error().code, ErrorCode::conflict) << made.error().to_string();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(order_count(), 1u);
+  // Once answered, the key gives that order to whoever asks.
+  EXPECT_EQ(call("create_order", body).value()["order_id"], *ids.begin());
+}
+
+// Two payouts under two keys at once: one is made, the other told one is under way (or finds
+// nothing left); every paid order is covered once and nothing is lost from the shop's books.
+TEST_F(MerchantApiTest, TwoPayoutsAtOnceLoseNoRecord) {
+  paid_order("EUR:3.00", "a");
+  paid_order("EUR:4.00", "b");
+  std::vector<std::thread> threads;
+  std::atomic<int> made{0};
+  for (int k = 0; k < 2; ++k) {
+    threads.emplace_back([&, k] {
+      auto paid = call("payout", {{"idempotency_key", "payout-" + std::to_string(k)}});
+      if (paid) {
+        ++made;
+      } else {
+        EXPECT_EQ(paid.error().code, ErrorCode::conflict) << paid.error().to_string();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GE(made.load(), 1);
+  auto sales = call("orders", Json::object()).value();
+  EXPECT_EQ(sales["totals"]["paid_out"], "EUR:7.00");
+  EXPECT_EQ(sales["totals"]["to_pay_out"], "EUR:0.00");
+  for (const auto& o : sales["orders"]) EXPECT_EQ(o["state"], "paid out") << o.dump();
+  expect_circulation_balances();
+}
+
+// A mistake in an optional field is refused, not ignored.
+TEST_F(MerchantApiTest, AWrongOptionalFieldIsRefused) {
+  for (const auto& [field, value] : {std::pair<const char*, Json>{"expires_in", "600"}, {"expires_in", 1.5},
+                                     {"expires_in", 0}, {"reference", 7}}) {
+    Json body = {{"amount", "EUR:1.00"}, {"item", "tea"}, {"idempotency_key", std::string("k-") + field}};
+    body[field] = value;
+    auto refused = call("create_order", body);
+    ASSERT_FALSE(refused.has_value()) << field << " " << value.dump();
+    EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument) << field << " " << value.dump();
+  }
+  EXPECT_EQ(order_count(), 0u);
 }
 
 // Two refunds of one order under two keys at once, for more than was paid between them: one is
@@ -223,32 +345,15 @@ TEST_F(MerchantApiTest, TwoShopsMayUseTheSameRefundKey) {
   EXPECT_EQ(totals().refunded, eur("EUR:12.00"));
 }
 
-// While a wallet's payment is at the center, the order shows as paying; then paid.
-class LookWhilePaying final : public local::Tap {
- public:
-  explicit LookWhilePaying(std::function<void()> look) : m_look(std::move(look)) {}
-  std::optional<Error> cut(std::string_view link, std::string_view route) override {
-    if (link == "shop->center" && route == "pay") m_look();
-    return std::nullopt;
-  }
-
- private:
-  std::function<void()> m_look;
-};
 
 TEST_F(MerchantApiTest, AnOrderShowsAsPayingWhileItsPaymentIsAtTheCenter) {
-  auto made = call("create_order", {{"amount", "EUR:4.00"}, {"item", "a pen"}, {"idempotency_key", "k"}});
-  ASSERT_TRUE(made.has_value());
-  const auto order_id = (*made)["order_id"];
-  std::string seen;
-  LookWhilePaying look([&] { seen = call("order", {{"order_id", order_id}}).value()["state"]; });
-  m_op->set_tap(&look);
-  const auto uri = protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value();
-  auto paid = m_alice.wallet->pay(*wallet_to_shop(m_alice, m_shop), uri.request, nullptr);
-  m_op->set_tap(nullptr);
-  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
-  EXPECT_EQ(seen, "paying");
-  EXPECT_EQ(call("order", {{"order_id", order_id}}).value()["state"], "paid");
+  EXPECT_EQ(states_while_and_after_paying(900, 0), std::make_pair(std::string("paying"), std::string("paid")));
+}
+
+// A payment at the center when the order's time runs out: the order shows as paying, not expired
+// (its checkout page keeps watching), and then as paid.
+TEST_F(MerchantApiTest, AnOrderWhosePaymentIsUnderWayAtItsExpiryShowsAsPaying) {
+  EXPECT_EQ(states_while_and_after_paying(30, 31), std::make_pair(std::string("paying"), std::string("paid")));
 }
 
 // docs/merchant-api.json describes exactly the routes the API answers.
@@ -271,6 +376,15 @@ TEST_F(MerchantApiTest, TheOpenApiDescriptionListsEveryRouteAndNoOther) {
   }
   const auto& routes = shop::MerchantApi::routes();
   EXPECT_EQ(described, std::set<std::string>(routes.begin(), routes.end()));
+  // The order's states, as both routes that answer an order describe them.
+  const auto& order = spec["components"]["schemas"]["Order"];
+  EXPECT_EQ(order["properties"]["state"]["enum"].get<std::set<std::string>>(),
+            (std::set<std::string>{"unpaid", "paying", "paid", "expired", "refunded", "partly refunded"}));
+  for (const char* path : {"/create_order", "/order"}) {
+    EXPECT_EQ(spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+              "#/components/schemas/Order")
+        << path;
+  }
 }
 
 }  // namespace

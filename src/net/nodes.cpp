@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -765,14 +766,18 @@ Page checkout_page(shop::Shop& shop, const std::string& home, std::string_view p
     return text(200, view->payment_uri);
   }
   if (!part.empty()) return text(404, "no such page");
+  // A request too long for a QR code is still shown as a link.
   auto qr = shop::qr_svg(view->payment_uri);
-  if (!qr) return text(500, qr.error().message);
-  return Page{200, "text/html; charset=utf-8", shop::checkout_html(*view, *qr)};
+  return Page{200, "text/html; charset=utf-8", shop::checkout_html(*view, qr ? *qr : std::string()),
+              shop::checkout_policy()};
 }
 
 }  // namespace
 
 Status run_shop(const NodeOptions& options) {
+  // Before any thread starts (the pages', the API's, the webhooks'): each inherits the mask, so
+  // a stop signal waits for the main loop instead of killing the till where it stands.
+  (void)block_stop_signals();
   SystemClock clock;
   crypto::SecureRandom random;
   const auto& home = options.data;
@@ -856,15 +861,40 @@ Status run_shop(const NodeOptions& options) {
     options.say("merchant API on " + bound.url() + "/v1/api/ROUTE (Authorization: Bearer TOKEN)");
     api_thread = std::thread([&] { api_server->run(); });
   }
-  // `shop order` puts the address in HOME/listening into its payment requests.
-  // Each second: the webhook events that are due.
-  const auto deliver = [&shop] {
-    (void)shop.deliver_webhooks([](const std::string& url, const std::string& body,
-                                   const std::vector<std::pair<std::string, std::string>>& headers) {
-      return post_json(url, body, headers, std::chrono::seconds(5));
-    });
-  };
-  auto served = listen_and_serve(server, options, home, kAnyPort, "shop", refresh, deliver);
+  // The webhook events that are due, each second, on a thread of their own: a receiver that is
+  // slow or never answers holds neither payments nor the till's signals (each POST has five
+  // seconds); what is kept only for retries is pruned each hour.
+  std::mutex webhook_mutex;
+  std::condition_variable webhook_wake;
+  bool stopping = false;
+  std::thread webhooks([&] {
+    const auto go_on = [&] {
+      std::lock_guard lock(webhook_mutex);
+      return !stopping;
+    };
+    UnixSeconds pruned = 0;
+    while (go_on()) {
+      (void)shop.deliver_webhooks(
+          [](const std::string& url, const std::string& body,
+             const std::vector<std::pair<std::string, std::string>>& headers) {
+            return post_json(url, body, headers, std::chrono::seconds(5));
+          },
+          go_on);
+      if (const auto now = clock.now(); now - pruned >= 3600) {
+        if (auto ok = shop.prune(now); !ok) options.say("warning: could not prune: " + ok.error().to_string());
+        pruned = now;
+      }
+      std::unique_lock lock(webhook_mutex);
+      webhook_wake.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; });
+    }
+  });
+  auto served = listen_and_serve(server, options, home, kAnyPort, "shop", refresh);
+  {
+    std::lock_guard lock(webhook_mutex);
+    stopping = true;
+  }
+  webhook_wake.notify_all();
+  webhooks.join();
   if (api_server) {
     api_server->stop();
     api_thread.join();

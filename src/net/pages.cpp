@@ -6,16 +6,19 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <type_traits>
 
+#include "base/http_url.hpp"
 #include "net/net.hpp"
 
 namespace ecash::net {
@@ -31,6 +34,9 @@ namespace {
 constexpr std::size_t kMaxHeader = 8 * 1024;
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
+// At most this many browsers' connections at once; an accept that fails waits this long.
+constexpr int kMaxConnections = 256;
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -38,9 +44,13 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 template <class Stream>
 class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
  public:
-  PageSession(tcp::socket socket, const PageHandler& handler) : m_stream(std::move(socket)), m_handler(handler) {}
-  PageSession(tcp::socket socket, asio::ssl::context& tls, const PageHandler& handler)
-      : m_stream(std::move(socket), tls), m_handler(handler) {}
+  PageSession(tcp::socket socket, const PageHandler& handler, std::atomic<int>& live)
+      : m_stream(std::move(socket)), m_handler(handler), m_live(live) {}
+  PageSession(tcp::socket socket, asio::ssl::context& tls, const PageHandler& handler, std::atomic<int>& live)
+      : m_stream(std::move(socket), tls), m_handler(handler), m_live(live) {}
+  ~PageSession() { --m_live; }
+  PageSession(const PageSession&) = delete;
+  PageSession& operator=(const PageSession&) = delete;
 
   void start() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
@@ -76,16 +86,20 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
     } else {
       std::string_view target(request.target().data(), request.target().size());
       target = target.substr(0, target.find('?'));
-      page = m_handler(target);
+      try {
+        page = m_handler(target);
+      } catch (const std::exception&) {
+        page = {500, "text/plain; charset=utf-8", "internal error\n"};
+      }
     }
     auto response = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(page.status), request.version());
     response->set(http::field::content_type, page.content_type);
     response->set(http::field::cache_control, "no-store");
-    // Nothing from elsewhere: the page's own inline style and script only.
+    // Nothing from elsewhere, and the page in no one else's frame.
     response->set("Content-Security-Policy",
-                  "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-                  "script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'");
+                  page.policy.empty() ? "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+                                      : page.policy);
     response->set("X-Content-Type-Options", "nosniff");
     response->set("Referrer-Policy", "no-referrer");
     response->keep_alive(request.keep_alive());
@@ -112,6 +126,7 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
   beast::flat_buffer m_buffer;
   std::optional<http::request_parser<http::empty_body>> m_parser;
   const PageHandler& m_handler;
+  std::atomic<int>& m_live;  // the server's count of open connections
 };
 
 }  // namespace
@@ -120,20 +135,36 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
 // thread before it goes (a handler holding it by shared_ptr kept it, and its io_context with
 // that very handler, alive for ever).
 struct PageServer::Impl {
-  explicit Impl(PageHandler h) : handler(std::move(h)), acceptor(ioc) {}
+  explicit Impl(PageHandler h) : handler(std::move(h)), acceptor(ioc), pause(ioc) {}
   PageHandler handler;
   std::optional<asio::ssl::context> tls;
+  std::atomic<int> live{0};  // before the io_context: its sessions, destroyed with it, count down
   asio::io_context ioc;
   tcp::acceptor acceptor;
+  asio::steady_timer pause;
   std::thread thread;
 
   void accept() {
     acceptor.async_accept(asio::make_strand(ioc), [self = this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec && self->tls) {
-        std::make_shared<PageSession<TlsStream>>(std::move(socket), *self->tls, self->handler)->start();
-      } else if (!ec) {
-        std::make_shared<PageSession<beast::tcp_stream>>(std::move(socket), self->handler)->start();
+      if (ec) {
+        // Out of descriptors or memory: wait a little rather than spin on the error.
+        self->pause.expires_after(kAcceptPause);
+        self->pause.async_wait([self](beast::error_code waited) {
+          if (!waited) self->accept();
+        });
+        return;
+      }
+      // Past the cap a new connection is closed at once: the open ones keep being served.
+      if (self->live.load() >= kMaxConnections) {
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else if (self->tls) {
+        ++self->live;
+        std::make_shared<PageSession<TlsStream>>(std::move(socket), *self->tls, self->handler, self->live)->start();
+      } else {
+        ++self->live;
+        std::make_shared<PageSession<beast::tcp_stream>>(std::move(socket), self->handler, self->live)->start();
       }
       self->accept();
     });
@@ -176,6 +207,7 @@ void PageServer::stop() {
   asio::post(m->ioc, [impl = m.get()] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
+    impl->pause.cancel();
     impl->ioc.stop();
   });
   m->thread.join();
@@ -188,26 +220,14 @@ struct Exchanged {
   std::string body;
 };
 
-// One request to url (http:// or https://, the latter checked against the system's CA store and
-// the host's name) and its answer; unavailable when it cannot be reached within timeout.
-Result<Exchanged> exchange(const std::string& url, http::verb method, const std::string& body,
+// One request to url and its answer, all within timeout (every step is asynchronous and the
+// whole exchange runs for at most that long: a receiver that accepts and never answers cannot
+// hold the caller). https:// is checked against the system's CA store and the host's name.
+Result<Exchanged> exchange(const HttpUrl& url, http::verb method, const std::string& body,
                            const std::vector<std::pair<std::string, std::string>>& headers,
-                           std::chrono::seconds timeout, std::size_t max_body, bool plain_only_to_loopback) {
-  const bool tls = url.starts_with("https://");
-  if (!tls && !url.starts_with("http://")) return fail(ErrorCode::invalid_argument, "not an http(s):// URL: " + url);
-  const auto rest = url.substr(tls ? 8 : 7);
-  const auto slash = rest.find('/');
-  const std::string target = slash == std::string::npos ? "/" : rest.substr(slash);
-  const std::string host_port = rest.substr(0, slash);
-  const auto colon = host_port.rfind(':');
-  const std::string host = colon == std::string::npos ? host_port : host_port.substr(0, colon);
-  const std::string port = colon == std::string::npos ? (tls ? "443" : "80") : host_port.substr(colon + 1);
-  if (host.empty()) return fail(ErrorCode::invalid_argument, "no host in " + url);
-  if (!tls && plain_only_to_loopback && host != "127.0.0.1" && host != "localhost" && host != "::1") {
-    return fail(ErrorCode::invalid_argument, "plain http:// only to this machine (loopback): use https:// for " + host);
-  }
-  http::request<http::string_body> request(method, target, 11);
-  request.set(http::field::host, host);
+                           std::chrono::milliseconds timeout, std::size_t max_body) {
+  http::request<http::string_body> request(method, url.target, 11);
+  request.set(http::field::host, url.host_header());
   request.set(http::field::user_agent, "ecash");
   if (method == http::verb::post) request.set(http::field::content_type, "application/json");
   for (const auto& [name, value] : headers) request.set(name, value);
@@ -215,47 +235,81 @@ Result<Exchanged> exchange(const std::string& url, http::verb method, const std:
     request.body() = body;
     request.prepare_payload();
   }
-  const auto talk = [&](auto& stream) {
-    http::write(stream, request);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(max_body);
-    http::read(stream, buffer, parser);
+  const std::string where = (url.tls ? "https://" : "http://") + url.host_header();
+  asio::io_context ioc;
+  std::optional<asio::ssl::context> tls;
+  if (url.tls) {
+    tls.emplace(asio::ssl::context::tls_client);
+    tls->set_default_verify_paths();
+    tls->set_verify_mode(asio::ssl::verify_peer);
+  }
+  tcp::resolver resolver(ioc);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(max_body);
+  beast::error_code failed;
+  std::string step = "find";
+  bool done = false;
+  const auto talk = [&](auto& stream) -> Result<Exchanged> {
+    auto& socket = beast::get_lowest_layer(stream);
+    const auto read = [&] {
+      step = "send to";
+      http::async_write(stream, request, [&](beast::error_code ec, std::size_t) {
+        if (ec) { failed = ec; return; }
+        step = "hear from";
+        http::async_read(stream, buffer, parser, [&](beast::error_code read_ec, std::size_t) {
+          failed = read_ec;
+          done = !read_ec;
+        });
+      });
+    };
+    resolver.async_resolve(url.host, url.port, [&](beast::error_code ec, const tcp::resolver::results_type& found) {
+      if (ec) { failed = ec; return; }
+      step = "reach";
+      socket.async_connect(found, [&](beast::error_code connect_ec, const tcp::endpoint&) {
+        if (connect_ec) { failed = connect_ec; return; }
+        if constexpr (std::is_same_v<std::decay_t<decltype(stream)>, TlsStream>) {
+          step = "check the certificate of";
+          stream.async_handshake(asio::ssl::stream_base::client, [&, read](beast::error_code tls_ec) {
+            if (tls_ec) { failed = tls_ec; return; }
+            read();
+          });
+        } else {
+          read();
+        }
+      });
+    });
+    ioc.run_for(timeout);
+    if (failed) return fail(ErrorCode::unavailable, "could not " + step + " " + where + ": " + failed.message());
+    if (!done) {
+      return fail(ErrorCode::unavailable, "could not " + step + " " + where + " within " +
+                                              std::to_string(timeout.count()) + " ms");
+    }
     beast::error_code ignored;
-    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket.socket().shutdown(tcp::socket::shutdown_both, ignored);
     return Exchanged{static_cast<int>(parser.get().result_int()), parser.get().body()};
   };
-  try {
-    asio::io_context ioc;
-    tcp::resolver resolver(ioc);
-    const auto found = resolver.resolve(host, port);
-    if (!tls) {
-      beast::tcp_stream stream(ioc);
-      stream.expires_after(timeout);
-      stream.connect(found);
-      return talk(stream);
-    }
-    asio::ssl::context ctx(asio::ssl::context::tls_client);
-    ctx.set_default_verify_paths();
-    ctx.set_verify_mode(asio::ssl::verify_peer);
-    beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()) ||
-        !SSL_set1_host(stream.native_handle(), host.c_str())) {
-      return fail(ErrorCode::invalid_argument, "cannot check the name " + host);
-    }
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    beast::get_lowest_layer(stream).connect(found);
-    stream.handshake(asio::ssl::stream_base::client);
+  if (!url.tls) {
+    beast::tcp_stream stream(ioc);
     return talk(stream);
-  } catch (const boost::system::system_error& e) {
-    return fail(ErrorCode::unavailable, "could not reach " + url + ": " + e.code().message());
   }
+  TlsStream stream(ioc, *tls);
+  if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str()) ||
+      !SSL_set1_host(stream.native_handle(), url.host.c_str())) {
+    return fail(ErrorCode::invalid_argument, "cannot check the name " + url.host);
+  }
+  return talk(stream);
 }
 
 }  // namespace
 
 Result<std::string> http_get(const std::string& url, std::size_t max_body) {
-  auto got = exchange(url, http::verb::get, "", {}, std::chrono::seconds(10), max_body, false);
+  auto parsed = parse_http_url(url);
+  if (!parsed) return std::unexpected(parsed.error());
+  if (!parsed->tls && !parsed->loopback()) {
+    return fail(ErrorCode::invalid_argument, "plain http:// only to this machine (loopback): use https:// for " + parsed->host);
+  }
+  auto got = exchange(*parsed, http::verb::get, "", {}, std::chrono::seconds(10), max_body);
   if (!got) return std::unexpected(got.error());
   if (got->status == 200) return got->body;
   if (got->status == 404) return fail(ErrorCode::not_found, url + ": not found");
@@ -265,8 +319,13 @@ Result<std::string> http_get(const std::string& url, std::size_t max_body) {
 
 Result<int> post_json(const std::string& url, const std::string& body,
                       const std::vector<std::pair<std::string, std::string>>& headers,
-                      std::chrono::seconds timeout) {
-  auto got = exchange(url, http::verb::post, body, headers, timeout, 64 * 1024, true);
+                      std::chrono::milliseconds timeout) {
+  auto parsed = parse_http_url(url);
+  if (!parsed) return std::unexpected(parsed.error());
+  if (!parsed->tls && !parsed->loopback()) {
+    return fail(ErrorCode::invalid_argument, "plain http:// only to this machine (loopback): use https:// for " + parsed->host);
+  }
+  auto got = exchange(*parsed, http::verb::post, body, headers, timeout, 64 * 1024);
   if (!got) return std::unexpected(got.error());
   return got->status;
 }

@@ -18,10 +18,13 @@ struct Page {
   int status = 200;
   std::string content_type = "text/html; charset=utf-8";
   std::string body;
+  // The Content-Security-Policy: the page's own (hashes of its inline style and script), or,
+  // when empty, one that lets nothing in.
+  std::string policy;
 };
 
 // Answers a GET of path (with no query string): must be quick (it runs on the I/O thread) and
-// thread-safe.
+// thread-safe. An exception it throws is answered 500 and logged nowhere else.
 using PageHandler = std::function<Page(std::string_view path)>;
 
 class PageServer {
@@ -43,8 +46,9 @@ class PageServer {
 };
 
 // GET of an http:// or https:// URL (the latter checked against the system's CA store and the
-// host's name): its body, or an error (unavailable when it cannot be reached, not_found on 404,
-// invalid_argument on another status). Bodies beyond max_body are refused.
+// host's name; http:// to a loopback address only): its body, or an error (unavailable when it
+// cannot be reached or does not answer within ten seconds, not_found on 404, invalid_argument on
+// another status). Bodies beyond max_body are refused.
 Result<std::string> http_get(const std::string& url, std::size_t max_body = 64 * 1024);
 
 // POST of a JSON body to a receiver outside the system (a shop's webhook): https:// checked against
@@ -52,6 +56,6 @@ Result<std::string> http_get(const std::string& url, std::size_t max_body = 64 *
 // status it answered, or unavailable when it could not be reached within `timeout`.
 Result<int> post_json(const std::string& url, const std::string& body,
                       const std::vector<std::pair<std::string, std::string>>& headers,
-                      std::chrono::seconds timeout = std::chrono::seconds(10));
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace ecash::net

@@ -3,6 +3,7 @@
 // that has fully arrived is handed to a fixed pool of workers, where the party answers it.
 #include <utility>  // before Asio: boost/asio/awaitable.hpp uses std::exchange unincluded
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -273,7 +274,13 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     m_caller.bearer.clear();
     if (const auto auth = req.find(http::field::authorization); auth != req.end()) {
       const std::string_view value(auth->value().data(), auth->value().size());
-      if (value.starts_with("Bearer ")) m_caller.bearer = std::string(value.substr(7));
+      // The scheme's name is case-insensitive (RFC 9110); spaces around the token are not part of it.
+      if (value.size() > 7 && boost::algorithm::iequals(value.substr(0, 7), "bearer ")) {
+        auto token = value.substr(7);
+        while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+        while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+        m_caller.bearer = std::string(token);
+      }
     }
     const auto target = split_target(std::string_view(req.target().data(), req.target().size()));
     if (req.method() != http::verb::post || !target) {

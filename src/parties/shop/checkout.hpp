@@ -26,8 +26,12 @@ struct CheckoutView {
 };
 
 // The page: plain HTML with its own style and a short script of its own that asks
-// /checkout/<order>/status every two seconds (without script, the page reloads itself).
+// /checkout/<order>/status every second or two (without script, the page reloads itself). With
+// qr empty (a request too long for a code) it shows the request as a link only.
 std::string checkout_html(const CheckoutView& view, const std::string& qr);
+// The page's Content-Security-Policy: its own style and script (by their hashes), pictures of
+// its own, requests to its own origin, and nothing else; in no other site's frame.
+std::string checkout_policy();
 
 // Text for HTML, with <, >, &, " and ' escaped.
 std::string html_escape(const std::string& text);

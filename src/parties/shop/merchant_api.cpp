@@ -10,6 +10,24 @@ namespace ecash::shop {
 
 using protocol::Json;
 
+namespace {
+
+// The ID of what a call makes (an order, a refund, a payout), from the shop and the call's
+// idempotency key: asked again after a lost answer, or after a crash before its answer was kept,
+// the call makes the same thing under the same ID, never a second one. (Request IDs are one space
+// at the operator: the shop is in it, so two shops may use one key.)
+Result<Id128> id_for_key(const Shop& shop, std::string_view what, const std::string& key) {
+  const auto shop_id = shop.shop_id();
+  if (!shop_id) return fail(ErrorCode::invalid_argument, "the shop is not registered");
+  const auto digest =
+      crypto::blake2b_256(as_bytes("ecash shop api " + std::string(what) + " " + shop_id->to_string() + " " + key));
+  std::array<std::uint8_t, Id128::kSize> id{};
+  std::copy_n(digest.begin(), id.size(), id.begin());
+  return Id128(id);
+}
+
+}  // namespace
+
 const std::vector<std::string>& MerchantApi::routes() {
   static const std::vector<std::string> list = {"create_order", "order", "orders", "refund", "payout", "webhook"};
   return list;
@@ -35,8 +53,10 @@ Result<Json> MerchantApi::handle(const protocol::Caller& caller, std::string_vie
       protocol::FieldReader r(body, "payout");
       const auto key = r.text("idempotency_key");
       if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
+      auto id = id_for_key(m_shop, "payout", key);
+      if (!id) return std::unexpected(id.error());
       return m_shop.once_per_key(key, route, body, [&]() -> Result<Json> {
-        auto paid = m_shop.payout(m_center);
+        auto paid = m_shop.payout(m_center, *id);
         if (!paid) return std::unexpected(paid.error());
         return Json{{"amount", paid->amount.to_string()}, {"paid", paid->paid}, {"reference", paid->reference}};
       });
@@ -72,14 +92,23 @@ Result<Json> MerchantApi::create_order(const Json& body) {
   const auto amount = r.amount("amount");
   const auto item = r.text("item");
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
-  const auto expires_in = body.contains("expires_in") && body["expires_in"].is_number_integer()
-                              ? body["expires_in"].get<std::int64_t>()
-                              : Shop::kOrderLifetime;
-  const auto reference = body.contains("reference") && body["reference"].is_string()
-                             ? body["reference"].get<std::string>()
-                             : std::string();
+  // Optional fields are of their type when given: a mistake in one is refused, not ignored.
+  auto expires_in = Shop::kOrderLifetime;
+  if (body.contains("expires_in")) {
+    if (!body["expires_in"].is_number_integer()) {
+      return fail(ErrorCode::invalid_argument, "expires_in: whole seconds, 1 to 604800");
+    }
+    expires_in = body["expires_in"].get<std::int64_t>();
+  }
+  std::string reference;
+  if (body.contains("reference")) {
+    if (!body["reference"].is_string()) return fail(ErrorCode::invalid_argument, "reference: text of the shop's own");
+    reference = body["reference"].get<std::string>();
+  }
+  auto id = id_for_key(m_shop, "order", key);
+  if (!id) return std::unexpected(id.error());
   return m_shop.once_per_key(key, "create_order", body, [&]() -> Result<Json> {
-    auto made = m_shop.create_order(amount, item, expires_in, reference);
+    auto made = m_shop.create_order(amount, item, expires_in, reference, *id);
     if (!made) return std::unexpected(made.error());
     auto request = protocol::Signed<protocol::PaymentRequest>::from_json((*made)["request"]);
     if (!request) return std::unexpected(request.error());
@@ -106,16 +135,11 @@ Result<Json> MerchantApi::refund(const Json& body) {
     amount = a.amount("amount");
     if (auto ok = a.status(); !ok) return std::unexpected(ok.error());
   }
-  // One refund per key: its request ID follows from the key (and the shop: request IDs are one
-  // space at the operator), so a call asked again after a lost answer (or a crash) sends the
-  // same refund, never a second one.
-  const auto shop_id = m_shop.shop_id();
-  if (!shop_id) return fail(ErrorCode::invalid_argument, "the shop is not registered");
-  const auto digest = crypto::blake2b_256(as_bytes("ecash shop api refund " + shop_id->to_string() + " " + key));
-  std::array<std::uint8_t, Id128::kSize> id{};
-  std::copy_n(digest.begin(), id.size(), id.begin());
+  // One refund per key: a refund refused by the bank is that key's answer too (its ID is used).
+  auto id = id_for_key(m_shop, "refund", key);
+  if (!id) return std::unexpected(id.error());
   return m_shop.once_per_key(key, "refund", body, [&]() -> Result<Json> {
-    auto made = m_shop.refund(m_center, order_id, amount, reason, Id128(id));
+    auto made = m_shop.refund(m_center, order_id, amount, reason, *id);
     if (!made) return std::unexpected(made.error());
     return Json{{"refund_id", made->request_id.to_string()},
                 {"order_id", made->order_id.to_string()},

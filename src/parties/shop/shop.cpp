@@ -3,6 +3,7 @@
 #include <array>
 #include <map>
 
+#include "base/http_url.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/random.hpp"
 #include "crypto/hash.hpp"
@@ -184,7 +185,8 @@ Result<std::optional<Signed<T>>> Shop::pending_request(const char* key) {
 }
 
 Result<Json> Shop::create_order(const Amount& amount, const std::string& item,
-                                UnixSeconds lifetime, const std::string& reference) {
+                                UnixSeconds lifetime, const std::string& reference,
+                                std::optional<Id128> order_id) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   if (!m_shop_id) return fail(ErrorCode::invalid_argument, "register the shop first");
   if (auto ok = check_currency(amount); !ok) return std::unexpected(ok.error());
@@ -199,13 +201,13 @@ Result<Json> Shop::create_order(const Amount& amount, const std::string& item,
   }
   const auto now = m_clock.now();
   const auto request =
-      protocol::sign(m_keys.signing, protocol::PaymentRequest{.order_id = Id128::random(m_random),
+      protocol::sign(m_keys.signing, protocol::PaymentRequest{.order_id = order_id.value_or(Id128::random(m_random)),
                                                               .amount = amount,
                                                               .item = item,
                                                               .expires = now + lifetime});
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     auto n = tx.exec(
-        "INSERT INTO orders (order_id, amount, item, expires, state, created, reference) "
+        "INSERT OR IGNORE INTO orders (order_id, amount, item, expires, state, created, reference) "
         "VALUES (?, ?, ?, ?, 'open', ?, ?)",
         {request.body.order_id.to_string(), amount.to_string(), item, request.body.expires, now,
          reference.empty() ? store::Value() : store::Value(reference)});
@@ -302,15 +304,23 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
                     {"shop", shop_part.to_json()}};
   if (late) to_center["finish_only"] = true;
   // While the center is asked, the order shows as paying (its checkout page, the merchant API).
-  {
-    std::lock_guard lock(m_paying_mutex);
-    ++m_paying[o.order_id.to_string()];
-  }
-  auto answer = m_center->call("pay", to_center);
-  {
-    std::lock_guard lock(m_paying_mutex);
-    if (auto it = m_paying.find(o.order_id.to_string()); it != m_paying.end() && --it->second == 0) m_paying.erase(it);
-  }
+  auto answer = [&] {
+    struct Paying {
+      Shop& shop;
+      std::string order;
+      Paying(Shop& s, std::string id) : shop(s), order(std::move(id)) {
+        std::lock_guard lock(shop.m_paying_mutex);
+        ++shop.m_paying[order];
+      }
+      ~Paying() {
+        std::lock_guard lock(shop.m_paying_mutex);
+        if (auto it = shop.m_paying.find(order); it != shop.m_paying.end() && --it->second == 0) shop.m_paying.erase(it);
+      }
+      Paying(const Paying&) = delete;
+      Paying& operator=(const Paying&) = delete;
+    } paying(*this, o.order_id.to_string());
+    return m_center->call("pay", to_center);
+  }();
   if (!answer) {
     if (late && answer.error().code == ErrorCode::stale) {
       return fail(ErrorCode::stale, expired ? "the order has expired" : answer.error().message);
@@ -379,23 +389,45 @@ Status Shop::send_pending_refunds(protocol::Channel& center) {
   return {};
 }
 
-Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
+Result<Shop::Payout> Shop::payout(protocol::Channel& center, std::optional<Id128> request_id) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
+  std::unique_lock one_at_a_time(m_payout_mutex, std::try_to_lock);
+  if (!one_at_a_time.owns_lock()) return fail(ErrorCode::conflict, "a payout is under way: ask again when it has answered");
   // Refunds left without an answer first: the payout's books count what they gave back.
   if (auto ok = send_pending_refunds(center); !ok) return std::unexpected(ok.error());
-  auto pending = pending_request<protocol::PayoutRequest>("pending_payout");
-  if (!pending) return std::unexpected(pending.error());
-  const auto request =
-      *pending ? **pending
-               : protocol::sign(m_keys.signing,
-                                protocol::PayoutRequest{.request_id = Id128::random(m_random),
-                                                        .timestamp = m_clock.now()});
-  if (!*pending) {
-    if (auto ok = parties::write_setting(*m_db, "pending_payout", request.to_json().dump()); !ok) {
-      return std::unexpected(ok.error());
+  // The payout left without an answer, else the one made under request_id before, else a new one:
+  // found or written in one transaction (another process may pay out too).
+  std::optional<Signed<protocol::PayoutRequest>> request;
+  std::optional<Payout> made;
+  auto found = m_db->transact([&](store::Transaction& tx) -> Status {
+    request.reset();
+    made.reset();
+    auto pending = tx.query_one("SELECT value FROM settings WHERE key = 'pending_payout'");
+    if (!pending) return std::unexpected(pending.error());
+    if (*pending) {
+      auto parsed = Signed<protocol::PayoutRequest>::from_json(Json::parse(*store::text_at(**pending, 0)));
+      if (!parsed) return std::unexpected(parsed.error());
+      request = std::move(*parsed);
+      return {};
     }
-  }
-  auto answer = center.call("payout", {{"payout_request", request.to_json()}});
+    if (request_id) {
+      auto row = tx.query_one("SELECT amount, paid, reference FROM payouts WHERE request_id = ?", {request_id->to_string()});
+      if (!row) return std::unexpected(row.error());
+      if (*row) {
+        auto amount = Amount::parse(*store::text_at(**row, 0));
+        if (!amount) return std::unexpected(amount.error());
+        made = Payout{*amount, *store::int_at(**row, 1) != 0, *store::text_at(**row, 2)};
+        return {};
+      }
+    }
+    request = protocol::sign(m_keys.signing,
+                             protocol::PayoutRequest{.request_id = request_id.value_or(Id128::random(m_random)),
+                                                     .timestamp = m_clock.now()});
+    return parties::set_setting(tx, "pending_payout", request->to_json().dump());
+  });
+  if (!found) return std::unexpected(found.error());
+  if (made) return *made;
+  auto answer = center.call("payout", {{"payout_request", request->to_json()}});
   if (!answer) {
     // Refused: nothing happened, the next payout is a new request. Out of reach: send it again.
     if (!outcome_unknown(answer.error())) {
@@ -406,20 +438,20 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center) {
   const auto& dir = m_device.directory();
   auto answered = protocol::read_endorsed<protocol::PayoutResult, protocol::PayoutReceipt>(
       *answer, "result", dir.clearing.verify_key(), "center", dir.center.verify_key(),
-      request.body.request_id);
+      request->body.request_id);
   if (!answered) return std::unexpected(answered.error());
   const auto& result = answered->statement;
-  if (result.body.request_id != request.body.request_id) {
+  if (result.body.request_id != request->body.request_id) {
     return fail(ErrorCode::bad_signature, "the result is for another payout");
   }
   const auto& r = result.body;
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     auto n = tx.exec(
-        "INSERT INTO payouts (request_id, amount, paid, reference, receipt, at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO payouts (request_id, amount, paid, reference, receipt, at) VALUES (?, ?, ?, ?, ?, ?)",
         {r.request_id.to_string(), r.amount.to_string(), std::int64_t{r.paid ? 1 : 0}, r.reference,
          answer->dump(), m_clock.now()});
     if (!n) return std::unexpected(n.error());
-    if (r.paid) {
+    if (*n == 1 && r.paid) {  // 0: recorded already (by another process that sent it too)
       if (auto ok = mark_paid_out(tx, r.request_id, r.amount); !ok) return ok;
     }
     return parties::erase_setting(tx, "pending_payout");
@@ -617,45 +649,70 @@ Result<Json> Shop::once_per_key(const std::string& key, std::string_view route, 
     return fail(ErrorCode::invalid_argument, "idempotency_key: 1 to 200 characters, one per call that creates something");
   }
   const auto digest = crypto::hex_encode(parties::body_digest(body));
+  // One call per key at a time: a second one waits for nothing and is told to ask again (the
+  // till is the only process that answers the API, so this holds for every caller).
+  {
+    std::lock_guard lock(m_keys_mutex);
+    if (!m_keys_working.insert(key).second) {
+      return fail(ErrorCode::conflict, "a call with idempotency key " + key + " is under way: ask again when it has answered");
+    }
+  }
+  struct Release {
+    Shop& shop;
+    const std::string& key;
+    ~Release() {
+      std::lock_guard lock(shop.m_keys_mutex);
+      shop.m_keys_working.erase(key);
+    }
+  } release{*this, key};
   std::optional<Json> kept;
-  const auto find = [&]() -> Status {
-    return m_db->read([&](store::Transaction& tx) -> Status {
-      kept.reset();
-      auto row = tx.query_one("SELECT route, digest, answer FROM api_requests WHERE idempotency_key = ?", {key});
-      if (!row) return std::unexpected(row.error());
-      if (!*row) return {};
-      if (*store::text_at(**row, 0) != route || *store::text_at(**row, 1) != digest) {
-        return fail(ErrorCode::replayed, "idempotency key " + key + " was used for another call");
-      }
-      kept = Json::parse(*store::text_at(**row, 2));
-      return {};
-    });
+  auto found = m_db->read([&](store::Transaction& tx) -> Status {
+    kept.reset();
+    auto row = tx.query_one("SELECT route, digest, answer FROM api_requests WHERE idempotency_key = ?", {key});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return {};
+    if (*store::text_at(**row, 0) != route || *store::text_at(**row, 1) != digest) {
+      return fail(ErrorCode::replayed, "idempotency key " + key + " was used for another call");
+    }
+    kept = Json::parse(*store::text_at(**row, 2));
+    return {};
+  });
+  if (!found) return std::unexpected(found.error());
+  // A refusal kept is {"error": {"code", "message"}}; an answer made is never such an object.
+  const auto answer_of = [](const Json& j) -> Result<Json> {
+    if (j.is_object() && j.size() == 1 && j.contains("error") && j["error"].is_object()) {
+      return fail(error_code_from_string(j["error"].value("code", "internal")), j["error"].value("message", ""));
+    }
+    return j;
   };
-  if (auto ok = find(); !ok) return std::unexpected(ok.error());
-  if (kept) return *kept;
+  if (kept) return answer_of(*kept);
   auto answer = work();
-  if (!answer) return answer;
+  if (!answer) {
+    const auto code = answer.error().code;
+    if (outcome_unknown(answer.error()) || code == ErrorCode::conflict || code == ErrorCode::rate_limited) return answer;
+  }
+  const Json stored = answer ? *answer
+                             : Json{{"error", {{"code", std::string(to_string(answer.error().code))},
+                                               {"message", answer.error().message}}}};
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
     auto n = tx.exec("INSERT OR IGNORE INTO api_requests (idempotency_key, route, digest, answer, created) "
                      "VALUES (?, ?, ?, ?, ?)",
-                     {key, std::string(route), digest, answer->dump(), m_clock.now()});
+                     {key, std::string(route), digest, stored.dump(), m_clock.now()});
     if (!n) return std::unexpected(n.error());
     return {};
   });
+  // Made but not recorded: the call asked again makes nothing twice (its IDs follow from the key).
   if (!saved) return std::unexpected(saved.error());
-  // Two calls with one key at once: the one kept first is the answer of both.
-  if (auto ok = find(); !ok) return std::unexpected(ok.error());
-  return kept ? *kept : *answer;
+  return answer;
 }
 
 Result<std::string> Shop::set_webhook(const std::string& url) {
   if (!url.empty()) {
-    const bool loopback = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") ||
-                          url.starts_with("http://[::1]");
-    if (!url.starts_with("https://") && !loopback) {
+    auto parsed = parse_http_url(url);
+    if (!parsed) return std::unexpected(parsed.error());
+    if (!parsed->tls && !parsed->loopback()) {
       return fail(ErrorCode::invalid_argument, "a webhook is https://, or http:// to this machine");
     }
-    if (url.size() > 2000) return fail(ErrorCode::invalid_argument, "a webhook URL is at most 2000 characters");
   }
   const std::string secret = url.empty() ? "" : "whsec_" + crypto::base64url_encode(crypto::random_bytes(32));
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
@@ -668,7 +725,7 @@ Result<std::string> Shop::set_webhook(const std::string& url) {
   return secret;
 }
 
-int Shop::deliver_webhooks(const WebhookPost& post) {
+int Shop::deliver_webhooks(const WebhookPost& post, const std::function<bool()>& go_on) {
   const auto now = m_clock.now();
   std::string url, secret;
   std::vector<std::pair<std::string, std::string>> due;  // event ID, body
@@ -689,6 +746,7 @@ int Shop::deliver_webhooks(const WebhookPost& post) {
   if (!read || url.empty()) return 0;
   int delivered = 0;
   for (const auto& [id, body] : due) {
+    if (go_on && !go_on()) break;
     // Signed over the time and the body: the receiver checks both, and refuses an old one.
     const auto stamp = std::to_string(m_clock.now());
     const auto mac = crypto::hex_encode(crypto::hmac_sha256(as_bytes(secret), as_bytes(stamp + "." + body)));
@@ -715,6 +773,16 @@ int Shop::deliver_webhooks(const WebhookPost& post) {
     delivered += ok ? 1 : 0;
   }
   return delivered;
+}
+
+Status Shop::prune(UnixSeconds now) {
+  return m_db->transact([&](store::Transaction& tx) -> Status {
+    auto keys = tx.exec("DELETE FROM api_requests WHERE created < ?", {now - 30 * 86'400});
+    if (!keys) return std::unexpected(keys.error());
+    auto events = tx.exec("DELETE FROM webhook_events WHERE state <> 'pending' AND created < ?", {now - 7 * 86'400});
+    if (!events) return std::unexpected(events.error());
+    return {};
+  });
 }
 
 Result<CheckoutView> Shop::checkout(const Id128& order_id, const std::string& till) {
@@ -744,11 +812,14 @@ Result<CheckoutView> Shop::checkout(const Id128& order_id, const std::string& ti
       view->state = !refunds->refunded.is_positive() ? "paid"
                     : refunds->refunded == *amount   ? "refunded"
                                                      : "partly refunded";
-    } else if (view->expires < m_clock.now()) {
-      view->state = "expired";
     } else {
+      // A payment at the center now may still finish after the order's expiry: paying, not expired.
       std::lock_guard lock(m_paying_mutex);
-      if (m_paying.contains(order_id.to_string())) view->state = "paying";
+      if (m_paying.contains(order_id.to_string())) {
+        view->state = "paying";
+      } else if (view->expires < m_clock.now()) {
+        view->state = "expired";
+      }
     }
     return {};
   });

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,16 +42,21 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   static constexpr UnixSeconds kMaxOrderLifetime = 7 * 24 * 3600;
   // A signed payment request for amount and item, payable for `lifetime` seconds:
   // {"request": ..., "shop_certificate": PEM}.
+  // Under order_id when one is given (the merchant API derives it from the call's idempotency
+  // key): an order made under it before stays as it was, so a call asked again makes one order.
   Result<protocol::Json> create_order(const Amount& amount, const std::string& item,
                                       UnixSeconds lifetime = kOrderLifetime,
-                                      const std::string& reference = "");
+                                      const std::string& reference = "",
+                                      std::optional<Id128> order_id = std::nullopt);
 
   // The merchant API's token: a new one (shown once by the caller; only its hash is kept, and the
   // old one stops working), and the check of one (unauthorized unless it is the current one).
   Result<std::string> new_api_token();
   Status check_api_token(const std::string& token);
-  // work once per idempotency key: asked again with the same route and body, the answer kept
-  // (a refusal is not kept: asked again, it is tried again); replayed with another.
+  // work once per idempotency key: asked again with the same route and body, the answer kept,
+  // made or refused (only an open outcome, or a conflict or rate limit of the moment, is not
+  // kept: asked again, it is tried again); replayed with another route or body; conflict while
+  // a call with the key is under way.
   Result<protocol::Json> once_per_key(const std::string& key, std::string_view route,
                                       const protocol::Json& body,
                                       const std::function<Result<protocol::Json>()>& work);
@@ -68,7 +74,9 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   };
   // Has the proceeds paid to the shop's bank account. A payout made marks the paid orders it
   // covers (the bank pays out every sale it holds, so those paid earliest first, up to its amount).
-  Result<Payout> payout(protocol::Channel& center);
+  // Under request_id when one is given (a payout made under it before is its answer); one at a
+  // time (conflict while another is under way).
+  Result<Payout> payout(protocol::Channel& center, std::optional<Id128> request_id = std::nullopt);
   // Every order, oldest first, and the totals:
   //   {"orders": [{"time", "time_unix", "order_id", "amount", "item", "state", "expires",
   //                "expires_unix"[, "payout"]}],
@@ -109,7 +117,12 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   // an hour, between tries, for up to a day); returns how many were acknowledged.
   using WebhookPost = std::function<Result<int>(const std::string& url, const std::string& body,
                                                 const std::vector<std::pair<std::string, std::string>>& headers)>;
-  int deliver_webhooks(const WebhookPost& post);
+  // Stops between two events once go_on (if given) says no.
+  int deliver_webhooks(const WebhookPost& post, const std::function<bool()>& go_on = {});
+  // Forgets what is kept only for retries: idempotency keys' answers after 30 days, webhook
+  // events delivered or given up after 7. (Orders, refunds and payouts are kept: a key asked
+  // again after that still makes nothing twice, for their IDs follow from it.)
+  Status prune(UnixSeconds now);
 
   std::optional<Id128> shop_id() const { return m_shop_id; }
 
@@ -129,6 +142,10 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   // Orders whose payment is at the center now, and how many copies of it.
   std::mutex m_paying_mutex;
   std::map<std::string, int> m_paying;
+  // Idempotency keys whose call is under way in this process; held while a payout is made.
+  std::mutex m_keys_mutex;
+  std::set<std::string> m_keys_working;
+  std::mutex m_payout_mutex;
   std::optional<Id128> m_shop_id;
 };
 
