@@ -219,6 +219,34 @@ std::string user_account(const Id128& user) {
 std::string sales_account(const Id128& shop) {
   return "shop:" + shop.to_string() + ":sales";
 }
+
+// A shop's sales not yet paid out: the stripes that hold money (account, amount) and their sum. A
+// stripe below zero is a broken book (internal): no payout or refund takes from one.
+struct Sales {
+  std::vector<std::pair<std::string, Amount>> stripes;
+  Amount total;
+};
+Result<Sales> unpaid_sales(store::Transaction& tx, const Id128& shop_id, Currency currency) {
+  const auto [first, beyond] = prefix_range(sales_account(shop_id) + "#");
+  auto rows = tx.query("SELECT id, balance FROM accounts WHERE " + std::string(kAccountOrPrefix),
+                       {sales_account(shop_id), first, beyond});
+  if (!rows) return std::unexpected(rows.error());
+  Sales out{{}, Amount::zero(currency)};
+  for (const auto& row : *rows) {
+    auto part = Amount::from_minor(currency, *store::int_at(row, 1));
+    if (!part) return std::unexpected(part.error());
+    if (part->is_negative()) {
+      return fail(ErrorCode::internal, "shop " + shop_id.to_string() + " has negative sales " +
+                                           part->to_string() + " in " + *store::text_at(row, 0));
+    }
+    if (!part->is_positive()) continue;
+    auto sum = out.total.add(*part);
+    if (!sum) return std::unexpected(sum.error());
+    out.total = *sum;
+    out.stripes.emplace_back(*store::text_at(row, 0), *part);
+  }
+  return out;
+}
 std::string paying_out_account(const Id128& shop) {
   return "shop:" + shop.to_string() + ":paying_out";
 }
@@ -956,30 +984,14 @@ Result<Json> VirtualBank::payout_start(const crypto::VerifyKey& center, const Js
       *m_db, "payout_start", request_id, body, now, [&](store::Transaction& tx) -> Result<Json> {
         if (auto ok = check_shop(tx, shop_id, shop); !ok) return std::unexpected(ok.error());
         // The sales are summed now, from their stripes, and each stripe is set aside.
-        const auto [first, beyond] = prefix_range(sales_account(shop_id) + "#");
-        auto stripes = tx.query(
-            "SELECT id, balance FROM accounts WHERE " + std::string(kAccountOrPrefix),
-            {sales_account(shop_id), first, beyond});
-        if (!stripes) return std::unexpected(stripes.error());
-        Amount total = Amount::zero(m_currency);
-        for (const auto& row : *stripes) {
-          auto part = Amount::from_minor(m_currency, *store::int_at(row, 1));
-          if (!part) return std::unexpected(part.error());
-          if (part->is_negative()) {
-            return fail(ErrorCode::internal, "shop " + shop_id.to_string() + " has negative sales " +
-                                                 part->to_string() + " in " + *store::text_at(row, 0));
-          }
-          if (!part->is_positive()) continue;
-          if (auto ok = post(tx, request_id, *store::text_at(row, 0), paying_out_account(shop_id),
-                             *part, now);
-              !ok) {
+        auto unpaid = unpaid_sales(tx, shop_id, m_currency);
+        if (!unpaid) return std::unexpected(unpaid.error());
+        for (const auto& [account, part] : unpaid->stripes) {
+          if (auto ok = post(tx, request_id, account, paying_out_account(shop_id), part, now); !ok) {
             return std::unexpected(ok.error());
           }
-          auto sum = total.add(*part);
-          if (!sum) return std::unexpected(sum.error());
-          total = *sum;
         }
-        const auto* sales = &total;
+        const auto* sales = &unpaid->total;
         // Nothing to pay out is finished at once: clearing is never asked to transfer zero.
         auto inserted = tx.exec(
             "INSERT INTO payouts (request_id, shop_id, amount, state, created, finished) "
@@ -1055,27 +1067,18 @@ Result<Json> VirtualBank::refund(const crypto::VerifyKey& center, const Json& bo
                       r.amount.to_string() + " would give back more than was paid");
     }
     // Taken from the sales not yet paid out, stripe by stripe (none goes below zero).
-    auto stripes = tx.query(
-        "SELECT id, balance FROM accounts WHERE (" + std::string(kAccountOrPrefix) + ") AND balance > 0",
-        {sales_account(shop_id), first, beyond});
-    if (!stripes) return std::unexpected(stripes.error());
-    Amount unpaid = Amount::zero(m_currency);
-    for (const auto& row : *stripes) {
-      auto sum = unpaid.add(Amount::from_minor(m_currency, *store::int_at(row, 1)).value());
-      if (!sum) return std::unexpected(sum.error());
-      unpaid = *sum;
-    }
-    if (*unpaid.compare(r.amount) == std::strong_ordering::less) {
+    auto unpaid = unpaid_sales(tx, shop_id, m_currency);
+    if (!unpaid) return std::unexpected(unpaid.error());
+    if (*unpaid->total.compare(r.amount) == std::strong_ordering::less) {
       return fail(ErrorCode::insufficient_funds,
-                  "the shop's sales not yet paid out, " + unpaid.to_string() +
+                  "the shop's sales not yet paid out, " + unpaid->total.to_string() +
                       ", do not cover a refund of " + r.amount.to_string());
     }
     Amount left = r.amount;
-    for (const auto& row : *stripes) {
+    for (const auto& [account, part] : unpaid->stripes) {
       if (left.is_zero()) break;
-      const auto part = Amount::from_minor(m_currency, *store::int_at(row, 1)).value();
       const auto take = *part.compare(left) == std::strong_ordering::less ? part : left;
-      if (auto ok = post(tx, r.request_id, *store::text_at(row, 0), user_account(*user), take, now); !ok) {
+      if (auto ok = post(tx, r.request_id, account, user_account(*user), take, now); !ok) {
         return std::unexpected(ok.error());
       }
       left = left.sub(take).value();
