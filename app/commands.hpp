@@ -8,11 +8,21 @@
 //   any carrier will do.
 #pragma once
 
+#include <string>
+
 namespace CLI {
 class App;
 }
 
 namespace ecash::app {
+
+// What every command that runs a server process takes for its operator's eyes: --metrics
+// HOST:PORT|off and --log stderr|FILE|off (see net::NodeOptions).
+struct Observability {
+  std::string metrics;
+  std::string log = "stderr";
+};
+void add_observability_options(CLI::App* run, Observability& into);
 
 void add_operator_commands(CLI::App& app);
 void add_shop_commands(CLI::App& app);

@@ -54,6 +54,7 @@ struct Options {
   std::string cvc;
   std::string holder;
   std::string passphrase_file;
+  Observability observed;
 };
 
 Options g_options;
@@ -224,6 +225,18 @@ void print_report(const Json& report) {
 
 }  // namespace
 
+void add_observability_options(CLI::App* run, Observability& into) {
+  run->add_option("--metrics", into.metrics,
+                  "HOST:PORT of /metrics, the Prometheus text format over plain HTTP (default "
+                  "127.0.0.1 and a free port, its URL in the folder's `metrics` file), or off")
+      ->capture_default_str();
+  run->add_option("--log", into.log,
+                  "The access log, one JSON line per request (time, role, route, request ID, "
+                  "caller's certificate serial, outcome code, milliseconds): stderr, a FILE "
+                  "(appended) or off")
+      ->capture_default_str();
+}
+
 void add_sandbox_commands(CLI::App& app) {
   auto* sb = app.add_subcommand("sandbox", "The card company and bank SANDBOXES (stand-ins for real institutions)");
   sb->require_subcommand(1);
@@ -240,6 +253,7 @@ void add_sandbox_commands(CLI::App& app) {
       "HOST:PORT (default: the address it had before, kept in DIR/sandbox/listen_address; "
       "the first time 127.0.0.1:0, a free port)");
   g_sandbox_run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
+  add_observability_options(g_sandbox_run, g_options.observed);
   g_sandbox_card = sb->add_subcommand("card", "Open a card at the sandbox card company");
   data(g_sandbox_card);
   g_sandbox_card->add_option("NUMBER", g_options.number, "The card number (Luhn-checked)")->required();
@@ -307,6 +321,7 @@ void add_operator_commands(CLI::App& app) {
                     "keys and its stores on PostgreSQL (operator init --store); each center node "
                     "behind the load balancer that devices reach (see docs/deploy.md)");
   g_run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
+  add_observability_options(g_run, g_options.observed);
   g_run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
   g_run->add_option("--workers", g_options.workers, "Threads answering requests (default: 16 per core)");
   g_run->add_option("--credit-deadline", g_options.credit_deadline,
@@ -392,6 +407,8 @@ net::NodeOptions node_options() {
   options.credit_deadline = std::chrono::seconds(std::max(1, g_options.credit_deadline));
   options.card_company_url = g_options.card_company;
   options.bank_url = g_options.bank;
+  options.metrics = g_options.observed.metrics;
+  options.access_log = g_options.observed.log;
   options.say = [](const std::string& line) { say_as(g_options.json, line); };
   return options;
 }

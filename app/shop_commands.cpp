@@ -34,6 +34,7 @@ struct Options {
   std::string checkout;
   std::string checkout_certificate;
   std::string checkout_key;
+  Observability observed;
   std::string api;
   int crl_refresh = 60;
   int io_threads = 0;
@@ -162,6 +163,7 @@ void add_shop_commands(CLI::App& app) {
                   "HOST:PORT of the merchant API for the shop's backend (HTTPS, the API token; "
                   "default 127.0.0.1 and a free port), or off");
   run->add_option("--crl-refresh", g_options.crl_refresh, "Seconds between CRL refreshes")->default_val(60);
+  add_observability_options(run, g_options.observed);
   run->add_option("--io-threads", g_options.io_threads, "Threads for connections (default: one per core)");
   run->add_option("--workers", g_options.workers, "Threads answering payments (default: 16 per core)");
   auto* order = common(g_shop->add_subcommand(
@@ -242,6 +244,8 @@ int run_shop_command() {
     options.checkout_certificate = g_options.checkout_certificate;
     options.checkout_key = g_options.checkout_key;
     options.api = g_options.api;
+    options.metrics = g_options.observed.metrics;
+    options.access_log = g_options.observed.log;
     options.say = [](const std::string& line) { say_as(g_options.json, line); };
     // The till listens where it listened last, so the payment requests handed out, which name
     // it, stay payable.

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache git python3
   libsodium-dev libssl-dev openssl libsqlite3-dev sqlite3 libjemalloc-dev libqrencode-dev
-  libpq-dev libpqxx-dev postgresql haproxy curl zbar-tools librsvg2-bin chromium
+  libpq-dev libpqxx-dev postgresql haproxy curl zbar-tools librsvg2-bin chromium prometheus
   nlohmann-json3-dev libboost-dev libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   clang-16 libclang-rt-16-dev libc++-16-dev libc++abi-16-dev

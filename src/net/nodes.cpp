@@ -17,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include "base/metrics.hpp"
 #include "base/text_file.hpp"
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
@@ -52,6 +53,9 @@ TlsIdentity tls_identity(const parties::Identity& id) {
 
 // Blocks SIGINT and SIGTERM in this thread and every thread it starts, so that wait_for_stop
 // alone receives them.
+constexpr const char* kFrontDoor = "127.0.0.1:8443";
+constexpr const char* kAnyPort = "127.0.0.1:0";
+
 sigset_t block_stop_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -85,10 +89,29 @@ Status listen_and_serve(Server& server, const NodeOptions& options, const std::s
                         const std::function<void()>& refresh,
                         const std::function<void()>& tick = {}) {
   const sigset_t signals = block_stop_signals();
+  if (!metrics::open_access_log(options.access_log)) {
+    return fail(ErrorCode::io_error, "cannot open the access log " + options.access_log);
+  }
   auto address = parse_listen(options.listen.empty() ? default_listen : options.listen);
   if (!address) return std::unexpected(address.error());
   auto port = server.bind(address->host, address->port);
   if (!port) return std::unexpected(port.error());
+  // The metrics on a listener of their own, plain HTTP for a Prometheus server to scrape.
+  std::optional<PageServer> scrape;
+  const std::string metrics_file = folder + "/metrics";
+  if (options.metrics != "off") {
+    scrape.emplace([](std::string_view path) {
+      if (path != "/metrics") return Page{404, "text/plain; charset=utf-8", "the metrics are at /metrics\n"};
+      return Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics::render()};
+    });
+    auto at = parse_listen(options.metrics.empty() ? kAnyPort : options.metrics);
+    if (!at) return std::unexpected(at.error());
+    auto metrics_port = scrape->start(at->host, at->port);
+    if (!metrics_port) return std::unexpected(metrics_port.error());
+    const auto url = "http://" + at->host + ":" + std::to_string(*metrics_port) + "/metrics";
+    if (auto ok = write_atomically(metrics_file, url + "\n"); !ok) return ok;
+    options.say(what + " metrics on " + url);
+  }
   const Address bound{address->host, *port};
   const std::string file = folder + "/listening";
   if (auto ok = write_atomically(file, bound.url() + "\n"); !ok) return ok;
@@ -96,6 +119,10 @@ Status listen_and_serve(Server& server, const NodeOptions& options, const std::s
   serve_until_stopped(server, signals, options.crl_refresh, refresh, tick);
   std::error_code ec;
   fs::remove(file, ec);
+  if (scrape) {
+    scrape->stop();
+    fs::remove(metrics_file, ec);
+  }
   options.say(what + " stopped");
   return {};
 }
@@ -381,8 +408,68 @@ Limits server_limits(const NodeOptions& options, bool devices_facing = false) {
   return limits;
 }
 
-constexpr const char* kFrontDoor = "127.0.0.1:8443";
-constexpr const char* kAnyPort = "127.0.0.1:0";
+
+// What the bank tells the operator's metrics, read at each scrape from its running totals (never
+// a scan of the accounts): the money in circulation and where it is, in minor units; the users,
+// shops and open fraud cases.
+std::vector<metrics::Registration> bank_metrics(bank::VirtualBank& bank) {
+  using metrics::Sample;
+  std::vector<metrics::Registration> out;
+  out.push_back(metrics::read_at_scrape(
+      "ecash_money_minor",
+      "Money in circulation and where it is, by component, in the currency's minor units (cents), "
+      "from the bank's running totals.",
+      metrics::Kind::gauge, [&bank] {
+        std::vector<Sample> samples;
+        auto t = bank.totals();
+        if (!t) return samples;
+        const std::string currency(t->currency.code());
+        auto in_circulation = t->in_circulation();
+        const std::pair<const char*, const Amount*> parts[] = {
+            {"deposited", &t->deposited},   {"paid_out", &t->paid_out},
+            {"balances", &t->balances},     {"owed", &t->owed},
+            {"in_flight", &t->in_flight},   {"offline_reserve", &t->offline_reserve},
+            {"unpaid_sales", &t->unpaid_sales}, {"paying_out", &t->paying_out},
+            {"refunded", &t->refunded},     {"in_circulation", in_circulation ? &*in_circulation : nullptr}};
+        for (const auto& [name, amount] : parts) {
+          if (amount) samples.push_back({{{"component", name}, {"currency", currency}}, static_cast<double>(amount->minor())});
+        }
+        return samples;
+      }));
+  const auto count_of = [&bank](std::int64_t protocol::Circulation::*field) {
+    return [&bank, field] {
+      auto t = bank.totals();
+      return t ? std::vector<Sample>{{{}, static_cast<double>((*t).*field)}} : std::vector<Sample>{};
+    };
+  };
+  out.push_back(metrics::read_at_scrape("ecash_users", "Users with an account at the bank.", metrics::Kind::gauge,
+                                        count_of(&protocol::Circulation::users)));
+  out.push_back(metrics::read_at_scrape("ecash_shops", "Shops registered at the bank.", metrics::Kind::gauge,
+                                        count_of(&protocol::Circulation::shops)));
+  out.push_back(metrics::read_at_scrape("ecash_fraud_cases_open", "Fraud cases open at the bank.",
+                                        metrics::Kind::gauge, count_of(&protocol::Circulation::open_cases)));
+  return out;
+}
+
+// What the center tells: its sagas open now, and the age of the oldest (one stuck shows here).
+std::vector<metrics::Registration> center_metrics(center::Center& center, const Clock& clock) {
+  using metrics::Sample;
+  std::vector<metrics::Registration> out;
+  out.push_back(metrics::read_at_scrape("ecash_sagas_open", "Requests the center is still finishing (sagas open).",
+                                        metrics::Kind::gauge, [&center] {
+                                          auto open = center.open_sagas();
+                                          return open ? std::vector<Sample>{{{}, static_cast<double>(open->count)}}
+                                                      : std::vector<Sample>{};
+                                        }));
+  out.push_back(metrics::read_at_scrape(
+      "ecash_saga_oldest_age_seconds", "Age of the oldest saga open at the center (0 when none).",
+      metrics::Kind::gauge, [&center, &clock] {
+        auto open = center.open_sagas();
+        if (!open) return std::vector<Sample>{};
+        return std::vector<Sample>{{{}, open->count == 0 ? 0.0 : static_cast<double>(clock.now() - open->oldest)}};
+      }));
+  return out;
+}
 
 Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
   const auto& data = options.data;
@@ -429,6 +516,8 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
   };
   refresh();
   o.center().set_credit_deadline(options.credit_deadline.count());
+  auto watched = bank_metrics(o.bank());
+  for (auto& r : center_metrics(o.center(), clock)) watched.push_back(std::move(r));
   return listen_and_serve(server, options, data + "/center", kFrontDoor,
                           "operator (ca, center, bank, clearing)", refresh,
                           [&] { resume_sagas(o.center(), options); });
@@ -506,6 +595,7 @@ Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& ra
   if (!bank) return std::unexpected(bank.error());
   Server server(tls, {common->trust.get(), {Role::center}}, clock, server_limits(options));
   server.mount("bank", **bank, {Role::center});
+  const auto watched = bank_metrics(**bank);
   const auto refresh = [&] { refresh_from_ca(**ca, *common->trust, options); };
   refresh();
   return listen_and_serve(server, options, *folder, kAnyPort, name_of("bank", options), refresh);
@@ -595,6 +685,7 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
   server.mount("ca", relay, {}, {"trust", "enrol"}, ca_routes(options));
   const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
   (*center)->set_credit_deadline(options.credit_deadline.count());
+  const auto watched = center_metrics(**center, clock);
   return listen_and_serve(server, options, *folder, kFrontDoor, name_of("center", options), refresh,
                           [&] { resume_sagas(**center, options); });
 }

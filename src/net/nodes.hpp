@@ -53,6 +53,12 @@ struct NodeOptions {
   // run_shop: HOST:PORT of the merchant API (HTTPS, the shop's token); empty for 127.0.0.1 and a
   // port the OS picks, "off" for none.
   std::string api;
+  // HOST:PORT of /metrics (Prometheus text format, plain HTTP: keep it on loopback or a private
+  // network); empty for 127.0.0.1 and a port the OS picks (its URL in FOLDER/metrics), "off" for
+  // none.
+  std::string metrics;
+  // The access log, one JSON line per request: "stderr" (the default), a file (appended), "off".
+  std::string access_log = "stderr";
 };
 
 Status run_operator(const NodeOptions& options);

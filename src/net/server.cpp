@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "base/failpoint.hpp"
+#include "base/metrics.hpp"
 #include "net/net.hpp"
 #include "net/tls.hpp"
 #include "protocol/json_fields.hpp"
@@ -76,6 +77,35 @@ std::optional<std::pair<std::string, std::string>> split_target(std::string_view
   if (!name(party) || !name(route)) return std::nullopt;
   return std::pair{std::string(party), std::string(route)};
 }
+
+// The request's own ID, for the access log: the first "request_id" within its top three levels
+// (a signed statement's body sits two down) that is an ID, "" when it names none. Only an ID is
+// written, never what else a caller put there.
+std::string request_id_in(const Json& j, int depth = 0) {
+  if (!j.is_object() || depth > 2) return "";
+  if (const auto found = j.find("request_id"); found != j.end() && found->is_string()) {
+    if (auto id = Id128::parse(found->get_ref<const std::string&>())) return id->to_string();
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (auto inner = request_id_in(value, depth + 1); !inner.empty()) return inner;
+  }
+  return "";
+}
+
+// Counts a request answered (or refused) and writes its access log line.
+void account(const std::string& party, const std::string& route, const protocol::Caller& caller,
+             const std::string& request_id, std::string_view code, std::chrono::steady_clock::duration took) {
+  const double seconds = std::chrono::duration<double>(took).count();
+  metrics::count("ecash_requests_total", {{"party", party}, {"route", route}, {"code", std::string(code)}});
+  metrics::observe("ecash_request_seconds", {{"party", party}, {"route", route}}, seconds);
+  if (party == "center" && code == "ok") {
+    if (route == "pay") metrics::count("ecash_payments_total", {});
+    if (route == "deposit") metrics::count("ecash_deposits_total", {});
+  }
+  metrics::log_access({party, route, request_id, caller.certificate ? caller.certificate->serial() : "",
+                       std::string(code), seconds * 1000});
+}
+
 
 }  // namespace
 
@@ -327,6 +357,13 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   // Refused on its header: answered, and the connection closed once what the client still sends
   // is drained (so that it reads the answer).
   void refuse(const Error& error) {
+    // Counted and logged as its path named it; a path that names no party counts as one place.
+    const auto* target = m_parser ? &m_parser->get() : nullptr;
+    auto named = target ? split_target(std::string_view(target->target().data(), target->target().size()))
+                        : std::nullopt;
+    const bool known = named && m_server.mounts.contains(named->first);
+    account(known ? named->first : "-", known ? named->second : "-", m_caller, "", to_string(error.code),
+            std::chrono::steady_clock::duration::zero());
     m_drain = true;
     reply(http_status(error.code), error, false);
   }
@@ -570,12 +607,21 @@ std::pair<int, std::string> Server::Impl::told(const std::string& party, const s
 std::pair<int, std::string> Server::Impl::answer(const Mount& mount, const protocol::Caller& caller,
                                                  const std::string& party, const std::string& route,
                                                  const std::string& text) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string request_id;
+  const auto done = [&](const char* code) {
+    account(party, route, caller, request_id, code, std::chrono::steady_clock::now() - start);
+  };
   // Devices' requests are bounded in values too; the operator's roles, which reach only each
   // other, are trusted not to flood (their messages may list many records).
   auto parsed = protocol::parse_outside_json(
       text, "the request body",
       {protocol::kMaxJsonDepth, limits.devices_facing ? protocol::kMaxRequestValues : SIZE_MAX});
-  if (!parsed) return told(party, route, parsed.error());
+  if (!parsed) {
+    done(to_string(parsed.error().code).data());
+    return told(party, route, parsed.error());
+  }
+  request_id = request_id_in(*parsed);
   Result<Json> result = fail(ErrorCode::internal, "not handled");
   try {
     result = mount.endpoint->handle(caller, route, *parsed);
@@ -584,6 +630,7 @@ std::pair<int, std::string> Server::Impl::answer(const Mount& mount, const proto
   }
   // The party has done its work, and the answer has not left: the worst time to crash.
   ecash::failpoint("answer/" + party + "/" + route);
+  done(result ? "ok" : to_string(result.error().code).data());
   if (!result) return told(party, route, result.error());
   return {200, wire_text(*result)};
 }

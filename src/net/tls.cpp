@@ -1,5 +1,7 @@
 #include "net/tls.hpp"
 
+#include "base/metrics.hpp"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -83,16 +85,21 @@ Bytes der_of(X509* x) {
 }  // namespace
 
 Result<pki::Certificate> check_peer(const PeerCheck& check, X509* leaf) {
-  if (leaf == nullptr) return fail(ErrorCode::bad_certificate, "no certificate");
-  const Bytes der = der_of(leaf);
-  if (der.empty()) return fail(ErrorCode::bad_certificate, "unreadable certificate");
-  auto cert = check.policy.trust->verify_der(der, check.policy.roles, check.clock->now());
-  if (!cert) return cert;
-  if (check.policy.pinned_fingerprint && cert->fingerprint() != *check.policy.pinned_fingerprint) {
-    return fail(ErrorCode::bad_certificate,
-                "the peer holds another certificate than the one it was named by");
-  }
-  return cert;
+  auto checked = [&]() -> Result<pki::Certificate> {
+    if (leaf == nullptr) return fail(ErrorCode::bad_certificate, "no certificate");
+    const Bytes der = der_of(leaf);
+    if (der.empty()) return fail(ErrorCode::bad_certificate, "unreadable certificate");
+    auto cert = check.policy.trust->verify_der(der, check.policy.roles, check.clock->now());
+    if (!cert) return cert;
+    if (check.policy.pinned_fingerprint && cert->fingerprint() != *check.policy.pinned_fingerprint) {
+      return fail(ErrorCode::bad_certificate,
+                  "the peer holds another certificate than the one it was named by");
+    }
+    return cert;
+  }();
+  metrics::count("ecash_certificate_checks_total",
+                 {{"outcome", checked ? "accepted" : std::string(to_string(checked.error().code))}});
+  return checked;
 }
 
 Status configure(SSL_CTX* ctx, bool server, const std::optional<TlsIdentity>& identity,

@@ -27,6 +27,7 @@
 
 #include "base/failpoint.hpp"
 #include "store/database.hpp"
+#include "store/db_timer.hpp"
 #include "store/postgres_sql.hpp"
 
 namespace ecash::store {
@@ -476,6 +477,7 @@ auto PostgresDatabase::attempt(bool writes, bool select_savepoints,
 }
 
 Status PostgresDatabase::transact(const std::function<Status(Transaction&)>& body) {
+  const DbTimer timer(m_name, "write");
   bool select_savepoints = false;
   for (int round = 0; round < kMaxAttempts; ++round) {
     if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(round, 6)));
@@ -524,6 +526,7 @@ Status PostgresDatabase::transact(const std::function<Status(Transaction&)>& bod
 }
 
 Status PostgresDatabase::read(const std::function<Status(Transaction&)>& body) {
+  const DbTimer timer(m_name, "read");
   // A read has no effects: a lost connection is tried once more on a new one.
   for (int round = 0; round < 2; ++round) {
     auto run = attempt(false, false, body);

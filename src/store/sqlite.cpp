@@ -10,6 +10,7 @@
 
 #include "base/failpoint.hpp"
 #include "store/database.hpp"
+#include "store/db_timer.hpp"
 
 namespace ecash::store {
 namespace {
@@ -244,6 +245,7 @@ class SqliteDatabase final : public Database {
 };
 
 Status SqliteDatabase::transact(const std::function<Status(Transaction&)>& body) {
+  const DbTimer timer(m_name, "write");
   Pending mine{&body, {}, nullptr};
   if (in_memory()) {
     // Nothing to make durable, so nothing to share: one body at a time, on the caller's thread.
@@ -365,6 +367,7 @@ void SqliteDatabase::give_back(std::unique_ptr<Connection> reader) {
 }
 
 Status SqliteDatabase::read(const std::function<Status(Transaction&)>& body) {
+  const DbTimer timer(m_name, "read");
   // An in-memory database exists on its one connection only: reads join the writers.
   if (in_memory()) return transact(body);
   auto reader = take_reader();

@@ -9,6 +9,7 @@
 #include <span>
 #include <utility>
 
+#include "base/metrics.hpp"
 #include "crypto/hash.hpp"
 #include "protocol/notice.hpp"
 #include "protocol/statements.hpp"
@@ -1357,9 +1358,13 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
   }
   const Id128 user = instruction->body.user_id;
 
-  return answer_once(*m_db, "sync", o.request_id, body, now,
+  // Transfers this sync reconciled for the first time (claimed now, or first reported), for the
+  // operator's metrics once it is committed; none when the answer was an earlier one's.
+  std::optional<std::int64_t> reconciled;
+  auto answered = answer_once(*m_db, "sync", o.request_id, body, now,
                      [&](store::Transaction& tx) -> Result<Json> {
     if (auto ok = check_user(tx, user, wallet); !ok) return std::unexpected(ok.error());
+    std::int64_t newly = 0;
     std::vector<std::string> accepted, returned;
     std::vector<protocol::BalanceNotice::Refusal> refused;
     Json cases = Json::array();
@@ -1547,6 +1552,7 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
                            {user.to_string(), id});
           if (!n) return std::unexpected(n.error());
           accepted.push_back(id);
+          ++newly;
         }
         continue;
       }
@@ -1634,6 +1640,7 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
       // (a) An account driven negative: the sender spent more than it held (owed, with its case).
       if (auto ok = check_negative(**sender); !ok) return std::unexpected(ok.error());
       accepted.push_back(id);
+      ++newly;
     }
 
     // The device's offline allowance: asked for (report "offline": the amount to load), the open
@@ -1678,8 +1685,13 @@ Result<Json> VirtualBank::sync(const crypto::VerifyKey& center, const Json& body
         protocol::SyncReceipt{.request_id = o.request_id,
                               .sealed_result = notice.seal(wallet.sealing_key()),
                               .order = order.digest()});
+    reconciled = newly;
     return Json{{"receipt", receipt.to_json()}, {"cases", cases}};
   });
+  if (answered && reconciled && *reconciled > 0) {
+    metrics::count("ecash_transfers_reconciled_total", {}, static_cast<double>(*reconciled));
+  }
+  return answered;
 }
 
 Result<Json> VirtualBank::case_evidence() {

@@ -97,6 +97,18 @@ Result<std::unique_ptr<Center>> Center::open(const store::Place& place, parties:
                                   clock, currency, std::move(clearing), std::move(bank));
 }
 
+Result<Center::OpenSagas> Center::open_sagas() {
+  OpenSagas out;
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto row = tx.query_one("SELECT COUNT(*), COALESCE(MIN(created), 0) FROM sagas WHERE state = 'open'");
+    if (!row) return std::unexpected(row.error());
+    out = {*store::int_at(**row, 0), *store::int_at(**row, 1)};
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
 Result<Json> Center::handle(const protocol::Caller& caller, std::string_view route,
                             const Json& body) {
   return parties::guarded([&]() -> Result<Json> {

@@ -52,6 +52,14 @@ class Center final : public protocol::Endpoint {
   // read over a stretch of time counts a request finished during it as open).
   Result<std::unordered_set<std::string>> open_requests(UnixSeconds since);
 
+  // How many sagas are open now, and when the oldest of them began (0 when none): for the
+  // operator's metrics.
+  struct OpenSagas {
+    std::int64_t count = 0;
+    UnixSeconds oldest = 0;
+  };
+  Result<OpenSagas> open_sagas();
+
   // Finishes the sagas a crash left open (call it before serving); the number finished. As the
   // only center (take_over), it takes over every lease a crashed run left; as one of several
   // nodes, only the leases that ran out and its own (set_node), the others' are theirs to finish.
