@@ -9,6 +9,7 @@ packages=(
   libpq-dev libpqxx-dev postgresql haproxy curl zbar-tools librsvg2-bin chromium prometheus
   nlohmann-json3-dev libboost-dev libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+  dpkg-dev file systemd
   clang-16 libclang-rt-16-dev libc++-16-dev libc++abi-16-dev
 )
 
