@@ -51,11 +51,11 @@ TlsIdentity tls_identity(const parties::Identity& id) {
   return {id.certificate, pki::private_key_pem(id.keys.signing)};
 }
 
-// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so that wait_for_stop
-// alone receives them.
 constexpr const char* kFrontDoor = "127.0.0.1:8443";
 constexpr const char* kAnyPort = "127.0.0.1:0";
 
+// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so that wait_for_stop
+// alone receives them.
 sigset_t block_stop_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -407,7 +407,6 @@ Limits server_limits(const NodeOptions& options, bool devices_facing = false) {
   }
   return limits;
 }
-
 
 // What the bank tells the operator's metrics, read at each scrape from its running totals (never
 // a scan of the accounts): the money in circulation and where it is, in minor units; the users,
