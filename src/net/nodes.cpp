@@ -251,7 +251,7 @@ class Peer final : public protocol::Channel {
   }
 
   Result<protocol::Json> call(std::string_view route, const Json& body) override {
-    Result<Json> answer = fail(ErrorCode::unavailable, "no " + m_party + " to ask");
+    Result<Json> answer = fail(ErrorCode::unavailable, "nothing is listening for " + m_folder);
     for (int attempt = 1; attempt <= m_attempts; ++attempt) {
       auto order = in_turn();
       for (const auto& node : order) {
