@@ -22,7 +22,9 @@ std::int64_t count_at(const Json& figures, const Json::json_pointer& where) {
 }  // namespace
 
 Dashboard::Dashboard(Collect collect, const Clock& clock, std::size_t kept)
-    : m_collect(std::move(collect)), m_clock(clock), m_kept(kept == 0 ? 1 : kept),
+    : m_collect(std::move(collect)),
+      m_clock(clock),
+      m_kept(kept == 0 ? 1 : kept),
       m_latest(std::make_unique<Json>(Json::object())) {}
 
 Dashboard::~Dashboard() = default;
@@ -69,7 +71,8 @@ Json Dashboard::figures() const {
     out["currency"] = code;
     if (auto currency = Currency::from_code(code)) out["exponent"] = currency->exponent();
     out["in_circulation"] = circulation->value("in_circulation", "");
-    out["payments"] = circulation->contains("figures") ? (*circulation)["figures"].value("payments", 0) : 0;
+    out["payments"] =
+        circulation->contains("figures") ? (*circulation)["figures"].value("payments", 0) : 0;
   }
   // What changed over the last minute: from the last point a minute or more before the latest
   // (or the oldest kept) to the latest.

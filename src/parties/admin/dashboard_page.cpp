@@ -187,16 +187,17 @@ const std::string& Dashboard::page() {
   static const std::string html =
       "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-      "<title>ecash dashboard</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>" +
-      std::string(kBody) + "<script>" + std::string(kScript) + "</script>\n</body>\n</html>\n";
+      "<title>ecash dashboard</title>\n<style>" +
+      std::string(kStyle) + "</style>\n</head>\n<body>" + std::string(kBody) + "<script>" +
+      std::string(kScript) + "</script>\n</body>\n</html>\n";
   return html;
 }
 
 const std::string& Dashboard::policy() {
-  static const std::string policy =
-      "default-src 'none'; style-src " + parties::csp_hash(kStyle) + "; script-src " +
-      parties::csp_hash(kScript) +
-      "; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  static const std::string policy = "default-src 'none'; style-src " + parties::csp_hash(kStyle) +
+                                    "; script-src " + parties::csp_hash(kScript) +
+                                    "; connect-src 'self'; img-src 'none'; base-uri 'none'; "
+                                    "form-action 'none'; frame-ancestors 'none'";
   return policy;
 }
 

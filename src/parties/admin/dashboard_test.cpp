@@ -13,18 +13,30 @@ using protocol::Json;
 
 // The roles' figures as they would answer: money in circulation and payments at the bank, the
 // front door's requests at the center.
-Json roles(const char* deposited, std::int64_t payments, std::int64_t requests, std::int64_t refused) {
+Json roles(const char* deposited, std::int64_t payments, std::int64_t requests,
+           std::int64_t refused) {
   auto c = protocol::Json{{"currency", "EUR"},
                           {"figures",
-                           {{"deposited", deposited}, {"paid_out", "EUR:0.00"}, {"balances", deposited},
-                            {"owed", "EUR:0.00"}, {"in_flight", "EUR:0.00"}, {"offline_reserve", "EUR:0.00"},
-                            {"unpaid_sales", "EUR:0.00"}, {"paying_out", "EUR:0.00"}, {"refunded", "EUR:0.00"},
-                            {"payments", payments}, {"users", 1}, {"shops", 1}, {"open_cases", 0},
-                            {"owing_users", 0}, {"owing_without_case", 0}}},
+                           {{"deposited", deposited},
+                            {"paid_out", "EUR:0.00"},
+                            {"balances", deposited},
+                            {"owed", "EUR:0.00"},
+                            {"in_flight", "EUR:0.00"},
+                            {"offline_reserve", "EUR:0.00"},
+                            {"unpaid_sales", "EUR:0.00"},
+                            {"paying_out", "EUR:0.00"},
+                            {"refunded", "EUR:0.00"},
+                            {"payments", payments},
+                            {"users", 1},
+                            {"shops", 1},
+                            {"open_cases", 0},
+                            {"owing_users", 0},
+                            {"owing_without_case", 0}}},
                           {"in_circulation", deposited}};
   return {{"bank", {{"circulation", c}, {"cases", Json::array()}}},
-          {"center", {{"sagas", {{"open", 0}, {"oldest_age", 0}, {"payouts", 0}}},
-                      {"requests", {{"total", requests}, {"refused", refused}}}}},
+          {"center",
+           {{"sagas", {{"open", 0}, {"oldest_age", 0}, {"payouts", 0}}},
+            {"requests", {{"total", requests}, {"refused", refused}}}}},
           {"clearing", {{"error", {{"code", "unavailable"}, {"message", "not running"}}}}}};
 }
 
@@ -81,8 +93,10 @@ TEST(Dashboard, ThePageNamesItsOwnStyleAndScriptAndNothingElse) {
     return page.substr(start, page.find(close, start) - start);
   };
   const auto& policy = Dashboard::policy();
-  EXPECT_NE(policy.find("style-src " + parties::csp_hash(between("<style>", "</style>"))), std::string::npos);
-  EXPECT_NE(policy.find("script-src " + parties::csp_hash(between("<script>", "</script>"))), std::string::npos);
+  EXPECT_NE(policy.find("style-src " + parties::csp_hash(between("<style>", "</style>"))),
+            std::string::npos);
+  EXPECT_NE(policy.find("script-src " + parties::csp_hash(between("<script>", "</script>"))),
+            std::string::npos);
   EXPECT_NE(policy.find("default-src 'none'"), std::string::npos);
   EXPECT_NE(policy.find("connect-src 'self'"), std::string::npos);
   EXPECT_EQ(page.find("src="), std::string::npos);
