@@ -38,6 +38,7 @@ struct Options {
   std::string store;
   std::string listen;
   std::string role = "all";
+  std::string dashboard;
   std::string node;
   int crl_refresh = 60;
   int io_threads = 0;
@@ -314,8 +315,13 @@ void add_operator_commands(CLI::App& app) {
       "HOST:PORT (all and center: default the address it had before, kept in "
       "DIR/center/listen_address, the first time 127.0.0.1:8443; the others: a free port)");
   g_run->add_option("--role", g_options.role,
-                    "all (default), or one of ca, center, bank, clearing: one role per process, over mutual TLS")
-      ->check(CLI::IsMember({"all", "ca", "center", "bank", "clearing"}));
+                    "all (default), or one of ca, center, bank, clearing: one role per process, over mutual TLS; "
+                    "admin: the operator's dashboard, asking those roles for their figures")
+      ->check(CLI::IsMember({"all", "ca", "center", "bank", "clearing", "admin"}));
+  g_run->add_option("--dashboard", g_options.dashboard,
+                    "HOST:PORT of the operator's dashboard (--role admin and all-in-one), plain HTTP "
+                    "(default 127.0.0.1 and a free port, its URL in DIR/admin/dashboard or "
+                    "DIR/center/dashboard), or off");
   g_run->add_option("--node", g_options.node,
                     "NAME: one of several processes of --role center or bank, sharing the role's "
                     "keys and its stores on PostgreSQL (operator init --store); each center node "
@@ -408,6 +414,7 @@ net::NodeOptions node_options() {
   options.card_company_url = g_options.card_company;
   options.bank_url = g_options.bank;
   options.metrics = g_options.observed.metrics;
+  options.dashboard = g_options.dashboard;
   options.access_log = g_options.observed.log;
   options.say = [](const std::string& line) { say_as(g_options.json, line); };
   return options;

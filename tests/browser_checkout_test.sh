@@ -4,20 +4,8 @@
 # pay`, and sees the page turn to paid; screenshots of both states go to $ECASH_SCREENSHOTS
 # (default: screenshots/ where the test runs). playwright-core is installed once, by `npm ci`
 # from tests/browser/package-lock.json, into $ECASH_NODE_DIR (default: browser-node/ there).
-source "$(dirname "$0")/cli_lib.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-shots=${ECASH_SCREENSHOTS:-$PWD/screenshots}
-node_dir=${ECASH_NODE_DIR:-$PWD/browser-node}
-if ! command -v node >/dev/null || ! command -v chromium >/dev/null; then
-  [ -n "${CI:-}" ] && fail "node or chromium is missing (scripts/install-deps.sh installs chromium)"
-  echo "skipped: node or chromium missing"; exit 77
-fi
-mkdir -p "$node_dir"
-if ! cmp -s "$here/browser/package-lock.json" "$node_dir/package-lock.json" || [ ! -d "$node_dir/node_modules/playwright-core" ]; then
-  cp "$here/browser/package.json" "$here/browser/package-lock.json" "$node_dir/"
-  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error) >"$dir/npm.log" 2>&1 || fail "npm ci"
-fi
-cp "$here/browser/checkout.mjs" "$node_dir/"
+source "$(dirname "$0")/browser_lib.sh"
+browser_tools checkout.mjs
 
 alice_and_a_cafe
 "$ecash" shop --home "$dir/shop" run >"$dir/till.log" 2>&1 &

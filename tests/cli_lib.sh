@@ -96,9 +96,13 @@ alice_and_a_cafe() {  # an operator running on $dir/op ($url), Alice's wallet in
   "$ecash" sandbox account DE89370400440532013000 --holder "Corner Cafe" --data "$dir/op" >/dev/null
   start_operator 127.0.0.1:0
   url=$(cat "$dir/op/center/listening")
-  "$ecash" wallet --home "$dir/alice" init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
+  alice_and_a_cafe_at "$url"
+}
+alice_and_a_cafe_at() {  # alice_and_a_cafe_at URL: Alice's wallet in $dir/alice with EUR:50.00,
+  # and the Corner Cafe registered in $dir/shop (its till not started), at the operator at URL
+  "$ecash" wallet --home "$dir/alice" init --operator "$1" --name Alice --card 4111111111111111 >/dev/null
   confirm_card "$dir/alice" 4111111111111111
-  "$ecash" wallet --home "$dir/alice" deposit 50.00 >/dev/null
-  "$ecash" shop --home "$dir/shop" init --operator "$url" --name "Corner Cafe" \
+  "$ecash" wallet --home "$dir/alice" deposit 50.00 >/dev/null || fail "deposit"
+  "$ecash" shop --home "$dir/shop" init --operator "$1" --name "Corner Cafe" \
     --account DE89370400440532013000 >/dev/null
 }

@@ -19,10 +19,7 @@ for role in ca clearing bank; do
 done
 start center operator run --role center "${common[@]}" --log "$dir/center.access"
 url=$(wait_for "$op/center/listening")
-"$ecash" wallet --home "$dir/alice" init --operator "$url" --name Alice --card 4111111111111111 >/dev/null
-confirm_card "$dir/alice" 4111111111111111
-"$ecash" wallet --home "$dir/alice" deposit 50.00 >/dev/null || fail "deposit"
-"$ecash" shop --home "$dir/shop" init --operator "$url" --name "Corner Cafe" --account DE89370400440532013000 >/dev/null
+alice_and_a_cafe_at "$url"
 start till shop --home "$dir/shop" run --listen 127.0.0.1:0 --checkout off --api off
 wait_for "$dir/shop/listening" >/dev/null
 

@@ -81,7 +81,7 @@ run certs.json operator certificates --data "$op" --json
 [ "$(jq -r 'map(.serial) | sort | join(" ")' "$dir/certs.json")" = \
   "$(sqlite3 "$op/ca/ca.db" "SELECT serial FROM certificates ORDER BY serial" | paste -sd' ')" ] ||
   fail "certificates are not the CA's: $(cat "$dir/certs.json")"
-[ "$(jq -r 'map(.role) | sort | join(" ")' "$dir/certs.json")" = "bank center clearing institution shop wallet wallet" ] ||
+[ "$(jq -r 'map(.role) | sort | join(" ")' "$dir/certs.json")" = "admin bank center clearing institution shop wallet wallet" ] ||
   fail "roles: $(cat "$dir/certs.json")"
 subject=$(sqlite3 "$op/ca/ca.db" "SELECT subject FROM certificates WHERE serial = '$user_serial'")
 grep -qE "^$user_serial +wallet +$subject +$when +$when +no$" "$dir/certs" ||
@@ -120,7 +120,7 @@ if "$ecash" wallet --home "$dir/alice" deposit 1.00 >"$dir/out" 2>"$dir/err"; th
 has "$dir/err" "certificate_revoked"
 run certs operator certificates --data "$op"
 grep -qE "^$serial +wallet +$subject +.* $when$" "$dir/certs" || fail "not shown revoked: $(cat "$dir/certs")"
-[ "$(grep -cE ' no$' "$dir/certs")" -eq 6 ] || fail "other certificates shown revoked: $(cat "$dir/certs")"
+[ "$(grep -cE ' no$' "$dir/certs")" -eq 7 ] || fail "other certificates shown revoked: $(cat "$dir/certs")"
 run users operator users --data "$op"
 grep -qE "^$user_id +$user_serial +$when +$when +0$" "$dir/users" ||
   fail "users does not show Alice revoked: $(cat "$dir/users")"

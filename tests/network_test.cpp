@@ -42,7 +42,7 @@ class OperatorProcesses : public ::testing::Test {
              "--crl-refresh", "1"},
             role);
     }
-    for (const char* role : {"ca", "bank", "center"}) {
+    for (const char* role : {"ca", "bank", "clearing", "center"}) {
       auto url = net::listening_url(m_data + "/" + role, std::chrono::seconds(30));
       ASSERT_TRUE(url) << url.error().to_string() << "\n" << logs();
       m_urls[role] = *url;
@@ -195,6 +195,56 @@ TEST_F(OperatorProcesses, TheFrontDoorTakesDevicesAndRefusesOthers) {
   EXPECT_EQ(deposit.error().code, ErrorCode::malformed) << deposit.error().to_string();
   // The CA itself is not reachable by a device directly.
   expect_refused_at_the_door(call("ca", wallet, Role::ca, "ca", "trust", Json::object()), "a wallet at the CA");
+}
+
+// The dashboard's certificate (issue 15), which `operator init` made: each role tells it its
+// figures, and nothing else reaches it: not a party's routes, not another admin route; and no
+// other certificate asks for figures.
+TEST_F(OperatorProcesses, TheAdminCertificateReachesTheFiguresAndNothingElse) {
+  auto id = local::load_identity(m_data + "/admin", "admin");
+  ASSERT_TRUE(id) << id.error().to_string();
+  EXPECT_EQ(id->certificate.role(), Role::admin);
+  const net::TlsIdentity admin{id->certificate, pki::private_key_pem(id->keys.signing)};
+
+  auto bank = call("bank", admin, Role::bank, "admin", "figures", Json::object());
+  ASSERT_TRUE(bank) << bank.error().to_string() << logs();
+  EXPECT_TRUE((*bank)["circulation"]["balanced"].get<bool>());
+  EXPECT_EQ((*bank)["circulation"]["figures"]["payments"], 0);
+  EXPECT_EQ((*bank)["cases"], Json::array());
+  auto center = call("center", admin, Role::center, "admin", "figures", Json::object());
+  ASSERT_TRUE(center) << center.error().to_string();
+  EXPECT_EQ((*center)["sagas"]["open"], 0);
+  EXPECT_EQ((*center)["sagas"]["payouts"], 0);
+  auto clearing = call("clearing", admin, Role::clearing, "admin", "figures", Json::object());
+  ASSERT_TRUE(clearing) << clearing.error().to_string();
+  EXPECT_TRUE((*clearing)["disclosure_log"]["ok"].get<bool>());
+  EXPECT_EQ((*clearing)["disclosure_log"]["entries"], 0);
+
+  const Json body = {{"request", "anything"}};
+  const std::tuple<const char*, Role, const char*, const char*> elsewhere[] = {
+      {"bank", Role::bank, "bank", "pay"},           {"bank", Role::bank, "bank", "credit"},
+      {"bank", Role::bank, "bank", "report"},        {"center", Role::center, "center", "pay"},
+      {"center", Role::center, "center", "deposit"}, {"clearing", Role::clearing, "clearing", "disclose"},
+      {"clearing", Role::clearing, "clearing", "audit"}};
+  for (const auto& [role, server, party, route] : elsewhere) {
+    const auto who = std::string("the admin certificate at ") + party + "/" + route;
+    auto answer = call(role, admin, server, party, route, body);
+    expect_refused_at_the_door(answer, who);
+    if (!answer) {
+      EXPECT_EQ(answer.error().code, ErrorCode::wrong_role) << who << ": " << answer.error().to_string();
+    }
+  }
+  auto other = call("bank", admin, Role::bank, "admin", "report", Json::object());
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, ErrorCode::not_found);
+  expect_refused_at_the_door(call("ca", admin, Role::ca, "ca", "trust", Json::object()), "the admin certificate at the CA");
+
+  // The figures are the admin's alone.
+  expect_refused_at_the_door(call("bank", m_center, Role::bank, "admin", "figures", Json::object()),
+                             "the center asking the bank for figures");
+  auto wallet = issue(Role::wallet, "a-wallet");
+  expect_refused_at_the_door(call("center", wallet, Role::center, "admin", "figures", Json::object()),
+                             "a wallet asking the center for figures");
 }
 
 }  // namespace

@@ -316,6 +316,18 @@ TEST_F(TransferTest, ClonedWalletIsCaughtByItsAllowanceAndDisclosureIsLogged) {
   const auto evidence = Json::parse(all_evidence[overlap_case].get<std::string>());
   EXPECT_EQ(evidence["transfers"].size(), 2u) << evidence.dump();
   EXPECT_EQ(evidence["allowance"]["amount"], "EUR:50.00");
+  // The dashboard's view of the cases (issue 15): their kinds and the transfers' IDs, each
+  // evidence checked against the signed case, and no amount or balance of anyone.
+  const auto summaries = m_op->bank().case_summaries().value();
+  ASSERT_EQ(summaries.size(), cases.size());
+  for (const auto& s : summaries) {
+    EXPECT_TRUE(s["evidence_verified"].get<bool>()) << s.dump();
+    EXPECT_EQ(s.dump().find("EUR"), std::string::npos) << s.dump();
+    if (s["case_id"] == overlap_case) {
+      EXPECT_EQ(s["transfers"].size(), 2u) << s.dump();
+      EXPECT_EQ(s["allowance_id"], evidence["allowance"]["allowance_id"]);
+    }
+  }
   // With the case open, disclosure of the account behind Alice's user ID succeeds and is logged.
   auto disclosed = m_op->center().disclose(alice_user, Id128::parse(overlap_case).value(),
                                            "cloned wallet: one allowance spent twice", m_random);

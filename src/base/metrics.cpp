@@ -128,6 +128,16 @@ void count(std::string_view name, const Labels& labels, double by) {
   series(found->second, key) += by;
 }
 
+std::vector<Sample> counted(std::string_view name) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  std::vector<Sample> out;
+  const auto found = r.counters.find(name);
+  if (found == r.counters.end()) return out;
+  for (const auto& [labels, value] : found->second) out.push_back({labels, value});
+  return out;
+}
+
 void observe(std::string_view name, const Labels& labels, double seconds) {
   auto& r = registry();
   const auto key = sorted(labels);

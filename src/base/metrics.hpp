@@ -43,6 +43,9 @@ enum class Kind { gauge, counter };
 [[nodiscard]] Registration read_at_scrape(std::string name, std::string help, Kind kind,
                                           std::function<std::vector<Sample>()> read);
 
+// A counter's series as they stand (the dashboard's request figures); none when never counted.
+std::vector<Sample> counted(std::string_view name);
+
 // Every metric of this process, in the Prometheus text format (version 0.0.4).
 std::string render();
 

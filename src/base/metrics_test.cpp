@@ -24,6 +24,12 @@ TEST(Metrics, CountersAndHistogramsInTheTextFormat) {
   EXPECT_NE(text.find("ecash_request_seconds_bucket{party=\"center\",route=\"pay\",le=\"0.005\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("ecash_request_seconds_bucket{party=\"center\",route=\"pay\",le=\"+Inf\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("ecash_request_seconds_count{party=\"center\",route=\"pay\"} 1\n"), std::string::npos) << text;
+  // The same series read back as they stand (the dashboard's request figures).
+  const auto samples = counted("ecash_requests_total");
+  ASSERT_EQ(samples.size(), 1u);
+  EXPECT_EQ(samples[0].labels, (Labels{{"code", "ok"}, {"party", "center"}, {"route", "pay"}}));
+  EXPECT_EQ(samples[0].value, 3);
+  EXPECT_TRUE(counted("ecash_never_counted_total").empty());
 }
 
 TEST(Metrics, LabelValuesAreEscapedAndTheirNumberCapped) {

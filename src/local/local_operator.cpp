@@ -108,7 +108,9 @@ Result<std::unique_ptr<LocalOperator>> LocalOperator::open(const std::string& di
   auto clearing_id = role_identity(*op->m_ca, dir + "/clearing", "clearing", pki::Role::clearing);
   auto institution_id =
       role_identity(*op->m_ca, dir + "/sandbox", "institution", pki::Role::institution);
-  for (const auto* id : {&center_id, &bank_id, &clearing_id, &institution_id}) {
+  // The dashboard's (operator run --role admin): it asks the roles for their figures, nothing else.
+  auto admin_id = role_identity(*op->m_ca, dir + "/admin", "admin", pki::Role::admin);
+  for (const auto* id : {&center_id, &bank_id, &clearing_id, &institution_id, &admin_id}) {
     if (!*id) return std::unexpected(id->error());
   }
   const parties::Directory directory{op->m_ca->certificate(), center_id->certificate,

@@ -83,8 +83,9 @@ store::Place role_store(const std::string& dir, const std::string& role,
 class LocalOperator {
  public:
   // Opens (creating when new) every operator role under dir, working in currency. A new operator
-  // also gets TLS identities for a separate CA server (dir/ca/ca-server) and for the sandboxes
-  // (dir/sandbox/institution).
+  // also gets TLS identities for a separate CA server (dir/ca/ca-server), for the sandboxes
+  // (dir/sandbox/institution) and for the dashboard (dir/admin/admin); one made before the
+  // dashboard gets the last when it is next opened.
   static Result<std::unique_ptr<LocalOperator>> open(const std::string& dir, Currency currency,
                                                      const Clock& clock, RandomSource& random,
                                                      OpenOptions options = {});

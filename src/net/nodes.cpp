@@ -22,6 +22,7 @@
 #include "crypto/random.hpp"
 #include "local/local_operator.hpp"
 #include "net/pages.hpp"
+#include "parties/admin/dashboard.hpp"
 #include "parties/shop/merchant_api.hpp"
 #include "parties/common/device.hpp"
 
@@ -250,7 +251,7 @@ class Peer final : public protocol::Channel {
   }
 
   Result<protocol::Json> call(std::string_view route, const Json& body) override {
-    Result<Json> answer = fail(ErrorCode::unavailable, "no " + m_party + " to ask");
+    Result<Json> answer = fail(ErrorCode::unavailable, "nothing is listening for " + m_folder);
     for (int attempt = 1; attempt <= m_attempts; ++attempt) {
       auto order = in_turn();
       for (const auto& node : order) {
@@ -470,6 +471,118 @@ std::vector<metrics::Registration> center_metrics(center::Center& center, const 
   return out;
 }
 
+
+// The requests this process answered, in all and refused (any code but ok), from its counters;
+// the dashboard's own asking left out.
+Json requests_counted() {
+  std::int64_t total = 0, refused = 0;
+  for (const auto& sample : metrics::counted("ecash_requests_total")) {
+    const auto label = [&](const char* name) {
+      for (const auto& [key, value] : sample.labels) {
+        if (key == name) return value;
+      }
+      return std::string();
+    };
+    if (label("party") == "admin") continue;
+    total += static_cast<std::int64_t>(sample.value);
+    if (label("code") != "ok") refused += static_cast<std::int64_t>(sample.value);
+  }
+  return {{"total", total}, {"refused", refused}};
+}
+
+// Each role's figures for the operator's dashboard (admin::Collect): running totals and counts,
+// the fraud cases by their IDs, the disclosure log's state. Nothing about any one person's money.
+Result<Json> bank_figures(bank::VirtualBank& bank) {
+  auto totals = bank.totals();
+  if (!totals) return std::unexpected(totals.error());
+  auto cases = bank.case_summaries();
+  if (!cases) return std::unexpected(cases.error());
+  return Json{{"circulation", totals->to_json()}, {"cases", std::move(*cases)}, {"requests", requests_counted()}};
+}
+Result<Json> center_figures(center::Center& center, const Clock& clock) {
+  auto open = center.open_sagas();
+  if (!open) return std::unexpected(open.error());
+  return Json{{"sagas",
+               {{"open", open->count},
+                {"oldest_age", open->count == 0 ? 0 : clock.now() - open->oldest},
+                {"payouts", open->payouts}}},
+              {"requests", requests_counted()}};
+}
+Result<Json> clearing_figures(clearing::ClearingHouse& clearing) {
+  auto log = clearing.audit();
+  if (!log) return std::unexpected(log.error());
+  return Json{{"disclosure_log", std::move(*log)}, {"requests", requests_counted()}};
+}
+
+// A role's figures, or the error that kept them, as the dashboard shows either.
+Json figures_or_error(const Result<Json>& figures) {
+  if (figures) return *figures;
+  return {{"error", {{"code", std::string(to_string(figures.error().code))}, {"message", figures.error().message}}}};
+}
+
+// admin/figures on a role's server: its figures, for the operator's admin certificate, which
+// reaches nothing else (the server mounts this party for Role::admin alone, and no other party
+// for it).
+class Figures final : public protocol::Endpoint {
+ public:
+  explicit Figures(std::function<Result<Json>()> read) : m_read(std::move(read)) {}
+  Result<Json> handle(const protocol::Caller& caller, std::string_view route, const Json&) override {
+    if (!caller.certificate || caller.certificate->role() != Role::admin) {
+      return fail(ErrorCode::wrong_role, "only the operator's admin certificate asks for figures");
+    }
+    if (route != "figures") return fail(ErrorCode::not_found, "admin has no route " + std::string(route));
+    return m_read();
+  }
+
+ private:
+  std::function<Result<Json>()> m_read;
+};
+
+// The dashboard while it lives: the roles asked every two seconds, the page and /figures served
+// on options.dashboard, its URL in `file`. Stops its poller and pages before it goes.
+class DashboardRun {
+ public:
+  static Result<std::unique_ptr<DashboardRun>> start(admin::Collect collect, const Clock& clock,
+                                                     const NodeOptions& options, std::string file) {
+    if (options.dashboard == "off") return nullptr;
+    auto at = parse_listen(options.dashboard.empty() ? kAnyPort : options.dashboard);
+    if (!at) return std::unexpected(at.error());
+    // The threads started here leave the stop signals to the main thread.
+    block_stop_signals();
+    auto run = std::unique_ptr<DashboardRun>(new DashboardRun(std::move(collect), clock, std::move(file)));
+    run->m_pages.emplace([d = &run->m_dashboard](std::string_view path) {
+      if (path == "/") return Page{200, "text/html; charset=utf-8", admin::Dashboard::page(), admin::Dashboard::policy()};
+      if (path == "/figures") return Page{200, "application/json", d->figures().dump()};
+      return Page{404, "text/plain; charset=utf-8", "the dashboard is at /, its figures at /figures\n"};
+    });
+    auto port = run->m_pages->start(at->host, at->port);
+    if (!port) return std::unexpected(port.error());
+    run->m_poller = std::jthread([d = &run->m_dashboard](std::stop_token stop) {
+      d->poll_until(stop, std::chrono::seconds(2));
+    });
+    const auto url = "http://" + at->host + ":" + std::to_string(*port) + "/";
+    if (auto ok = write_atomically(run->m_file, url + "\n"); !ok) return std::unexpected(ok.error());
+    options.say("dashboard on " + url);
+    return run;
+  }
+  ~DashboardRun() {
+    m_poller.request_stop();
+    if (m_poller.joinable()) m_poller.join();
+    if (m_pages) m_pages->stop();
+    std::error_code ec;
+    fs::remove(m_file, ec);
+  }
+
+ private:
+  DashboardRun(admin::Collect collect, const Clock& clock, std::string file)
+      : m_dashboard(std::move(collect), clock), m_file(std::move(file)) {}
+
+  admin::Dashboard m_dashboard;
+  std::string m_file;
+  std::optional<PageServer> m_pages;
+  std::jthread m_poller;
+};
+
 Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& random) {
   const auto& data = options.data;
   auto locks = lock_folders({data + "/ca", data + "/center", data + "/bank", data + "/clearing"});
@@ -517,6 +630,15 @@ Status run_all(const NodeOptions& options, SystemClock& clock, RandomSource& ran
   o.center().set_credit_deadline(options.credit_deadline.count());
   auto watched = bank_metrics(o.bank());
   for (auto& r : center_metrics(o.center(), clock)) watched.push_back(std::move(r));
+  // The dashboard asks the roles in this process directly.
+  auto dashboard = DashboardRun::start(
+      [&] {
+        return Json{{"bank", figures_or_error(bank_figures(o.bank()))},
+                    {"center", figures_or_error(center_figures(o.center(), clock))},
+                    {"clearing", figures_or_error(clearing_figures(o.clearing()))}};
+      },
+      clock, options, data + "/center/dashboard");
+  if (!dashboard) return std::unexpected(dashboard.error());
   return listen_and_serve(server, options, data + "/center", kFrontDoor,
                           "operator (ca, center, bank, clearing)", refresh,
                           [&] { resume_sagas(o.center(), options); });
@@ -592,8 +714,10 @@ Status run_bank(const NodeOptions& options, SystemClock& clock, RandomSource& ra
       local::role_store(options.data, "bank", common->settings.store), std::move(*id),
       common->directory, *common->trust, clock, random, common->settings.currency);
   if (!bank) return std::unexpected(bank.error());
-  Server server(tls, {common->trust.get(), {Role::center}}, clock, server_limits(options));
+  Server server(tls, {common->trust.get(), {Role::center, Role::admin}}, clock, server_limits(options));
   server.mount("bank", **bank, {Role::center});
+  Figures figures([&] { return bank_figures(**bank); });
+  server.mount("admin", figures, {Role::admin});
   const auto watched = bank_metrics(**bank);
   const auto refresh = [&] { refresh_from_ca(**ca, *common->trust, options); };
   refresh();
@@ -635,8 +759,10 @@ Status run_clearing(const NodeOptions& options, SystemClock& clock) {
       common->directory, *common->trust, clock, std::move(outside->card_company),
       std::move(outside->bank_institution));
   if (!clearing) return std::unexpected(clearing.error());
-  Server server(tls, {common->trust.get(), {Role::center}}, clock, server_limits(options));
+  Server server(tls, {common->trust.get(), {Role::center, Role::admin}}, clock, server_limits(options));
   server.mount("clearing", **clearing, {Role::center});
+  Figures figures([&] { return clearing_figures(**clearing); });
+  server.mount("admin", figures, {Role::admin});
   const auto refresh = [&] { refresh_from_ca(**ca, *common->trust, options); };
   refresh();
   return listen_and_serve(server, options, options.data + "/clearing", kAnyPort, "clearing",
@@ -678,15 +804,74 @@ Status run_center(const NodeOptions& options, SystemClock& clock) {
     return std::unexpected(resumed.error());
   }
   Relay relay(std::move(peers[0]));
-  Server server(tls, {common->trust.get(), {Role::wallet, Role::shop}, false}, clock,
+  Server server(tls, {common->trust.get(), {Role::wallet, Role::shop, Role::admin}, false}, clock,
                 server_limits(options, true));
   server.mount("center", **center, {Role::wallet, Role::shop}, {"directory"}, center_routes(options));
   server.mount("ca", relay, {}, {"trust", "enrol"}, ca_routes(options));
+  Figures figures([&] { return center_figures(**center, clock); });
+  server.mount("admin", figures, {Role::admin});
   const auto refresh = [&] { refresh_from_ca(ca, *common->trust, options); };
   (*center)->set_credit_deadline(options.credit_deadline.count());
   const auto watched = center_metrics(**center, clock);
   return listen_and_serve(server, options, *folder, kFrontDoor, name_of("center", options), refresh,
                           [&] { resume_sagas(**center, options); });
+}
+
+
+// The operator's dashboard as a role of its own: it asks the bank, center and clearing processes
+// for their figures over mutual TLS with the admin certificate, and serves the page. It serves
+// nothing else, and reads the CRL the CA publishes to DATA/ca/crl.pem.
+Status run_admin(const NodeOptions& options, SystemClock& clock) {
+  const std::string folder = options.data + "/admin";
+  if (!fs::exists(folder + "/admin.pem")) {
+    return fail(ErrorCode::not_found,
+                "no admin certificate in " + folder + ": this operator was made before the dashboard had "
+                "a role of its own. Any operator command that opens every role issues it (`ecash operator "
+                "report --data " + options.data + " --books-only`, or the all-in-one `ecash operator run`); "
+                "then start --role admin again");
+  }
+  auto locks = lock_folders({folder});
+  if (!locks) return std::unexpected(locks.error());
+  auto common = open_common(options);
+  if (!common) return std::unexpected(common.error());
+  auto id = local::load_identity(folder, "admin");
+  if (!id) return std::unexpected(id.error());
+  const auto tls = tls_identity(*id);
+  const sigset_t signals = block_stop_signals();
+  const std::pair<const char*, Role> roles[3] = {
+      {"bank", Role::bank}, {"center", Role::center}, {"clearing", Role::clearing}};
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (const auto& [name, role] : roles) {
+    peers.push_back(std::make_unique<Peer>(options.data + "/" + name, "admin", tls,
+                                           PeerPolicy{common->trust.get(), {role}}, clock, refresh_limits()));
+    // A role not up yet is asked again at every round.
+    (void)peers.back()->open(std::chrono::seconds(0));
+  }
+  auto dashboard = DashboardRun::start(
+      [&] {
+        Json out = Json::object();
+        for (std::size_t k = 0; k < peers.size(); ++k) {
+          out[roles[k].first] = figures_or_error(peers[k]->call("figures", Json::object()));
+        }
+        return out;
+      },
+      clock, options, folder + "/dashboard");
+  if (!dashboard) return std::unexpected(dashboard.error());
+  if (!*dashboard) options.say("admin: --dashboard off, so nothing to serve");
+  auto next = std::chrono::steady_clock::now() + options.crl_refresh;
+  for (;;) {
+    timespec second{1, 0};
+    if (sigtimedwait(&signals, nullptr, &second) > 0) break;
+    if (std::chrono::steady_clock::now() < next) continue;
+    next = std::chrono::steady_clock::now() + options.crl_refresh;
+    auto anchor = read_trust(options.data);
+    if (!anchor || !common->trust->update_crl(anchor->crl, SystemClock().now())) {
+      options.say("warning: could not refresh the CRL from " + options.data + "/ca/crl.pem");
+    }
+  }
+  dashboard->reset();
+  options.say("admin stopped");
+  return {};
 }
 
 }  // namespace
@@ -793,8 +978,9 @@ Status run_operator(const NodeOptions& options) {
   if (options.role == "bank") return run_bank(options, clock, random);
   if (options.role == "clearing") return run_clearing(options, clock);
   if (options.role == "center") return run_center(options, clock);
+  if (options.role == "admin") return run_admin(options, clock);
   return fail(ErrorCode::invalid_argument,
-              "--role is one of all, ca, center, bank, clearing; not '" + options.role + "'");
+              "--role is one of all, ca, center, bank, clearing, admin; not '" + options.role + "'");
 }
 
 Status run_sandbox(const NodeOptions& options) {

@@ -18,7 +18,7 @@ namespace ecash::net {
 struct NodeOptions {
   // The operator's data folder (run_operator, run_sandbox) or the shop's home (run_shop).
   std::string data;
-  std::string role = "all";  // all | ca | center | bank | clearing
+  std::string role = "all";  // all | ca | center | bank | clearing | admin
   // One of several processes of the role (center or bank), all on the same PostgreSQL stores: its
   // lock and address under DATA/ROLE/nodes/NODE, and its name in the center's saga leases.
   std::string node;
@@ -57,6 +57,10 @@ struct NodeOptions {
   // network); empty for 127.0.0.1 and a port the OS picks (its URL in FOLDER/metrics), "off" for
   // none.
   std::string metrics;
+  // The operator's dashboard (--role admin, and the all-in-one operator): HOST:PORT of its page
+  // (plain HTTP: keep it on loopback or a private network); empty for 127.0.0.1 and a port the OS
+  // picks (its URL in DATA/admin/dashboard, or DATA/center/dashboard all-in-one), "off" for none.
+  std::string dashboard;
   // The access log, one JSON line per request: "stderr" (the default), a file (appended), "off".
   std::string access_log = "stderr";
 };

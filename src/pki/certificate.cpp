@@ -16,8 +16,8 @@ using namespace detail;
 
 namespace {
 
-constexpr std::array<std::string_view, 7> kRoleNames = {"wallet", "shop",     "center",     "bank",
-                                                        "clearing", "ca", "institution"};
+constexpr std::array<std::string_view, 8> kRoleNames = {"wallet",   "shop", "center",      "bank",
+                                                        "clearing", "ca",   "institution", "admin"};
 // Nothing we issue comes near this; a larger input is refused before OpenSSL parses it.
 constexpr std::size_t kMaxCertificateSize = 64 * 1024;
 

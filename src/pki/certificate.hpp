@@ -25,7 +25,9 @@ namespace ecash::pki {
 
 // institution: an outside institution's gateway (the card company and bank sandboxes), which only
 // clearing calls.
-enum class Role : std::uint8_t { wallet, shop, center, bank, clearing, ca, institution };
+// admin: the operator's dashboard (issue 15), which may ask the roles for their aggregate figures
+// and nothing else.
+enum class Role : std::uint8_t { wallet, shop, center, bank, clearing, ca, institution, admin };
 
 std::string_view to_string(Role role);
 Result<Role> role_from_string(std::string_view name);

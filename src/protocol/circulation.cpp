@@ -25,6 +25,18 @@ auto amount_fields(C& c) {
                                {"refunded", &c.refunded}}};
 }
 
+// The counts of the report, by their JSON names: one list for writing and reading.
+template <class C>
+auto count_fields(C& c) {
+  using Entry = std::pair<const char*, decltype(&c.users)>;
+  return std::array<Entry, 6>{{{"payments", &c.payments},
+                               {"users", &c.users},
+                               {"shops", &c.shops},
+                               {"open_cases", &c.open_cases},
+                               {"owing_users", &c.owing_users},
+                               {"owing_without_case", &c.owing_without_case}}};
+}
+
 Result<Amount> sum(Amount first, std::initializer_list<std::pair<int, const Amount*>> terms) {
   Result<Amount> total = first;
   for (const auto& [sign, amount] : terms) {
@@ -90,11 +102,7 @@ Result<bool> Circulation::balanced() const {
 Json Circulation::to_json() const {
   Json figures = Json::object();
   for (const auto& [name, member] : amount_fields(*this)) figures[name] = member->to_string();
-  figures["users"] = users;
-  figures["shops"] = shops;
-  figures["open_cases"] = open_cases;
-  figures["owing_users"] = owing_users;
-  figures["owing_without_case"] = owing_without_case;
+  for (const auto& [name, member] : count_fields(*this)) figures[name] = *member;
   Json out = {{"currency", std::string(currency.code())}, {"figures", figures}};
   if (institutions) {
     const auto& i = *institutions;
@@ -128,11 +136,7 @@ Result<Circulation> Circulation::from_json(const Json& j) {
   auto out = Circulation::zero(*currency);
   FieldReader r(figures, "report.figures");
   for (const auto& [name, member] : amount_fields(out)) *member = r.amount(name);
-  out.users = r.integer("users");
-  out.shops = r.integer("shops");
-  out.open_cases = r.integer("open_cases");
-  out.owing_users = r.integer("owing_users");
-  out.owing_without_case = r.integer("owing_without_case");
+  for (const auto& [name, member] : count_fields(out)) *member = r.integer(name);
   if (auto ok = r.status(); !ok) return std::unexpected(ok.error());
   if (top.has("institutions")) {
     FieldReader i(top.object("institutions"), "report.institutions");

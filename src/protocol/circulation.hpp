@@ -54,6 +54,7 @@ struct Circulation {
   Amount paying_out;       // set aside for payouts under way
   // Beside the identity: flows, and counts.
   Amount refunded;  // given back to users from shops' sales, in all
+  std::int64_t payments = 0;  // payments to shops, in all
   std::int64_t users = 0;
   std::int64_t shops = 0;
   std::int64_t open_cases = 0;

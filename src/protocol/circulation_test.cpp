@@ -24,6 +24,7 @@ Circulation example() {
   c.paying_out = eur("EUR:5.00");
   c.users = 2;
   c.shops = 1;
+  c.payments = 3;
   return c;
 }
 
@@ -116,6 +117,7 @@ TEST(Circulation, JsonRoundTrip) {
   const auto json = c.to_json();
   EXPECT_TRUE(json["balanced"].get<bool>());
   EXPECT_EQ(json["in_circulation"], "EUR:70.00");
+  EXPECT_EQ(json["figures"]["payments"], 3);
   auto back = Circulation::from_json(json);
   ASSERT_TRUE(back.has_value()) << back.error().to_string();
   EXPECT_EQ(back->to_json(), json);

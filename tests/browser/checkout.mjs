@@ -2,24 +2,12 @@
 // screen. It opens the page, reads the payment request from it, pays it with `ecash wallet pay`,
 // and sees the page turn to "paid" by itself; a screenshot of each state.
 //   node checkout.mjs PAGE_URL ECASH WALLET_HOME SCREENSHOT_DIR
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { fail, open } from './browser.mjs';
 
 const [pageUrl, ecash, walletHome, shots] = process.argv.slice(2);
-const fail = (why) => { console.error(`FAILED: ${why}`); process.exit(1); };
-mkdirSync(shots, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],  // as root, in a test
-});
+const { browser, page, outside } = await open(pageUrl, { width: 390, height: 844 }, shots);
 try {
-  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
-  const outside = [];
-  page.on('request', (r) => { if (!r.url().startsWith(new URL(pageUrl).origin)) outside.push(r.url()); });
-  const response = await page.goto(pageUrl);
-  if (response.status() !== 200) fail(`the page answered ${response.status()}`);
   const text = async (sel) => (await page.textContent(sel)).trim();
   if ((await text('#amount')) !== 'EUR:12.50') fail(`amount ${await text('#amount')}`);
   if ((await text('#item')) !== 'a blue mug') fail(`article ${await text('#item')}`);

@@ -166,12 +166,16 @@ constexpr std::string_view kRefundsSql =
     "  kind TEXT NOT NULL, amount INTEGER NOT NULL, reference TEXT NOT NULL, at INTEGER NOT NULL, "
     "  told INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX balance_changes_untold ON balance_changes (user_id, told);";
+// The payments to shops, counted as they are made (the dashboard's payments per minute, issue 15):
+// each is one row of paid_orders.
+constexpr std::string_view kPaymentsFigureSql =
+    "INSERT INTO figures (name, slot, value) SELECT 'payments', 0, COUNT(*) FROM paid_orders;";
 // How long an allowance may be spent offline; its reserve returns to the balance after.
 constexpr UnixSeconds kAllowanceLifetime = 7 * 86'400;
 
 std::span<const store::Migration> migrations() {
   static const std::string schema = std::string(kSchemaSql) + std::string(store::kRequestLogSql);
-  static const std::array<store::Migration, 10> list = {{{1, schema},
+  static const std::array<store::Migration, 11> list = {{{1, schema},
                                                         {2, kTransfersSql},
                                                         {3, kPaidOrdersSql},
                                                         {4, kStripesSql},
@@ -180,7 +184,8 @@ std::span<const store::Migration> migrations() {
                                                         {7, kAllowancesSql},
                                                         {8, kReserveFigureSql},
                                                         {9, kPaymentsApartSql},
-                                                        {10, kRefundsSql}}};
+                                                        {10, kRefundsSql},
+                                                        {11, kPaymentsFigureSql}}};
   return list;
 }
 
@@ -926,6 +931,9 @@ Result<Json> VirtualBank::pay_once(const crypto::VerifyKey& center, const Json& 
           return fail(ErrorCode::conflict, "order " + o.order_id.to_string() +
                                                " is paid already (request " +
                                                (*paid ? *store::text_at(**paid, 0) : "?") + ")");
+        }
+        if (auto ok = add_figure(tx, "payments", figure_slot(o.request_id), 1); !ok) {
+          return std::unexpected(ok.error());
         }
         if (auto ok = post(tx, o.request_id, account,
                            stripe(sales_account(c.shop_id), o.request_id, kSalesStripes), o.amount,
@@ -1706,6 +1714,43 @@ Result<Json> VirtualBank::case_evidence() {
   return out;
 }
 
+Result<Json> VirtualBank::case_summaries() {
+  Json out = Json::array();
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    auto rows = tx.query(
+        "SELECT case_id, user_id, kind, opened, evidence, statement FROM cases ORDER BY opened, case_id");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& row : *rows) {
+      const auto text = *store::text_at(row, 4);
+      const Json evidence = Json::parse(text, nullptr, false);
+      auto statement = protocol::Signed<protocol::FraudCase>::from_json(
+          Json::parse(*store::text_at(row, 5), nullptr, false));
+      const bool verified = statement && statement->verify(m_identity.keys.signing.verify_key()) &&
+                            statement->body.evidence == crypto::blake2b_256(as_bytes(text));
+      Json summary = {{"case_id", *store::text_at(row, 0)},
+                      {"user_id", *store::text_at(row, 1)},
+                      {"kind", *store::text_at(row, 2)},
+                      {"opened", *store::int_at(row, 3)},
+                      {"transfers", Json::array()},
+                      {"evidence_verified", verified}};
+      if (evidence.is_object()) {
+        if (evidence.contains("counter")) summary["counter"] = evidence["counter"];
+        const auto& allowance = evidence.value("allowance", Json::object());
+        if (allowance.is_object() && allowance.contains("allowance_id")) {
+          summary["allowance_id"] = allowance["allowance_id"];
+        }
+        for (const auto& t : evidence.value("transfers", Json::array())) {
+          if (t.is_object() && t.contains("transfer_id")) summary["transfers"].push_back(t["transfer_id"]);
+        }
+      }
+      out.push_back(std::move(summary));
+    }
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return out;
+}
+
 // Re-derives every balance from the immutable postings and re-verifies the transfer statements
 // (by their senders' keys) and the fraud cases (by the bank's own key).
 Result<Json> VirtualBank::audit() const {
@@ -1740,7 +1785,8 @@ Result<Json> VirtualBank::audit() const {
         "                       WHERE id GLOB 'user:*:reserve:*') "
         "  WHEN 'users' THEN (SELECT COUNT(*) FROM users) "
         "  WHEN 'shops' THEN (SELECT COUNT(*) FROM shops) "
-        "  WHEN 'refunded' THEN (SELECT COALESCE(SUM(amount), 0) FROM refunds) END "
+        "  WHEN 'refunded' THEN (SELECT COALESCE(SUM(amount), 0) FROM refunds) "
+        "  WHEN 'payments' THEN (SELECT COUNT(*) FROM paid_orders) END "
         "FROM (SELECT name, SUM(value) AS total FROM figures GROUP BY name) f");
     if (!figures) return std::unexpected(figures.error());
     for (const auto& row : *figures) {
@@ -1870,9 +1916,10 @@ Status VirtualBank::totals_in(store::Transaction& tx, protocol::Circulation& out
       "(SELECT COUNT(*) FROM owing), "
       "(SELECT COUNT(*) FROM owing o WHERE NOT EXISTS "
       "   (SELECT 1 FROM cases c WHERE c.user_id = substr(o.account, 6))), "
-      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'refunded')");
+      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'refunded'), "
+      "(SELECT COALESCE(SUM(value), 0) FROM figures WHERE name = 'payments')");
   if (!row) return std::unexpected(row.error());
-  std::array<std::int64_t, 14> v{};
+  std::array<std::int64_t, 15> v{};
   for (std::size_t i = 0; i < v.size(); ++i) {
     auto value = store::int_at(**row, i);
     if (!value) return std::unexpected(value.error());
@@ -1897,6 +1944,7 @@ Status VirtualBank::totals_in(store::Transaction& tx, protocol::Circulation& out
   out.open_cases = v[9];
   out.owing_users = v[11];
   out.owing_without_case = v[12];
+  out.payments = v[14];
   return {};
 }
 

@@ -75,6 +75,11 @@ class VirtualBank final : public protocol::Endpoint {
   // The evidence the bank keeps for each fraud case it opened: {case_id: the evidence's text, as
   // its digest in the signed case was taken}. The operator's own view; never sent to the center.
   Result<protocol::Json> case_evidence();
+  // The fraud cases for the operator's dashboard, with what their evidence shows and whether it
+  // is the evidence the bank signed: [{case_id, user_id, kind, opened, counter (counter_reuse),
+  // allowance_id (allowance_overlap), transfers: [transfer IDs], evidence_verified}]. Never a
+  // transfer's amount or anyone's balance: those stay in the evidence, here.
+  Result<protocol::Json> case_summaries();
 
  private:
   VirtualBank(std::unique_ptr<store::Database> db, parties::Identity identity,

@@ -798,6 +798,7 @@ TEST_F(BankTest, ShopIsPaidAndPaidOut) {
   const auto after_pay = dump();
   EXPECT_EQ(call("pay", pay).value(), *paid);
   EXPECT_EQ(dump(), after_pay);
+  EXPECT_EQ(m_bank->totals()->payments, 1);  // a running figure, counted once
 
   // Pay out: the sales are set aside, then clearing paid them.
   const auto payout_id = fresh_id();
@@ -875,6 +876,7 @@ TEST_F(BankTest, ShopIsPaidAndPaidOut) {
   EXPECT_EQ(totals.paying_out, money("EUR:20.00"));
   EXPECT_EQ(totals.users, 1);
   EXPECT_EQ(totals.shops, 1);
+  EXPECT_EQ(totals.payments, 2);
   const auto report = call("report", Json::object()).value()["figures"];
   EXPECT_EQ(report["deposited"], "EUR:50.00");
   EXPECT_EQ(report["paid_out"], "EUR:12.50");
@@ -883,6 +885,7 @@ TEST_F(BankTest, ShopIsPaidAndPaidOut) {
   EXPECT_EQ(report["paying_out"], "EUR:20.00");
   EXPECT_EQ(report["users"], 1);
   EXPECT_EQ(report["shops"], 1);
+  EXPECT_EQ(report["payments"], 2);
   expect_ledger_holds();
 }
 

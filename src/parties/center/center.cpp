@@ -100,9 +100,11 @@ Result<std::unique_ptr<Center>> Center::open(const store::Place& place, parties:
 Result<Center::OpenSagas> Center::open_sagas() {
   OpenSagas out;
   auto read = m_db->read([&](store::Transaction& tx) -> Status {
-    auto row = tx.query_one("SELECT COUNT(*), COALESCE(MIN(created), 0) FROM sagas WHERE state = 'open'");
+    auto row = tx.query_one(
+        "SELECT COUNT(*), COALESCE(MIN(created), 0), "
+        "COALESCE(SUM(CASE WHEN route = 'payout' THEN 1 ELSE 0 END), 0) FROM sagas WHERE state = 'open'");
     if (!row) return std::unexpected(row.error());
-    out = {*store::int_at(**row, 0), *store::int_at(**row, 1)};
+    out = {*store::int_at(**row, 0), *store::int_at(**row, 1), *store::int_at(**row, 2)};
     return {};
   });
   if (!read) return std::unexpected(read.error());

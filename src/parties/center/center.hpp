@@ -52,11 +52,12 @@ class Center final : public protocol::Endpoint {
   // read over a stretch of time counts a request finished during it as open).
   Result<std::unordered_set<std::string>> open_requests(UnixSeconds since);
 
-  // How many sagas are open now, and when the oldest of them began (0 when none): for the
-  // operator's metrics.
+  // How many sagas are open now, when the oldest of them began (0 when none), and how many of
+  // them are payouts (pending with clearing or the bank): for the operator's metrics and dashboard.
   struct OpenSagas {
     std::int64_t count = 0;
     UnixSeconds oldest = 0;
+    std::int64_t payouts = 0;
   };
   Result<OpenSagas> open_sagas();
 

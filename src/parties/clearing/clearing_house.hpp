@@ -32,6 +32,10 @@ class ClearingHouse final : public protocol::Endpoint {
   Result<protocol::Json> handle(const protocol::Caller& caller, std::string_view route,
                                 const protocol::Json& body) override;
 
+  // The disclosure log re-verified (its route "audit", and the operator's dashboard): {entries,
+  // ok, head} when sound, {entries, ok: false, first_bad, problem} when not.
+  Result<protocol::Json> audit();
+
   ClearingHouse(std::unique_ptr<store::Database> db, parties::Identity identity,
                 parties::Directory directory, const pki::TrustStore& trust, const Clock& clock,
                 std::unique_ptr<protocol::Channel> card_company,
@@ -48,7 +52,6 @@ class ClearingHouse final : public protocol::Endpoint {
   Result<protocol::Json> disclose(const pki::Certificate& center, const protocol::Json& body);
   Result<protocol::Json> disclose_checked(const pki::Certificate& center, const protocol::Json& body,
                                           UnixSeconds now);
-  Result<protocol::Json> audit();
 
   std::unique_ptr<store::Database> m_db;
   parties::Identity m_identity;

@@ -5,8 +5,7 @@
 #include <memory>
 #include <string_view>
 
-#include "crypto/encoding.hpp"
-#include "crypto/hash.hpp"
+#include "parties/common/web_page.hpp"
 
 namespace ecash::shop {
 
@@ -88,14 +87,6 @@ constexpr std::string_view kScript =
     "  setTimeout(ask,2000);\n"
     "})();\n";
 
-// 'sha256-BASE64' of text, as a Content-Security-Policy names an inline element.
-std::string csp_hash(std::string_view text) {
-  auto b64 = crypto::base64url_encode(crypto::sha256(as_bytes(text)));
-  for (auto& c : b64) c = c == '-' ? '+' : c == '_' ? '/' : c;
-  while (b64.size() % 4 != 0) b64 += '=';
-  return "'sha256-" + b64 + "'";
-}
-
 std::string state_text(const std::string& state) {
   if (state == "paid") return "Paid. Thank you!";
   if (state == "expired") return "This order has expired: ask for a new one.";
@@ -108,8 +99,8 @@ std::string state_text(const std::string& state) {
 }  // namespace
 
 std::string checkout_policy() {
-  static const std::string policy = "default-src 'none'; img-src 'self' data:; style-src " + csp_hash(kStyle) +
-                                    "; script-src " + csp_hash(kScript) +
+  static const std::string policy = "default-src 'none'; img-src 'self' data:; style-src " + parties::csp_hash(kStyle) +
+                                    "; script-src " + parties::csp_hash(kScript) +
                                     "; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
   return policy;
 }
