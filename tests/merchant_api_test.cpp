@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <fstream>
 #include <set>
@@ -263,6 +264,102 @@ TEST_F(MerchantApiTest, TwoPayoutsAtOnceLoseNoRecord) {
   EXPECT_EQ(sales["totals"]["to_pay_out"], "EUR:0.00");
   for (const auto& o : sales["orders"]) EXPECT_EQ(o["state"], "paid out") << o.dump();
   expect_circulation_balances();
+}
+
+// Cuts the shop's payout call with an error, after running `meanwhile` (another process at work).
+class CutPayout final : public local::Tap {
+ public:
+  CutPayout(ErrorCode code, std::function<void()> meanwhile = {}) : m_code(code), m_meanwhile(std::move(meanwhile)) {}
+  std::optional<Error> cut(std::string_view link, std::string_view route) override {
+    if (link != "shop->center" || route != "payout") return std::nullopt;
+    if (m_meanwhile) m_meanwhile();
+    return Error{m_code, "cut by the test"};
+  }
+
+ private:
+  ErrorCode m_code;
+  std::function<void()> m_meanwhile;
+};
+
+// A payout left without an answer is finished under its own ID when another is asked for; the
+// one asked for is then made under its own, and neither answers for the other.
+TEST_F(MerchantApiTest, APayoutLeftWithoutAnAnswerIsFinishedUnderItsOwnId) {
+  paid_order("EUR:3.00", "a");
+  const auto first = Id128::random(m_random), second = Id128::random(m_random);
+  CutPayout out_of_reach(ErrorCode::unavailable);
+  m_op->set_tap(&out_of_reach);
+  auto lost = m_shop.shop->payout(*m_shop.center, first);
+  m_op->set_tap(nullptr);
+  ASSERT_FALSE(lost.has_value());
+  paid_order("EUR:4.00", "b");
+  auto asked = m_shop.shop->payout(*m_shop.center, second);
+  ASSERT_TRUE(asked.has_value()) << asked.error().to_string();
+  std::map<std::string, std::string> by_id;
+  const auto payouts = m_shop.shop->payouts().value();
+  for (const auto& p : payouts["payouts"]) by_id[p["request_id"].get<std::string>()] = p["amount"].get<std::string>();
+  EXPECT_EQ(by_id[first.to_string()], "EUR:7.00");
+  // The one asked for found nothing left to pay (a payout of nothing is not listed).
+  EXPECT_EQ(asked->amount.to_string(), "EUR:0.00");
+  EXPECT_FALSE(by_id.contains(second.to_string()));
+  EXPECT_EQ(m_shop.shop->payout(*m_shop.center, first).value().amount.to_string(), "EUR:7.00");
+  EXPECT_FALSE(m_shop.shop->setting("pending_payout").value().has_value());
+  expect_circulation_balances();
+}
+
+// A refused payout forgets its pending request only while it is still its own: another process
+// may have saved its own meanwhile, and that one must be kept to be sent again.
+TEST_F(MerchantApiTest, ARefusedPayoutKeepsAnotherProcesssPendingRequest) {
+  paid_order("EUR:3.00", "a");
+  CutPayout refused(ErrorCode::limit_exceeded, [&] { ASSERT_TRUE(m_shop.shop->set_setting("pending_payout", "another's").has_value()); });
+  m_op->set_tap(&refused);
+  auto answer = m_shop.shop->payout(*m_shop.center, Id128::random(m_random));
+  m_op->set_tap(nullptr);
+  ASSERT_FALSE(answer.has_value());
+  EXPECT_EQ(answer.error().code, ErrorCode::limit_exceeded);
+  EXPECT_EQ(m_shop.shop->setting("pending_payout").value(), std::optional<std::string>("another's"));
+}
+
+// While the till takes no payments (starting or stopping) an order's payment request would name
+// nowhere: the API answers unavailable and keeps nothing under the key; asked again, the same order.
+TEST_F(MerchantApiTest, NoPaymentRequestNamesATillThatIsNotListening) {
+  std::atomic<bool> listening{false};
+  shop::MerchantApi api(*m_shop.shop, *m_shop.center,
+                        [&] { return listening ? std::string("127.0.0.1:4000") : std::string(); }, "");
+  protocol::Caller caller;
+  caller.bearer = m_token;
+  const Json body = {{"amount", "EUR:2.00"}, {"item", "tea"}, {"idempotency_key", "k"}};
+  auto early = api.handle(caller, "create_order", body);
+  ASSERT_FALSE(early.has_value());
+  EXPECT_EQ(early.error().code, ErrorCode::unavailable) << early.error().to_string();
+  listening = true;
+  auto made = api.handle(caller, "create_order", body);
+  ASSERT_TRUE(made.has_value()) << made.error().to_string();
+  EXPECT_EQ(protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value().shop, "127.0.0.1:4000");
+  EXPECT_EQ(order_count(), 1u);
+}
+
+// A key's answer pruned (or lost in a crash before it was kept): the key asked again with the
+// same order finds that order; with another amount or item it is refused, never answered with
+// the old order.
+TEST_F(MerchantApiTest, AKeyAskedAgainAfterItsAnswerWasPrunedGetsItsOwnOrderOrARefusal) {
+  const Json body = {{"amount", "EUR:2.00"}, {"item", "tea"}, {"idempotency_key", "k"}};
+  const auto first = call("create_order", body).value();
+  m_clock.advance(31 * 86400);
+  ASSERT_TRUE(m_shop.shop->prune(m_clock.now()).has_value());
+  auto same = call("create_order", body);
+  ASSERT_TRUE(same.has_value()) << same.error().to_string();
+  EXPECT_EQ((*same)["order_id"], first["order_id"]);
+  for (const auto& [field, value] : {std::pair<const char*, const char*>{"amount", "EUR:3.00"}, {"item", "coffee"},
+                                     {"reference", "cart-9"}}) {
+    m_clock.advance(31 * 86400);  // the key's last answer pruned
+    ASSERT_TRUE(m_shop.shop->prune(m_clock.now()).has_value());
+    Json changed = body;
+    changed[field] = value;
+    auto refused = call("create_order", changed);
+    ASSERT_FALSE(refused.has_value()) << field;
+    EXPECT_EQ(refused.error().code, ErrorCode::replayed) << refused.error().to_string();
+  }
+  EXPECT_EQ(order_count(), 1u);
 }
 
 // A mistake in an optional field is refused, not ignored.

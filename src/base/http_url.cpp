@@ -1,6 +1,10 @@
 #include "base/http_url.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <charconv>
+#include <cstring>
 
 namespace ecash {
 
@@ -12,8 +16,23 @@ Result<HttpUrl> refuse(std::string_view url, const std::string& why) {
 
 }  // namespace
 
+// Whether text starts with prefix, in any case.
+bool starts_with_any_case(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    const char c = text[i];
+    if ((c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c) != prefix[i]) return false;
+  }
+  return true;
+}
+
+// By address, not by the look of a name: "127.example.org" is someone else's machine.
 bool HttpUrl::loopback() const {
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && std::memcmp(&v6, &in6addr_loopback, sizeof v6) == 0;
 }
 
 std::string HttpUrl::host_header() const {
@@ -27,10 +46,10 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
   for (const char c : url) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return refuse(url, "a space or control character");
   }
-  if (url.starts_with("https://")) {
+  if (starts_with_any_case(url, "https://")) {
     out.tls = true;
     url.remove_prefix(8);
-  } else if (url.starts_with("http://")) {
+  } else if (starts_with_any_case(url, "http://")) {
     url.remove_prefix(7);
   } else {
     return refuse(url, "neither http:// nor https://");
@@ -65,7 +84,7 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
     }
   }
   if (out.host.empty()) return refuse(url, "no host");
-  if (!port_named) {
+  if (!port_named || port.empty()) {  // "host:" is the scheme's port (RFC 3986, 3.2.3)
     out.port = out.tls ? "443" : "80";
   } else {
     int number = 0;

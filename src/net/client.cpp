@@ -303,15 +303,18 @@ class Connection {
                   response.keep_alive()};
   }
 
+  // An answer that is not the party's own (a proxy's HTML 502, a body cut short) says nothing of
+  // what the party did: unavailable, an open outcome, for the caller to ask again, never a refusal.
   Result<Json> read_answer(int status, const std::string& text) {
     Json answer = protocol::parse_limited(text);
     if (answer.is_discarded()) {
-      return fail(ErrorCode::malformed, m_address.url() + " answered HTTP " +
-                                            std::to_string(status) + " without JSON");
+      return fail(ErrorCode::unavailable, m_address.url() + " answered HTTP " + std::to_string(status) +
+                                              " without JSON: what it did is unknown");
     }
     if (status == 200) return answer;
     if (!answer.is_object() || !answer.contains("code") || !answer["code"].is_string()) {
-      return fail(ErrorCode::malformed, m_address.url() + " answered HTTP " + std::to_string(status));
+      return fail(ErrorCode::unavailable, m_address.url() + " answered HTTP " + std::to_string(status) +
+                                              " without an error code: what it did is unknown");
     }
     const auto message = answer.contains("message") && answer["message"].is_string()
                              ? answer["message"].get<std::string>()

@@ -220,6 +220,41 @@ TEST_F(NetTest, OpenRoutesTakeCallersWithoutCertificateOthersDoNot) {
 }
 
 // Bad input from a caller that did get in: every answer is {code, message}.
+// A proxy's HTML 502 (or any answer not the party's own) says nothing of what the party did: it
+// is unavailable, an open outcome the caller asks again, never a refusal it could take as final.
+TEST_F(NetTest, AnAnswerNotThePartysOwnIsAnOpenOutcome) {
+  const auto key_pem = pki::private_key_pem(m_bank.keys.signing);
+  BIO* bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  httplib::SSLServer proxy(m_bank.cert.native(), key);
+  EVP_PKEY_free(key);
+  std::atomic<int> status{502};
+  proxy.Post(".*", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = status;
+    if (status == 502) {
+      res.set_content("<html><body>502 Bad Gateway</body></html>", "text/html");
+    } else {
+      res.set_content(R"({"error": "no code here"})", "application/json");
+    }
+  });
+  const int port = proxy.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { proxy.listen_after_bind(); });
+  while (!proxy.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto url = "https://127.0.0.1:" + std::to_string(port);
+  auto html = call(url, &m_center, Role::bank, "bank", "credit");
+  status = 400;
+  auto codeless = call(url, &m_center, Role::bank, "bank", "credit");
+  proxy.stop();
+  serving.join();
+  for (const auto& answer : {html, codeless}) {
+    ASSERT_FALSE(answer.has_value());
+    EXPECT_EQ(answer.error().code, ErrorCode::unavailable) << answer.error().to_string();
+    EXPECT_TRUE(outcome_unknown(answer.error()));
+  }
+  EXPECT_NE(html.error().message.find("HTTP 502 without JSON"), std::string::npos) << html.error().message;
+}
+
 TEST_F(NetTest, MalformedAndOversizedRequestsGetStableCodes) {
   Limits small;
   small.max_body = 1024;

@@ -415,13 +415,29 @@ Limits server_limits(const NodeOptions& options, bool devices_facing = false) {
 std::vector<metrics::Registration> bank_metrics(bank::VirtualBank& bank) {
   using metrics::Sample;
   std::vector<metrics::Registration> out;
+  // The four families below are read in one scrape: the bank's totals once for them all.
+  struct Totals {
+    std::mutex mutex;
+    std::chrono::steady_clock::time_point at;
+    std::optional<protocol::Circulation> read;
+  };
+  const auto totals = [&bank, cache = std::make_shared<Totals>()]() -> std::optional<protocol::Circulation> {
+    const std::lock_guard lock(cache->mutex);
+    const auto now = std::chrono::steady_clock::now();
+    if (!cache->read || now - cache->at > std::chrono::milliseconds(500)) {
+      auto t = bank.totals();
+      cache->read = t ? std::optional<protocol::Circulation>(*t) : std::nullopt;
+      cache->at = now;
+    }
+    return cache->read;
+  };
   out.push_back(metrics::read_at_scrape(
       "ecash_money_minor",
       "Money in circulation and where it is, by component, in the currency's minor units (cents), "
       "from the bank's running totals.",
-      metrics::Kind::gauge, [&bank] {
+      metrics::Kind::gauge, [totals] {
         std::vector<Sample> samples;
-        auto t = bank.totals();
+        auto t = totals();
         if (!t) return samples;
         const std::string currency(t->currency.code());
         auto in_circulation = t->in_circulation();
@@ -436,9 +452,9 @@ std::vector<metrics::Registration> bank_metrics(bank::VirtualBank& bank) {
         }
         return samples;
       }));
-  const auto count_of = [&bank](std::int64_t protocol::Circulation::*field) {
-    return [&bank, field] {
-      auto t = bank.totals();
+  const auto count_of = [totals](std::int64_t protocol::Circulation::*field) {
+    return [totals, field] {
+      auto t = totals();
       return t ? std::vector<Sample>{{{}, static_cast<double>((*t).*field)}} : std::vector<Sample>{};
     };
   };
@@ -1165,12 +1181,8 @@ Status run_shop(const NodeOptions& options) {
     }
   });
   auto served = listen_and_serve(server, options, home, kAnyPort, "shop", refresh);
-  {
-    std::lock_guard lock(webhook_mutex);
-    stopping = true;
-  }
-  webhook_wake.notify_all();
-  webhooks.join();
+  // The API and the pages stop first (they answer nothing once the till has stopped taking
+  // payments), then the webhooks' thread, between two events.
   if (api_server) {
     api_server->stop();
     api_thread.join();
@@ -1182,6 +1194,12 @@ Status run_shop(const NodeOptions& options) {
     std::error_code ec;
     fs::remove(home + "/checkout", ec);
   }
+  {
+    std::lock_guard lock(webhook_mutex);
+    stopping = true;
+  }
+  webhook_wake.notify_all();
+  webhooks.join();
   return served;
 }
 

@@ -13,10 +13,19 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "base/http_url.hpp"
 #include "net/net.hpp"
@@ -34,26 +43,91 @@ namespace {
 constexpr std::size_t kMaxHeader = 8 * 1024;
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
-// At most this many browsers' connections at once; an accept that fails waits this long.
-constexpr int kMaxConnections = 256;
+// An accept that fails (out of descriptors) waits this long before the next.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// The connections a PageServer holds, in all and per source address; used on its I/O thread only.
+// Past a cap, a new connection takes the place of the one that has waited longest for a request
+// (idle between a page's polls, or sending its request a byte at a time), within the source's
+// connections or within all: one client's idle connections cannot shut others out, and a busy
+// shop's polling pages make room for each other. When none waits, the new one is closed.
+class Connections {
+ public:
+  explicit Connections(PageLimits limits) : m_limits(limits) {}
+  Connections(const Connections&) = delete;
+  Connections& operator=(const Connections&) = delete;
+
+  // A place for a connection from source (its number), or 0 when there is none.
+  std::uint64_t admit(const asio::ip::address& source) {
+    if (count(&source) >= m_limits.per_source && !close_longest_waiting(&source)) return 0;
+    if (count(nullptr) >= m_limits.connections && !close_longest_waiting(nullptr)) return 0;
+    const auto id = ++m_last;
+    m_held.emplace(id, Held{source, {}, {}, false});
+    return id;
+  }
+  // The connection waits for a request from now; close ends its wait.
+  void waiting(std::uint64_t id, std::function<void()> close) {
+    if (auto it = m_held.find(id); it != m_held.end()) {
+      it->second.since = std::chrono::steady_clock::now();
+      it->second.close = std::move(close);
+    }
+  }
+  // The connection is answering a request: not to be closed for another.
+  void busy(std::uint64_t id) {
+    if (auto it = m_held.find(id); it != m_held.end()) it->second.close = nullptr;
+  }
+  void release(std::uint64_t id) { m_held.erase(id); }
+
+ private:
+  struct Held {
+    asio::ip::address source;
+    std::chrono::steady_clock::time_point since;
+    std::function<void()> close;  // set while waiting for a request
+    bool closing = false;         // closed for another: its place is free, its end not yet run
+  };
+  // The places taken (from source, when given).
+  int count(const asio::ip::address* source) const {
+    return static_cast<int>(std::count_if(m_held.begin(), m_held.end(), [&](const auto& h) {
+      return !h.second.closing && (source == nullptr || h.second.source == *source);
+    }));
+  }
+  // Closes the connection (from source, when given) that has waited longest; false if none waits.
+  bool close_longest_waiting(const asio::ip::address* source) {
+    Held* longest = nullptr;
+    for (auto& [id, held] : m_held) {
+      if (!held.close || held.closing || (source != nullptr && held.source != *source)) continue;
+      if (longest == nullptr || held.since < longest->since) longest = &held;
+    }
+    if (longest == nullptr) return false;
+    longest->closing = true;
+    std::exchange(longest->close, nullptr)();
+    return true;
+  }
+
+  PageLimits m_limits;
+  std::map<std::uint64_t, Held> m_held;
+  std::uint64_t m_last = 0;
+};
 
 // One browser's connection: plain (Stream = beast::tcp_stream) or TLS (TlsStream).
 template <class Stream>
 class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
  public:
-  PageSession(tcp::socket socket, const PageHandler& handler, std::atomic<int>& live)
-      : m_stream(std::move(socket)), m_handler(handler), m_live(live) {}
-  PageSession(tcp::socket socket, asio::ssl::context& tls, const PageHandler& handler, std::atomic<int>& live)
-      : m_stream(std::move(socket), tls), m_handler(handler), m_live(live) {}
-  ~PageSession() { --m_live; }
+  // Holds place `id` in connections, and gives it back when it ends.
+  PageSession(tcp::socket socket, const PageHandler& handler, Connections& connections, std::uint64_t id)
+      : m_stream(std::move(socket)), m_handler(handler), m_connections(connections), m_id(id) {}
+  PageSession(tcp::socket socket, asio::ssl::context& tls, const PageHandler& handler, Connections& connections,
+              std::uint64_t id)
+      : m_stream(std::move(socket), tls), m_handler(handler), m_connections(connections), m_id(id) {}
+  ~PageSession() { m_connections.release(m_id); }
   PageSession(const PageSession&) = delete;
   PageSession& operator=(const PageSession&) = delete;
 
   void start() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
+      wait_closable();
       lowest().expires_after(kReadTimeout);
       m_stream.async_handshake(asio::ssl::stream_base::server,
                                [self = this->shared_from_this()](beast::error_code ec) {
@@ -69,6 +143,7 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
     m_parser.emplace();
     m_parser->header_limit(kMaxHeader);
     m_parser->body_limit(0);
+    wait_closable();
     lowest().expires_after(kReadTimeout);
     http::async_read(m_stream, m_buffer, *m_parser,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -77,7 +152,15 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
  private:
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(m_stream); }
 
+  // Until a request has come, another connection may take this one's place.
+  void wait_closable() {
+    m_connections.waiting(m_id, [weak = this->weak_from_this()] {
+      if (auto self = weak.lock()) self->lowest().cancel();
+    });
+  }
+
   void on_read(beast::error_code ec) {
+    m_connections.busy(m_id);
     if (ec) return close();
     const auto& request = m_parser->get();
     Page page;
@@ -88,7 +171,7 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
       target = target.substr(0, target.find('?'));
       try {
         page = m_handler(target);
-      } catch (const std::exception&) {
+      } catch (...) {  // whatever it throws: the server serves on
         page = {500, "text/plain; charset=utf-8", "internal error\n"};
       }
     }
@@ -126,7 +209,8 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
   beast::flat_buffer m_buffer;
   std::optional<http::request_parser<http::empty_body>> m_parser;
   const PageHandler& m_handler;
-  std::atomic<int>& m_live;  // the server's count of open connections
+  Connections& m_connections;
+  const std::uint64_t m_id;
 };
 
 }  // namespace
@@ -135,10 +219,10 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
 // thread before it goes (a handler holding it by shared_ptr kept it, and its io_context with
 // that very handler, alive for ever).
 struct PageServer::Impl {
-  explicit Impl(PageHandler h) : handler(std::move(h)), acceptor(ioc), pause(ioc) {}
+  Impl(PageHandler h, PageLimits limits) : handler(std::move(h)), connections(limits), acceptor(ioc), pause(ioc) {}
   PageHandler handler;
   std::optional<asio::ssl::context> tls;
-  std::atomic<int> live{0};  // before the io_context: its sessions, destroyed with it, count down
+  Connections connections;  // before the io_context: its sessions, destroyed with it, give places back
   asio::io_context ioc;
   tcp::acceptor acceptor;
   asio::steady_timer pause;
@@ -155,23 +239,30 @@ struct PageServer::Impl {
         });
         return;
       }
-      // Past the cap a new connection is closed at once: the open ones keep being served.
-      if (self->live.load() >= kMaxConnections) {
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else if (self->tls) {
-        ++self->live;
-        std::make_shared<PageSession<TlsStream>>(std::move(socket), *self->tls, self->handler, self->live)->start();
-      } else {
-        ++self->live;
-        std::make_shared<PageSession<beast::tcp_stream>>(std::move(socket), self->handler, self->live)->start();
+      beast::error_code no_peer;
+      const auto from = socket.remote_endpoint(no_peer);
+      const auto place = no_peer ? 0 : self->connections.admit(from.address());
+      try {
+        if (place == 0) {  // past a cap with no connection waiting: closed at once
+          beast::error_code ignored;
+          socket.close(ignored);
+        } else if (self->tls) {
+          std::make_shared<PageSession<TlsStream>>(std::move(socket), *self->tls, self->handler, self->connections, place)
+              ->start();
+        } else {
+          std::make_shared<PageSession<beast::tcp_stream>>(std::move(socket), self->handler, self->connections, place)
+              ->start();
+        }
+      } catch (const std::bad_alloc&) {
+        self->connections.release(place);
       }
       self->accept();
     });
   }
 };
 
-PageServer::PageServer(PageHandler handler) : m(std::make_unique<Impl>(std::move(handler))) {}
+PageServer::PageServer(PageHandler handler, PageLimits limits)
+    : m(std::make_unique<Impl>(std::move(handler), limits)) {}
 
 PageServer::~PageServer() { stop(); }
 
@@ -215,10 +306,49 @@ void PageServer::stop() {
 
 namespace {
 
+std::atomic<std::int64_t> g_lookup_delay_ms{0};
+
 struct Exchanged {
   int status = 0;
   std::string body;
 };
+
+// The addresses of url's host, within timeout. A numeric host needs no lookup. A name is looked
+// up on a thread of its own, which is left to finish alone when the time is up: a resolver's own
+// thread would be joined, and a slow DNS server would hold the caller past any time-out.
+Result<std::vector<tcp::endpoint>> find_host(const HttpUrl& url, std::chrono::milliseconds timeout) {
+  const auto port = static_cast<std::uint16_t>(std::stoi(url.port));  // 1-65535: parse_http_url
+  beast::error_code numeric;
+  const auto address = asio::ip::make_address(url.host, numeric);
+  if (!numeric) return std::vector<tcp::endpoint>{tcp::endpoint(address, port)};
+  struct Lookup {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::optional<Result<std::vector<tcp::endpoint>>> found;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host = url.host, service = url.port] {
+    if (const auto delay = g_lookup_delay_ms.load(); delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    beast::error_code ec;
+    const auto results = resolver.resolve(host, service, ec);
+    Result<std::vector<tcp::endpoint>> found = std::vector<tcp::endpoint>{};
+    if (ec) {
+      found = fail(ErrorCode::unavailable, "could not find " + host + ": " + ec.message());
+    } else {
+      for (const auto& entry : results) found->push_back(entry.endpoint());
+    }
+    const std::lock_guard lock(lookup->mutex);
+    lookup->found = std::move(found);
+    lookup->done.notify_all();
+  }).detach();
+  std::unique_lock lock(lookup->mutex);
+  if (!lookup->done.wait_for(lock, timeout, [&] { return lookup->found.has_value(); })) {
+    return fail(ErrorCode::unavailable, "could not find " + url.host + " within " + std::to_string(timeout.count()) + " ms");
+  }
+  return *lookup->found;
+}
 
 // One request to url and its answer, all within timeout (every step is asynchronous and the
 // whole exchange runs for at most that long: a receiver that accepts and never answers cannot
@@ -243,12 +373,15 @@ Result<Exchanged> exchange(const HttpUrl& url, http::verb method, const std::str
     tls->set_default_verify_paths();
     tls->set_verify_mode(asio::ssl::verify_peer);
   }
-  tcp::resolver resolver(ioc);
+  const auto started = std::chrono::steady_clock::now();
+  auto found = find_host(url, timeout);
+  if (!found) return std::unexpected(found.error());
+  const auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_body);
   beast::error_code failed;
-  std::string step = "find";
+  std::string step = "reach";
   bool done = false;
   const auto talk = [&](auto& stream) -> Result<Exchanged> {
     auto& socket = beast::get_lowest_layer(stream);
@@ -263,23 +396,19 @@ Result<Exchanged> exchange(const HttpUrl& url, http::verb method, const std::str
         });
       });
     };
-    resolver.async_resolve(url.host, url.port, [&](beast::error_code ec, const tcp::resolver::results_type& found) {
-      if (ec) { failed = ec; return; }
-      step = "reach";
-      socket.async_connect(found, [&](beast::error_code connect_ec, const tcp::endpoint&) {
-        if (connect_ec) { failed = connect_ec; return; }
-        if constexpr (std::is_same_v<std::decay_t<decltype(stream)>, TlsStream>) {
-          step = "check the certificate of";
-          stream.async_handshake(asio::ssl::stream_base::client, [&, read](beast::error_code tls_ec) {
-            if (tls_ec) { failed = tls_ec; return; }
-            read();
-          });
-        } else {
+    socket.async_connect(*found, [&](beast::error_code connect_ec, const tcp::endpoint&) {
+      if (connect_ec) { failed = connect_ec; return; }
+      if constexpr (std::is_same_v<std::decay_t<decltype(stream)>, TlsStream>) {
+        step = "check the certificate of";
+        stream.async_handshake(asio::ssl::stream_base::client, [&, read](beast::error_code tls_ec) {
+          if (tls_ec) { failed = tls_ec; return; }
           read();
-        }
-      });
+        });
+      } else {
+        read();
+      }
     });
-    ioc.run_for(timeout);
+    ioc.run_for(std::max(left, std::chrono::milliseconds(1)));
     if (failed) return fail(ErrorCode::unavailable, "could not " + step + " " + where + ": " + failed.message());
     if (!done) {
       return fail(ErrorCode::unavailable, "could not " + step + " " + where + " within " +
@@ -302,6 +431,8 @@ Result<Exchanged> exchange(const HttpUrl& url, http::verb method, const std::str
 }
 
 }  // namespace
+
+void delay_name_lookups_for_tests(std::chrono::milliseconds delay) { g_lookup_delay_ms = delay.count(); }
 
 Result<std::string> http_get(const std::string& url, std::size_t max_body) {
   auto parsed = parse_http_url(url);

@@ -27,9 +27,17 @@ struct Page {
 // thread-safe. An exception it throws is answered 500 and logged nowhere else.
 using PageHandler = std::function<Page(std::string_view path)>;
 
+// How many browsers' connections a PageServer holds at once, in all and from one address. Past
+// either, a new connection takes the place of the one waiting longest for a request (within that
+// address's, or within all), or is closed when none waits.
+struct PageLimits {
+  int connections = 1024;
+  int per_source = 64;
+};
+
 class PageServer {
  public:
-  explicit PageServer(PageHandler handler);
+  explicit PageServer(PageHandler handler, PageLimits limits = {});
   ~PageServer();
   PageServer(const PageServer&) = delete;
   PageServer& operator=(const PageServer&) = delete;
@@ -57,5 +65,9 @@ Result<std::string> http_get(const std::string& url, std::size_t max_body = 64 *
 Result<int> post_json(const std::string& url, const std::string& body,
                       const std::vector<std::pair<std::string, std::string>>& headers,
                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// For tests: every name lookup (not a numeric address) waits this long first, as behind a slow
+// DNS server.
+void delay_name_lookups_for_tests(std::chrono::milliseconds delay);
 
 }  // namespace ecash::net

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,18 +19,31 @@
 namespace ecash::net {
 namespace {
 
-// A TCP connection to 127.0.0.1:port that sends nothing (-1 if it cannot be made).
-int open_idle(int port) {
+// A TCP connection from `from` (a loopback address) to 127.0.0.1:port that sends nothing (-1 if it
+// cannot be made).
+int open_idle(int port, const char* from = "127.0.0.1") {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  ::inet_pton(AF_INET, from, &source.sin_addr);
   sockaddr_in at{};
   at.sin_family = AF_INET;
   at.sin_port = htons(static_cast<std::uint16_t>(port));
   at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) {
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) {
     if (fd >= 0) ::close(fd);
     return -1;
   }
   return fd;
+}
+
+// Whether the server has closed fd (its read ends), waiting up to a second.
+bool closed_by_server(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 1000) != 1) return false;
+  char c = 0;
+  return ::recv(fd, &c, 1, 0) <= 0;
 }
 
 Page ok_or_throw(std::string_view path) {
@@ -49,29 +63,52 @@ TEST(PageServer, AHandlerThatThrowsIsAnswered500AndTheServerServesOn) {
   EXPECT_EQ(*served, "here\n");
 }
 
-TEST(PageServer, ConnectionsPastTheCapAreClosedAndTheServerRecovers) {
-  PageServer pages(ok_or_throw);
+// One address's idle connections hold at most its share; past it, its own longest-waiting one
+// makes room, and a customer from elsewhere is served all along.
+TEST(PageServer, OneAddressCannotHoldEveryPlace) {
+  PageServer pages(ok_or_throw, PageLimits{.connections = 8, .per_source = 4});
   const int port = pages.start("127.0.0.1", 0).value();
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/fine";
   std::vector<int> idle;
-  for (int k = 0; k < 256; ++k) {
-    const int fd = open_idle(port);
-    ASSERT_GE(fd, 0);
-    idle.push_back(fd);
+  for (int k = 0; k < 4; ++k) {
+    idle.push_back(open_idle(port, "127.0.0.2"));
+    ASSERT_GE(idle.back(), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // they wait in this order
   }
-  // Every place is held by a connection that sends nothing: the next is closed, not served.
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto shut_out = http_get(url);
-  ASSERT_FALSE(shut_out.has_value());
-  EXPECT_EQ(shut_out.error().code, ErrorCode::unavailable) << shut_out.error().to_string();
-  for (const int fd : idle) ::close(fd);
-  // Their places are given back as they close.
-  Result<std::string> served = fail(ErrorCode::unavailable, "not tried");
-  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    served = http_get(url);
-  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // A fifth from that address takes the place of its first.
+  const int fifth = open_idle(port, "127.0.0.2");
+  ASSERT_GE(fifth, 0);
+  EXPECT_TRUE(closed_by_server(idle[0]));
+  pollfd p{idle[1], POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 200), 0) << "the second is still open";
+  auto served = http_get(url);
   ASSERT_TRUE(served.has_value()) << served.error().to_string();
+  for (const int fd : idle) ::close(fd);
+  ::close(fifth);
+}
+
+// Every place taken by idle connections from many addresses: a new customer takes the place of
+// the one that has waited longest, and is served.
+TEST(PageServer, PastTheCapTheLongestWaitingConnectionMakesRoom) {
+  PageServer pages(ok_or_throw, PageLimits{.connections = 8, .per_source = 4});
+  const int port = pages.start("127.0.0.1", 0).value();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/fine";
+  std::vector<int> idle;
+  for (const char* from : {"127.0.0.2", "127.0.0.3"}) {
+    for (int k = 0; k < 4; ++k) {
+      idle.push_back(open_idle(port, from));
+      ASSERT_GE(idle.back(), 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  for (int round = 0; round < 3; ++round) {
+    auto served = http_get(url);
+    ASSERT_TRUE(served.has_value()) << served.error().to_string();
+    EXPECT_EQ(*served, "here\n");
+  }
+  EXPECT_TRUE(closed_by_server(idle[0]));
+  for (const int fd : idle) ::close(fd);
 }
 
 // A receiver that takes the connection and never answers: given up within the time allowed (the
@@ -93,6 +130,20 @@ TEST(HttpClient, AReceiverThatNeverAnswersIsGivenUpInTime) {
   ASSERT_FALSE(posted.has_value());
   EXPECT_EQ(posted.error().code, ErrorCode::unavailable) << posted.error().to_string();
   EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+// A slow name lookup is bounded by the time-out too: the lookup is left to finish alone.
+TEST(HttpClient, ASlowNameLookupIsGivenUpInTime) {
+  delay_name_lookups_for_tests(std::chrono::seconds(4));
+  const auto start = std::chrono::steady_clock::now();
+  auto posted = post_json("http://localhost:9/hook", "{}", {}, std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - start;
+  delay_name_lookups_for_tests(std::chrono::milliseconds(0));
+  ASSERT_FALSE(posted.has_value());
+  EXPECT_EQ(posted.error().code, ErrorCode::unavailable) << posted.error().to_string();
+  EXPECT_NE(posted.error().message.find("could not find localhost within 300 ms"), std::string::npos)
+      << posted.error().to_string();
+  EXPECT_LT(took, std::chrono::seconds(2));
 }
 
 TEST(HttpClient, PlainHttpGoesOnlyToThisMachine) {

@@ -68,7 +68,10 @@ Result<Json> MerchantApi::handle(const protocol::Caller& caller, std::string_vie
 }
 
 Result<Json> MerchantApi::order_json(const Id128& order_id) {
-  auto view = m_shop.checkout(order_id, m_till());
+  // A payment request names the till wallets pay at: none while it is starting or stopping.
+  const auto till = m_till();
+  if (till.empty()) return fail(ErrorCode::unavailable, "the till is not taking payments now (starting or stopping): ask again");
+  auto view = m_shop.checkout(order_id, till);
   if (!view) return std::unexpected(view.error());
   Json out = {{"order_id", view->order_id},
               {"amount", view->amount.to_string()},

@@ -13,7 +13,8 @@ namespace ecash::shop {
 
 class MerchantApi final : public protocol::Endpoint {
  public:
-  // till: HOST:PORT wallets pay at; checkout: the checkout pages' base URL ("" when none).
+  // till: HOST:PORT wallets pay at, "" when the till takes no payments (an order's state is then
+  // unavailable: its payment request would name nowhere); checkout: the checkout pages' base URL ("" when none).
   MerchantApi(Shop& shop, protocol::Channel& center, std::function<std::string()> till, std::string checkout)
       : m_shop(shop), m_center(center), m_till(std::move(till)), m_checkout(std::move(checkout)) {}
 

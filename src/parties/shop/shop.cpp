@@ -200,21 +200,33 @@ Result<Json> Shop::create_order(const Amount& amount, const std::string& item,
                 "an order lives 1 second to 7 days, not " + std::to_string(lifetime) + " seconds");
   }
   const auto now = m_clock.now();
-  const auto request =
-      protocol::sign(m_keys.signing, protocol::PaymentRequest{.order_id = order_id.value_or(Id128::random(m_random)),
-                                                              .amount = amount,
-                                                              .item = item,
-                                                              .expires = now + lifetime});
+  const auto id = order_id.value_or(Id128::random(m_random));
+  UnixSeconds expires = now + lifetime;
   auto saved = m_db->transact([&](store::Transaction& tx) -> Status {
+    expires = now + lifetime;
     auto n = tx.exec(
         "INSERT OR IGNORE INTO orders (order_id, amount, item, expires, state, created, reference) "
         "VALUES (?, ?, ?, ?, 'open', ?, ?)",
-        {request.body.order_id.to_string(), amount.to_string(), item, request.body.expires, now,
+        {id.to_string(), amount.to_string(), item, expires, now,
          reference.empty() ? store::Value() : store::Value(reference)});
     if (!n) return std::unexpected(n.error());
+    if (*n == 1) return {};
+    // Made before under this ID (its key asked again after its answer was lost or pruned): the
+    // same order, or a refusal when this one differs.
+    auto row = tx.query_one("SELECT amount, item, COALESCE(reference, ''), expires FROM orders WHERE order_id = ?",
+                            {id.to_string()});
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return fail(ErrorCode::internal, "an order neither made nor found");
+    if (*store::text_at(**row, 0) != amount.to_string() || *store::text_at(**row, 1) != item ||
+        *store::text_at(**row, 2) != reference) {
+      return fail(ErrorCode::replayed, "order " + id.to_string() + " was made before with another amount, item or reference");
+    }
+    expires = *store::int_at(**row, 3);
     return {};
   });
   if (!saved) return std::unexpected(saved.error());
+  const auto request = protocol::sign(
+      m_keys.signing, protocol::PaymentRequest{.order_id = id, .amount = amount, .item = item, .expires = expires});
   return Json{{"request", request.to_json()}, {"shop_certificate", m_device.certificate()->to_pem()}};
 }
 
@@ -305,20 +317,7 @@ Result<Json> Shop::take_payment(const pki::Certificate& wallet, const Json& body
   if (late) to_center["finish_only"] = true;
   // While the center is asked, the order shows as paying (its checkout page, the merchant API).
   auto answer = [&] {
-    struct Paying {
-      Shop& shop;
-      std::string order;
-      Paying(Shop& s, std::string id) : shop(s), order(std::move(id)) {
-        std::lock_guard lock(shop.m_paying_mutex);
-        ++shop.m_paying[order];
-      }
-      ~Paying() {
-        std::lock_guard lock(shop.m_paying_mutex);
-        if (auto it = shop.m_paying.find(order); it != shop.m_paying.end() && --it->second == 0) shop.m_paying.erase(it);
-      }
-      Paying(const Paying&) = delete;
-      Paying& operator=(const Paying&) = delete;
-    } paying(*this, o.order_id.to_string());
+    const auto paying = m_paying.hold(o.order_id.to_string(), false);
     return m_center->call("pay", to_center);
   }();
   if (!answer) {
@@ -389,59 +388,81 @@ Status Shop::send_pending_refunds(protocol::Channel& center) {
   return {};
 }
 
+namespace {
+// Forgets the payout left without an answer only while it is still this request: another process
+// (the till beside the CLI) may have saved its own since.
+Status forget_pending_payout(store::Transaction& tx, const std::string& request) {
+  auto n = tx.exec("DELETE FROM settings WHERE key = 'pending_payout' AND value = ?", {request});
+  if (!n) return std::unexpected(n.error());
+  return {};
+}
+}  // namespace
+
 Result<Shop::Payout> Shop::payout(protocol::Channel& center, std::optional<Id128> request_id) {
   if (auto ok = m_device.ready(); !ok) return std::unexpected(ok.error());
   std::unique_lock one_at_a_time(m_payout_mutex, std::try_to_lock);
   if (!one_at_a_time.owns_lock()) return fail(ErrorCode::conflict, "a payout is under way: ask again when it has answered");
   // Refunds left without an answer first: the payout's books count what they gave back.
   if (auto ok = send_pending_refunds(center); !ok) return std::unexpected(ok.error());
-  // The payout left without an answer, else the one made under request_id before, else a new one:
-  // found or written in one transaction (another process may pay out too).
-  std::optional<Signed<protocol::PayoutRequest>> request;
-  std::optional<Payout> made;
-  auto found = m_db->transact([&](store::Transaction& tx) -> Status {
-    request.reset();
-    made.reset();
-    auto pending = tx.query_one("SELECT value FROM settings WHERE key = 'pending_payout'");
-    if (!pending) return std::unexpected(pending.error());
-    if (*pending) {
-      auto parsed = Signed<protocol::PayoutRequest>::from_json(Json::parse(*store::text_at(**pending, 0)));
-      if (!parsed) return std::unexpected(parsed.error());
-      request = std::move(*parsed);
-      return {};
-    }
-    if (request_id) {
-      auto row = tx.query_one("SELECT amount, paid, reference FROM payouts WHERE request_id = ?", {request_id->to_string()});
-      if (!row) return std::unexpected(row.error());
-      if (*row) {
-        auto amount = Amount::parse(*store::text_at(**row, 0));
-        if (!amount) return std::unexpected(amount.error());
-        made = Payout{*amount, *store::int_at(**row, 1) != 0, *store::text_at(**row, 2)};
+  // The payout left without an answer is finished first, under its own ID; then the one asked for:
+  // the one made under request_id before, else a new one. Found or written in one transaction
+  // (another process may pay out too).
+  for (;;) {
+    std::optional<Signed<protocol::PayoutRequest>> request;
+    std::optional<Payout> made;
+    bool left_over = false;  // the pending request is another call's
+    auto found = m_db->transact([&](store::Transaction& tx) -> Status {
+      request.reset();
+      made.reset();
+      left_over = false;
+      auto pending = tx.query_one("SELECT value FROM settings WHERE key = 'pending_payout'");
+      if (!pending) return std::unexpected(pending.error());
+      if (*pending) {
+        auto parsed = Signed<protocol::PayoutRequest>::from_json(Json::parse(*store::text_at(**pending, 0)));
+        if (!parsed) return std::unexpected(parsed.error());
+        request = std::move(*parsed);
+        left_over = request_id && request->body.request_id != *request_id;
         return {};
       }
-    }
-    request = protocol::sign(m_keys.signing,
-                             protocol::PayoutRequest{.request_id = request_id.value_or(Id128::random(m_random)),
-                                                     .timestamp = m_clock.now()});
-    return parties::set_setting(tx, "pending_payout", request->to_json().dump());
-  });
-  if (!found) return std::unexpected(found.error());
-  if (made) return *made;
-  auto answer = center.call("payout", {{"payout_request", request->to_json()}});
+      if (request_id) {
+        auto row = tx.query_one("SELECT amount, paid, reference FROM payouts WHERE request_id = ?", {request_id->to_string()});
+        if (!row) return std::unexpected(row.error());
+        if (*row) {
+          auto amount = Amount::parse(*store::text_at(**row, 0));
+          if (!amount) return std::unexpected(amount.error());
+          made = Payout{*amount, *store::int_at(**row, 1) != 0, *store::text_at(**row, 2)};
+          return {};
+        }
+      }
+      request = protocol::sign(m_keys.signing,
+                               protocol::PayoutRequest{.request_id = request_id.value_or(Id128::random(m_random)),
+                                                       .timestamp = m_clock.now()});
+      return parties::set_setting(tx, "pending_payout", request->to_json().dump());
+    });
+    if (!found) return std::unexpected(found.error());
+    if (made) return *made;
+    auto sent = send_payout(center, *request);
+    if (!sent || !left_over) return sent;
+  }
+}
+
+Result<Shop::Payout> Shop::send_payout(protocol::Channel& center, const Signed<protocol::PayoutRequest>& request) {
+  const std::string saved_as = request.to_json().dump();
+  auto answer = center.call("payout", {{"payout_request", request.to_json()}});
   if (!answer) {
     // Refused: nothing happened, the next payout is a new request. Out of reach: send it again.
     if (!outcome_unknown(answer.error())) {
-      (void)m_db->transact([](store::Transaction& tx) { return parties::erase_setting(tx, "pending_payout"); });
+      (void)m_db->transact([&](store::Transaction& tx) { return forget_pending_payout(tx, saved_as); });
     }
     return std::unexpected(answer.error());
   }
   const auto& dir = m_device.directory();
   auto answered = protocol::read_endorsed<protocol::PayoutResult, protocol::PayoutReceipt>(
       *answer, "result", dir.clearing.verify_key(), "center", dir.center.verify_key(),
-      request->body.request_id);
+      request.body.request_id);
   if (!answered) return std::unexpected(answered.error());
   const auto& result = answered->statement;
-  if (result.body.request_id != request->body.request_id) {
+  if (result.body.request_id != request.body.request_id) {
     return fail(ErrorCode::bad_signature, "the result is for another payout");
   }
   const auto& r = result.body;
@@ -454,7 +475,7 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center, std::optional<Id128
     if (*n == 1 && r.paid) {  // 0: recorded already (by another process that sent it too)
       if (auto ok = mark_paid_out(tx, r.request_id, r.amount); !ok) return ok;
     }
-    return parties::erase_setting(tx, "pending_payout");
+    return forget_pending_payout(tx, saved_as);
   });
   if (!saved) return std::unexpected(saved.error());
   return Payout{r.amount, r.paid, r.reference};
@@ -643,6 +664,24 @@ Status Shop::check_api_token(const std::string& token) {
   return {};
 }
 
+std::optional<Shop::HeldKeys::Hold> Shop::HeldKeys::hold(const std::string& key, bool only_one) {
+  const std::lock_guard lock(m_mutex);
+  auto& count = m_count[key];
+  if (only_one && count > 0) return std::nullopt;
+  ++count;
+  return std::optional<Hold>(std::in_place, *this, key);
+}
+
+bool Shop::HeldKeys::held(const std::string& key) const {
+  const std::lock_guard lock(m_mutex);
+  return m_count.contains(key);
+}
+
+void Shop::HeldKeys::give_back(const std::string& key) {
+  const std::lock_guard lock(m_mutex);
+  if (auto it = m_count.find(key); it != m_count.end() && --it->second == 0) m_count.erase(it);
+}
+
 Result<Json> Shop::once_per_key(const std::string& key, std::string_view route, const Json& body,
                                 const std::function<Result<Json>()>& work) {
   if (key.empty() || key.size() > 200) {
@@ -651,20 +690,10 @@ Result<Json> Shop::once_per_key(const std::string& key, std::string_view route, 
   const auto digest = crypto::hex_encode(parties::body_digest(body));
   // One call per key at a time: a second one waits for nothing and is told to ask again (the
   // till is the only process that answers the API, so this holds for every caller).
-  {
-    std::lock_guard lock(m_keys_mutex);
-    if (!m_keys_working.insert(key).second) {
-      return fail(ErrorCode::conflict, "a call with idempotency key " + key + " is under way: ask again when it has answered");
-    }
+  const auto working = m_keys_working.hold(key, true);
+  if (!working) {
+    return fail(ErrorCode::conflict, "a call with idempotency key " + key + " is under way: ask again when it has answered");
   }
-  struct Release {
-    Shop& shop;
-    const std::string& key;
-    ~Release() {
-      std::lock_guard lock(shop.m_keys_mutex);
-      shop.m_keys_working.erase(key);
-    }
-  } release{*this, key};
   std::optional<Json> kept;
   auto found = m_db->read([&](store::Transaction& tx) -> Status {
     kept.reset();
@@ -814,8 +843,7 @@ Result<CheckoutView> Shop::checkout(const Id128& order_id, const std::string& ti
                                                      : "partly refunded";
     } else {
       // A payment at the center now may still finish after the order's expiry: paying, not expired.
-      std::lock_guard lock(m_paying_mutex);
-      if (m_paying.contains(order_id.to_string())) {
+      if (m_paying.held(order_id.to_string())) {
         view->state = "paying";
       } else if (view->expires < m_clock.now()) {
         view->state = "expired";

@@ -6,7 +6,6 @@
 
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,6 +18,10 @@
 #include "parties/common/device.hpp"
 #include "parties/shop/checkout.hpp"
 #include "protocol/signed.hpp"
+
+namespace ecash::protocol {
+struct PayoutRequest;
+}
 
 namespace ecash::shop {
 
@@ -132,6 +135,8 @@ class Shop final : public parties::Device, public protocol::Endpoint {
   // one's outcome is still unknown.
   Status send_pending_refunds(protocol::Channel& center);
   Result<protocol::Json> take_payment(const pki::Certificate& wallet, const protocol::Json& body);
+  // Sends a payout request saved as pending, and records its answer (or forgets a refused one).
+  Result<Payout> send_payout(protocol::Channel& center, const protocol::Signed<protocol::PayoutRequest>& request);
   // Marks the paid orders a payout of amount covered, in the transaction that records it.
   Status mark_paid_out(store::Transaction& tx, const Id128& payout, const Amount& amount);
   // A request saved under key before it was sent and not yet answered, if any.
@@ -140,11 +145,37 @@ class Shop final : public parties::Device, public protocol::Endpoint {
 
   std::unique_ptr<protocol::Channel> m_center;
   // Orders whose payment is at the center now, and how many copies of it.
-  std::mutex m_paying_mutex;
-  std::map<std::string, int> m_paying;
+  // Keys held by calls under way in this process, each as many times as calls hold it.
+  class HeldKeys {
+   public:
+    // Given back when it goes.
+    class Hold {
+     public:
+      Hold(HeldKeys& keys, std::string key) : m_keys(&keys), m_key(std::move(key)) {}
+      Hold(Hold&& other) noexcept : m_keys(std::exchange(other.m_keys, nullptr)), m_key(std::move(other.m_key)) {}
+      Hold(const Hold&) = delete;
+      Hold& operator=(const Hold&) = delete;
+      Hold& operator=(Hold&&) = delete;
+      ~Hold() {
+        if (m_keys != nullptr) m_keys->give_back(m_key);
+      }
+
+     private:
+      HeldKeys* m_keys;
+      std::string m_key;
+    };
+    // Holds key; when only_one, nothing if a call holds it already.
+    std::optional<Hold> hold(const std::string& key, bool only_one);
+    bool held(const std::string& key) const;
+
+   private:
+    void give_back(const std::string& key);
+    mutable std::mutex m_mutex;
+    std::map<std::string, int> m_count;
+  };
+  HeldKeys m_paying;
   // Idempotency keys whose call is under way in this process; held while a payout is made.
-  std::mutex m_keys_mutex;
-  std::set<std::string> m_keys_working;
+  HeldKeys m_keys_working;
   std::mutex m_payout_mutex;
   std::optional<Id128> m_shop_id;
 };
