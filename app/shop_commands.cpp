@@ -34,6 +34,7 @@ struct Options {
   std::string checkout;
   std::string checkout_certificate;
   std::string checkout_key;
+  std::vector<std::string> checkout_proxies;
   Observability observed;
   std::string api;
   int crl_refresh = 60;
@@ -159,6 +160,9 @@ void add_shop_commands(CLI::App& app) {
   run->add_option("--checkout-cert", g_options.checkout_certificate,
                   "Serve the checkout pages over HTTPS with this certificate (PEM, with its chain)");
   run->add_option("--checkout-key", g_options.checkout_key, "The key of --checkout-cert (PEM)");
+  run->add_option("--checkout-proxy-from", g_options.checkout_proxies,
+                  "ADDRESS of the shop's own web server in front of the checkout pages (repeatable): "
+                  "its connections are capped only in all (1,024), not per address (64)");
   run->add_option("--api", g_options.api,
                   "HOST:PORT of the merchant API for the shop's backend (HTTPS, the API token; "
                   "default 127.0.0.1 and a free port), or off");
@@ -243,6 +247,7 @@ int run_shop_command() {
     options.checkout = g_options.checkout;
     options.checkout_certificate = g_options.checkout_certificate;
     options.checkout_key = g_options.checkout_key;
+    options.checkout_proxies = g_options.checkout_proxies;
     options.api = g_options.api;
     options.metrics = g_options.observed.metrics;
     options.access_log = g_options.observed.log;

@@ -310,13 +310,56 @@ TEST_F(MerchantApiTest, APayoutLeftWithoutAnAnswerIsFinishedUnderItsOwnId) {
 // may have saved its own meanwhile, and that one must be kept to be sent again.
 TEST_F(MerchantApiTest, ARefusedPayoutKeepsAnotherProcesssPendingRequest) {
   paid_order("EUR:3.00", "a");
-  CutPayout refused(ErrorCode::limit_exceeded, [&] { ASSERT_TRUE(m_shop.shop->set_setting("pending_payout", "another's").has_value()); });
+  std::string anothers;  // this request as saved, under another ID: another process's
+  CutPayout refused(ErrorCode::limit_exceeded, [&] {
+    auto saved = Json::parse(m_shop.shop->setting("pending_payout").value().value());
+    saved["request_id"] = Id128::random(m_random).to_string();
+    anothers = saved.dump();
+    ASSERT_TRUE(m_shop.shop->set_setting("pending_payout", anothers).has_value());
+  });
   m_op->set_tap(&refused);
   auto answer = m_shop.shop->payout(*m_shop.center, Id128::random(m_random));
   m_op->set_tap(nullptr);
   ASSERT_FALSE(answer.has_value());
   EXPECT_EQ(answer.error().code, ErrorCode::limit_exceeded);
-  EXPECT_EQ(m_shop.shop->setting("pending_payout").value(), std::optional<std::string>("another's"));
+  EXPECT_EQ(m_shop.shop->setting("pending_payout").value(), std::optional<std::string>(anothers));
+}
+
+// An earlier payout left without an answer and refused when sent again (too old to begin now) is
+// forgotten; the payout asked for is then made, and the refusal is never its answer.
+TEST_F(MerchantApiTest, AnEarlierPayoutsRefusalIsNotTheAnswerOfTheOneAskedFor) {
+  paid_order("EUR:3.00", "a");
+  CutPayout out_of_reach(ErrorCode::unavailable);
+  m_op->set_tap(&out_of_reach);
+  ASSERT_FALSE(m_shop.shop->payout(*m_shop.center).has_value());
+  m_op->set_tap(nullptr);
+  m_clock.advance(3600);
+  auto paid = call("payout", {{"idempotency_key", "p1"}});
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_EQ((*paid)["amount"], "EUR:3.00");
+  EXPECT_EQ((*paid)["paid"], true);
+  EXPECT_FALSE(m_shop.shop->setting("pending_payout").value().has_value());
+  EXPECT_EQ(call("payout", {{"idempotency_key", "p1"}}).value(), *paid);
+  expect_circulation_balances();
+}
+
+// While an earlier payout's outcome is unknown, the one asked for is unavailable (nothing of it
+// sent, nothing kept under its key): asked again once the earlier one is through, it is made.
+TEST_F(MerchantApiTest, WhileAnEarlierPayoutIsUnknownTheOneAskedForIsAskedAgain) {
+  paid_order("EUR:3.00", "a");
+  CutPayout out_of_reach(ErrorCode::unavailable);
+  m_op->set_tap(&out_of_reach);
+  ASSERT_FALSE(m_shop.shop->payout(*m_shop.center).has_value());
+  auto unknown = call("payout", {{"idempotency_key", "p1"}});
+  m_op->set_tap(nullptr);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, ErrorCode::unavailable) << unknown.error().to_string();
+  paid_order("EUR:4.00", "b");
+  auto paid = call("payout", {{"idempotency_key", "p1"}});
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_EQ((*paid)["amount"], "EUR:0.00");  // the earlier one took both sales
+  auto sales = call("orders", Json::object()).value();
+  EXPECT_EQ(sales["totals"]["paid_out"], "EUR:7.00");
 }
 
 // While the till takes no payments (starting or stopping) an order's payment request would name

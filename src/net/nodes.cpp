@@ -1,7 +1,9 @@
 #include "net/nodes.hpp"
 
 #include <nlohmann/json.hpp>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -1119,7 +1121,15 @@ Status run_shop(const NodeOptions& options) {
   // state as JSON), .../request (the payment request, for `wallet pay URL`).
   std::optional<PageServer> pages;
   if (options.checkout != "off") {
-    pages.emplace([&shop, &home](std::string_view path) { return checkout_page(shop, home, path); });
+    for (const auto& proxy : options.checkout_proxies) {
+      in6_addr any{};
+      if (::inet_pton(AF_INET, proxy.c_str(), &any) != 1 && ::inet_pton(AF_INET6, proxy.c_str(), &any) != 1) {
+        return fail(ErrorCode::invalid_argument, "--checkout-proxy-from takes an IP address, not " + proxy);
+      }
+    }
+    PageLimits limits;
+    limits.proxies = options.checkout_proxies;
+    pages.emplace([&shop, &home](std::string_view path) { return checkout_page(shop, home, path); }, limits);
     auto at = parse_listen(options.checkout.empty() ? kAnyPort : options.checkout);
     if (!at) return std::unexpected(at.error());
     if (options.checkout_certificate.empty() != options.checkout_key.empty()) {

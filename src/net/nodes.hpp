@@ -50,6 +50,8 @@ struct NodeOptions {
   std::string checkout;
   // run_shop: the checkout pages over HTTPS with this certificate (PEM, its chain) and key.
   std::string checkout_certificate, checkout_key;
+  // run_shop: the shop's own web servers in front of the checkout pages (PageLimits::proxies).
+  std::vector<std::string> checkout_proxies;
   // run_shop: HOST:PORT of the merchant API (HTTPS, the shop's token); empty for 127.0.0.1 and a
   // port the OS picks, "off" for none.
   std::string api;

@@ -24,6 +24,7 @@
 #include <new>
 #include <optional>
 #include <thread>
+#include <system_error>
 #include <type_traits>
 #include <vector>
 
@@ -55,13 +56,20 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 // shop's polling pages make room for each other. When none waits, the new one is closed.
 class Connections {
  public:
-  explicit Connections(PageLimits limits) : m_limits(limits) {}
+  explicit Connections(const PageLimits& limits) : m_limits(limits) {
+    for (const auto& proxy : limits.proxies) {
+      beast::error_code ec;
+      const auto address = asio::ip::make_address(proxy, ec);
+      if (!ec) m_proxies.push_back(address);
+    }
+  }
   Connections(const Connections&) = delete;
   Connections& operator=(const Connections&) = delete;
 
   // A place for a connection from source (its number), or 0 when there is none.
   std::uint64_t admit(const asio::ip::address& source) {
-    if (count(&source) >= m_limits.per_source && !close_longest_waiting(&source)) return 0;
+    const bool proxy = std::find(m_proxies.begin(), m_proxies.end(), source) != m_proxies.end();
+    if (!proxy && count(&source) >= m_limits.per_source && !close_longest_waiting(&source)) return 0;
     if (count(nullptr) >= m_limits.connections && !close_longest_waiting(nullptr)) return 0;
     const auto id = ++m_last;
     m_held.emplace(id, Held{source, {}, {}, false});
@@ -74,9 +82,13 @@ class Connections {
       it->second.close = std::move(close);
     }
   }
-  // The connection is answering a request: not to be closed for another.
-  void busy(std::uint64_t id) {
-    if (auto it = m_held.find(id); it != m_held.end()) it->second.close = nullptr;
+  // The connection has a request to answer: not to be closed for another from now. False when it
+  // was closed for another already (its request, come as it was closed, is not answered).
+  bool busy(std::uint64_t id) {
+    const auto it = m_held.find(id);
+    if (it == m_held.end() || it->second.closing) return false;
+    it->second.close = nullptr;
+    return true;
   }
   void release(std::uint64_t id) { m_held.erase(id); }
 
@@ -107,6 +119,7 @@ class Connections {
   }
 
   PageLimits m_limits;
+  std::vector<asio::ip::address> m_proxies;
   std::map<std::uint64_t, Held> m_held;
   std::uint64_t m_last = 0;
 };
@@ -155,13 +168,13 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
   // Until a request has come, another connection may take this one's place.
   void wait_closable() {
     m_connections.waiting(m_id, [weak = this->weak_from_this()] {
-      if (auto self = weak.lock()) self->lowest().cancel();
+      // Closed, not only cancelled: a read whose bytes have come is not waiting to be cancelled.
+      if (auto self = weak.lock()) self->lowest().close();
     });
   }
 
   void on_read(beast::error_code ec) {
-    m_connections.busy(m_id);
-    if (ec) return close();
+    if (!m_connections.busy(m_id) || ec) return close();
     const auto& request = m_parser->get();
     Page page;
     if (request.method() != http::verb::get && request.method() != http::verb::head) {
@@ -327,22 +340,26 @@ Result<std::vector<tcp::endpoint>> find_host(const HttpUrl& url, std::chrono::mi
     std::optional<Result<std::vector<tcp::endpoint>>> found;
   };
   auto lookup = std::make_shared<Lookup>();
-  std::thread([lookup, host = url.host, service = url.port] {
-    if (const auto delay = g_lookup_delay_ms.load(); delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-    asio::io_context ioc;
-    tcp::resolver resolver(ioc);
-    beast::error_code ec;
-    const auto results = resolver.resolve(host, service, ec);
-    Result<std::vector<tcp::endpoint>> found = std::vector<tcp::endpoint>{};
-    if (ec) {
-      found = fail(ErrorCode::unavailable, "could not find " + host + ": " + ec.message());
-    } else {
-      for (const auto& entry : results) found->push_back(entry.endpoint());
-    }
-    const std::lock_guard lock(lookup->mutex);
-    lookup->found = std::move(found);
-    lookup->done.notify_all();
-  }).detach();
+  try {
+    std::thread([lookup, host = url.host, service = url.port] {
+      if (const auto delay = g_lookup_delay_ms.load(); delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      asio::io_context ioc;
+      tcp::resolver resolver(ioc);
+      beast::error_code ec;
+      const auto results = resolver.resolve(host, service, ec);
+      Result<std::vector<tcp::endpoint>> found = std::vector<tcp::endpoint>{};
+      if (ec) {
+        found = fail(ErrorCode::unavailable, "could not find " + host + ": " + ec.message());
+      } else {
+        for (const auto& entry : results) found->push_back(entry.endpoint());
+      }
+      const std::lock_guard lock(lookup->mutex);
+      lookup->found = std::move(found);
+      lookup->done.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {
+    return fail(ErrorCode::unavailable, "could not look up " + url.host + ": " + e.what());
+  }
   std::unique_lock lock(lookup->mutex);
   if (!lookup->done.wait_for(lock, timeout, [&] { return lookup->found.has_value(); })) {
     return fail(ErrorCode::unavailable, "could not find " + url.host + " within " + std::to_string(timeout.count()) + " ms");

@@ -33,6 +33,9 @@ using PageHandler = std::function<Page(std::string_view path)>;
 struct PageLimits {
   int connections = 1024;
   int per_source = 64;
+  // Addresses (as written, "127.0.0.1") of the shop's own web servers in front: every customer
+  // comes from them, so no cap per address holds them, only the cap in all.
+  std::vector<std::string> proxies;
 };
 
 class PageServer {

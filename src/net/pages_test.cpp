@@ -5,12 +5,16 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -86,6 +90,74 @@ TEST(PageServer, OneAddressCannotHoldEveryPlace) {
   ASSERT_TRUE(served.has_value()) << served.error().to_string();
   for (const int fd : idle) ::close(fd);
   ::close(fifth);
+}
+
+// Connections sending their requests a byte at a time hold no more than their address's share:
+// past it, the one waiting longest is closed (a read whose bytes have come is not waiting to be
+// cancelled), and its request, finished later, is not answered.
+TEST(PageServer, ConnectionsTricklingTheirRequestsHoldNoMoreThanTheirShare) {
+  PageServer pages(ok_or_throw, PageLimits{.connections = 64, .per_source = 2});
+  const int port = pages.start("127.0.0.1", 0).value();
+  const std::string request = "GET /fine HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(4000, 'a') + "\r\n\r\n";
+  std::vector<std::pair<int, std::size_t>> trickling;  // each connection and the bytes it has sent
+  std::mutex mutex;
+  std::atomic<bool> done{false};
+  // Bytes keep coming on every connection while new ones are made.
+  std::thread trickler([&] {
+    while (!done) {
+      const std::lock_guard lock(mutex);
+      for (auto& [fd, sent] : trickling) {
+        if (sent + 1 < request.size() && ::send(fd, &request[sent], 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) ++sent;
+      }
+    }
+  });
+  for (int k = 0; k < 60; ++k) {
+    const int fd = open_idle(port, "127.0.0.2");
+    if (fd < 0) break;
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    {
+      const std::lock_guard lock(mutex);
+      trickling.emplace_back(fd, 0);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  done = true;
+  trickler.join();
+  ASSERT_EQ(trickling.size(), 60u);
+  int answered = 0;
+  for (auto& [fd, sent] : trickling) {
+    (void)::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+  }
+  for (auto& [fd, sent] : trickling) {
+    pollfd p{fd, POLLIN, 0};
+    char head[16] = {};
+    if (::poll(&p, 1, 1000) == 1 && ::recv(fd, head, sizeof head - 1, 0) > 0 &&
+        std::string_view(head).starts_with("HTTP/1.1 200")) {
+      ++answered;
+    }
+    ::close(fd);
+  }
+  EXPECT_GE(answered, 1);
+  EXPECT_LE(answered, 2);
+}
+
+// The shop's own web server in front (every customer comes from it) is held by the cap in all
+// only, not by one address's share.
+TEST(PageServer, AProxyInFrontIsCappedOnlyInAll) {
+  PageServer pages(ok_or_throw, PageLimits{.connections = 8, .per_source = 2, .proxies = {"127.0.0.2"}});
+  const int port = pages.start("127.0.0.1", 0).value();
+  std::vector<int> idle;
+  for (int k = 0; k < 6; ++k) {
+    idle.push_back(open_idle(port, "127.0.0.2"));
+    ASSERT_GE(idle.back(), 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (const int fd : idle) {
+    pollfd p{fd, POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 0), 0) << "a proxy's connection was closed";
+    ::close(fd);
+  }
 }
 
 // Every place taken by idle connections from many addresses: a new customer takes the place of

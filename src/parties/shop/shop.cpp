@@ -389,12 +389,15 @@ Status Shop::send_pending_refunds(protocol::Channel& center) {
 }
 
 namespace {
-// Forgets the payout left without an answer only while it is still this request: another process
-// (the till beside the CLI) may have saved its own since.
-Status forget_pending_payout(store::Transaction& tx, const std::string& request) {
-  auto n = tx.exec("DELETE FROM settings WHERE key = 'pending_payout' AND value = ?", {request});
-  if (!n) return std::unexpected(n.error());
-  return {};
+// Forgets the payout left without an answer only while it is still this request (by its ID):
+// another process (the till beside the CLI) may have saved its own since.
+Status forget_pending_payout(store::Transaction& tx, const Id128& request_id) {
+  auto pending = tx.query_one("SELECT value FROM settings WHERE key = 'pending_payout'");
+  if (!pending) return std::unexpected(pending.error());
+  if (!*pending) return {};
+  auto saved = Signed<protocol::PayoutRequest>::from_json(Json::parse(*store::text_at(**pending, 0)));
+  if (saved && saved->body.request_id != request_id) return {};
+  return parties::erase_setting(tx, "pending_payout");
 }
 }  // namespace
 
@@ -407,7 +410,7 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center, std::optional<Id128
   // The payout left without an answer is finished first, under its own ID; then the one asked for:
   // the one made under request_id before, else a new one. Found or written in one transaction
   // (another process may pay out too).
-  for (;;) {
+  for (int rounds = 0;;) {
     std::optional<Signed<protocol::PayoutRequest>> request;
     std::optional<Payout> made;
     bool left_over = false;  // the pending request is another call's
@@ -442,17 +445,24 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center, std::optional<Id128
     if (!found) return std::unexpected(found.error());
     if (made) return *made;
     auto sent = send_payout(center, *request);
-    if (!sent || !left_over) return sent;
+    if (!left_over) return sent;
+    // Another call's, left without an answer: while its outcome is unknown, so is this one's
+    // (nothing of it was sent); finished or refused, on to the one asked for. Its refusal is
+    // never this call's answer.
+    if (!sent && outcome_unknown(sent.error())) {
+      return fail(ErrorCode::unavailable, "an earlier payout's outcome is still unknown: ask again (" + sent.error().message + ")");
+    }
+    if (++rounds == 3) return fail(ErrorCode::conflict, "other payouts keep coming first: ask again");
   }
 }
 
 Result<Shop::Payout> Shop::send_payout(protocol::Channel& center, const Signed<protocol::PayoutRequest>& request) {
-  const std::string saved_as = request.to_json().dump();
+  const auto& id = request.body.request_id;
   auto answer = center.call("payout", {{"payout_request", request.to_json()}});
   if (!answer) {
     // Refused: nothing happened, the next payout is a new request. Out of reach: send it again.
     if (!outcome_unknown(answer.error())) {
-      (void)m_db->transact([&](store::Transaction& tx) { return forget_pending_payout(tx, saved_as); });
+      (void)m_db->transact([&](store::Transaction& tx) { return forget_pending_payout(tx, id); });
     }
     return std::unexpected(answer.error());
   }
@@ -475,7 +485,7 @@ Result<Shop::Payout> Shop::send_payout(protocol::Channel& center, const Signed<p
     if (*n == 1 && r.paid) {  // 0: recorded already (by another process that sent it too)
       if (auto ok = mark_paid_out(tx, r.request_id, r.amount); !ok) return ok;
     }
-    return forget_pending_payout(tx, saved_as);
+    return forget_pending_payout(tx, id);
   });
   if (!saved) return std::unexpected(saved.error());
   return Payout{r.amount, r.paid, r.reference};
