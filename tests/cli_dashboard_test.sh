@@ -2,9 +2,12 @@
 # Issue 15: the dashboard as a role of its own. With every role in a process of its own,
 # `operator run --role admin` asks the bank, center and clearing for their figures over mutual TLS
 # with the admin certificate, and its /figures shows the payments and the money in circulation
-# the operator's report prints; its page is served with its own Content-Security-Policy. An
-# operator folder made before the dashboard is told how to get the admin certificate.
-source "$(dirname "$0")/cli_lib.sh"
+# the operator's report prints; its page is served with its own Content-Security-Policy and only
+# under its own host name (not through a name someone's DNS points here). With the bank stopped,
+# the page (in headless Chromium) shows the bank's figures as unknown. An operator folder made
+# before the dashboard is told how to get the admin certificate.
+source "$(dirname "$0")/browser_lib.sh"
+browser_tools dashboard_down.mjs
 op="$dir/op"
 "$ecash" operator init --data "$op" >/dev/null
 [ -s "$op/admin/admin.pem" ] || fail "operator init made no admin certificate"
@@ -15,6 +18,7 @@ sandbox=$(wait_for "$op/sandbox/listening")
 common=(--data "$op" --card-company "$sandbox" --bank "$sandbox" --listen 127.0.0.1:0 --log off)
 for role in ca clearing bank; do
   start "$role" operator run --role "$role" "${common[@]}"
+  [ "$role" = bank ] && bank=$started
   wait_for "$op/$role/listening" >/dev/null
 done
 start center operator run --role center "${common[@]}"
@@ -70,6 +74,25 @@ check >"$dir/check" || fail "the dashboard's figures: $(cat "$dir/check") $(cat 
 curl -sS --max-time 10 -D "$dir/headers" -o "$dir/page" "$dashboard" || fail "GET $dashboard"
 grep -qi "^content-security-policy: default-src 'none'; style-src 'sha256-" "$dir/headers" || fail "the page's policy: $(cat "$dir/headers")"
 grep -q 'id="payments"' "$dir/page" || fail "the page: $(head -c 400 "$dir/page")"
+# Asked under another name (a page elsewhere whose DNS points here): refused, 421.
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H 'Host: attacker.example' "${dashboard}figures")
+[ "$code" = 421 ] || fail "/figures under another host name answered $code"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Host: localhost:1" "${dashboard}figures")
+[ "$code" = 200 ] || fail "/figures as localhost answered $code"
+
+# The bank stopped: its figures are unknown on the page, not zero nor the last seen.
+kill "$bank"; wait "$bank" 2>/dev/null || true
+for _ in $(seq 50); do
+  curl -sS --max-time 10 -o "$dir/figures" "${dashboard}figures" || fail "GET ${dashboard}figures"
+  grep -q '"bank":{"error"' "$dir/figures" && break
+  sleep 0.2
+done
+grep -q '"bank":{"error"' "$dir/figures" || fail "the bank stopped, and the figures: $(head -c 300 "$dir/figures")"
+node "$node_dir/dashboard_down.mjs" "$dashboard" "$shots" >"$dir/out" 2>&1 || fail "in the browser: $(cat "$dir/out")"
+cat "$dir/out"
+rm -f "$op/bank/listening"
+start bank operator run --role bank "${common[@]}"
+wait_for "$op/bank/listening" >/dev/null
 
 # An operator made before the dashboard had a role (no DATA/admin): told what to do.
 kill "$admin"; wait "$admin" 2>/dev/null || true

@@ -19,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "base/http_url.hpp"
 #include "base/metrics.hpp"
 #include "base/text_file.hpp"
 #include "crypto/random.hpp"
@@ -103,12 +104,12 @@ Status listen_and_serve(Server& server, const NodeOptions& options, const std::s
   std::optional<PageServer> scrape;
   const std::string metrics_file = folder + "/metrics";
   if (options.metrics != "off") {
+    auto at = parse_listen(options.metrics.empty() ? kAnyPort : options.metrics);
+    if (!at) return std::unexpected(at.error());
     scrape.emplace([](std::string_view path) {
       if (path != "/metrics") return Page{404, "text/plain; charset=utf-8", "the metrics are at /metrics\n"};
       return Page{200, "text/plain; version=0.0.4; charset=utf-8", metrics::render()};
-    });
-    auto at = parse_listen(options.metrics.empty() ? kAnyPort : options.metrics);
-    if (!at) return std::unexpected(at.error());
+    }, PageLimits{.hosts = hosts_of(at->host)});
     auto metrics_port = scrape->start(at->host, at->port);
     if (!metrics_port) return std::unexpected(metrics_port.error());
     const auto url = "http://" + at->host + ":" + std::to_string(*metrics_port) + "/metrics";
@@ -490,10 +491,11 @@ std::vector<metrics::Registration> center_metrics(center::Center& center, const 
 }
 
 
-// The requests this process answered, in all and refused (any code but ok), from its counters;
-// the dashboard's own asking left out.
-Json requests_counted() {
-  std::int64_t total = 0, refused = 0;
+// The requests this process answered for party since it started: in all, refused by rule, and
+// failed with an open outcome (unavailable, io_error, internal), from its counters. Callers
+// refused at party's admin routes count; the dashboard's own asking (answered ok) does not.
+Json requests_counted(const std::string& party) {
+  std::int64_t total = 0, refused = 0, failed = 0;
   for (const auto& sample : metrics::counted("ecash_requests_total")) {
     const auto label = [&](const char* name) {
       for (const auto& [key, value] : sample.labels) {
@@ -501,11 +503,20 @@ Json requests_counted() {
       }
       return std::string();
     };
-    if (label("party") == "admin") continue;
-    total += static_cast<std::int64_t>(sample.value);
-    if (label("code") != "ok") refused += static_cast<std::int64_t>(sample.value);
+    const auto counted_as = label("party");
+    const auto code = label("code");
+    if (counted_as != party && !(counted_as == "admin" && code != "ok")) continue;
+    const auto n = static_cast<std::int64_t>(sample.value);
+    total += n;
+    if (code == "ok") continue;
+    const auto known = error_code_from_string(code);
+    if (outcome_unknown(Error{known, ""})) {
+      failed += n;
+    } else {
+      refused += n;
+    }
   }
-  return {{"total", total}, {"refused", refused}};
+  return {{"total", total}, {"refused", refused}, {"failed", failed}};
 }
 
 // Each role's figures for the operator's dashboard (admin::Collect): running totals and counts,
@@ -515,7 +526,7 @@ Result<Json> bank_figures(bank::VirtualBank& bank) {
   if (!totals) return std::unexpected(totals.error());
   auto cases = bank.case_summaries();
   if (!cases) return std::unexpected(cases.error());
-  return Json{{"circulation", totals->to_json()}, {"cases", std::move(*cases)}, {"requests", requests_counted()}};
+  return Json{{"circulation", totals->to_json()}, {"cases", std::move(*cases)}, {"requests", requests_counted("bank")}};
 }
 Result<Json> center_figures(center::Center& center, const Clock& clock) {
   auto open = center.open_sagas();
@@ -524,12 +535,12 @@ Result<Json> center_figures(center::Center& center, const Clock& clock) {
                {{"open", open->count},
                 {"oldest_age", open->count == 0 ? 0 : clock.now() - open->oldest},
                 {"payouts", open->payouts}}},
-              {"requests", requests_counted()}};
+              {"requests", requests_counted("center")}};
 }
 Result<Json> clearing_figures(clearing::ClearingHouse& clearing) {
   auto log = clearing.audit();
   if (!log) return std::unexpected(log.error());
-  return Json{{"disclosure_log", std::move(*log)}, {"requests", requests_counted()}};
+  return Json{{"disclosure_log", std::move(*log)}, {"requests", requests_counted("clearing")}};
 }
 
 // A role's figures, or the error that kept them, as the dashboard shows either.
@@ -568,13 +579,19 @@ class DashboardRun {
     // The threads started here leave the stop signals to the main thread.
     block_stop_signals();
     auto run = std::unique_ptr<DashboardRun>(new DashboardRun(std::move(collect), clock, std::move(file)));
+    PageLimits limits;
+    limits.hosts = hosts_of(at->host);
     run->m_pages.emplace([d = &run->m_dashboard](std::string_view path) {
       if (path == "/") return Page{200, "text/html; charset=utf-8", admin::Dashboard::page(), admin::Dashboard::policy()};
       if (path == "/figures") return Page{200, "application/json", d->figures().dump()};
       return Page{404, "text/plain; charset=utf-8", "the dashboard is at /, its figures at /figures\n"};
-    });
+    }, limits);
     auto port = run->m_pages->start(at->host, at->port);
     if (!port) return std::unexpected(port.error());
+    if (hosts_of(at->host).empty() || !HttpUrl{.host = at->host}.loopback()) {
+      options.say("warning: the dashboard is plain HTTP with no login, on " + at->host +
+                  ": whoever reaches it reads the operator's figures (keep it on loopback, behind your own proxy)");
+    }
     run->m_poller = std::jthread([d = &run->m_dashboard](std::stop_token stop) {
       d->poll_until(stop, std::chrono::seconds(2));
     });

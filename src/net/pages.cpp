@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -91,6 +92,17 @@ class Connections {
     return true;
   }
   void release(std::uint64_t id) { m_held.erase(id); }
+  // Whether a request's Host header (NAME[:PORT]) names this server.
+  bool host_allowed(std::string_view header) const {
+    if (m_limits.hosts.empty()) return true;
+    auto name = header;
+    if (const auto colon = name.rfind(':'); colon != std::string_view::npos && name.find(']', colon) == std::string_view::npos) {
+      name = name.substr(0, colon);
+    }
+    std::string lower(name);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return std::find(m_limits.hosts.begin(), m_limits.hosts.end(), lower) != m_limits.hosts.end();
+  }
 
  private:
   struct Held {
@@ -177,8 +189,11 @@ class PageSession : public std::enable_shared_from_this<PageSession<Stream>> {
     if (!m_connections.busy(m_id) || ec) return close();
     const auto& request = m_parser->get();
     Page page;
+    const auto host = request[http::field::host];
     if (request.method() != http::verb::get && request.method() != http::verb::head) {
       page = {405, "text/plain; charset=utf-8", "only GET\n"};
+    } else if (!m_connections.host_allowed(std::string_view(host.data(), host.size()))) {
+      page = {421, "text/plain; charset=utf-8", "this server is not that host: open it by its own address\n"};
     } else {
       std::string_view target(request.target().data(), request.target().size());
       target = target.substr(0, target.find('?'));
@@ -273,6 +288,19 @@ struct PageServer::Impl {
     });
   }
 };
+
+std::vector<std::string> hosts_of(const std::string& host) {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (!ec && address.is_unspecified()) return {};
+  const auto named = !ec && address.is_v6() ? "[" + host + "]" : host;
+  if (!ec && address.is_loopback()) {
+    std::vector<std::string> names = {"localhost", "127.0.0.1", "[::1]"};
+    if (std::find(names.begin(), names.end(), named) == names.end()) names.push_back(named);
+    return names;
+  }
+  return {named};
+}
 
 PageServer::PageServer(PageHandler handler, PageLimits limits)
     : m(std::make_unique<Impl>(std::move(handler), limits)) {}

@@ -36,7 +36,15 @@ struct PageLimits {
   // Addresses (as written, "127.0.0.1") of the shop's own web servers in front: every customer
   // comes from them, so no cap per address holds them, only the cap in all.
   std::vector<std::string> proxies;
+  // The host names a request's Host header may give (without its port; an IPv6 address in
+  // brackets); empty: any. Others are answered 421: a page on loopback is not read through a
+  // name someone else's DNS points here (DNS rebinding).
+  std::vector<std::string> hosts;
 };
+
+// The names a page server bound to host answers to: the loopback names when it is on loopback,
+// the address itself otherwise; none (any) when it is bound to every address.
+std::vector<std::string> hosts_of(const std::string& host);
 
 class PageServer {
  public:

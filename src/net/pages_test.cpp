@@ -160,6 +160,33 @@ TEST(PageServer, AProxyInFrontIsCappedOnlyInAll) {
   }
 }
 
+// A page server on loopback answers only to this machine's names: a page elsewhere whose DNS
+// name points here (DNS rebinding) is answered 421.
+TEST(PageServer, AnswersOnlyToItsOwnHostNames) {
+  EXPECT_EQ(hosts_of("127.0.0.1"), (std::vector<std::string>{"localhost", "127.0.0.1", "[::1]"}));
+  EXPECT_EQ(hosts_of("::1"), (std::vector<std::string>{"localhost", "127.0.0.1", "[::1]"}));
+  EXPECT_EQ(hosts_of("10.1.2.3"), (std::vector<std::string>{"10.1.2.3"}));
+  EXPECT_TRUE(hosts_of("0.0.0.0").empty());
+  PageServer pages(ok_or_throw, PageLimits{.hosts = hosts_of("127.0.0.1")});
+  const int port = pages.start("127.0.0.1", 0).value();
+  const auto status_for = [&](const std::string& host) {
+    const int fd = open_idle(port);
+    const std::string request = "GET /fine HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char head[16] = {};
+    pollfd p{fd, POLLIN, 0};
+    const bool answered = ::poll(&p, 1, 2000) == 1 && ::recv(fd, head, sizeof head - 1, 0) > 0;
+    ::close(fd);
+    return answered ? std::string(head).substr(9, 3) : std::string("none");
+  };
+  EXPECT_EQ(status_for("127.0.0.1:" + std::to_string(port)), "200");
+  EXPECT_EQ(status_for("LOCALHOST:" + std::to_string(port)), "200");
+  EXPECT_EQ(status_for("[::1]:" + std::to_string(port)), "200");
+  EXPECT_EQ(status_for("attacker.example:" + std::to_string(port)), "421");
+  EXPECT_EQ(status_for("127.0.0.1.attacker.example"), "421");
+  EXPECT_EQ(status_for(""), "421");
+}
+
 // Every place taken by idle connections from many addresses: a new customer takes the place of
 // the one that has waited longest, and is served.
 TEST(PageServer, PastTheCapTheLongestWaitingConnectionMakesRoom) {

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <nlohmann/json.hpp>
+#include <iterator>
 #include <utility>
 
 #include "protocol/circulation.hpp"
@@ -40,8 +41,12 @@ void Dashboard::poll() {
       point.payments = circulation->payments;
     }
   }
-  point.requests = count_at(roles, Json::json_pointer("/center/requests/total"));
-  point.refused = count_at(roles, Json::json_pointer("/center/requests/refused"));
+  for (std::size_t r = 0; r < kRoles.size(); ++r) {
+    const std::string at = std::string("/") + kRoles[r] + "/requests/";
+    point.requests[r] = {count_at(roles, Json::json_pointer(at + "total")),
+                         count_at(roles, Json::json_pointer(at + "refused")),
+                         count_at(roles, Json::json_pointer(at + "failed"))};
+  }
   std::lock_guard lock(m_mutex);
   *m_latest = std::move(roles);
   m_history.push_back(point);
@@ -78,26 +83,32 @@ Json Dashboard::figures() const {
   // (or the oldest kept) to the latest.
   Json history = Json::array();
   for (const auto& p : m_history) {
-    history.push_back({{"time", p.time},
-                       {"in_circulation", p.in_circulation},
-                       {"payments", p.payments},
-                       {"requests", p.requests},
-                       {"refused", p.refused}});
+    history.push_back({{"time", p.time}, {"in_circulation", p.in_circulation}, {"payments", p.payments}});
   }
   if (!m_history.empty()) {
-    const auto& last = m_history.back();
-    const Point* first = &m_history.front();
-    for (const auto& p : m_history) {
-      if (p.time > last.time - 60) break;
-      first = &p;
-    }
-    const auto change = [&](std::int64_t Point::*field) -> Json {
-      if (first->*field < 0 || last.*field < 0) return nullptr;
-      return last.*field - first->*field;
+    // The last minute: from the last point a minute or more before the latest (or the oldest kept).
+    const auto last_time = m_history.back().time;
+    auto first = m_history.begin();
+    for (auto it = m_history.begin(); it != m_history.end() && it->time <= last_time - 60; ++it) first = it;
+    // What a count rose by over the minute, a fall being a process started again (counted from 0
+    // there); null when the latest point lacks it.
+    const auto risen = [&](const auto& count) -> Json {
+      if (count(m_history.back()) < 0) return nullptr;
+      std::int64_t sum = 0;
+      for (auto it = first; std::next(it) != m_history.end(); ++it) {
+        const auto before = count(*it), after = count(*std::next(it));
+        if (before < 0 || after < 0) continue;
+        sum += after >= before ? after - before : after;
+      }
+      return sum;
     };
-    out["payments_last_minute"] = change(&Point::payments);
-    out["requests_last_minute"] = change(&Point::requests);
-    out["refused_last_minute"] = change(&Point::refused);
+    out["payments_last_minute"] = risen([](const Point& p) { return p.payments; });
+    Json minute = Json::object();
+    for (std::size_t r = 0; r < kRoles.size(); ++r) {
+      const auto of = [r](std::size_t k) { return [r, k](const Point& p) { return p.requests[r][k]; }; };
+      minute[kRoles[r]] = {{"requests", risen(of(0))}, {"refused", risen(of(1))}, {"failed", risen(of(2))}};
+    }
+    out["last_minute"] = std::move(minute);
   }
   out["history"] = std::move(history);
   return out;

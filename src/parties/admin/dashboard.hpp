@@ -4,6 +4,7 @@
 // own, drawing its charts as SVG; nothing fetched from anywhere else). The figures are totals,
 // counts, fraud cases by their IDs and the disclosure log's state: never a person's balance, card,
 // account or name. Thread-safe.
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -20,8 +21,9 @@ namespace ecash::admin {
 
 // One round of asking: each role's figures by its name ({"bank": ..., "center": ..., "clearing":
 // ...}), a role that could not be asked as {"error": {"code", "message"}}. The bank's hold
-// "circulation" (protocol::Circulation's JSON) and "cases"; the center's "sagas" and "requests"
-// ({"total", "refused"}: what devices asked of the front door); clearing's "disclosure_log".
+// "circulation" (protocol::Circulation's JSON) and "cases"; the center's "sagas"; clearing's
+// "disclosure_log"; each role's "requests" ({"total", "refused", "failed"}: what it was asked
+// since its process started, refused by rule, and failed with an open outcome).
 using Collect = std::function<protocol::Json()>;
 
 class Dashboard {
@@ -38,8 +40,9 @@ class Dashboard {
   void poll_until(std::stop_token stop, std::chrono::milliseconds every);
 
   // What /figures serves: {"time", "currency", "exponent", "roles" (the latest), "in_circulation"
-  // (text), "payments", "payments_last_minute", "requests_last_minute", "refused_last_minute",
-  // "history": [{"time", "in_circulation" (minor units), "payments", "requests", "refused"}]}.
+  // (text), "payments", "payments_last_minute", "last_minute": {ROLE: {"requests", "refused",
+  // "failed"}}, "history": [{"time", "in_circulation" (minor units), "payments"}]}. A count that
+  // fell between two points was a process started again: it counts from 0 there.
   protocol::Json figures() const;
 
   // The page at / and its Content-Security-Policy (its own style and script, by hash; requests to
@@ -48,10 +51,13 @@ class Dashboard {
   static const std::string& policy();
 
  private:
+  static constexpr std::array<const char*, 3> kRoles = {"bank", "center", "clearing"};
   struct Point {
     UnixSeconds time = 0;
     // -1 when the role that tells it could not be asked.
-    std::int64_t in_circulation = -1, payments = -1, requests = -1, refused = -1;
+    std::int64_t in_circulation = -1, payments = -1;
+    // Each role's (kRoles) requests, refused and failed.
+    std::array<std::array<std::int64_t, 3>, 3> requests{{{-1, -1, -1}, {-1, -1, -1}, {-1, -1, -1}}};
   };
 
   Collect m_collect;

@@ -90,9 +90,19 @@ constexpr std::string_view kScript = R"js(
       if(!r)li.appendChild(el('span','not asked yet'));
       else if(r.error)li.appendChild(el('span','unreachable ('+r.error.code+': '+r.error.message+')','bad'));
       else li.appendChild(el('span','answering','ok'));
+      var m=(f.last_minute||{})[name];
+      if(m&&m.requests!==null)li.appendChild(el('span',' \u2014 '+m.requests+' requests, '+m.refused+' refused, '+m.failed+' failed in the last minute'));
       list.appendChild(li);
     });
-    var c=bank.circulation;
+    // A role that does not answer: its figures are unknown, not zero and not the last ones seen.
+    var why=function(name){return 'unknown: the '+name+' does not answer';};
+    var c=bank.error?null:bank.circulation;
+    if(!c){
+      ['in-circulation','payments','open-cases'].forEach(function(id){set(id,'?');});
+      set('balanced',why('bank'));$('balanced').className='small bad';
+      set('members','');set('paying-out','');
+      var unknown=$('where');clear(unknown);row(unknown,[el('td',why('bank'),'bad')]);
+    }
     if(c){
       var g=c.figures;
       set('in-circulation',c.in_circulation);
@@ -109,21 +119,32 @@ constexpr std::string_view kScript = R"js(
       row(where,[el('th','in circulation (deposited '+g.deposited+' \u2212 paid out '+g.paid_out+')'),el('th',c.in_circulation,'num')]);
     }
     if(f.payments_last_minute!==undefined&&f.payments_last_minute!==null)set('payments-per-minute',String(f.payments_last_minute));
-    if(f.requests_last_minute!==undefined&&f.requests_last_minute!==null){
-      var asked=f.requests_last_minute,refused=f.refused_last_minute;
-      set('error-rate',asked>0?(100*refused/asked).toFixed(1)+' %':'0 %');
-      set('requests',refused+' of '+asked+' requests refused in the last minute');
+    // Failed (an open outcome: a party out of reach, a store failing) against all requests; refused
+    // by rule (no funds, a bad signature) told beside it.
+    var asked=0,refused=0,failed=0,told=false;
+    ['bank','center','clearing'].forEach(function(name){
+      var m=(f.last_minute||{})[name];
+      if(m&&m.requests!==null){told=true;asked+=m.requests;refused+=m.refused;failed+=m.failed;}
+    });
+    if(told){
+      set('error-rate',asked>0?(100*failed/asked).toFixed(1)+' %':'0 %');
+      set('requests',failed+' failed and '+refused+' refused of '+asked+' requests in the last minute');
     }
-    if(center.sagas){
+    if(center.error||!center.sagas){
+      ['open-sagas','payouts-pending'].forEach(function(id){set(id,'?');});
+      set('oldest-saga',why('center'));
+    }
+    if(!center.error&&center.sagas){
       set('open-sagas',String(center.sagas.open));
       set('oldest-saga',center.sagas.open>0?'oldest open for '+age(center.sagas.oldest_age):'none open');
       set('payouts-pending',String(center.sagas.payouts));
     }
     var cases=$('cases');clear(cases);
-    var list2=bank.cases||[];
-    set('open-cases',String(list2.length));
-    if(list2.length===0){row(cases,[el('td','No open fraud cases.')]);}
+    var list2=bank.error?[]:bank.cases||[];
+    if(bank.error||!bank.cases){row(cases,[el('td',why('bank'),'bad')]);}
+    else if(list2.length===0){set('open-cases','0');row(cases,[el('td','No open fraud cases.')]);}
     else{
+      set('open-cases',String(list2.length));
       var head=el('tr');['case','user','kind','opened','evidence','verified'].forEach(function(h){head.appendChild(el('th',h));});cases.appendChild(head);
       list2.forEach(function(k){
         var ev=[];if(k.counter!==undefined)ev.push('counter '+k.counter+' used twice');
@@ -133,7 +154,8 @@ constexpr std::string_view kScript = R"js(
         row(cases,[el('td',k.case_id),el('td',k.user_id),k.kind,new Date(k.opened*1000).toISOString().replace('.000',''),ev.join('; '),ok]);
       });
     }
-    var log=clearing.disclosure_log;
+    var log=clearing.error?null:clearing.disclosure_log;
+    if(!log){set('disclosures','?');var st=$('disclosure-log');st.textContent=why('clearing house');st.className='bad';}
     if(log){
       set('disclosures',String(log.entries));
       var status=$('disclosure-log');
@@ -147,7 +169,7 @@ constexpr std::string_view kScript = R"js(
       if(p.payments<0)return;
       var j=i;while(j>0&&h[j-1].time>p.time-60&&h[j-1].payments>=0)j--;
       var from=j>0&&h[j-1].payments>=0?h[j-1]:h[j];
-      rate.push({t:p.time,v:p.payments-from.payments});
+      rate.push({t:p.time,v:p.payments>=from.payments?p.payments-from.payments:p.payments});
     });
     chart('payments-chart',rate,function(v){return String(v);});
   }

@@ -36,7 +36,7 @@ Json roles(const char* deposited, std::int64_t payments, std::int64_t requests,
   return {{"bank", {{"circulation", c}, {"cases", Json::array()}}},
           {"center",
            {{"sagas", {{"open", 0}, {"oldest_age", 0}, {"payouts", 0}}},
-            {"requests", {{"total", requests}, {"refused", refused}}}}},
+            {"requests", {{"total", requests}, {"refused", refused}, {"failed", refused / 2}}}}},
           {"clearing", {{"error", {{"code", "unavailable"}, {"message", "not running"}}}}}};
 }
 
@@ -57,11 +57,31 @@ TEST(Dashboard, KeepsTheFiguresOverTimeAndCountsTheLastMinute) {
   EXPECT_EQ(f["exponent"], 2);
   // The last minute: from the point 60 s before the latest (k = 10) to the latest (k = 40).
   EXPECT_EQ(f["payments_last_minute"], 30);
-  EXPECT_EQ(f["requests_last_minute"], 60);
-  EXPECT_EQ(f["refused_last_minute"], 10 - 2);
+  EXPECT_EQ(f["last_minute"]["center"]["requests"], 60);
+  EXPECT_EQ(f["last_minute"]["center"]["refused"], 10 - 2);
+  EXPECT_EQ(f["last_minute"]["center"]["failed"], 5 - 1);
+  EXPECT_TRUE(f["last_minute"]["clearing"]["requests"].is_null());  // not running
   ASSERT_EQ(f["history"].size(), 41u);
   EXPECT_EQ(f["history"][1]["in_circulation"], 1250);  // minor units, never floating point
   EXPECT_EQ(f["roles"]["clearing"]["error"]["code"], "unavailable");
+}
+
+// A process started again counts its requests from 0: a fall is a restart, never a negative rate.
+TEST(Dashboard, ACountThatFallsWasAProcessStartedAgain) {
+  ManualClock clock(1'000'000);
+  Json next = roles("EUR:10.00", 0, 100, 30);
+  Dashboard dashboard([&] { return next; }, clock, 100);
+  dashboard.poll();
+  clock.advance(2);
+  next = roles("EUR:10.00", 0, 110, 30);  // 10 more
+  dashboard.poll();
+  clock.advance(2);
+  next = roles("EUR:10.00", 0, 4, 2);  // started again, and 4 since
+  dashboard.poll();
+  const auto f = dashboard.figures();
+  EXPECT_EQ(f["last_minute"]["center"]["requests"], 14);
+  EXPECT_EQ(f["last_minute"]["center"]["refused"], 2);
+  EXPECT_EQ(f["last_minute"]["center"]["failed"], 1);
 }
 
 TEST(Dashboard, KeepsAnHourAtMost) {
