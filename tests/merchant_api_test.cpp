@@ -377,8 +377,15 @@ TEST_F(MerchantApiTest, NoPaymentRequestNamesATillThatIsNotListening) {
   listening = true;
   auto made = api.handle(caller, "create_order", body);
   ASSERT_TRUE(made.has_value()) << made.error().to_string();
-  EXPECT_EQ(protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value().shop, "127.0.0.1:4000");
+  const auto uri = protocol::parse_payment_uri((*made)["payment_uri"].get<std::string>()).value();
+  EXPECT_EQ(uri.shop, "127.0.0.1:4000");
   EXPECT_EQ(order_count(), 1u);
+  // A paid order names no till: its state is told while the till is stopping.
+  ASSERT_TRUE(m_alice.wallet->pay(*wallet_to_shop(m_alice, m_shop), uri.request, nullptr).has_value());
+  listening = false;
+  auto paid = api.handle(caller, "order", {{"order_id", (*made)["order_id"]}});
+  ASSERT_TRUE(paid.has_value()) << paid.error().to_string();
+  EXPECT_EQ((*paid)["state"], "paid");
 }
 
 // A key's answer pruned (or lost in a crash before it was kept): the key asked again with the

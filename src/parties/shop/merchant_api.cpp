@@ -68,11 +68,14 @@ Result<Json> MerchantApi::handle(const protocol::Caller& caller, std::string_vie
 }
 
 Result<Json> MerchantApi::order_json(const Id128& order_id) {
-  // A payment request names the till wallets pay at: none while it is starting or stopping.
   const auto till = m_till();
-  if (till.empty()) return fail(ErrorCode::unavailable, "the till is not taking payments now (starting or stopping): ask again");
   auto view = m_shop.checkout(order_id, till);
   if (!view) return std::unexpected(view.error());
+  const bool payable = view->state == "unpaid" || view->state == "paying";
+  // A payment request names the till wallets pay at: none while it is starting or stopping.
+  if (payable && till.empty()) {
+    return fail(ErrorCode::unavailable, "the till is not taking payments now (starting or stopping): ask again");
+  }
   Json out = {{"order_id", view->order_id},
               {"amount", view->amount.to_string()},
               {"item", view->item},
@@ -80,7 +83,7 @@ Result<Json> MerchantApi::order_json(const Id128& order_id) {
               {"refunded", view->refunded.to_string()},
               {"expires_unix", view->expires}};
   if (!view->reference.empty()) out["reference"] = view->reference;
-  if (view->state == "unpaid" || view->state == "paying") {
+  if (payable) {
     out["payment_uri"] = view->payment_uri;
     if (!m_checkout.empty()) out["checkout_url"] = m_checkout + "/checkout/" + view->order_id;
     auto qr = qr_svg(view->payment_uri);
