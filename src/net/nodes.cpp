@@ -20,7 +20,6 @@
 #include <thread>
 #include <utility>
 
-#include "base/http_url.hpp"
 #include "base/metrics.hpp"
 #include "base/text_file.hpp"
 #include "crypto/random.hpp"
@@ -589,7 +588,7 @@ class DashboardRun {
     }, limits);
     auto port = run->m_pages->start(at->host, at->port);
     if (!port) return std::unexpected(port.error());
-    if (hosts_of(at->host).empty() || !HttpUrl{.host = at->host}.loopback()) {
+    if (hosts_of(at->host).empty()) {  // off loopback
       options.say("warning: the dashboard is plain HTTP with no login, on " + at->host +
                   ": whoever reaches it reads the operator's figures (keep it on loopback, behind your own proxy)");
     }

@@ -292,14 +292,11 @@ struct PageServer::Impl {
 std::vector<std::string> hosts_of(const std::string& host) {
   beast::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
-  if (!ec && address.is_unspecified()) return {};
-  const auto named = !ec && address.is_v6() ? "[" + host + "]" : host;
-  if (!ec && address.is_loopback()) {
-    std::vector<std::string> names = {"localhost", "127.0.0.1", "[::1]"};
-    if (std::find(names.begin(), names.end(), named) == names.end()) names.push_back(named);
-    return names;
-  }
-  return {named};
+  if (ec || !address.is_loopback()) return {};
+  const auto named = address.is_v6() ? "[" + host + "]" : host;
+  std::vector<std::string> names = {"localhost", "127.0.0.1", "[::1]"};
+  if (std::find(names.begin(), names.end(), named) == names.end()) names.push_back(named);
+  return names;
 }
 
 PageServer::PageServer(PageHandler handler, PageLimits limits)

@@ -42,8 +42,9 @@ struct PageLimits {
   std::vector<std::string> hosts;
 };
 
-// The names a page server bound to host answers to: the loopback names when it is on loopback,
-// the address itself otherwise; none (any) when it is bound to every address.
+// The names a page server bound to host answers to: this machine's names when it is on loopback
+// (what a web page elsewhere reaches only through DNS rebinding); any off loopback, where it is
+// reached by whatever name the operator's network gives it.
 std::vector<std::string> hosts_of(const std::string& host);
 
 class PageServer {
