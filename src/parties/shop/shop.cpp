@@ -174,14 +174,28 @@ Result<Id128> Shop::register_shop(protocol::Channel& center) {
   return *m_shop_id;
 }
 
+namespace {
+// A request saved under key (in tx) before it was sent and not yet answered, if any.
 template <class T>
-Result<std::optional<Signed<T>>> Shop::pending_request(const char* key) {
-  auto text = parties::read_setting(*m_db, key);
+Result<std::optional<Signed<T>>> pending_in(store::Transaction& tx, const char* key) {
+  auto text = parties::get_setting(tx, key);
   if (!text) return std::unexpected(text.error());
   if (!*text || (*text)->empty()) return std::optional<Signed<T>>();
   auto parsed = Signed<T>::from_json(Json::parse(**text));
   if (!parsed) return std::unexpected(parsed.error());
   return std::optional<Signed<T>>(std::move(*parsed));
+}
+}  // namespace
+
+template <class T>
+Result<std::optional<Signed<T>>> Shop::pending_request(const char* key) {
+  Result<std::optional<Signed<T>>> found = std::optional<Signed<T>>();
+  auto read = m_db->read([&](store::Transaction& tx) -> Status {
+    found = pending_in<T>(tx, key);
+    return {};
+  });
+  if (!read) return std::unexpected(read.error());
+  return found;
 }
 
 Result<Json> Shop::create_order(const Amount& amount, const std::string& item,
@@ -392,11 +406,8 @@ namespace {
 // Forgets the payout left without an answer only while it is still this request (by its ID):
 // another process (the till beside the CLI) may have saved its own since.
 Status forget_pending_payout(store::Transaction& tx, const Id128& request_id) {
-  auto pending = tx.query_one("SELECT value FROM settings WHERE key = 'pending_payout'");
-  if (!pending) return std::unexpected(pending.error());
-  if (!*pending) return {};
-  auto saved = Signed<protocol::PayoutRequest>::from_json(Json::parse(*store::text_at(**pending, 0)));
-  if (saved && saved->body.request_id != request_id) return {};
+  auto saved = pending_in<protocol::PayoutRequest>(tx, "pending_payout");
+  if (saved && *saved && (*saved)->body.request_id != request_id) return {};
   return parties::erase_setting(tx, "pending_payout");
 }
 }  // namespace
@@ -418,12 +429,10 @@ Result<Shop::Payout> Shop::payout(protocol::Channel& center, std::optional<Id128
       request.reset();
       made.reset();
       left_over = false;
-      auto pending = tx.query_one("SELECT value FROM settings WHERE key = 'pending_payout'");
+      auto pending = pending_in<protocol::PayoutRequest>(tx, "pending_payout");
       if (!pending) return std::unexpected(pending.error());
       if (*pending) {
-        auto parsed = Signed<protocol::PayoutRequest>::from_json(Json::parse(*store::text_at(**pending, 0)));
-        if (!parsed) return std::unexpected(parsed.error());
-        request = std::move(*parsed);
+        request = std::move(**pending);
         left_over = request_id && request->body.request_id != *request_id;
         return {};
       }
